@@ -1,0 +1,104 @@
+//! `POST /api/v1/auth/login` and `GET /api/v1/me`.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::{CurrentUser, password};
+use crate::error::ApiError;
+use crate::http::{Json, ok_with_etag};
+use crate::users::model::User;
+
+/// Mounts the authentication endpoints under the API scope.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(login).service(me);
+}
+
+/// Credentials for a login.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "admin@example.org", "password": "correct horse battery staple"}))]
+pub struct LoginRequest {
+    /// The account's e-mail (any case).
+    pub email: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// An access token for `Authorization: Bearer …`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9…", "token_type": "Bearer", "expires_in": 3600}))]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+/// Log in.
+///
+/// Exchanges e-mail and password for an access token (HS256 JWT). A wrong e-mail, a wrong
+/// password and a deactivated account all get the same 401, in the same time. In Swagger UI,
+/// paste the `access_token` into "Authorize".
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong e-mail or password", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    body: Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest {
+        email,
+        password: given,
+    } = body.0;
+    let dummy_hash = state.dummy_hash.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            let found = User::find_for_login(conn, &email)?;
+            // Verify against a dummy hash when there is no such user, so that both failures
+            // cost the same argon2 work and cannot be told apart by timing.
+            let (user, hash) = match found {
+                Some((user, hash)) => (Some(user), hash),
+                None => (None, dummy_hash.to_string()),
+            };
+            let matches = password::verify(&given, &hash);
+            Ok(user.filter(|u| matches && u.active))
+        })
+        .await?;
+    let user = user.ok_or_else(|| ApiError::Unauthorized("Wrong e-mail or password.".into()))?;
+    let token = state.jwt.issue(user.id, user.role.as_str())?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: state.jwt.ttl_seconds(),
+        }))
+}
+
+/// Who am I.
+///
+/// The user the access token belongs to.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "The calling user", body = User,
+         headers(("ETag" = String, description = "The user's version"))),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/me")]
+pub async fn me(caller: CurrentUser) -> HttpResponse {
+    ok_with_etag(&caller.0, caller.0.version)
+}

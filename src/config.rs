@@ -1,0 +1,228 @@
+//! Typed configuration: `config/default.toml` (compiled into the binary, so it runs from any
+//! directory), then the file named by `OPSBOARD_CONFIG`, then `OPSBOARD__SECTION__KEY` variables,
+//! then the short variables that scripts and containers use (`DATABASE_URL`, `OPSBOARD_BIND`, …).
+//! Every setting is validated once here; an invalid one stops the start with a message naming it.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// The defaults, exactly as documented in `config/default.toml`.
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Short environment variables and the setting each one overrides.
+const SHORT_VARIABLES: &[(&str, &str)] = &[
+    ("OPSBOARD_ENV", "environment"),
+    ("OPSBOARD_BIND", "server.bind"),
+    ("DATABASE_URL", "database.url"),
+    ("OPSBOARD_JWT_SECRET", "auth.jwt_secret"),
+    ("OPSBOARD_ADMIN_EMAIL", "auth.admin_email"),
+    ("OPSBOARD_ADMIN_PASSWORD", "auth.admin_password"),
+];
+
+/// The smallest JWT secret accepted in production, in bytes (the HS256 key size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Where the service runs; production is strict about secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Local work: missing secrets are generated, a first admin is created for you.
+    Development,
+    /// Real deployments: every secret must be given.
+    Production,
+}
+
+/// All settings of the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `development` or `production`.
+    pub environment: Environment,
+    /// HTTP server settings.
+    pub server: ServerSettings,
+    /// Storage settings.
+    pub database: DatabaseSettings,
+    /// Authentication settings.
+    pub auth: AuthSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Grace period for in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path`, a plain path, or `postgres://…`.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection.
+    pub connect_timeout_secs: u64,
+    /// SQLite lock wait in milliseconds.
+    pub sqlite_busy_timeout_ms: u32,
+}
+
+/// Authentication settings.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 secret; empty means "generate one" in development.
+    pub jwt_secret: String,
+    /// Expected and issued `iss`.
+    pub jwt_issuer: String,
+    /// Expected and issued `aud`.
+    pub jwt_audience: String,
+    /// Token lifetime in minutes.
+    pub token_ttl_minutes: i64,
+    /// First admin's e-mail on an empty database.
+    pub admin_email: String,
+    /// First admin's password on an empty database.
+    pub admin_password: String,
+}
+
+// Secrets never reach a log line, not even through `{:?}`.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field(
+                "jwt_secret",
+                &if self.jwt_secret.is_empty() {
+                    ""
+                } else {
+                    "<set>"
+                },
+            )
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("token_ttl_minutes", &self.token_ttl_minutes)
+            .field("admin_email", &self.admin_email)
+            .field(
+                "admin_password",
+                &if self.admin_password.is_empty() {
+                    ""
+                } else {
+                    "<set>"
+                },
+            )
+            .finish()
+    }
+}
+
+/// A setting that cannot be used; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// The documented defaults alone, ignoring files and the environment (used by tests).
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        Self::build(false)
+    }
+
+    /// Defaults, then `OPSBOARD_CONFIG`, then the environment; validated.
+    pub fn load() -> Result<Settings, ConfigError> {
+        Self::build(true)
+    }
+
+    fn build(with_environment: bool) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if with_environment {
+            if let Ok(path) = std::env::var("OPSBOARD_CONFIG") {
+                if !std::path::Path::new(&path).is_file() {
+                    return Err(ConfigError(format!(
+                        "OPSBOARD_CONFIG names `{path}`, which is not a readable file"
+                    )));
+                }
+                builder = builder.add_source(config::File::new(&path, config::FileFormat::Toml));
+            }
+            builder = builder.add_source(
+                config::Environment::with_prefix("OPSBOARD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+            for (variable, key) in SHORT_VARIABLES {
+                if let Ok(value) = std::env::var(variable) {
+                    builder = builder
+                        .set_override(*key, value)
+                        .map_err(|e| ConfigError(format!("{variable}: {e}")))?;
+                }
+            }
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value that serde's types do not check by themselves.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return fail(format!(
+                "server.bind (OPSBOARD_BIND) must be address:port such as 127.0.0.1:8080, got `{}`",
+                self.server.bind
+            ));
+        }
+        if self.server.body_limit == 0 {
+            return fail("server.body_limit must be at least 1 byte".into());
+        }
+        if self.database.url.trim().is_empty() {
+            return fail("database.url (DATABASE_URL) must not be empty".into());
+        }
+        if self.database.pool_size == 0 {
+            return fail("database.pool_size must be at least 1".into());
+        }
+        if self.auth.token_ttl_minutes < 1 || self.auth.token_ttl_minutes > 60 * 24 * 30 {
+            return fail("auth.token_ttl_minutes must be between 1 and 43200".into());
+        }
+        if self.auth.jwt_issuer.is_empty() || self.auth.jwt_audience.is_empty() {
+            return fail("auth.jwt_issuer and auth.jwt_audience must not be empty".into());
+        }
+        let secret = self.auth.jwt_secret.as_bytes();
+        match self.environment {
+            Environment::Production if secret.is_empty() => fail(
+                "auth.jwt_secret (OPSBOARD_JWT_SECRET) is required in production; \
+                 set it to at least 32 random bytes"
+                    .into(),
+            ),
+            _ if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES => fail(format!(
+                "auth.jwt_secret (OPSBOARD_JWT_SECRET) is {} bytes long; it must be at least \
+                 {MIN_SECRET_BYTES} bytes",
+                secret.len()
+            )),
+            _ => Ok(()),
+        }?;
+        if self.auth.admin_email.is_empty() != self.auth.admin_password.is_empty() {
+            return fail(
+                "auth.admin_email (OPSBOARD_ADMIN_EMAIL) and auth.admin_password \
+                 (OPSBOARD_ADMIN_PASSWORD) must be set together"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether this is a production deployment.
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}

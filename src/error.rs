@@ -1,0 +1,287 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Policy: every error is an RFC 9457 `application/problem+json` body ([`Problem`]).
+//! - A client's mistake is a 4xx that says what was wrong and, for validation, names each field
+//!   (`errors: [{field, message}]`); nothing was changed.
+//! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409.
+//! - Anything unexpected is logged with its whole cause chain and answered with an opaque 500
+//!   that leaks no detail. An unreachable database is a 503, so that clients retry.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Base of the `type` URIs of opsboard's problems; each kind appends its slug.
+pub const PROBLEM_TYPE_BASE: &str = "https://opsboard.dev/problems/";
+
+/// The media type of every error body.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem document, the body of every error response.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://opsboard.dev/problems/validation",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "The request body has 1 invalid field.",
+    "errors": [{"field": "email", "message": "must be an e-mail address"}]
+}))]
+pub struct Problem {
+    /// URI that identifies the kind of problem.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short, human-readable summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// For validation problems: each invalid field and what is wrong with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For a stale `If-Match` (412) or a version conflict: the resource's current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+    /// For 405: the methods the resource does allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_methods: Option<Vec<String>>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct FieldError {
+    /// Path of the field, dotted for nested values (`raci.accountable`, `labels[2]`); path and
+    /// query parameters use their own names.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error from anything printable.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every error a handler or a feature function can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request cannot be parsed (malformed JSON, bad query string).
+    #[error("{detail}")]
+    BadRequest {
+        /// What could not be parsed.
+        detail: String,
+        /// The field, when one can be named.
+        errors: Vec<FieldError>,
+    },
+    /// 401: no usable credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such resource (or route).
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<String>),
+    /// 409: the request conflicts with the current state (duplicate key, last admin, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` names a version that is no longer current.
+    #[error("stale version")]
+    PreconditionFailed {
+        /// The version the resource has now.
+        current_version: i64,
+    },
+    /// 413: the body is larger than the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 415: the body is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but invalid input; each field is named.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 503: the database cannot be reached right now.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a fault of ours; the cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 422 for a single field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A 400 for a single field that could not be parsed.
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        ApiError::BadRequest {
+            detail: format!("`{field}`: {message}"),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    /// An unexpected error; its text goes to the log only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let (slug, title, detail) = match self {
+            ApiError::BadRequest { detail, .. } => ("bad-request", "Bad request", detail.clone()),
+            ApiError::Unauthorized(d) => ("unauthorized", "Authentication required", d.clone()),
+            ApiError::Forbidden(d) => ("forbidden", "Forbidden", d.clone()),
+            ApiError::NotFound(d) => ("not-found", "Not found", d.clone()),
+            ApiError::MethodNotAllowed(allowed) => (
+                "method-not-allowed",
+                "Method not allowed",
+                format!("This resource allows only {}.", allowed.join(", ")),
+            ),
+            ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
+            ApiError::PreconditionFailed { current_version } => (
+                "stale-version",
+                "Precondition failed",
+                format!(
+                    "If-Match does not name the current version {current_version}; \
+                     reload the resource and apply your change again."
+                ),
+            ),
+            ApiError::PayloadTooLarge { limit } => (
+                "payload-too-large",
+                "Payload too large",
+                format!("The request body exceeds the limit of {limit} bytes."),
+            ),
+            ApiError::UnsupportedMediaType(d) => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                d.clone(),
+            ),
+            ApiError::Validation(errors) => (
+                "validation",
+                "Validation failed",
+                match errors.as_slice() {
+                    [one] => format!("`{}` {}", one.field, one.message),
+                    many => format!("The request has {} invalid fields.", many.len()),
+                },
+            ),
+            ApiError::Unavailable(_) => (
+                "unavailable",
+                "Service unavailable",
+                "The database cannot be reached; try again shortly.".to_string(),
+            ),
+            ApiError::Internal(_) => (
+                "internal",
+                "Internal server error",
+                "An unexpected error occurred; it has been logged.".to_string(),
+            ),
+        };
+        Problem {
+            problem_type: format!("{PROBLEM_TYPE_BASE}{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => {
+                    errors.clone()
+                }
+                _ => Vec::new(),
+            },
+            current_version: match self {
+                ApiError::PreconditionFailed { current_version } => Some(*current_version),
+                _ => None,
+            },
+            allowed_methods: match self {
+                ApiError::MethodNotAllowed(allowed) => Some(allowed.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => log::error!("internal error: {cause}"),
+            ApiError::Unavailable(cause) => log::warn!("database unavailable: {cause}"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    r#"Bearer realm="opsboard", error="invalid_token""#,
+                ));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_else(|_| b"{}".to_vec());
+        response.body(body)
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => ApiError::NotFound("The resource does not exist.".into()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::Conflict(
+                format!("A unique value is already taken ({}).", info.message()),
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(error: r2d2::Error) -> Self {
+        ApiError::Unavailable(error.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(error)
+    }
+}

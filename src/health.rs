@@ -1,0 +1,57 @@
+//! Liveness and readiness probes for load balancers, containers and deploy scripts.
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Mounts `/health` and `/ready` at the root.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health).service(ready);
+}
+
+/// The state of a probe.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    /// `ok` for `/health`, `ready` for `/ready`.
+    pub status: String,
+    /// The running version of opsboard.
+    pub version: String,
+}
+
+/// Liveness.
+///
+/// 200 whenever the process serves requests; it does not touch the database.
+#[utoipa::path(tag = "health", responses((status = 200, description = "The process is up", body = Status)))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Status {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// Readiness.
+///
+/// 200 when the database answers and every migration is applied; 503 otherwise.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve", body = Status),
+        (status = 503, description = "The database is unreachable or not migrated",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/ready")]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .db
+        .run(|conn| crate::db::check_ready(conn).map_err(ApiError::Unavailable))
+        .await?;
+    Ok(HttpResponse::Ok().json(Status {
+        status: "ready".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}

@@ -1,0 +1,316 @@
+//! Request and response plumbing shared by every feature: JSON and query extractors whose
+//! errors name the offending field, `ETag`/`If-Match`, and the answer for unknown routes and
+//! methods. All of it reports through [`ApiError`], so every error is a problem document.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// The request-body limit, registered as app data from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body. Unlike actix's own, its errors are problem documents that name the
+/// field: malformed JSON is a 400, a wrong type or an unknown field a 422 naming it, a body that
+/// is not JSON a 415, one over the limit a 413.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
+        let content_type = req.content_type().to_ascii_lowercase();
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if content_type != "application/json" && !content_type.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "The request body must be application/json, not `{}`.",
+                    if content_type.is_empty() {
+                        "none"
+                    } else {
+                        &content_type
+                    }
+                )));
+            }
+            if declared_length.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BadRequest {
+                    detail: format!("The request body could not be read: {e}"),
+                    errors: Vec::new(),
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// Parses a JSON document, naming the field of any type error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize(deserializer) {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let message = strip_position(&inner.to_string());
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let (field, message) = name_the_field(&path, &message);
+                    Err(ApiError::Validation(vec![FieldError::new(field, message)]))
+                }
+                _ => Err(ApiError::BadRequest {
+                    detail: format!(
+                        "The request body is not valid JSON: {message} (line {}, column {}).",
+                        inner.line(),
+                        inner.column()
+                    ),
+                    errors: Vec::new(),
+                }),
+            }
+        }
+    }
+}
+
+/// serde reports a missing or unknown field at the parent's path; name the field itself.
+fn name_the_field(path: &str, message: &str) -> (String, String) {
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+    };
+    let join = |name: String| {
+        if path == "." || path.is_empty() {
+            name
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(name) = quoted("missing field `") {
+        return (join(name), "is required".to_string());
+    }
+    if let Some(name) = quoted("unknown field `") {
+        let writable = message
+            .split("expected one of ")
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        let detail = if writable.is_empty() {
+            "is not a field that can be set here".to_string()
+        } else {
+            format!("is not a field that can be set here; writable fields: {writable}")
+        };
+        return (join(name), detail);
+    }
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path.to_string()
+    };
+    (field, message.to_string())
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Query parameters whose parse errors are 400 problems naming the parameter.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query(req.query_string()).map(Query))
+    }
+}
+
+/// Parses a query string, naming the parameter of any error.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let (field, message) = name_the_field(&path, &message);
+        let field = if field == "body" {
+            "query".to_string()
+        } else {
+            field
+        };
+        ApiError::bad_field(field, message)
+    })
+}
+
+/// The `ETag` value of a version: a strong validator, `"<version>"`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A 200 JSON response with the resource's `ETag`.
+pub fn ok_with_etag<T: Serialize>(body: &T, version: i64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// A 201 JSON response with `Location` and `ETag`.
+pub fn created<T: Serialize>(body: &T, location: &str, version: i64) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// The version a client's `If-Match` names: `None` when absent or `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfMatch(pub Option<i64>);
+
+impl IfMatch {
+    /// Fails with 412 when a version was named and it is not `current`.
+    pub fn check(self, current: i64) -> Result<(), ApiError> {
+        match self.0 {
+            Some(expected) if expected != current => Err(ApiError::PreconditionFailed {
+                current_version: current,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_if_match(req.headers().get(header::IF_MATCH)))
+    }
+}
+
+fn parse_if_match(value: Option<&HeaderValue>) -> Result<IfMatch, ApiError> {
+    let Some(value) = value else {
+        return Ok(IfMatch(None));
+    };
+    let bad = || {
+        ApiError::bad_field(
+            "If-Match",
+            "must be the ETag of the resource, such as \"3\" (or * for any version)",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if text == "*" {
+        return Ok(IfMatch(None));
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let number = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    number
+        .parse::<i64>()
+        .map(|v| IfMatch(Some(v)))
+        .map_err(|_| bad())
+}
+
+/// Every path and the methods it serves, taken from the OpenAPI document so that the 405
+/// answer can never disagree with the spec.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl RouteTable {
+    /// Builds the table from the document's paths.
+    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let mut routes = Vec::new();
+        for (path, item) in api.paths.paths.iter() {
+            let segments = path
+                .trim_matches('/')
+                .split('/')
+                .map(str::to_string)
+                .collect();
+            let mut methods = Vec::new();
+            let ops = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (method, present) in ops {
+                if present {
+                    methods.push(method.to_string());
+                }
+            }
+            if methods.iter().any(|m| m == "GET") {
+                methods.push("HEAD".to_string());
+            }
+            routes.push((segments, methods));
+        }
+        RouteTable { routes }
+    }
+
+    /// The methods allowed on `path`, if some route matches it.
+    pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
+        let wanted: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.routes.iter().find_map(|(segments, methods)| {
+            let matches = segments.len() == wanted.len()
+                && segments.iter().zip(&wanted).all(|(pattern, actual)| {
+                    (pattern.starts_with('{') && !actual.is_empty()) || pattern == actual
+                });
+            matches.then(|| methods.clone())
+        })
+    }
+}
+
+/// The answer for any request no route took: 405 with `Allow` when the path exists, else 404.
+pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = req
+        .app_data::<web::Data<RouteTable>>()
+        .and_then(|t| t.allowed(req.path()));
+    Err(match allowed {
+        Some(methods) => ApiError::MethodNotAllowed(methods),
+        None => ApiError::NotFound(format!("No resource at {}.", req.path())),
+    })
+}
+
+/// Rejects text that PostgreSQL cannot store (NUL) or that is absurdly long, for both engines
+/// alike; `errors` collects the problem under `field`.
+pub fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max_chars: usize) {
+    if value.contains('\0') {
+        errors.push(FieldError::new(field, "must not contain NUL characters"));
+    } else if value.chars().count() > max_chars {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+}

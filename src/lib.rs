@@ -1,0 +1,163 @@
+//! opsboard: a ticketing and demand-management backend for teams that run public online
+//! services. This crate builds the actix-web application from its state; `main.rs` only parses
+//! the command line, and the tests build the very same app.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod history;
+pub mod http;
+pub mod openapi;
+pub mod pagination;
+pub mod startup;
+pub mod users;
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::{App, HttpResponse, ResponseError, web};
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{ApiError, PROBLEM_CONTENT_TYPE};
+use crate::http::{BodyLimit, RouteTable};
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: Db,
+    /// Token signing and verification.
+    pub jwt: Arc<JwtKeys>,
+    /// The validated configuration.
+    pub settings: Arc<Settings>,
+    /// An argon2id hash of a random password, verified when a login names an unknown e-mail.
+    pub dummy_hash: Arc<str>,
+}
+
+/// Registers every documented route: the probes at the root, the API under `/api/v1`.
+fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.configure(health::configure).service(
+        scope::scope("/api/v1")
+            .configure(auth::handlers::configure)
+            .configure(users::configure),
+    );
+}
+
+/// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(routes)
+        .split_for_parts();
+    openapi::finish(api)
+}
+
+/// Builds the application: routes, the docs, error handling and request logging.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(routes)
+        .split_for_parts();
+    let api = openapi::finish(api);
+    let route_table = RouteTable::from_openapi(&api);
+    let body_limit = state.settings.server.body_limit;
+    app.app_data(web::Data::new(state))
+        .app_data(web::Data::new(route_table))
+        .app_data(BodyLimit(body_limit))
+        .app_data(web::PathConfig::default().error_handler(|error, req| {
+            // Name the path parameter that did not parse.
+            let field = req
+                .match_info()
+                .iter()
+                .find(|(_, value)| value.parse::<i64>().is_err())
+                .map(|(name, _)| name.to_string())
+                .unwrap_or_else(|| "path".to_string());
+            ApiError::bad_field(field, format!("is not valid here: {error}")).into()
+        }))
+        .service(
+            SwaggerUi::new("/swagger-ui/{_:.*}")
+                .url("/api-docs/openapi.json", api)
+                .config(
+                    SwaggerConfig::default()
+                        .validator_url("none")
+                        .persist_authorization(true),
+                ),
+        )
+        .route(
+            "/swagger-ui",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/swagger-ui/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(http::no_route))
+        .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+        .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+        .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+}
+
+/// Turns any error response that is not yet a problem document (one produced inside actix
+/// itself) into one, so that every error a client sees has the same shape.
+fn ensure_problem<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_CONTENT_TYPE.as_bytes());
+    if is_problem || !(res.status().is_client_error() || res.status().is_server_error()) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = match status.as_u16() {
+        400 => ApiError::BadRequest {
+            detail: "The request is malformed.".into(),
+            errors: Vec::new(),
+        },
+        401 => ApiError::Unauthorized("Authentication is required.".into()),
+        403 => ApiError::Forbidden("Not allowed.".into()),
+        404 => ApiError::NotFound("No such resource.".into()),
+        413 => ApiError::PayloadTooLarge {
+            limit: res
+                .request()
+                .app_data::<BodyLimit>()
+                .map(|l| l.0)
+                .unwrap_or(0),
+        },
+        415 => ApiError::UnsupportedMediaType("Unsupported media type.".into()),
+        503 => ApiError::Unavailable(format!("status {status}")),
+        s if s >= 500 => ApiError::internal(format!("actix answered {status}")),
+        _ => ApiError::BadRequest {
+            detail: format!("The request failed ({status})."),
+            errors: Vec::new(),
+        },
+    };
+    let mut replacement = error.error_response();
+    *replacement.status_mut() = status;
+    let (req, _) = res.into_parts();
+    let res: ServiceResponse<EitherBody<B, BoxBody>> =
+        ServiceResponse::new(req, replacement).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

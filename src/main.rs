@@ -1,0 +1,132 @@
+//! The `opsboard` command: parses arguments, loads the configuration, runs a subcommand.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use opsboard::auth::Role;
+use opsboard::config::Settings;
+use opsboard::users::model::{NewUser, User};
+
+/// Ticketing and demand-management backend for teams that run public online services.
+///
+/// Configuration comes from config/default.toml, the file named by OPSBOARD_CONFIG, and the
+/// environment (DATABASE_URL, OPSBOARD_BIND, OPSBOARD_JWT_SECRET, OPSBOARD_ENV,
+/// OPSBOARD__SECTION__KEY, …).
+#[derive(Parser)]
+#[command(name = "opsboard", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server (the default). Applies pending migrations first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (the same as GET /api-docs/openapi.json) to stdout.
+    Openapi,
+    /// Manage users from the command line.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password comes from OPSBOARD_PASSWORD, or is asked for.
+    Create {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Role: admin, manager, member, viewer or requester.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Display name (defaults to the part of the e-mail before the @).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text)
+        .ok_or_else(|| format!("must be one of {}", Role::ALL.map(Role::as_str).join(", ")))
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match run(cli.command.unwrap_or(Command::Serve)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("opsboard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    if let Command::Openapi = command {
+        print!(
+            "{}",
+            opsboard::openapi::to_pretty_json(&opsboard::openapi_document())
+        );
+        return Ok(());
+    }
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    match command {
+        Command::Serve => actix_web::rt::System::new().block_on(opsboard::startup::serve(settings)),
+        Command::Migrate => {
+            opsboard::startup::open_database(&settings)?;
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Create { email, role, name },
+        } => {
+            let password = match std::env::var("OPSBOARD_PASSWORD") {
+                Ok(p) => p,
+                Err(_) if std::io::stdin().is_terminal() => {
+                    let first =
+                        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+                    let again =
+                        rpassword::prompt_password("Repeat: ").map_err(|e| e.to_string())?;
+                    if first != again {
+                        return Err("the passwords differ".into());
+                    }
+                    first
+                }
+                Err(_) => return Err("set OPSBOARD_PASSWORD or run this in a terminal".into()),
+            };
+            let display_name =
+                name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
+            let db = opsboard::startup::open_database(&settings)?;
+            let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+            let form = NewUser {
+                email,
+                display_name,
+                role,
+                password,
+            };
+            let user = User::create(&mut conn, form, None).map_err(|e| match e {
+                opsboard::error::ApiError::Validation(errors) => errors
+                    .iter()
+                    .map(|e| format!("{} {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            })?;
+            println!(
+                "created user {} <{}> with role {}",
+                user.id,
+                user.email,
+                user.role.as_str()
+            );
+            Ok(())
+        }
+        Command::Openapi => Ok(()),
+    }
+}

@@ -1,0 +1,121 @@
+//! Keyset (cursor) pagination shared by every list: `?limit=` (default 50, max 500) and
+//! `?cursor=`, a body `{items, next_cursor}` and a `Link: <…>; rel="next"` header.
+//!
+//! A cursor is opaque to clients: base64url of the last row's sort key. Keyset pages stay
+//! correct while rows are inserted, unlike offsets, which a sync script would trip over.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page size a client may ask for.
+pub const MAX_LIMIT: i64 = 500;
+
+/// The paging parameters of every list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page; omit for the first page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page size, validated.
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::bad_field(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )),
+        }
+    }
+
+    /// The decoded cursor, if any.
+    pub fn after<K: for<'de> Deserialize<'de>>(&self) -> Result<Option<K>, ApiError> {
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let bad = || ApiError::bad_field("cursor", "is not a cursor returned by this list");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
+    }
+}
+
+/// Encodes a sort key as an opaque cursor.
+pub fn encode_cursor<K: Serialize>(key: &K) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The items of this page, in the list's order.
+    pub items: Vec<T>,
+    /// Pass this as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only tells that more exist.
+    pub fn from_rows<K: Serialize>(
+        mut rows: Vec<T>,
+        limit: i64,
+        key_of: impl Fn(&T) -> K,
+    ) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more {
+            rows.last().map(|last| encode_cursor(&key_of(last)))
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    /// Converts the items, keeping the cursor.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+impl<T: Serialize> Page<T> {
+    /// The 200 response, with a `Link: rel="next"` header when there is a next page.
+    pub fn respond(&self, req: &HttpRequest) -> HttpResponse {
+        let mut response = HttpResponse::Ok();
+        if let Some(cursor) = &self.next_cursor {
+            response.insert_header((header::LINK, next_link(req, cursor)));
+        }
+        response.json(self)
+    }
+}
+
+/// `<path?query-with-this-cursor>; rel="next"`, keeping every other parameter.
+fn next_link(req: &HttpRequest, cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if name != "cursor" {
+            query.append_pair(&name, &value);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
+}

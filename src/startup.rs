@@ -1,0 +1,139 @@
+//! Turning validated settings into a running service: secret, pool, migrations, the first
+//! admin, and the HTTP server with graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use rand::RngCore;
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::{Role, password};
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::users::model::{NewUser, User};
+use crate::{AppState, build_app};
+
+/// The first admin of a development database when none is configured.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.org";
+
+/// Opens and migrates the database, returning the pool.
+pub fn open_database(settings: &Settings) -> Result<Db, String> {
+    let pool = db::build_pool(&settings.database)?;
+    let mut conn = pool.get().map_err(|e| {
+        format!(
+            "cannot connect to {}: {e}",
+            db::redact(&settings.database.url)
+        )
+    })?;
+    let applied = db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        log::info!("applied {applied} migration(s)");
+    }
+    Ok(Db::new(pool))
+}
+
+/// Builds the state the app runs on: opens the database, resolves the JWT secret and creates
+/// the first admin on an empty database.
+pub fn prepare(settings: Settings) -> Result<AppState, String> {
+    let secret = if settings.auth.jwt_secret.is_empty() {
+        log::warn!(
+            "no JWT secret configured (OPSBOARD_JWT_SECRET): using a random one for this run; \
+             tokens will not survive a restart"
+        );
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes.to_vec()
+    } else {
+        settings.auth.jwt_secret.as_bytes().to_vec()
+    };
+    let jwt = JwtKeys::new(&secret, &settings.auth)?;
+    let db = open_database(&settings)?;
+    bootstrap_admin(&db, &settings)?;
+    let dummy_hash = password::hash(&Alphanumeric.sample_string(&mut rand::rng(), 32))
+        .map_err(|e| e.to_string())?;
+    Ok(AppState {
+        db,
+        jwt: Arc::new(jwt),
+        settings: Arc::new(settings),
+        dummy_hash: dummy_hash.into(),
+    })
+}
+
+/// Creates the first admin on a database without users, as the settings say.
+fn bootstrap_admin(db: &Db, settings: &Settings) -> Result<(), String> {
+    let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+    if User::any_exists(&mut conn).map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    let auth = &settings.auth;
+    let (email, password, generated) = if !auth.admin_email.is_empty() {
+        (auth.admin_email.clone(), auth.admin_password.clone(), false)
+    } else if settings.is_production() {
+        log::warn!(
+            "the database has no users; set OPSBOARD_ADMIN_EMAIL and OPSBOARD_ADMIN_PASSWORD or \
+             run `opsboard user create --role admin`"
+        );
+        return Ok(());
+    } else {
+        (
+            DEFAULT_ADMIN_EMAIL.to_string(),
+            Alphanumeric.sample_string(&mut rand::rng(), 20),
+            true,
+        )
+    };
+    let form = NewUser {
+        email: email.clone(),
+        display_name: "Administrator".into(),
+        role: Role::Admin,
+        password: password.clone(),
+    };
+    User::create(&mut conn, form, None).map_err(|e| match e {
+        crate::error::ApiError::Validation(errors) => format!(
+            "OPSBOARD_ADMIN_EMAIL / OPSBOARD_ADMIN_PASSWORD: {}",
+            errors
+                .iter()
+                .map(|e| format!("{} {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => other.to_string(),
+    })?;
+    if generated {
+        // Printed once, so that a newcomer can log in; it is not stored anywhere in clear.
+        log::warn!(
+            "created the first admin: e-mail {email}  password {password}  (shown only now)"
+        );
+    } else {
+        log::info!("created the first admin {email}");
+    }
+    Ok(())
+}
+
+/// Runs the HTTP server until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+pub async fn serve(settings: Settings) -> Result<(), String> {
+    let bind = settings.server.bind.clone();
+    let workers = settings.server.workers;
+    let shutdown_timeout = settings.server.shutdown_timeout_secs;
+    let backend = db::parse_url(&settings.database.url).0;
+    let state = actix_web::web::block(move || prepare(settings))
+        .await
+        .map_err(|e| e.to_string())??;
+    let mut server = HttpServer::new(move || build_app(state.clone()))
+        .shutdown_timeout(shutdown_timeout)
+        .client_request_timeout(Duration::from_secs(30));
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server
+        .bind(&bind)
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    for address in server.addrs() {
+        log::info!(
+            "opsboard {} listening on http://{address} ({backend:?}); API docs: http://{address}/swagger-ui/",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    server.run().await.map_err(|e| e.to_string())
+}

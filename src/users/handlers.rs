@@ -1,0 +1,218 @@
+//! HTTP handlers for `/api/v1/users`: extract, authorize, call the model, respond.
+
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Role};
+use crate::error::ApiError;
+use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
+use crate::pagination::Page;
+use crate::users::model::{NewUser, User, UserChanges, UserFilter};
+
+/// List users.
+///
+/// Users in id order, one page at a time. Everyone in the team (viewer and up) may list users;
+/// requesters may not. Follow `next_cursor` (or the `Link: rel="next"` header) for more.
+#[utoipa::path(
+    tag = "users",
+    params(UserFilter),
+    responses(
+        (status = 200, description = "One page of users", body = Page<User>,
+         headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    filter: Query<UserFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = filter.0;
+    let page = state.db.run(move |conn| User::list(conn, &filter)).await?;
+    Ok(page.respond(&req))
+}
+
+/// Create a user.
+///
+/// Admins only. The e-mail must be unused (regardless of case); the password needs at least
+/// 12 characters and is stored as an argon2id hash.
+#[utoipa::path(
+    tag = "users",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The new user", body = User,
+         headers(("Location" = String, description = "URL of the new user"),
+                 ("ETag" = String, description = "The user's version"))),
+        (status = 409, description = "The e-mail is taken", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let actor = caller.id();
+    let user = state
+        .db
+        .run(move |conn| User::create(conn, body.0, Some(actor)))
+        .await?;
+    Ok(created(
+        &user,
+        &format!("/api/v1/users/{}", user.id),
+        user.version,
+    ))
+}
+
+/// Get a user.
+///
+/// Team members (viewer and up) may read any user; a requester only themself.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User,
+         headers(("ETag" = String, description = "The user's version, for If-Match"))),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if caller.id() != id {
+        caller.require(Role::Viewer)?;
+    }
+    let user = state
+        .db
+        .run(move |conn| User::find(conn, id).map_err(ApiError::from))
+        .await?;
+    Ok(ok_with_etag(&user, user.version))
+}
+
+/// Change a user.
+///
+/// Only the fields present change. Admins may change any user's e-mail, display name, role and
+/// password; everyone may change their own display name and password (giving
+/// `current_password`). Send the `ETag` as `If-Match` to be sure not to overwrite another
+/// change: a stale one gets 412 with the current version. The last active admin cannot be
+/// demoted.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("id" = i64, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` you last read, e.g. `\"3\"`"),
+    ),
+    request_body = UserChanges,
+    responses(
+        (status = 200, description = "The changed user", body = User,
+         headers(("ETag" = String, description = "The user's new version"))),
+        (status = 409, description = "The e-mail is taken, or this is the last admin",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: Json<UserChanges>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if caller.id() != id {
+        caller.require(Role::Admin)?;
+    }
+    let actor = caller.0;
+    let user = state
+        .db
+        .run(move |conn| User::update(conn, id, body.0, &actor, if_match))
+        .await?;
+    Ok(ok_with_etag(&user, user.version))
+}
+
+/// Deactivate a user.
+///
+/// Admins only. The user can no longer log in and every token they hold stops working at once;
+/// their history stays. Deactivating an inactive user changes nothing. The last active admin
+/// cannot be deactivated.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("id" = i64, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` you last read"),
+    ),
+    responses(
+        (status = 200, description = "The deactivated user", body = User,
+         headers(("ETag" = String, description = "The user's new version"))),
+        (status = 409, description = "This is the last active admin", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users/{id}/deactivate")]
+pub async fn deactivate_user(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    set_active(state, caller, id.into_inner(), if_match, false).await
+}
+
+/// Reactivate a user.
+///
+/// Admins only. The user may log in again; tokens issued before still work until they expire.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("id" = i64, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` you last read"),
+    ),
+    responses(
+        (status = 200, description = "The reactivated user", body = User,
+         headers(("ETag" = String, description = "The user's new version"))),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users/{id}/reactivate")]
+pub async fn reactivate_user(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    set_active(state, caller, id.into_inner(), if_match, true).await
+}
+
+async fn set_active(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: i64,
+    if_match: IfMatch,
+    active: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let actor = caller.0;
+    let user = state
+        .db
+        .run(move |conn| User::set_active(conn, id, active, &actor, if_match))
+        .await?;
+    Ok(ok_with_etag(&user, user.version))
+}

@@ -1,0 +1,537 @@
+//! Users: the stored row, the API shape, the forms for creating and changing one, and the
+//! queries, side by side.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Role, password};
+use crate::db::schema::users;
+use crate::db::{DbConnection, now};
+use crate::error::{ApiError, FieldError};
+use crate::history::{self, Subject};
+use crate::http::{IfMatch, check_text};
+use crate::pagination::{Page, PageParams};
+
+/// Longest display name.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest e-mail address (RFC 5321).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+diesel::define_sql_function!(
+    /// SQL `lower()`, the same on both engines for ASCII.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
+
+/// A user as stored, password hash included; never serialized.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    id: i64,
+    email: String,
+    display_name: String,
+    role: String,
+    organization_id: Option<i64>,
+    password_hash: String,
+    active: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    version: i64,
+}
+
+/// A person with a login.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": 7, "email": "anna.schulz@example.org", "display_name": "Anna Schulz",
+    "role": "member", "organization_id": null, "active": true,
+    "created_at": "2026-11-29T08:00:00Z", "updated_at": "2026-11-29T08:00:00Z", "version": 1
+}))]
+pub struct User {
+    /// Numeric id, stable for ever.
+    pub id: i64,
+    /// Login e-mail, unique regardless of case; stored lower-cased.
+    pub email: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Global role.
+    pub role: Role,
+    /// The stakeholder organization the person belongs to, if any.
+    pub organization_id: Option<i64>,
+    /// Whether the person may log in. Deactivated users keep their history.
+    pub active: bool,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+    /// When the user last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increases with every change; send it back in `If-Match`.
+    pub version: i64,
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<User, ApiError> {
+        let role = Role::parse(&self.role).ok_or_else(|| {
+            ApiError::internal(format!("user {} has unknown role {}", self.id, self.role))
+        })?;
+        Ok(User {
+            id: self.id,
+            email: self.email,
+            display_name: self.display_name,
+            role,
+            organization_id: self.organization_id,
+            active: self.active,
+            created_at: self.created_at.and_utc(),
+            updated_at: self.updated_at.and_utc(),
+            version: self.version,
+        })
+    }
+}
+
+/// The body of `POST /api/v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "anna.schulz@example.org", "display_name": "Anna Schulz",
+    "role": "member", "password": "correct horse battery staple"
+}))]
+pub struct NewUser {
+    /// Login e-mail; unique regardless of case.
+    pub email: String,
+    /// Name shown to others, 1–100 characters.
+    pub display_name: String,
+    /// Global role.
+    pub role: Role,
+    /// At least 12 characters.
+    pub password: String,
+}
+
+/// The body of `PATCH /api/v1/users/{id}`: only the fields present change. Admins may change
+/// everything; other users only their own `display_name` and `password` (with
+/// `current_password`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"display_name": "Anna Schulz-Meyer"}))]
+pub struct UserChanges {
+    /// New login e-mail (admins only).
+    pub email: Option<String>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New role (admins only).
+    pub role: Option<Role>,
+    /// New password, at least 12 characters.
+    pub password: Option<String>,
+    /// The caller's present password; required when users change their own password.
+    pub current_password: Option<String>,
+}
+
+/// Filters of `GET /api/v1/users`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Only active (`true`) or deactivated (`false`) users.
+    pub active: Option<bool>,
+    /// Case-insensitive search in e-mail and display name.
+    pub q: Option<String>,
+    /// Only users changed at or after this instant (RFC 3339), for sync scripts.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Normalizes and checks an e-mail address; the stored form is lower-case.
+pub fn normalize_email(field: &str, email: &str, errors: &mut Vec<FieldError>) -> String {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= MAX_EMAIL_CHARS
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if !valid {
+        errors.push(FieldError::new(
+            field,
+            "must be an e-mail address such as name@example.org",
+        ));
+    }
+    email
+}
+
+fn check_display_name(name: &str, errors: &mut Vec<FieldError>) -> String {
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        errors.push(FieldError::new("display_name", "must not be empty"));
+    }
+    check_text(errors, "display_name", &name, MAX_NAME_CHARS);
+    name
+}
+
+fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+impl User {
+    /// The user with this id.
+    pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<User> {
+        users::table
+            .find(id)
+            .select(UserRow::as_select())
+            .first(conn)?
+            .into_user()
+            .map_err(|_| diesel::result::Error::NotFound)
+    }
+
+    /// The user and password hash for a login e-mail (any case).
+    pub fn find_for_login(
+        conn: &mut DbConnection,
+        email: &str,
+    ) -> Result<Option<(User, String)>, ApiError> {
+        let row = users::table
+            .filter(users::email.eq(email.trim().to_lowercase()))
+            .select(UserRow::as_select())
+            .first(conn)
+            .optional()?;
+        match row {
+            Some(row) => {
+                let hash = row.password_hash.clone();
+                Ok(Some((row.into_user()?, hash)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Whether any user exists (for the first-admin bootstrap).
+    pub fn any_exists(conn: &mut DbConnection) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
+    }
+
+    /// Validates and stores a new user, with its `created` event, in one transaction.
+    pub fn create(
+        conn: &mut DbConnection,
+        form: NewUser,
+        actor: Option<i64>,
+    ) -> Result<User, ApiError> {
+        let mut errors = Vec::new();
+        let email = normalize_email("email", &form.email, &mut errors);
+        let display_name = check_display_name(&form.display_name, &mut errors);
+        if let Err(e) = password::check_strength("password", &form.password) {
+            errors.push(e);
+        }
+        finish(errors)?;
+        let hash = password::hash(&form.password)?;
+        conn.transaction(|conn| {
+            let taken = users::table
+                .filter(users::email.eq(&email))
+                .select(users::id)
+                .first::<i64>(conn)
+                .optional()?;
+            if taken.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "A user with the e-mail {email} exists already."
+                )));
+            }
+            let stamp = now();
+            let id: i64 = diesel::insert_into(users::table)
+                .values((
+                    users::email.eq(&email),
+                    users::display_name.eq(&display_name),
+                    users::role.eq(form.role.as_str()),
+                    users::password_hash.eq(&hash),
+                    users::active.eq(true),
+                    users::created_at.eq(stamp),
+                    users::updated_at.eq(stamp),
+                    users::version.eq(1_i64),
+                ))
+                .returning(users::id)
+                .get_result(conn)?;
+            history::record(
+                conn,
+                Subject {
+                    entity_type: "user",
+                    entity_id: id,
+                },
+                "created",
+                actor,
+                json!({"email": email, "display_name": display_name, "role": form.role.as_str()}),
+            )?;
+            Ok(User::find(conn, id)?)
+        })
+    }
+
+    /// One page of users in id order.
+    pub fn list(conn: &mut DbConnection, filter: &UserFilter) -> Result<Page<User>, ApiError> {
+        let paging = PageParams {
+            limit: filter.limit,
+            cursor: filter.cursor.clone(),
+        };
+        let limit = paging.limit()?;
+        let mut query = users::table
+            .select(UserRow::as_select())
+            .order(users::id.asc())
+            .into_boxed();
+        if let Some(after) = paging.after::<i64>()? {
+            query = query.filter(users::id.gt(after));
+        }
+        if let Some(role) = filter.role {
+            query = query.filter(users::role.eq(role.as_str()));
+        }
+        if let Some(active) = filter.active {
+            query = query.filter(users::active.eq(active));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(users::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let mut errors = Vec::new();
+            check_text(&mut errors, "q", q, 200);
+            if let Some(e) = errors.pop() {
+                return Err(ApiError::bad_field(e.field, e.message));
+            }
+            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+            query = query.filter(
+                users::email
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(users::display_name).like(pattern).escape('\\')),
+            );
+        }
+        let rows = query.limit(limit + 1).load(conn)?;
+        let users = rows
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(users, limit, |u| u.id))
+    }
+
+    /// Applies `changes` on behalf of `actor`, checking rights, `If-Match` and the rule that one
+    /// active admin must remain; writes the `updated` event in the same transaction.
+    pub fn update(
+        conn: &mut DbConnection,
+        id: i64,
+        changes: UserChanges,
+        actor: &User,
+        expected_version: IfMatch,
+    ) -> Result<User, ApiError> {
+        let is_admin = actor.role == Role::Admin;
+        if !is_admin {
+            if actor.id != id {
+                return Err(ApiError::Forbidden(
+                    "Only admins may change other users.".into(),
+                ));
+            }
+            let admin_only: Vec<&str> = [
+                ("email", changes.email.is_some()),
+                ("role", changes.role.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(f, set)| set.then_some(f))
+            .collect();
+            if !admin_only.is_empty() {
+                return Err(ApiError::Forbidden(format!(
+                    "Only admins may change {}.",
+                    admin_only.join(" and ")
+                )));
+            }
+        }
+        let mut errors = Vec::new();
+        let email = changes
+            .email
+            .as_deref()
+            .map(|e| normalize_email("email", e, &mut errors));
+        let display_name = changes
+            .display_name
+            .as_deref()
+            .map(|n| check_display_name(n, &mut errors));
+        if let Some(Err(e)) = changes
+            .password
+            .as_deref()
+            .map(|p| password::check_strength("password", p))
+        {
+            errors.push(e);
+        }
+        finish(errors)?;
+        let new_hash = changes
+            .password
+            .as_deref()
+            .map(password::hash)
+            .transpose()?;
+
+        conn.transaction(|conn| {
+            let row: UserRow = users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .first(conn)?;
+            expected_version.check(row.version)?;
+            if changes.password.is_some() && !is_admin {
+                let current_ok = changes
+                    .current_password
+                    .as_deref()
+                    .is_some_and(|p| password::verify(p, &row.password_hash));
+                if !current_ok {
+                    return Err(ApiError::invalid(
+                        "current_password",
+                        "must be your present password to set a new one",
+                    ));
+                }
+            }
+            let mut changed = serde_json::Map::new();
+            let mut note = |field: &str, old: serde_json::Value, new: serde_json::Value| {
+                if old != new {
+                    changed.insert(field.to_string(), json!({"old": old, "new": new}));
+                }
+            };
+            if let Some(email) = &email {
+                note("email", json!(row.email), json!(email));
+                if *email != row.email {
+                    let taken = users::table
+                        .filter(users::email.eq(email))
+                        .select(users::id)
+                        .first::<i64>(conn)
+                        .optional()?;
+                    if taken.is_some() {
+                        return Err(ApiError::Conflict(format!(
+                            "A user with the e-mail {email} exists already."
+                        )));
+                    }
+                }
+            }
+            if let Some(name) = &display_name {
+                note("display_name", json!(row.display_name), json!(name));
+            }
+            if let Some(role) = changes.role {
+                note("role", json!(row.role), json!(role.as_str()));
+                if row.role == Role::Admin.as_str() && role != Role::Admin && row.active {
+                    ensure_another_admin(conn, id)?;
+                }
+            }
+            if new_hash.is_some() {
+                // Never the hash itself: only the fact that it changed.
+                changed.insert("password".into(), json!({"changed": true}));
+            }
+            if changed.is_empty() {
+                return row.into_user();
+            }
+            let updated = diesel::update(users::table)
+                .filter(users::id.eq(id).and(users::version.eq(row.version)))
+                .set((
+                    users::email.eq(email.unwrap_or(row.email.clone())),
+                    users::display_name.eq(display_name.unwrap_or(row.display_name.clone())),
+                    users::role.eq(changes.role.map(Role::as_str).unwrap_or(&row.role)),
+                    users::password_hash.eq(new_hash.unwrap_or(row.password_hash.clone())),
+                    users::updated_at.eq(now()),
+                    users::version.eq(row.version + 1),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                // Someone else changed the row between our read and our write.
+                let current = users::table.find(id).select(users::version).first(conn)?;
+                return Err(ApiError::PreconditionFailed {
+                    current_version: current,
+                });
+            }
+            history::record(
+                conn,
+                Subject {
+                    entity_type: "user",
+                    entity_id: id,
+                },
+                "updated",
+                Some(actor.id),
+                serde_json::Value::Object(changed),
+            )?;
+            Ok(User::find(conn, id)?)
+        })
+    }
+
+    /// Activates or deactivates a user; refuses to deactivate the last active admin.
+    pub fn set_active(
+        conn: &mut DbConnection,
+        id: i64,
+        active: bool,
+        actor: &User,
+        expected_version: IfMatch,
+    ) -> Result<User, ApiError> {
+        conn.transaction(|conn| {
+            let row: UserRow = users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .first(conn)?;
+            expected_version.check(row.version)?;
+            if row.active == active {
+                return row.into_user();
+            }
+            if !active && row.role == Role::Admin.as_str() {
+                ensure_another_admin(conn, id)?;
+            }
+            let updated = diesel::update(users::table)
+                .filter(users::id.eq(id).and(users::version.eq(row.version)))
+                .set((
+                    users::active.eq(active),
+                    users::updated_at.eq(now()),
+                    users::version.eq(row.version + 1),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                let current = users::table.find(id).select(users::version).first(conn)?;
+                return Err(ApiError::PreconditionFailed {
+                    current_version: current,
+                });
+            }
+            history::record(
+                conn,
+                Subject {
+                    entity_type: "user",
+                    entity_id: id,
+                },
+                if active { "reactivated" } else { "deactivated" },
+                Some(actor.id),
+                json!({"active": {"old": row.active, "new": active}}),
+            )?;
+            Ok(User::find(conn, id)?)
+        })
+    }
+}
+
+/// Fails with 409 unless an active admin other than `except` exists.
+fn ensure_another_admin(conn: &mut DbConnection, except: i64) -> Result<(), ApiError> {
+    let others: i64 = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::active.eq(true))
+        .filter(users::id.ne(except))
+        .count()
+        .get_result(conn)?;
+    if others == 0 {
+        Err(ApiError::Conflict(
+            "This is the last active admin; make another user admin first.".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
