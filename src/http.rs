@@ -113,6 +113,12 @@ fn name_the_field(path: &str, message: &str) -> (String, String) {
         return (join(name), "is required".to_string());
     }
     if let Some(name) = quoted("unknown field `") {
+        // Here serde's path already ends with the unknown field itself.
+        let field = if path.ends_with(&name) {
+            path.to_string()
+        } else {
+            join(name)
+        };
         let writable = message
             .split("expected one of ")
             .nth(1)
@@ -123,7 +129,7 @@ fn name_the_field(path: &str, message: &str) -> (String, String) {
         } else {
             format!("is not a field that can be set here; writable fields: {writable}")
         };
-        return (join(name), detail);
+        return (field, detail);
     }
     let field = if path == "." {
         "body".to_string()
@@ -260,6 +266,7 @@ impl RouteTable {
             let mut methods = Vec::new();
             let ops = [
                 ("GET", item.get.is_some()),
+                ("HEAD", item.get.is_some()),
                 ("POST", item.post.is_some()),
                 ("PUT", item.put.is_some()),
                 ("PATCH", item.patch.is_some()),
@@ -269,9 +276,6 @@ impl RouteTable {
                 if present {
                     methods.push(method.to_string());
                 }
-            }
-            if methods.iter().any(|m| m == "GET") {
-                methods.push("HEAD".to_string());
             }
             routes.push((segments, methods));
         }

@@ -1,0 +1,200 @@
+//! Login and access tokens: success, uniform failure, and every way a token can be wrong.
+
+use actix_web::http::Method;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TEST_SECRET, TestApp, USER_PASSWORD};
+
+both_engines!(
+    login_returns_a_bearer_token_that_works,
+    wrong_email_and_wrong_password_get_the_same_401,
+    forged_and_stale_tokens_are_refused,
+    deactivated_users_tokens_stop_working,
+    role_changes_take_effect_at_once,
+);
+
+async fn login_returns_a_bearer_token_that_works(app: TestApp) {
+    // Any case of the e-mail logs in.
+    let response = app
+        .request(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": ADMIN_EMAIL.to_uppercase(), "password": ADMIN_PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let body = response.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap_or_default();
+    let me = app.get("/api/v1/me", token).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["email"], ADMIN_EMAIL);
+    assert_eq!(me.json()["role"], "admin");
+    assert_eq!(me.header("etag").as_deref(), Some("\"1\""));
+
+    let claims = decode_claims(token);
+    assert_eq!(claims["iss"], "opsboard");
+    assert_eq!(claims["aud"], "opsboard-api");
+    assert_eq!(claims["role"], "admin");
+    assert_eq!(claims["sub"], me.json()["id"].to_string());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0),
+        3600
+    );
+}
+
+async fn wrong_email_and_wrong_password_get_the_same_401(app: TestApp) {
+    let (member, _) = app.user("member").await;
+    let login = |email: Value, password: &str| {
+        app.request(Method::POST, "/api/v1/auth/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    let wrong_password = login(member["email"].clone(), "not-the-password").await;
+    let wrong_email = login(json!("nobody@example.org"), USER_PASSWORD).await;
+    let a = wrong_password.problem(401);
+    let b = wrong_email.problem(401);
+    assert_eq!(a, b, "the two failures must not be told apart");
+    // A deactivated account fails the same way, even with the right password.
+    let path = format!("/api/v1/users/{}/deactivate", member["id"]);
+    assert_eq!(
+        app.post(&path, &app.admin_token, &json!({})).await.status,
+        200
+    );
+    let deactivated = login(member["email"].clone(), USER_PASSWORD).await;
+    assert_eq!(deactivated.problem(401), a);
+}
+
+fn claims(offset_exp: i64, iss: &str, aud: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": "1", "role": "admin", "iat": now, "exp": now + offset_exp, "iss": iss, "aud": aud})
+}
+
+fn sign(alg: Algorithm, secret: &str, claims: &Value) -> String {
+    let key = EncodingKey::from_secret(secret.as_bytes()).expect("key");
+    jsonwebtoken::encode(&Header::new(alg), claims, &key).expect("sign")
+}
+
+fn decode_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default()).unwrap_or_default()
+}
+
+async fn forged_and_stale_tokens_are_refused(app: TestApp) {
+    // A correctly made token works, so each refusal below is due to the one thing changed.
+    let good = sign(
+        Algorithm::HS256,
+        TEST_SECRET,
+        &claims(600, "opsboard", "opsboard-api"),
+    );
+    assert_eq!(app.get("/api/v1/me", &good).await.status, 200);
+
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims(600, "opsboard", "opsboard-api").to_string())
+    );
+    let cases = [
+        (
+            "expired",
+            sign(
+                Algorithm::HS256,
+                TEST_SECRET,
+                &claims(-3600, "opsboard", "opsboard-api"),
+            ),
+        ),
+        (
+            "wrong signature",
+            sign(
+                Algorithm::HS256,
+                "another-secret-another-secret-another!",
+                &claims(600, "opsboard", "opsboard-api"),
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(
+                Algorithm::HS256,
+                TEST_SECRET,
+                &claims(600, "opsboard", "someone-else"),
+            ),
+        ),
+        (
+            "wrong issuer",
+            sign(
+                Algorithm::HS256,
+                TEST_SECRET,
+                &claims(600, "evil", "opsboard-api"),
+            ),
+        ),
+        ("alg none", unsigned),
+        (
+            "other algorithm",
+            sign(
+                Algorithm::HS512,
+                TEST_SECRET,
+                &claims(600, "opsboard", "opsboard-api"),
+            ),
+        ),
+        ("tampered payload", {
+            let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+            let mut c = decode_claims(&good);
+            c["role"] = json!("admin");
+            c["sub"] = json!("2");
+            parts[1] = URL_SAFE_NO_PAD.encode(c.to_string());
+            parts.join(".")
+        }),
+    ];
+    for (case, token) in cases {
+        let response = app.get("/api/v1/me", &token).await;
+        assert_eq!(response.status, 401, "{case}: {}", response.text);
+        response.problem(401);
+        assert!(response.header("www-authenticate").is_some(), "{case}");
+    }
+}
+
+async fn deactivated_users_tokens_stop_working(app: TestApp) {
+    let (member, token) = app.user("member").await;
+    assert_eq!(app.get("/api/v1/me", &token).await.status, 200);
+    let deactivated = app
+        .post(
+            &format!("/api/v1/users/{}/deactivate", member["id"]),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    assert_eq!(deactivated.json()["active"], false);
+    let problem = app.get("/api/v1/me", &token).await.problem(401);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("deactivated"),
+        "{problem}"
+    );
+    // Reactivation lets the person in again.
+    let path = format!("/api/v1/users/{}/reactivate", member["id"]);
+    assert_eq!(
+        app.post(&path, &app.admin_token, &json!({})).await.json()["active"],
+        true
+    );
+    assert_eq!(app.get("/api/v1/me", &token).await.status, 200);
+}
+
+async fn role_changes_take_effect_at_once(app: TestApp) {
+    let (member, token) = app.user("manager").await;
+    assert_eq!(app.get("/api/v1/users", &token).await.status, 200);
+    let path = format!("/api/v1/users/{}", member["id"]);
+    assert_eq!(
+        app.patch(&path, &app.admin_token, &json!({"role": "requester"}))
+            .await
+            .status,
+        200
+    );
+    // The token still says manager; the stored role (requester) decides.
+    app.get("/api/v1/users", &token).await.problem(403);
+}

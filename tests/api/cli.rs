@@ -1,0 +1,351 @@
+//! The `opsboard` binary as an operator meets it: configuration errors that name the setting,
+//! first start on an empty database, PostgreSQL by URL, graceful shutdown, the CLI commands.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+
+use crate::helpers::postgres_url;
+
+const VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "OPSBOARD_BIND",
+    "OPSBOARD_ENV",
+    "OPSBOARD_JWT_SECRET",
+    "OPSBOARD_ADMIN_EMAIL",
+    "OPSBOARD_ADMIN_PASSWORD",
+    "OPSBOARD_CONFIG",
+    "OPSBOARD_PASSWORD",
+];
+
+fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opsboard"));
+    for variable in VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+        .env("DATABASE_URL", db_dir.path().join("db.sqlite"))
+        .env("RUST_LOG", "info");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Runs a command that must end by itself within a minute.
+fn run(command: &mut Command) -> (Output, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run opsboard");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("opsboard did not exit within a minute: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, text)
+}
+
+#[test]
+fn production_refuses_a_missing_or_weak_secret() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (output, text) = run(opsboard(
+        &dir,
+        &[
+            ("OPSBOARD_ENV", "production"),
+            ("OPSBOARD_JWT_SECRET", "too-short"),
+        ],
+    )
+    .arg("serve"));
+    assert!(!output.status.success());
+    assert!(
+        text.contains("OPSBOARD_JWT_SECRET") && text.contains("32"),
+        "{text}"
+    );
+    let (output, text) = run(opsboard(&dir, &[("OPSBOARD_ENV", "production")]).arg("serve"));
+    assert!(!output.status.success());
+    assert!(
+        text.contains("OPSBOARD_JWT_SECRET") && text.contains("required in production"),
+        "{text}"
+    );
+    assert!(
+        !dir.path().join("db.sqlite").exists(),
+        "nothing was started"
+    );
+}
+
+#[test]
+fn invalid_settings_stop_the_start_and_are_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("OPSBOARD_BIND", "localhost")], "OPSBOARD_BIND"),
+        (&[("OPSBOARD_ENV", "staging")], "environment"),
+        (&[("OPSBOARD__SERVER__BODY_LIMIT", "lots")], "body_limit"),
+        (
+            &[("OPSBOARD__AUTH__TOKEN_TTL_MINUTES", "0")],
+            "token_ttl_minutes",
+        ),
+        (
+            &[("OPSBOARD_ADMIN_EMAIL", "a@example.org")],
+            "OPSBOARD_ADMIN_PASSWORD",
+        ),
+        (
+            &[("OPSBOARD_CONFIG", "/no/such/file.toml")],
+            "OPSBOARD_CONFIG",
+        ),
+    ];
+    for (env, named) in cases {
+        let (output, text) = run(opsboard(&dir, env).arg("serve"));
+        assert!(!output.status.success(), "{env:?} must fail");
+        assert!(
+            text.contains(named),
+            "{env:?}: the message must name {named}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_config_file_and_the_environment_override_the_defaults() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("opsboard.toml");
+    std::fs::write(&file, "[server]\nbind = \"file-bind-value\"\n").expect("write");
+    // The file's value is used (and refused, so nothing starts)…
+    let (output, text) = run(opsboard(
+        &dir,
+        &[("OPSBOARD_CONFIG", file.to_str().unwrap_or_default())],
+    )
+    .arg("serve"));
+    assert!(!output.status.success());
+    assert!(text.contains("file-bind-value"), "{text}");
+    // …and a variable wins over the file.
+    let (output, text) = run(opsboard(
+        &dir,
+        &[
+            ("OPSBOARD_CONFIG", file.to_str().unwrap_or_default()),
+            ("OPSBOARD_BIND", "env-bind-value"),
+        ],
+    )
+    .arg("serve"));
+    assert!(!output.status.success());
+    assert!(text.contains("env-bind-value"), "{text}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A minimal HTTP GET, so that this test needs no async runtime: `(status, body)`.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    Some((status, body))
+}
+
+fn wait_until_healthy(port: u16) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if http_get(port, "/health").is_some_and(|(s, _)| s == 200) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not become healthy");
+}
+
+fn serve_then_terminate(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> String {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut env = env.to_vec();
+    env.push(("OPSBOARD_BIND", &bind));
+    let mut child = opsboard(db_dir, &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start opsboard");
+    wait_until_healthy(port);
+    let ready = http_get(port, "/ready");
+    let swagger = http_get(port, "/swagger-ui/");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no graceful exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().expect("output");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(status.success(), "SIGTERM ends the server cleanly: {log}");
+    assert_eq!(ready.map(|r| r.0), Some(200), "{log}");
+    assert_eq!(swagger.map(|r| r.0), Some(200), "{log}");
+    assert!(
+        log.contains(&format!("http://{bind}/swagger-ui/")),
+        "the log names Swagger UI: {log}"
+    );
+    log
+}
+
+#[test]
+fn first_start_in_development_creates_an_admin_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = serve_then_terminate(&dir, &[]);
+    assert!(
+        log.contains("created the first admin: e-mail admin@example.org  password "),
+        "{log}"
+    );
+    assert!(
+        log.contains("random one"),
+        "a generated secret is warned about: {log}"
+    );
+    // The second start finds the admin and prints no password.
+    let log = serve_then_terminate(&dir, &[]);
+    assert!(!log.contains("password "), "{log}");
+}
+
+#[test]
+fn the_same_binary_serves_postgresql_by_url() {
+    let Some(base_url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("cli_{}", std::process::id());
+    let mut conn = PgConnection::establish(&base_url).expect("connect");
+    conn.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .expect("schema");
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{separator}options=-csearch_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("OPSBOARD_ENV", "production"),
+        (
+            "OPSBOARD_JWT_SECRET",
+            "a-production-secret-of-at-least-32-bytes",
+        ),
+        ("OPSBOARD_ADMIN_EMAIL", "ops@example.org"),
+        ("OPSBOARD_ADMIN_PASSWORD", "a-strong-admin-password"),
+    ];
+    let log = serve_then_terminate(&dir, &env);
+    assert!(
+        log.contains("(Postgres)") && log.contains("created the first admin ops@example.org"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("a-strong-admin-password"),
+        "secrets never reach the log"
+    );
+    let (output, text) = run(opsboard(&dir, &env).arg("migrate"));
+    assert!(output.status.success(), "{text}");
+    let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+#[test]
+fn migrate_and_user_create_work_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (output, text) = run(opsboard(&dir, &[]).arg("migrate"));
+    assert!(output.status.success(), "{text}");
+    let (output, text) = run(
+        opsboard(&dir, &[("OPSBOARD_PASSWORD", "cli-password-123")]).args([
+            "user",
+            "create",
+            "--email",
+            "Cli@Example.org",
+            "--role",
+            "manager",
+            "--name",
+            "Cli User",
+        ]),
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("<cli@example.org> with role manager"),
+        "{text}"
+    );
+    let (output, text) = run(opsboard(&dir, &[("OPSBOARD_PASSWORD", "short")]).args([
+        "user",
+        "create",
+        "--email",
+        "x@example.org",
+        "--role",
+        "member",
+    ]));
+    assert!(
+        !output.status.success() && text.contains("password must be at least 12"),
+        "{text}"
+    );
+    let (output, text) = run(
+        opsboard(&dir, &[("OPSBOARD_PASSWORD", "cli-password-123")]).args([
+            "user",
+            "create",
+            "--email",
+            "y@example.org",
+            "--role",
+            "boss",
+        ]),
+    );
+    assert!(
+        !output.status.success() && text.contains("admin, manager, member, viewer, requester"),
+        "{text}"
+    );
+    let (output, text) = run(opsboard(&dir, &[]).arg("--help"));
+    assert!(output.status.success());
+    for command in ["serve", "migrate", "openapi", "user"] {
+        assert!(text.contains(command), "{text}");
+    }
+}
+
+#[test]
+fn openapi_command_prints_the_committed_document() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (output, _) = run(opsboard(&dir, &[]).arg("openapi"));
+    assert!(output.status.success());
+    let committed = std::fs::read_to_string("openapi/openapi.json").unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&output.stdout) == committed,
+        "`opsboard openapi` differs from openapi/openapi.json"
+    );
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real app over HTTP, every storage-touching test on SQLite and on
+//! PostgreSQL (`OPSBOARD_TEST_DATABASE_URL`).
+
+mod auth;
+mod cli;
+mod docs;
+mod errors;
+mod helpers;
+mod storage;
+mod users;
