@@ -226,3 +226,38 @@ impl Settings {
         self.environment == Environment::Production
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_are_valid() {
+        let settings = Settings::defaults().expect("defaults");
+        assert_eq!(settings.server.bind, "127.0.0.1:8080");
+        assert_eq!(settings.server.body_limit, 1 << 20);
+        assert_eq!(settings.auth.token_ttl_minutes, 60);
+        assert_eq!(settings.environment, Environment::Development);
+        assert_eq!(settings.database.url, "data/opsboard.db");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.auth.jwt_secret = "super-secret-value-that-is-long-enough".into();
+        settings.auth.admin_password = "admin-password-value".into();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("super-secret") && !printed.contains("admin-password-value"));
+    }
+
+    #[test]
+    fn production_requires_a_strong_secret() {
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.environment = Environment::Production;
+        assert!(settings.validate().is_err());
+        settings.auth.jwt_secret = "x".repeat(31);
+        assert!(settings.validate().is_err());
+        settings.auth.jwt_secret = "x".repeat(32);
+        assert!(settings.validate().is_ok());
+    }
+}

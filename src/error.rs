@@ -285,3 +285,34 @@ impl From<actix_web::error::BlockingError> for ApiError {
         ApiError::internal(error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    #[test]
+    fn an_internal_error_leaks_nothing() {
+        let error = ApiError::internal("connection to 10.0.0.5 refused: password for opsboard");
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().try_into_bytes().unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("\"status\":500"), "{text}");
+        assert!(
+            !text.contains("10.0.0.5") && !text.contains("password"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_unique_violation_is_a_conflict_and_not_found_is_404() {
+        assert_eq!(
+            ApiError::from(diesel::result::Error::NotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
+        let stale = ApiError::PreconditionFailed { current_version: 7 }.problem();
+        assert_eq!(stale.status, 412);
+        assert_eq!(stale.current_version, Some(7));
+    }
+}

@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t opsboard .
+# Run:   docker run -p 8080:8080 -v opsboard-data:/data -e OPSBOARD_JWT_SECRET=... opsboard
+
+FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first, so that code changes do not rebuild them.
+COPY Cargo.toml Cargo.lock build.rs ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+ && cargo build --release --locked \
+ && rm -rf src
+COPY src src
+COPY migrations migrations
+COPY config config
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl3 ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin opsboard \
+ && mkdir -p /data && chown opsboard:opsboard /data
+COPY --from=build /src/target/release/opsboard /usr/local/bin/opsboard
+USER opsboard
+WORKDIR /data
+VOLUME ["/data"]
+ENV OPSBOARD_BIND=0.0.0.0:8080 \
+    DATABASE_URL=/data/opsboard.db \
+    RUST_LOG=info
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+ENTRYPOINT ["opsboard"]
+CMD ["serve"]
