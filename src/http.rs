@@ -235,11 +235,12 @@ fn parse_if_match(value: Option<&HeaderValue>) -> Result<IfMatch, ApiError> {
     if text == "*" {
         return Ok(IfMatch(None));
     }
+    // An entity tag is quoted (RFC 9110); a weak one compares equal for our integer versions.
     let text = text.strip_prefix("W/").unwrap_or(text);
     let number = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
+        .ok_or_else(bad)?;
     number
         .parse::<i64>()
         .map(|v| IfMatch(Some(v)))

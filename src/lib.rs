@@ -19,7 +19,9 @@ use std::sync::Arc;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::middleware::{
+    DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger, Next, from_fn,
+};
 use actix_web::{App, HttpResponse, ResponseError, web};
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
@@ -114,8 +116,21 @@ pub fn build_app(
         )
         .default_service(web::to(http::no_route))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+        .wrap(from_fn(head_as_get))
         .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
         .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+}
+
+/// Serves `HEAD` wherever `GET` is served, as HTTP requires: the request is routed as `GET`,
+/// and actix-http leaves out the body because the connection saw a `HEAD`.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
 }
 
 /// Turns any error response that is not yet a problem document (one produced inside actix

@@ -127,7 +127,31 @@ fn problem_response(description: &str) -> Response {
         .build()
 }
 
+/// A header is a string or absent, never JSON `null`; utoipa would make an optional one
+/// `["string", "null"]`, which invites fuzzers to send the text `null`.
+fn headers_are_never_null(operation: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && matches!(parameter.parameter_in, ParameterIn::Header)
+            && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
+            && let SchemaType::Array(types) = &schema.schema_type
+        {
+            let types: Vec<Type> = types
+                .iter()
+                .filter(|t| **t != Type::Null)
+                .cloned()
+                .collect();
+            if let [only] = types.as_slice() {
+                schema.schema_type = SchemaType::Type(only.clone());
+            }
+        }
+    }
+}
+
 fn add_standard_errors(operation: &mut Operation, has_path_parameter: bool) {
+    headers_are_never_null(operation);
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
     let has_query = operation.parameters.as_ref().is_some_and(|ps| {

@@ -44,7 +44,8 @@ impl PageParams {
 
     /// The decoded cursor, if any.
     pub fn after<K: for<'de> Deserialize<'de>>(&self) -> Result<Option<K>, ApiError> {
-        let Some(cursor) = &self.cursor else {
+        // An empty cursor is the first page, as with no cursor at all.
+        let Some(cursor) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
         let bad = || ApiError::bad_field("cursor", "is not a cursor returned by this list");

@@ -110,7 +110,8 @@ pub async fn get_user(
     tag = "users",
     params(
         ("id" = i64, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` you last read, e.g. `\"3\"`"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
+         description = "The `ETag` you last read, e.g. `\"3\"`"),
     ),
     request_body = UserChanges,
     responses(
@@ -152,7 +153,8 @@ pub async fn update_user(
     tag = "users",
     params(
         ("id" = i64, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` you last read"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
+         description = "The `ETag` you last read, e.g. `\"3\"`"),
     ),
     responses(
         (status = 200, description = "The deactivated user", body = User,
@@ -181,7 +183,8 @@ pub async fn deactivate_user(
     tag = "users",
     params(
         ("id" = i64, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` you last read"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
+         description = "The `ETag` you last read, e.g. `\"3\"`"),
     ),
     responses(
         (status = 200, description = "The reactivated user", body = User,

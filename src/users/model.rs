@@ -97,12 +97,19 @@ impl UserRow {
 }))]
 pub struct NewUser {
     /// Login e-mail; unique regardless of case.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// Name shown to others, 1–100 characters.
+    /// Name shown to others, 1–100 characters, not only blanks.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+    )]
     pub display_name: String,
     /// Global role.
     pub role: Role,
-    /// At least 12 characters.
+    /// 12 to 256 characters.
+    #[schema(format = Password, min_length = 12, max_length = 256, pattern = r"^[^\u0000]*$")]
     pub password: String,
 }
 
@@ -114,14 +121,22 @@ pub struct NewUser {
 #[schema(example = json!({"display_name": "Anna Schulz-Meyer"}))]
 pub struct UserChanges {
     /// New login e-mail (admins only).
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    /// New display name.
+    /// New display name, 1–100 characters, not only blanks.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+    )]
     pub display_name: Option<String>,
     /// New role (admins only).
     pub role: Option<Role>,
-    /// New password, at least 12 characters.
+    /// New password, 12 to 256 characters.
+    #[schema(format = Password, min_length = 12, max_length = 256, pattern = r"^[^\u0000]*$")]
     pub password: Option<String>,
     /// The caller's present password; required when users change their own password.
+    #[schema(format = Password)]
     pub current_password: Option<String>,
 }
 

@@ -267,6 +267,17 @@ async fn bad_path_and_query_parameters_are_400_naming_them(app: TestApp) {
         .send()
         .await;
     response.names_field(400, "If-Match");
+    // An entity tag is quoted, and a version fits in 64 bits.
+    for bad in ["1", "\"99999999999999999999\""] {
+        let response = app
+            .request(Method::PATCH, "/api/v1/users/1")
+            .token(&app.admin_token)
+            .header("If-Match", bad)
+            .json(&json!({}))
+            .send()
+            .await;
+        response.names_field(400, "If-Match");
+    }
 }
 
 async fn nul_bytes_are_refused_before_storage(app: TestApp) {

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark of the running service on the embedded default (SQLite), on this machine:
+# requests per second and latency of GET /health, of an authenticated GET /api/v1/me and of a
+# user list page, plus login latency and idle memory. Load comes from wrk on loopback only.
+#
+#   bash bench/run.sh            # 10 s per endpoint
+#   DURATION=30s bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+PORT="${PORT:-18080}"
+
+if ! command -v wrk >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --locked -q
+
+WORK="$(mktemp -d)"
+SERVER_PID=
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export DATABASE_URL="$WORK/bench.db" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
+    OPSBOARD_JWT_SECRET="bench-secret-bench-secret-bench-secret-!" \
+    OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123
+./target/release/opsboard serve > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+BASE="http://127.0.0.1:$PORT"
+login() {
+    curl -fs "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' \
+        -d '{"email":"bench@example.org","password":"bench-password-123"}'
+}
+TOKEN="$(login | sed -E 's/.*"access_token":"([^"]+)".*/\1/')"
+for i in $(seq 1 60); do
+    curl -fs "$BASE/api/v1/users" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"email\":\"user$i@example.org\",\"display_name\":\"User $i\",\"role\":\"member\",\"password\":\"user-password-123\"}" >/dev/null
+done
+
+echo "machine: $(nproc) cores; $(date -u +%FT%TZ); wrk ${DURATION}, ${CONNECTIONS} connections, 2 threads"
+echo "idle RSS after start and 60 users: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+
+start=$(date +%s%N)
+for _ in $(seq 1 20); do login >/dev/null; done
+echo "login (argon2id verify), sequential: $(( ($(date +%s%N) - start) / 20000000 )) ms per request"
+
+run() {
+    local name="$1"; shift
+    local out
+    out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
+    local rps p50 p99
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    local errors
+    errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+    printf '%-34s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${errors:-0}"
+    echo "$rps" > "$WORK/$name.rps"
+}
+run health "$BASE/health"
+run me -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/me"
+run users_page_50 -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/users?limit=50"
+awk -v h="$(cat "$WORK/health.rps")" -v m="$(cat "$WORK/me.rps")" \
+    'BEGIN { printf "authenticated GET /me reaches %.0f%% of /health (target: at least 33%%)\n", 100 * m / h }'
+echo "RSS after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
