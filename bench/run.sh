@@ -28,7 +28,7 @@ trap cleanup EXIT
 export DATABASE_URL="$WORK/bench.db" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
     OPSBOARD_JWT_SECRET="bench-secret-bench-secret-bench-secret-!" \
     OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123
-./target/release/opsboard serve > "$WORK/server.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/release/opsboard" serve > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
@@ -36,6 +36,8 @@ for _ in $(seq 1 100); do
 done
 
 BASE="http://127.0.0.1:$PORT"
+sleep 1
+echo "idle RSS after start: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
 login() {
     curl -fs "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d '{"email":"bench@example.org","password":"bench-password-123"}'
@@ -47,7 +49,7 @@ for i in $(seq 1 60); do
 done
 
 echo "machine: $(nproc) cores; $(date -u +%FT%TZ); wrk ${DURATION}, ${CONNECTIONS} connections, 2 threads"
-echo "idle RSS after start and 60 users: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+echo "RSS after start and 60 user creations: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
 
 start=$(date +%s%N)
 for _ in $(seq 1 20); do login >/dev/null; done
@@ -72,3 +74,5 @@ run users_page_50 -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/users?limit=50
 awk -v h="$(cat "$WORK/health.rps")" -v m="$(cat "$WORK/me.rps")" \
     'BEGIN { printf "authenticated GET /me reaches %.0f%% of /health (target: at least 33%%)\n", 100 * m / h }'
 echo "RSS after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+sleep 3
+echo "idle RSS 3 s after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"

@@ -131,6 +131,9 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, String> {
     }
     r2d2::Pool::builder()
         .max_size(settings.pool_size)
+        // A file connection cannot drop out under us; a network one can, so only PostgreSQL
+        // connections are checked (one round trip) when taken from the pool.
+        .test_on_check_out(manager.backend == Backend::Postgres)
         .connection_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
         .build(manager)
         .map_err(|e| format!("cannot open the database {}: {e}", redact(&settings.url)))
