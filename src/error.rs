@@ -112,6 +112,10 @@ pub enum ApiError {
     /// 422: well-formed but invalid input; each field is named.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 503 after retries: a concurrent writer held the database (SQLite's lock, PostgreSQL's
+    /// serialization failure). [`crate::db::Db::transaction`] retries these before giving up.
+    #[error("database busy: {0}")]
+    Busy(String),
     /// 503: the database cannot be reached right now.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -181,7 +185,7 @@ impl ApiError {
                     many => format!("The request has {} invalid fields.", many.len()),
                 },
             ),
-            ApiError::Unavailable(_) => (
+            ApiError::Unavailable(_) | ApiError::Busy(_) => (
                 "unavailable",
                 "Service unavailable",
                 "The database cannot be reached; try again shortly.".to_string(),
@@ -228,7 +232,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -236,7 +240,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Internal(cause) => log::error!("internal error: {cause}"),
-            ApiError::Unavailable(cause) => log::warn!("database unavailable: {cause}"),
+            ApiError::Unavailable(cause) | ApiError::Busy(cause) => {
+                log::warn!("database unavailable: {cause}")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -251,7 +257,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header((header::ALLOW, allowed.join(", ")));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::Busy(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
@@ -269,6 +275,15 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::Conflict(
                 format!("A unique value is already taken ({}).", info.message()),
             ),
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                ApiError::Busy(info.message().to_string())
+            }
+            Error::DatabaseError(_, info)
+                if info.message().contains("database is locked")
+                    || info.message().contains("database is busy") =>
+            {
+                ApiError::Busy(info.message().to_string())
+            }
             other => ApiError::internal(other),
         }
     }

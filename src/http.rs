@@ -319,3 +319,13 @@ pub fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max_ch
         ));
     }
 }
+
+/// Serde helper for PATCH bodies: tells an absent field (`None`) from an explicit `null`
+/// (`Some(None)`, "remove the value"). Use with `#[serde(default, deserialize_with = …)]`.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

@@ -3,6 +3,7 @@
 //! the command line, and the tests build the very same app.
 
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -50,7 +51,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.configure(health::configure).service(
         scope::scope("/api/v1")
             .configure(auth::handlers::configure)
-            .configure(users::configure),
+            .configure(users::configure)
+            .configure(catalog::configure),
     );
 }
 

@@ -26,6 +26,8 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
     tags(
         (name = "auth", description = "Logging in and the calling user"),
         (name = "users", description = "People with a login and their roles"),
+        (name = "organizations", description = "Stakeholder bodies: ministries, agencies, operators, municipalities, vendors"),
+        (name = "services", description = "The catalogue of online services and their RACI templates"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),
     ),
     components(schemas(Problem, FieldError)),

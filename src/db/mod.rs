@@ -216,14 +216,34 @@ impl Db {
     }
 
     /// Like [`Db::run`], inside one transaction: all of `work` is written, or none of it.
+    /// A transaction that lost a race for the write lock (SQLite) or a serialization check
+    /// (PostgreSQL) is retried from the start a few times before the client gets a 503.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(|tx| work(tx))).await
+        self.run(move |conn| {
+            let mut attempt = 0;
+            loop {
+                match conn.transaction(|tx| work(tx)) {
+                    Err(ApiError::Busy(cause)) if attempt < 5 => {
+                        attempt += 1;
+                        log::debug!("transaction retried ({attempt}): {cause}");
+                        std::thread::sleep(Duration::from_millis(10 * attempt));
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await
     }
 }
+
+diesel::define_sql_function!(
+    /// SQL `lower()`, for case-insensitive comparisons on both engines (ASCII on SQLite).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
 
 /// The current time, truncated to microseconds so that both engines store the same value.
 pub fn now() -> chrono::NaiveDateTime {

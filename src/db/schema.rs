@@ -30,4 +30,80 @@ diesel::table! {
 }
 
 diesel::joinable!(events -> users (actor_id));
-diesel::allow_tables_to_appear_in_same_query!(users, events);
+
+diesel::table! {
+    /// Stakeholder organizations.
+    organizations (id) {
+        id -> BigInt,
+        short_name -> Text,
+        name -> Text,
+        kind -> Text,
+        contact_email -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The catalogue of online services.
+    services (id) {
+        id -> BigInt,
+        key -> Text,
+        name -> Text,
+        description -> Text,
+        lifecycle -> Text,
+        kind -> Text,
+        maturity_level -> SmallInt,
+        ozg_id -> Nullable<Text>,
+        topic -> Nullable<Text>,
+        operator_id -> Nullable<BigInt>,
+        responsible_id -> Nullable<BigInt>,
+        url -> Nullable<Text>,
+        go_live_date -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+        raci_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// LeiKa keys of services.
+    service_leika_keys (service_id, leika_key) {
+        service_id -> BigInt,
+        leika_key -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    /// Tags of services.
+    service_tags (service_id, tag) {
+        service_id -> BigInt,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    /// RACI templates of services.
+    service_raci (service_id, user_id, role) {
+        service_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+    }
+}
+
+diesel::joinable!(service_leika_keys -> services (service_id));
+diesel::joinable!(service_tags -> services (service_id));
+diesel::joinable!(service_raci -> services (service_id));
+diesel::joinable!(service_raci -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    events,
+    organizations,
+    services,
+    service_leika_keys,
+    service_tags,
+    service_raci
+);

@@ -144,11 +144,21 @@ pub async fn update_user(
     Ok(ok_with_etag(&user, user.version))
 }
 
+/// Who takes over when a user is deactivated.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"replacement": 4}))]
+pub struct Deactivation {
+    /// The active user who becomes accountable for the services this user is accountable for.
+    pub replacement: Option<i64>,
+}
+
 /// Deactivate a user.
 ///
 /// Admins only. The user can no longer log in and every token they hold stops working at once;
 /// their history stays. Deactivating an inactive user changes nothing. The last active admin
-/// cannot be deactivated.
+/// cannot be deactivated. A user who is accountable for services is only deactivated when the
+/// body names a `replacement` who takes those over (409 listing the services otherwise).
 #[utoipa::path(
     tag = "users",
     params(
@@ -156,10 +166,12 @@ pub async fn update_user(
         ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
          description = "The `ETag` you last read, e.g. `\"3\"`"),
     ),
+    request_body(content = Option<Deactivation>, description = "Optional: who takes over"),
     responses(
         (status = 200, description = "The deactivated user", body = User,
          headers(("ETag" = String, description = "The user's new version"))),
-        (status = 409, description = "This is the last active admin", body = crate::error::Problem,
+        (status = 409, description = "This is the last active admin, or the user is accountable \
+         for services and no replacement was named", body = crate::error::Problem,
          content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
          content_type = "application/problem+json"),
@@ -172,8 +184,23 @@ pub async fn deactivate_user(
     caller: CurrentUser,
     id: web::Path<i64>,
     if_match: IfMatch,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    set_active(state, caller, id.into_inner(), if_match, false).await
+    // The body is optional; when present it must be valid JSON like any other.
+    let deactivation: Deactivation = if body.iter().all(u8::is_ascii_whitespace) {
+        Deactivation::default()
+    } else {
+        crate::http::parse_json(&body)?
+    };
+    set_active(
+        state,
+        caller,
+        id.into_inner(),
+        if_match,
+        false,
+        deactivation.replacement,
+    )
+    .await
 }
 
 /// Reactivate a user.
@@ -201,7 +228,7 @@ pub async fn reactivate_user(
     id: web::Path<i64>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    set_active(state, caller, id.into_inner(), if_match, true).await
+    set_active(state, caller, id.into_inner(), if_match, true, None).await
 }
 
 async fn set_active(
@@ -210,12 +237,13 @@ async fn set_active(
     id: i64,
     if_match: IfMatch,
     active: bool,
+    replacement: Option<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let actor = caller.0;
     let user = state
         .db
-        .run(move |conn| User::set_active(conn, id, active, &actor, if_match))
+        .run(move |conn| User::set_active(conn, id, active, replacement, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&user, user.version))
 }

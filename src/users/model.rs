@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Role, password};
 use crate::db::schema::users;
-use crate::db::{DbConnection, now};
+use crate::db::{DbConnection, lower, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
@@ -19,11 +19,6 @@ use crate::pagination::{Page, PageParams};
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest e-mail address (RFC 5321).
 pub const MAX_EMAIL_CHARS: usize = 254;
-
-diesel::define_sql_function!(
-    /// SQL `lower()`, the same on both engines for ASCII.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
-);
 
 /// A user as stored, password hash included; never serialized.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -474,10 +469,13 @@ impl User {
     }
 
     /// Activates or deactivates a user; refuses to deactivate the last active admin.
+    /// When deactivating someone who is accountable for services, `replacement` takes those
+    /// over; without one the deactivation is refused with 409 listing the services.
     pub fn set_active(
         conn: &mut DbConnection,
         id: i64,
         active: bool,
+        replacement: Option<i64>,
         actor: &User,
         expected_version: IfMatch,
     ) -> Result<User, ApiError> {
@@ -492,6 +490,9 @@ impl User {
             }
             if !active && row.role == Role::Admin.as_str() {
                 ensure_another_admin(conn, id)?;
+            }
+            if !active {
+                crate::catalog::raci::hand_over_accountability(conn, id, replacement, actor.id)?;
             }
             let updated = diesel::update(users::table)
                 .filter(users::id.eq(id).and(users::version.eq(row.version)))

@@ -36,23 +36,30 @@ fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
     command
 }
 
-/// Runs a command that must end by itself within a minute.
+/// Runs a command that must end by itself within a minute; its output is read while it runs,
+/// so a large output cannot fill the pipe and stall it.
 fn run(command: &mut Command) -> (Output, String) {
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run opsboard");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = match receiver.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
             panic!("opsboard did not exit within a minute: {command:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

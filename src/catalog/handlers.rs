@@ -1,0 +1,254 @@
+//! HTTP handlers for online services and their RACI templates.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Role};
+use crate::catalog::raci::{self, PersonRaci, RaciInput, RaciTemplate};
+use crate::catalog::services::{
+    OrganizationIndex, Service, ServiceChanges, ServiceFilter, ServiceInput,
+};
+use crate::error::ApiError;
+use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
+use crate::pagination::Page;
+
+/// List online services.
+///
+/// Filter by lifecycle, kind, operator, responsible organization, tag, free text (`q` searches
+/// key, name and LeiKa keys, regardless of case) and `updated_since`; sort by `key`, `name` or
+/// `updated_at` (prefix `-` to reverse). Viewer and up.
+#[utoipa::path(
+    tag = "services",
+    params(ServiceFilter),
+    responses((status = 200, description = "One page of services", body = Page<Service>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
+    security(("bearer" = []))
+)]
+#[get("/services")]
+pub async fn list_services(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    filter: Query<ServiceFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = filter.0;
+    let page = state
+        .db
+        .run(move |conn| Service::list(conn, &filter))
+        .await?;
+    Ok(page.respond(&req))
+}
+
+/// Create an online service.
+///
+/// Managers and admins. `operator` and `responsible` name organizations by short name.
+#[utoipa::path(
+    tag = "services",
+    request_body = ServiceInput,
+    responses(
+        (status = 201, description = "The new service", body = Service,
+         headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
+        (status = 409, description = "The key is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/services")]
+pub async fn create_service(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: Json<ServiceInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Manager)?;
+    let actor = caller.id();
+    let service = state
+        .db
+        .transaction(move |conn| {
+            let orgs = OrganizationIndex::load(conn)?;
+            let resolved = body.0.validate(&orgs).map_err(ApiError::Validation)?;
+            Service::upsert(conn, &resolved, &orgs, Some(actor), true)?;
+            Service::find(conn, &resolved_key(&body.0))
+        })
+        .await?;
+    Ok(created(
+        &service,
+        &format!("/api/v1/services/{}", service.key),
+        service.version,
+    ))
+}
+
+fn resolved_key(input: &ServiceInput) -> String {
+    input.key.trim().to_string()
+}
+
+/// Get an online service.
+///
+/// Addressed by its key. Viewer and up.
+#[utoipa::path(
+    tag = "services",
+    params(("key" = String, Path, description = "The service's key")),
+    responses((status = 200, description = "The service", body = Service,
+        headers(("ETag" = String, description = "Its version")))),
+    security(("bearer" = []))
+)]
+#[get("/services/{key}")]
+pub async fn get_service(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let service = state.db.run(move |conn| Service::find(conn, &key)).await?;
+    Ok(ok_with_etag(&service, service.version))
+}
+
+/// Change an online service.
+///
+/// Managers and admins. Only the fields present change; `null` clears an optional field. The
+/// key cannot change. Retire a service (`"lifecycle": "retired"`) rather than deleting it.
+/// Honours `If-Match`.
+#[utoipa::path(
+    tag = "services",
+    params(
+        ("key" = String, Path, description = "The service's key"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
+    ),
+    request_body = ServiceChanges,
+    responses(
+        (status = 200, description = "The changed service", body = Service,
+         headers(("ETag" = String, description = "Its new version"))),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/services/{key}")]
+pub async fn update_service(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<ServiceChanges>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Manager)?;
+    let actor = caller.id();
+    let service = state
+        .db
+        .transaction(move |conn| Service::update(conn, &key, &body.0, actor, if_match))
+        .await?;
+    Ok(ok_with_etag(&service, service.version))
+}
+
+/// Delete an online service.
+///
+/// Managers and admins. Removes the service and its RACI template; its history stays. A
+/// service that items refer to cannot be deleted (409): retire it instead.
+#[utoipa::path(
+    tag = "services",
+    params(
+        ("key" = String, Path, description = "The service's key"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Items refer to the service", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/services/{key}")]
+pub async fn delete_service(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Manager)?;
+    let actor = caller.id();
+    state
+        .db
+        .transaction(move |conn| Service::delete(conn, &key, actor, if_match))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Get a service's RACI template.
+///
+/// Who is accountable (exactly one person), responsible, consulted and informed for the
+/// service's items. Its `ETag` is the template's own version.
+#[utoipa::path(
+    tag = "services",
+    params(("key" = String, Path, description = "The service's key")),
+    responses((status = 200, description = "The RACI template", body = RaciTemplate,
+        headers(("ETag" = String, description = "The template's version")))),
+    security(("bearer" = []))
+)]
+#[get("/services/{key}/raci")]
+pub async fn get_service_raci(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let template = state.db.run(move |conn| raci::template(conn, &key)).await?;
+    Ok(ok_with_etag(&template, template.version))
+}
+
+/// Replace a service's RACI template.
+///
+/// Managers and admins. The whole set is replaced in one transaction. Exactly one accountable
+/// person is required whenever any role is set; every person must be an active user. Send the
+/// template's `ETag` as `If-Match`: of two concurrent changes one wins, the other gets 412.
+#[utoipa::path(
+    tag = "services",
+    params(
+        ("key" = String, Path, description = "The service's key"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The template's `ETag`"),
+    ),
+    request_body = RaciInput,
+    responses(
+        (status = 200, description = "The new template", body = RaciTemplate,
+         headers(("ETag" = String, description = "The template's new version"))),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/services/{key}/raci")]
+pub async fn put_service_raci(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<RaciInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Manager)?;
+    let actor = caller.id();
+    let template = state
+        .db
+        .transaction(move |conn| raci::replace(conn, &key, &body.0, Some(actor), if_match))
+        .await?;
+    Ok(ok_with_etag(&template, template.version))
+}
+
+/// A person's RACI roles.
+///
+/// The services where the user is accountable, responsible, consulted or informed, so that a
+/// person's load is visible. Viewer and up, or the person themself.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id")),
+    responses((status = 200, description = "The person's services by role", body = PersonRaci)),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}/raci")]
+pub async fn get_user_raci(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if caller.id() != id {
+        caller.require(Role::Viewer)?;
+    }
+    let roles = state.db.run(move |conn| raci::of_person(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(roles))
+}

@@ -1,0 +1,24 @@
+//! The catalogue: organizations, online services and their RACI templates, bulk import and
+//! demo data.
+
+pub mod handlers;
+pub mod organizations;
+pub mod raci;
+pub mod services;
+
+/// Mounts the catalogue endpoints under the API scope.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(organizations::list_organizations)
+        .service(organizations::create_organization)
+        .service(organizations::get_organization)
+        .service(organizations::update_organization)
+        .service(organizations::delete_organization)
+        .service(handlers::list_services)
+        .service(handlers::create_service)
+        .service(handlers::get_service)
+        .service(handlers::update_service)
+        .service(handlers::delete_service)
+        .service(handlers::get_service_raci)
+        .service(handlers::put_service_raci)
+        .service(handlers::get_user_raci);
+}

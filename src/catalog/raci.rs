@@ -1,0 +1,412 @@
+//! RACI templates of services: who is responsible, accountable (exactly one), consulted and
+//! informed for a service's items. The one-accountable rule lives in the schema (a partial
+//! unique index) as well as here.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::catalog::services::Service;
+use crate::db::DbConnection;
+use crate::db::schema::{service_raci, services, users};
+use crate::error::{ApiError, FieldError};
+use crate::history::{self, Subject};
+use crate::http::IfMatch;
+
+/// A RACI role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RaciRole {
+    /// Does the work.
+    Responsible,
+    /// Answers for the outcome; exactly one person.
+    Accountable,
+    /// Asked before decisions.
+    Consulted,
+    /// Told about decisions.
+    Informed,
+}
+
+impl RaciRole {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Responsible => "responsible",
+            Self::Accountable => "accountable",
+            Self::Consulted => "consulted",
+            Self::Informed => "informed",
+        }
+    }
+}
+
+/// A person as shown in RACI lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PersonRef {
+    /// The user's id.
+    pub id: i64,
+    /// Their display name.
+    pub display_name: String,
+    /// Their e-mail.
+    pub email: String,
+    /// Whether they may log in.
+    pub active: bool,
+}
+
+/// The RACI template of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "service": "baugenehmigung",
+    "accountable": {"id": 2, "display_name": "Katrin Vogel", "email": "katrin.vogel@example.org", "active": true},
+    "responsible": [{"id": 3, "display_name": "Jonas Krüger", "email": "jonas.krueger@example.org", "active": true}],
+    "consulted": [], "informed": [], "version": 2
+}))]
+pub struct RaciTemplate {
+    /// The service's key.
+    pub service: String,
+    /// The one accountable person; `null` while no RACI is set.
+    pub accountable: Option<PersonRef>,
+    /// Responsible people.
+    pub responsible: Vec<PersonRef>,
+    /// Consulted people.
+    pub consulted: Vec<PersonRef>,
+    /// Informed people.
+    pub informed: Vec<PersonRef>,
+    /// Version of the template, sent as `ETag`; independent of the service's own version.
+    pub version: i64,
+}
+
+/// The accountable person: one user id. A list is accepted so that a client may send what it
+/// has, but it must hold exactly one id.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Accountable {
+    /// One user id.
+    One(i64),
+    /// A list that must hold exactly one id.
+    Many(Vec<i64>),
+}
+
+/// The body of `PUT /api/v1/services/{key}/raci`: the whole template, replacing the old one.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"accountable": 2, "responsible": [3, 4], "consulted": [], "informed": [5]}))]
+pub struct RaciInput {
+    /// The accountable user's id; required whenever any other role is set. Omit everything
+    /// (or send all lists empty and no accountable) to clear the template.
+    pub accountable: Option<Accountable>,
+    /// Responsible users' ids.
+    #[serde(default)]
+    pub responsible: Vec<i64>,
+    /// Consulted users' ids.
+    #[serde(default)]
+    pub consulted: Vec<i64>,
+    /// Informed users' ids.
+    #[serde(default)]
+    pub informed: Vec<i64>,
+}
+
+/// The services where one person holds each role.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PersonRaci {
+    /// The user's id.
+    pub user: i64,
+    /// Services the person is accountable for.
+    pub accountable: Vec<ServiceRef>,
+    /// Services the person is responsible for.
+    pub responsible: Vec<ServiceRef>,
+    /// Services where the person is consulted.
+    pub consulted: Vec<ServiceRef>,
+    /// Services where the person is informed.
+    pub informed: Vec<ServiceRef>,
+}
+
+/// A service as shown in someone's RACI list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceRef {
+    /// The service's key.
+    pub key: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Loads the template of a service (two queries).
+pub fn template(conn: &mut DbConnection, key: &str) -> Result<RaciTemplate, ApiError> {
+    let row = Service::row(conn, key)?;
+    let entries: Vec<(String, i64, String, String, bool)> = service_raci::table
+        .inner_join(users::table)
+        .filter(service_raci::service_id.eq(row.id))
+        .order((service_raci::role, users::display_name, users::id))
+        .select((
+            service_raci::role,
+            users::id,
+            users::display_name,
+            users::email,
+            users::active,
+        ))
+        .load(conn)?;
+    let mut template = RaciTemplate {
+        service: key.to_string(),
+        accountable: None,
+        responsible: Vec::new(),
+        consulted: Vec::new(),
+        informed: Vec::new(),
+        version: row.raci_version,
+    };
+    for (role, id, display_name, email, active) in entries {
+        let person = PersonRef {
+            id,
+            display_name,
+            email,
+            active,
+        };
+        match role.as_str() {
+            "accountable" => template.accountable = Some(person),
+            "responsible" => template.responsible.push(person),
+            "consulted" => template.consulted.push(person),
+            _ => template.informed.push(person),
+        }
+    }
+    Ok(template)
+}
+
+/// Replaces the template of a service in the caller's transaction, honouring `If-Match`.
+pub fn replace(
+    conn: &mut DbConnection,
+    key: &str,
+    input: &RaciInput,
+    actor: Option<i64>,
+    expected: IfMatch,
+) -> Result<RaciTemplate, ApiError> {
+    let row = Service::row(conn, key)?;
+    expected.check(row.raci_version)?;
+    let mut errors = Vec::new();
+    let accountable = match &input.accountable {
+        Some(Accountable::One(id)) => Some(*id),
+        Some(Accountable::Many(ids)) if ids.len() == 1 => ids.first().copied(),
+        Some(Accountable::Many(ids)) => {
+            errors.push(FieldError::new(
+                "accountable",
+                format!("must name exactly one person, not {}", ids.len()),
+            ));
+            None
+        }
+        None => None,
+    };
+    let others = [
+        (RaciRole::Responsible, &input.responsible),
+        (RaciRole::Consulted, &input.consulted),
+        (RaciRole::Informed, &input.informed),
+    ];
+    if accountable.is_none() && errors.is_empty() && others.iter().any(|(_, ids)| !ids.is_empty()) {
+        errors.push(FieldError::new(
+            "accountable",
+            "is required: every RACI has one accountable person",
+        ));
+    }
+    let mut wanted: Vec<i64> = others
+        .iter()
+        .flat_map(|(_, ids)| ids.iter().copied())
+        .collect();
+    wanted.extend(accountable);
+    let known: HashMap<i64, bool> = users::table
+        .filter(users::id.eq_any(&wanted))
+        .select((users::id, users::active))
+        .load::<(i64, bool)>(conn)?
+        .into_iter()
+        .collect();
+    let mut check = |field: String, id: i64| match known.get(&id) {
+        None => errors.push(FieldError::new(field, format!("user {id} does not exist"))),
+        Some(false) => errors.push(FieldError::new(
+            field,
+            format!("user {id} is deactivated and cannot hold a role"),
+        )),
+        Some(true) => {}
+    };
+    if let Some(id) = accountable {
+        check("accountable".into(), id);
+    }
+    for (role, ids) in &others {
+        for (i, id) in ids.iter().enumerate() {
+            check(format!("{}[{i}]", role.as_str()), *id);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let before = template(conn, key)?;
+    let claimed = diesel::update(services::table)
+        .filter(
+            services::id
+                .eq(row.id)
+                .and(services::raci_version.eq(row.raci_version)),
+        )
+        .set(services::raci_version.eq(row.raci_version + 1))
+        .execute(conn)?;
+    if claimed == 0 {
+        let version = services::table
+            .find(row.id)
+            .select(services::raci_version)
+            .first(conn)?;
+        return Err(ApiError::PreconditionFailed {
+            current_version: version,
+        });
+    }
+    diesel::delete(service_raci::table.filter(service_raci::service_id.eq(row.id)))
+        .execute(conn)?;
+    let mut rows: Vec<(i64, RaciRole)> = Vec::new();
+    rows.extend(accountable.map(|id| (id, RaciRole::Accountable)));
+    for (role, ids) in &others {
+        for id in ids.iter() {
+            if !rows.contains(&(*id, *role)) {
+                rows.push((*id, *role));
+            }
+        }
+    }
+    for (user_id, role) in &rows {
+        diesel::insert_into(service_raci::table)
+            .values((
+                service_raci::service_id.eq(row.id),
+                service_raci::user_id.eq(user_id),
+                service_raci::role.eq(role.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    let after = template(conn, key)?;
+    let ids = |people: &[PersonRef]| people.iter().map(|p| p.id).collect::<Vec<_>>();
+    let summary = |t: &RaciTemplate| {
+        json!({
+            "accountable": t.accountable.as_ref().map(|p| p.id),
+            "responsible": ids(&t.responsible), "consulted": ids(&t.consulted), "informed": ids(&t.informed),
+        })
+    };
+    history::record(
+        conn,
+        Subject {
+            entity_type: "service",
+            entity_id: row.id,
+        },
+        "raci_changed",
+        actor,
+        json!({"old": summary(&before), "new": summary(&after)}),
+    )?;
+    if before.accountable.as_ref().map(|p| p.id) != after.accountable.as_ref().map(|p| p.id) {
+        // A kind of its own, so that a later notification feature can deliver it.
+        history::record(
+            conn,
+            Subject {
+                entity_type: "service",
+                entity_id: row.id,
+            },
+            "accountable_changed",
+            actor,
+            json!({
+                "old": before.accountable.as_ref().map(|p| p.id),
+                "new": after.accountable.as_ref().map(|p| p.id),
+            }),
+        )?;
+    }
+    Ok(after)
+}
+
+/// The services where a person holds each role (one query).
+pub fn of_person(conn: &mut DbConnection, user_id: i64) -> Result<PersonRaci, ApiError> {
+    users::table
+        .find(user_id)
+        .select(users::id)
+        .first::<i64>(conn)?;
+    let rows: Vec<(String, String, String)> = service_raci::table
+        .inner_join(services::table)
+        .filter(service_raci::user_id.eq(user_id))
+        .order((service_raci::role, services::key))
+        .select((service_raci::role, services::key, services::name))
+        .load(conn)?;
+    let mut result = PersonRaci {
+        user: user_id,
+        accountable: Vec::new(),
+        responsible: Vec::new(),
+        consulted: Vec::new(),
+        informed: Vec::new(),
+    };
+    for (role, key, name) in rows {
+        let entry = ServiceRef { key, name };
+        match role.as_str() {
+            "accountable" => result.accountable.push(entry),
+            "responsible" => result.responsible.push(entry),
+            "consulted" => result.consulted.push(entry),
+            _ => result.informed.push(entry),
+        }
+    }
+    Ok(result)
+}
+
+/// Before a user is deactivated: hands their accountable roles to `replacement`, or refuses
+/// with 409 listing the services when no replacement is given.
+pub fn hand_over_accountability(
+    conn: &mut DbConnection,
+    user_id: i64,
+    replacement: Option<i64>,
+    actor: i64,
+) -> Result<(), ApiError> {
+    let held: Vec<(i64, String)> = service_raci::table
+        .inner_join(services::table)
+        .filter(
+            service_raci::user_id
+                .eq(user_id)
+                .and(service_raci::role.eq("accountable")),
+        )
+        .order(services::key)
+        .select((services::id, services::key))
+        .load(conn)?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    let Some(replacement) = replacement else {
+        let keys: Vec<&str> = held.iter().map(|(_, k)| k.as_str()).collect();
+        return Err(ApiError::Conflict(format!(
+            "This person is accountable for {} service(s): {}. Pass `replacement` with the id of \
+             the person who takes them over.",
+            keys.len(),
+            keys.join(", ")
+        )));
+    };
+    let active: Option<bool> = users::table
+        .find(replacement)
+        .select(users::active)
+        .first(conn)
+        .optional()?;
+    if replacement == user_id || active != Some(true) {
+        return Err(ApiError::invalid(
+            "replacement",
+            "must be another active user",
+        ));
+    }
+    for (service_id, _) in &held {
+        diesel::update(
+            service_raci::table.filter(
+                service_raci::service_id
+                    .eq(service_id)
+                    .and(service_raci::user_id.eq(user_id))
+                    .and(service_raci::role.eq("accountable")),
+            ),
+        )
+        .set(service_raci::user_id.eq(replacement))
+        .execute(conn)?;
+        diesel::update(services::table.find(service_id))
+            .set(services::raci_version.eq(services::raci_version + 1))
+            .execute(conn)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "service",
+                entity_id: *service_id,
+            },
+            "accountable_changed",
+            Some(actor),
+            json!({"old": user_id, "new": replacement, "reason": "deactivated"}),
+        )?;
+    }
+    Ok(())
+}
