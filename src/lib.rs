@@ -89,6 +89,7 @@ pub fn build_app(
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(route_table))
         .app_data(BodyLimit(body_limit))
+        .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::PathConfig::default().error_handler(|error, req| {
             // Name the path parameter that did not parse.
             let field = req

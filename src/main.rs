@@ -28,7 +28,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the HTTP server (the default). Applies pending migrations first.
-    Serve,
+    Serve {
+        /// Fill an empty database with demo data first (never in production).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Fill an empty database with the demo data and exit (never in production).
+    SeedDemo,
+    /// Import data from a file.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI document (the same as GET /api-docs/openapi.json) to stdout.
@@ -37,6 +48,16 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Create or update online services from a CSV or JSON file, all or nothing; re-importing
+    /// the same file changes nothing. See docs/import-services.sample.csv for the columns.
+    Services {
+        /// The file (.csv or .json).
+        file: std::path::PathBuf,
     },
 }
 
@@ -64,7 +85,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::Serve)) {
+    match run(cli.command.unwrap_or(Command::Serve { demo: false })) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("opsboard: {message}");
@@ -83,7 +104,16 @@ fn run(command: Command) -> Result<(), String> {
     }
     let settings = Settings::load().map_err(|e| e.to_string())?;
     match command {
-        Command::Serve => actix_web::rt::System::new().block_on(opsboard::startup::serve(settings)),
+        Command::Serve { demo } => {
+            actix_web::rt::System::new().block_on(opsboard::startup::serve(settings, demo))
+        }
+        Command::SeedDemo => {
+            let db = opsboard::startup::open_database(&settings)?;
+            opsboard::startup::load_demo(&db, &settings, true)
+        }
+        Command::Import {
+            command: ImportCommand::Services { file },
+        } => import_services(&settings, &file),
         Command::Migrate => {
             opsboard::startup::open_database(&settings)?;
             println!("migrations are up to date");
@@ -133,5 +163,50 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Openapi => Ok(()),
+    }
+}
+
+/// `opsboard import services FILE`: parse, validate every row, write all in one transaction
+/// with a progress bar, print the summary; or print every bad row and write nothing.
+fn import_services(settings: &Settings, file: &std::path::Path) -> Result<(), String> {
+    use opsboard::catalog::import::{self, ImportError, ImportFormat};
+    let body = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let format = ImportFormat::detect(&file.to_string_lossy(), &body);
+    let report_problems = |problems: Vec<import::ImportProblem>| {
+        for p in &problems {
+            eprintln!("{}:{}: {}: {}", file.display(), p.line, p.column, p.message);
+        }
+        format!("{} problem(s) found; nothing was imported", problems.len())
+    };
+    let parsed = import::parse(format, &body);
+    let rows = parsed.rows.len();
+    let db = opsboard::startup::open_database(settings)?;
+    let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+    let bar = indicatif::ProgressBar::new(rows as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} services {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let result = diesel::Connection::transaction(&mut *conn, |conn| {
+        import::apply(conn, &parsed, None, &mut |done| {
+            bar.set_position(done as u64)
+        })
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            println!(
+                "{} rows: {} created, {} updated, {} unchanged ({:.2} s)",
+                report.total,
+                report.created,
+                report.updated,
+                report.unchanged,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(ImportError::Invalid(problems)) => Err(report_problems(problems)),
+        Err(ImportError::Other(e)) => Err(e.to_string()),
     }
 }

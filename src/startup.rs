@@ -111,15 +111,48 @@ fn bootstrap_admin(db: &Db, settings: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the HTTP server until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-pub async fn serve(settings: Settings) -> Result<(), String> {
+/// Loads the demo data into an empty database and logs the demo logins. Refused in production.
+/// With `must_load`, a database that already has data is an error; otherwise it is only noted.
+pub fn load_demo(db: &Db, settings: &Settings, must_load: bool) -> Result<(), String> {
+    if settings.is_production() {
+        return Err("demo data is never loaded in production (OPSBOARD_ENV=production)".into());
+    }
+    let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+    if !must_load && crate::catalog::demo::has_data(&mut conn).map_err(|e| e.to_string())? {
+        log::info!("demo data not loaded: the database already has data");
+        return Ok(());
+    }
+    let summary = crate::catalog::demo::seed(&mut conn).map_err(|e| e.problem().detail)?;
+    log::info!(
+        "loaded demo data: {} organizations, {} online services with RACI templates",
+        summary.organizations,
+        summary.services
+    );
+    for (email, role, team_role) in &summary.logins {
+        log::info!(
+            "demo login: {email:<40} password {}  ({role}, {team_role})",
+            crate::catalog::demo::DEMO_PASSWORD
+        );
+    }
+    Ok(())
+}
+
+/// Runs the HTTP server until SIGTERM or Ctrl-C, then lets in-flight requests finish. With
+/// `demo`, an empty development database first gets the demo data.
+pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let bind = settings.server.bind.clone();
     let workers = settings.server.workers;
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
     let backend = db::parse_url(&settings.database.url).0;
-    let state = actix_web::web::block(move || prepare(settings))
-        .await
-        .map_err(|e| e.to_string())??;
+    let state = actix_web::web::block(move || {
+        let state = prepare(settings)?;
+        if demo {
+            load_demo(&state.db, &state.settings, false)?;
+        }
+        Ok::<_, String>(state)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     let mut server = HttpServer::new(move || build_app(state.clone()))
         .shutdown_timeout(shutdown_timeout)
         .client_request_timeout(Duration::from_secs(30));

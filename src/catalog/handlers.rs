@@ -1,9 +1,10 @@
 //! HTTP handlers for online services and their RACI templates.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 
 use crate::AppState;
 use crate::auth::{CurrentUser, Role};
+use crate::catalog::import::{self, ImportFormat, ImportReport};
 use crate::catalog::raci::{self, PersonRaci, RaciInput, RaciTemplate};
 use crate::catalog::services::{
     OrganizationIndex, Service, ServiceChanges, ServiceFilter, ServiceInput,
@@ -251,4 +252,57 @@ pub async fn get_user_raci(
     }
     let roles = state.db.run(move |conn| raci::of_person(conn, id)).await?;
     Ok(HttpResponse::Ok().json(roles))
+}
+
+/// Import online services.
+///
+/// Managers and admins. Send a CSV file (`Content-Type: text/csv`; header row with the columns
+/// `key;name;description;lifecycle;kind;maturity_level;ozg_id;leika_keys;topic;operator;responsible;url;go_live_date;tags`,
+/// `;` or `,` separated, UTF-8 with or without BOM) or a JSON array of services
+/// (`application/json`, the same fields as `POST /api/v1/services`). Idempotent by key:
+/// importing the same file twice reports every row `unchanged` the second time. All-or-nothing:
+/// if any row is invalid nothing is written and the 422 problem lists every bad row as
+/// `line N: column`.
+#[utoipa::path(
+    tag = "services",
+    request_body(
+        content(
+            (String = "text/csv", example = "key;name;kind;lifecycle;operator;leika_keys\nwohngeld;Wohngeld;own;productive;DVZ;99107001000000|99107002000000\n"),
+            (Vec<ServiceInput> = "application/json"),
+        ),
+        description = "The services to create or update"
+    ),
+    responses(
+        (status = 200, description = "What the import did", body = ImportReport),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/services/import")]
+pub async fn import_services(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Manager)?;
+    let content_type = req.content_type().to_ascii_lowercase();
+    let format = match content_type.as_str() {
+        "text/csv" | "application/csv" => ImportFormat::Csv,
+        "application/json" => ImportFormat::Json,
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Send text/csv or application/json, not `{}`.",
+                if other.is_empty() { "none" } else { other }
+            )));
+        }
+    };
+    let parsed = import::parse(format, &body);
+    let actor = caller.id();
+    let report = state
+        .db
+        .transaction(move |conn| {
+            import::apply(conn, &parsed, Some(actor), &mut |_| {}).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
 }

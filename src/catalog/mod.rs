@@ -1,7 +1,10 @@
 //! The catalogue: organizations, online services and their RACI templates, bulk import and
 //! demo data.
 
+pub mod demo;
+pub mod demo_data;
 pub mod handlers;
+pub mod import;
 pub mod organizations;
 pub mod raci;
 pub mod services;
@@ -14,6 +17,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(organizations::update_organization)
         .service(organizations::delete_organization)
         .service(handlers::list_services)
+        .service(handlers::import_services)
         .service(handlers::create_service)
         .service(handlers::get_service)
         .service(handlers::update_service)

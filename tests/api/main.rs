@@ -7,5 +7,6 @@ mod cli;
 mod docs;
 mod errors;
 mod helpers;
+mod import;
 mod storage;
 mod users;

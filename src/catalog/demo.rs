@@ -1,0 +1,150 @@
+//! Loads the demo data (`opsboard serve --demo`, `opsboard seed-demo`): the organizations
+//! around an OZG operations team, its five members and a few stakeholders, and the online
+//! services with their RACI templates. Only into an empty database, never in production.
+
+use diesel::prelude::*;
+
+use crate::auth::Role;
+use crate::catalog::demo_data;
+use crate::catalog::organizations::{NewOrganization, Organization, OrganizationKind};
+use crate::catalog::raci::{self, Accountable, RaciInput};
+use crate::catalog::services::{Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind};
+use crate::db::DbConnection;
+use crate::db::schema::{organizations, services, users};
+use crate::error::ApiError;
+use crate::http::IfMatch;
+use crate::users::model::{NewUser, User};
+
+/// The password of every demo login (printed at start-up and in the README).
+pub const DEMO_PASSWORD: &str = "opsboard-demo-2026";
+
+/// What the demo data holds, for the start-up message.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    /// Organizations created.
+    pub organizations: usize,
+    /// Services created.
+    pub services: usize,
+    /// `(email, role, team role)` of every demo login.
+    pub logins: Vec<(String, String, String)>,
+}
+
+/// Whether the database holds anything besides its first admin.
+pub fn has_data(conn: &mut DbConnection) -> Result<bool, ApiError> {
+    let orgs: i64 = organizations::table.count().get_result(conn)?;
+    let services: i64 = services::table.count().get_result(conn)?;
+    let users: i64 = users::table.count().get_result(conn)?;
+    Ok(orgs > 0 || services > 0 || users > 1)
+}
+
+/// Loads the demo data in one transaction; refuses a database that already has data.
+pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
+    conn.transaction(|conn| {
+        if has_data(conn)? {
+            return Err(ApiError::Conflict(
+                "The database already has data; demo data is only loaded into an empty one.".into(),
+            ));
+        }
+        let mut summary = DemoSummary {
+            organizations: 0,
+            services: 0,
+            logins: Vec::new(),
+        };
+        for org in demo_data::organizations() {
+            let kind = OrganizationKind::parse(org.kind)
+                .ok_or_else(|| ApiError::internal(format!("demo kind {}", org.kind)))?;
+            Organization::create(
+                conn,
+                NewOrganization {
+                    short_name: org.short_name.into(),
+                    name: org.name.into(),
+                    kind,
+                    contact_email: org.contact_email.map(str::to_string),
+                },
+                None,
+            )?;
+            summary.organizations += 1;
+        }
+        let orgs = Organization::all(conn)?;
+        let mut team = Vec::new();
+        for person in demo_data::people() {
+            let role = Role::parse(person.role)
+                .ok_or_else(|| ApiError::internal(format!("demo role {}", person.role)))?;
+            let user = User::create(
+                conn,
+                NewUser {
+                    email: person.email.into(),
+                    display_name: person.display_name.into(),
+                    role,
+                    password: DEMO_PASSWORD.into(),
+                },
+                None,
+            )?;
+            let organization = orgs
+                .iter()
+                .find(|o| o.short_name == person.organization)
+                .map(|o| o.id);
+            diesel::update(users::table.find(user.id))
+                .set(users::organization_id.eq(organization))
+                .execute(conn)?;
+            if let Some(team_role) = person.team_role {
+                team.push((team_role, user.id));
+            }
+            summary.logins.push((
+                person.email.into(),
+                person.role.into(),
+                person.team_role.unwrap_or("stakeholder").into(),
+            ));
+        }
+        let member = |wanted: &str| team.iter().find(|(r, _)| *r == wanted).map(|(_, id)| *id);
+        let lead = member("project lead");
+        let own = member("case worker own developments");
+        let efa = member("case worker EfA services");
+        let demand = member("demand manager");
+        let coordinator = member("coordinator");
+        let index = OrganizationIndex::load(conn)?;
+        for (i, service) in demo_data::services().into_iter().enumerate() {
+            let input = ServiceInput {
+                key: service.key.clone(),
+                name: service.name,
+                description: service.description,
+                lifecycle: Lifecycle::parse(service.lifecycle).unwrap_or_default(),
+                kind: ServiceKind::parse(service.kind),
+                maturity_level: service.maturity_level,
+                ozg_id: service.ozg_id,
+                leika_keys: service.leika_keys,
+                topic: service.topic.map(str::to_string),
+                operator: Some(service.operator.into()),
+                responsible: Some(service.responsible.into()),
+                url: service.url,
+                go_live_date: service
+                    .go_live_date
+                    .and_then(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d)),
+                tags: service.tags.into_iter().map(str::to_string).collect(),
+            };
+            let resolved = input.validate(&index).map_err(ApiError::Validation)?;
+            Service::upsert(conn, &resolved, &index, None, true)?;
+            summary.services += 1;
+            // EfA services belong to the EfA case worker, own developments to the one for own
+            // developments, reused ones to the coordinator; the lead is accountable for every
+            // seventh service, so that workloads differ as they do in life.
+            let worker = match input.kind {
+                Some(ServiceKind::Efa) => efa,
+                Some(ServiceKind::Own) => own,
+                _ => coordinator,
+            };
+            let accountable = if i % 7 == 0 { lead } else { worker };
+            let Some(accountable) = accountable else {
+                continue;
+            };
+            let template = RaciInput {
+                accountable: Some(Accountable::One(accountable)),
+                responsible: worker.into_iter().collect(),
+                consulted: demand.filter(|_| i % 3 == 0).into_iter().collect(),
+                informed: lead.filter(|id| *id != accountable).into_iter().collect(),
+            };
+            raci::replace(conn, &service.key, &template, None, IfMatch(None))?;
+        }
+        Ok(summary)
+    })
+}

@@ -1,0 +1,414 @@
+//! Bulk import of online services from CSV (as Excel or Baserow export it: `;` or `,`
+//! separated, UTF-8 with or without BOM) or JSON (an array of service objects).
+//!
+//! Idempotent by `key`: a row equal to the stored service changes nothing, a changed row updates
+//! that service, a new key creates one. All-or-nothing: when any row is invalid, nothing is
+//! written and every bad row is reported with its line, column and reason.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::catalog::services::{
+    Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind, UpsertOutcome,
+};
+use crate::db::DbConnection;
+use crate::error::{ApiError, FieldError};
+
+/// The CSV columns, in the order of the sample file. `key`, `name` and `kind` are required;
+/// list cells (`leika_keys`, `tags`) separate values by `|`, `,`, `;` or spaces.
+pub const CSV_COLUMNS: &[&str] = &[
+    "key",
+    "name",
+    "description",
+    "lifecycle",
+    "kind",
+    "maturity_level",
+    "ozg_id",
+    "leika_keys",
+    "topic",
+    "operator",
+    "responsible",
+    "url",
+    "go_live_date",
+    "tags",
+];
+
+/// One problem in an import file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportProblem {
+    /// CSV: the line in the file (the header is line 1). JSON: the entry's position in the
+    /// array, from 1.
+    pub line: usize,
+    /// The column (field) at fault, or `row` for the row as a whole.
+    pub column: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What an import did, one service at a time.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    /// Rows read.
+    pub total: usize,
+    /// Services created.
+    pub created: usize,
+    /// Services changed.
+    pub updated: usize,
+    /// Rows equal to the stored service.
+    pub unchanged: usize,
+    /// Each row's key and outcome, in file order.
+    pub results: Vec<ImportResult>,
+}
+
+/// The outcome for one row.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportResult {
+    /// The service's key.
+    pub key: String,
+    /// `created`, `updated` or `unchanged`.
+    pub outcome: String,
+}
+
+/// Why an import was refused as a whole.
+#[derive(Debug)]
+pub enum ImportError {
+    /// Invalid rows: nothing was written.
+    Invalid(Vec<ImportProblem>),
+    /// Anything else (storage).
+    Other(ApiError),
+}
+
+impl From<ApiError> for ImportError {
+    fn from(error: ApiError) -> Self {
+        ImportError::Other(error)
+    }
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(error: diesel::result::Error) -> Self {
+        ImportError::Other(error.into())
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(error: ImportError) -> Self {
+        match error {
+            ImportError::Other(e) => e,
+            ImportError::Invalid(problems) => ApiError::Validation(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new(format!("line {}: {}", p.line, p.column), p.message))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The format of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// Comma- or semicolon-separated values with a header row.
+    Csv,
+    /// A JSON array of service objects.
+    Json,
+}
+
+impl ImportFormat {
+    /// Guesses the format from a file name or content type, then from the first character.
+    pub fn detect(hint: &str, body: &[u8]) -> ImportFormat {
+        let hint = hint.to_ascii_lowercase();
+        if hint.ends_with(".json") || hint.contains("json") {
+            return ImportFormat::Json;
+        }
+        if hint.ends_with(".csv") || hint.contains("csv") {
+            return ImportFormat::Csv;
+        }
+        let first = strip_bom(body).iter().find(|b| !b.is_ascii_whitespace());
+        if matches!(first, Some(b'[') | Some(b'{')) {
+            ImportFormat::Json
+        } else {
+            ImportFormat::Csv
+        }
+    }
+}
+
+fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// A parsed file: the rows (each with its line number) and the problems found while reading
+/// them. Rows with a cell that could not be read are kept, so that [`apply`] reports the
+/// row's other faults too.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The rows read.
+    pub rows: Vec<(usize, ServiceInput)>,
+    /// Problems found while reading.
+    pub problems: Vec<ImportProblem>,
+}
+
+/// Parses a file into rows; every problem is collected, none stops the reading.
+pub fn parse(format: ImportFormat, body: &[u8]) -> Parsed {
+    match format {
+        ImportFormat::Json => parse_json(strip_bom(body)),
+        ImportFormat::Csv => parse_csv(strip_bom(body)),
+    }
+}
+
+fn parse_json(body: &[u8]) -> Parsed {
+    let values: Vec<serde_json::Value> = match serde_json::from_slice(body) {
+        Ok(values) => values,
+        Err(e) => {
+            let message = format!("not a JSON array of services: {e}");
+            return Parsed {
+                rows: Vec::new(),
+                problems: vec![ImportProblem {
+                    line: 0,
+                    column: "file".into(),
+                    message,
+                }],
+            };
+        }
+    };
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let text = value.to_string();
+        match crate::http::parse_json::<ServiceInput>(text.as_bytes()) {
+            Ok(input) => rows.push((i + 1, input)),
+            Err(ApiError::Validation(errors)) => {
+                problems.extend(errors.into_iter().map(|e| ImportProblem {
+                    line: i + 1,
+                    column: e.field,
+                    message: e.message,
+                }))
+            }
+            Err(other) => problems.push(ImportProblem {
+                line: i + 1,
+                column: "row".into(),
+                message: other.problem().detail,
+            }),
+        }
+    }
+    Parsed { rows, problems }
+}
+
+fn split_list(cell: &str) -> Vec<String> {
+    cell.split(|c: char| c == '|' || c == ',' || c == ';' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_csv(body: &[u8]) -> Parsed {
+    let problem = |line: usize, column: &str, message: String| ImportProblem {
+        line,
+        column: column.to_string(),
+        message,
+    };
+    let header_line = body.split(|b| *b == b'\n').next().unwrap_or_default();
+    let semicolons = header_line.iter().filter(|b| **b == b';').count();
+    let commas = header_line.iter().filter(|b| **b == b',').count();
+    let delimiter = if semicolons > commas { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_lowercase()).collect(),
+        Err(e) => {
+            let problems = vec![problem(
+                1,
+                "header",
+                format!("cannot read the header row: {e}"),
+            )];
+            return Parsed {
+                rows: Vec::new(),
+                problems,
+            };
+        }
+    };
+    let mut problems = Vec::new();
+    for (i, name) in headers.iter().enumerate() {
+        if !CSV_COLUMNS.contains(&name.as_str()) {
+            problems.push(problem(
+                1,
+                name,
+                format!("column {} is not one of {}", i + 1, CSV_COLUMNS.join(", ")),
+            ));
+        }
+    }
+    for required in ["key", "name", "kind"] {
+        if !headers.iter().any(|h| h == required) {
+            problems.push(problem(1, required, "this column is required".into()));
+        }
+    }
+    if !problems.is_empty() {
+        return Parsed {
+            rows: Vec::new(),
+            problems,
+        };
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e
+                    .position()
+                    .map(|p| usize::try_from(p.line()).unwrap_or(0))
+                    .unwrap_or(0);
+                problems.push(problem(line, "row", format!("cannot read the row: {e}")));
+                continue;
+            }
+        };
+        let line = record
+            .position()
+            .map(|p| usize::try_from(p.line()).unwrap_or(0))
+            .unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() > headers.len() {
+            problems.push(problem(
+                line,
+                "row",
+                format!("has {} cells, the header {}", record.len(), headers.len()),
+            ));
+            continue;
+        }
+        let mut input = ServiceInput::default();
+        for (column, cell) in headers.iter().zip(record.iter()) {
+            let cell = cell.trim();
+            let optional = || (!cell.is_empty()).then(|| cell.to_string());
+            match column.as_str() {
+                "key" => input.key = cell.to_string(),
+                "name" => input.name = cell.to_string(),
+                "description" => input.description = cell.to_string(),
+                "lifecycle" if cell.is_empty() => {}
+                "lifecycle" => match Lifecycle::parse(&cell.to_lowercase()) {
+                    Some(l) => input.lifecycle = l,
+                    None => problems.push(problem(
+                        line,
+                        column,
+                        format!("must be one of {}", Lifecycle::NAMES.join(", ")),
+                    )),
+                },
+                "kind" if cell.is_empty() => {}
+                "kind" => match ServiceKind::parse(&cell.to_lowercase()) {
+                    Some(k) => input.kind = Some(k),
+                    None => problems.push(problem(
+                        line,
+                        column,
+                        format!("must be one of {}", ServiceKind::NAMES.join(", ")),
+                    )),
+                },
+                "maturity_level" if cell.is_empty() => {}
+                "maturity_level" => match cell.parse::<i16>() {
+                    Ok(level) => input.maturity_level = level,
+                    Err(_) => {
+                        problems.push(problem(line, column, "must be a number from 0 to 4".into()))
+                    }
+                },
+                "ozg_id" => input.ozg_id = optional(),
+                "leika_keys" => input.leika_keys = split_list(cell),
+                "topic" => input.topic = optional(),
+                "operator" => input.operator = optional(),
+                "responsible" => input.responsible = optional(),
+                "url" => input.url = optional(),
+                "go_live_date" if cell.is_empty() => {}
+                "go_live_date" => match NaiveDate::parse_from_str(cell, "%Y-%m-%d")
+                    .or_else(|_| NaiveDate::parse_from_str(cell, "%d.%m.%Y"))
+                {
+                    Ok(date) => input.go_live_date = Some(date),
+                    Err(_) => problems.push(problem(
+                        line,
+                        column,
+                        "must be a date YYYY-MM-DD (or DD.MM.YYYY)".into(),
+                    )),
+                },
+                _ => input.tags = split_list(cell),
+            }
+        }
+        rows.push((line, input));
+    }
+    Parsed { rows, problems }
+}
+
+/// Validates every row, then writes them all in the caller's transaction, or nothing at all.
+/// `progress` is called after each written row.
+pub fn apply(
+    conn: &mut DbConnection,
+    parsed: &Parsed,
+    actor: Option<i64>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<ImportReport, ImportError> {
+    let rows = &parsed.rows;
+    let orgs = OrganizationIndex::load(conn)?;
+    let mut problems = parsed.problems.clone();
+    // A cell that could not be read is reported once, not again by validation.
+    let unreadable: HashSet<(usize, String)> = problems
+        .iter()
+        .map(|p| (p.line, p.column.clone()))
+        .collect();
+    let mut resolved = Vec::with_capacity(rows.len());
+    let mut seen = HashSet::new();
+    for (line, input) in rows {
+        match input.validate(&orgs) {
+            Ok(service) => {
+                if !seen.insert(input.key.trim().to_string()) {
+                    problems.push(ImportProblem {
+                        line: *line,
+                        column: "key".into(),
+                        message: format!("`{}` appears earlier in the file", input.key.trim()),
+                    });
+                }
+                resolved.push(service);
+            }
+            Err(errors) => problems.extend(
+                errors
+                    .into_iter()
+                    .filter(|e| !unreadable.contains(&(*line, e.field.clone())))
+                    .map(|e| ImportProblem {
+                        line: *line,
+                        column: e.field,
+                        message: e.message,
+                    }),
+            ),
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.line);
+        return Err(ImportError::Invalid(problems));
+    }
+    let mut report = ImportReport {
+        total: rows.len(),
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        results: Vec::new(),
+    };
+    for (i, (service, (_, input))) in resolved.iter().zip(rows).enumerate() {
+        let (outcome, _) = Service::upsert(conn, service, &orgs, actor, false)?;
+        match outcome {
+            UpsertOutcome::Created => report.created += 1,
+            UpsertOutcome::Updated => report.updated += 1,
+            UpsertOutcome::Unchanged => report.unchanged += 1,
+        }
+        let outcome = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        report.results.push(ImportResult {
+            key: input.key.trim().to_string(),
+            outcome,
+        });
+        progress(i + 1);
+    }
+    Ok(report)
+}

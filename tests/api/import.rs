@@ -1,0 +1,208 @@
+//! Bulk import of services and the demo data.
+
+use actix_web::http::Method;
+use diesel::prelude::*;
+use opsboard::db::schema::services;
+use serde_json::json;
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(
+    csv_import_is_idempotent_and_updates_changed_rows,
+    an_invalid_row_fails_the_whole_import,
+    json_import_and_permissions,
+    demo_data_fills_an_empty_database_once,
+);
+
+const SAMPLE: &str = include_str!("../../docs/import-services.sample.csv");
+
+async fn import(app: &TestApp, content_type: &str, body: &str) -> crate::helpers::Response {
+    app.request(Method::POST, "/api/v1/services/import")
+        .token(&app.admin_token)
+        .raw(content_type, body.as_bytes().to_vec())
+        .send()
+        .await
+}
+
+async fn organizations(app: &TestApp) {
+    for (short_name, kind) in [
+        ("DVZ", "it_operator"),
+        ("eGo-MV", "it_operator"),
+        ("SM", "ministry"),
+        ("WM", "ministry"),
+    ] {
+        let response = app
+            .post(
+                "/api/v1/organizations",
+                &app.admin_token,
+                &json!({"short_name": short_name, "name": short_name, "kind": kind}),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text);
+    }
+}
+
+fn count(app: &TestApp) -> i64 {
+    services::table
+        .count()
+        .get_result(&mut app.conn())
+        .expect("count")
+}
+
+async fn csv_import_is_idempotent_and_updates_changed_rows(app: TestApp) {
+    organizations(&app).await;
+    let first = import(&app, "text/csv", SAMPLE).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let report = first.json();
+    assert_eq!(
+        (report["total"].clone(), report["created"].clone()),
+        (json!(4), json!(4))
+    );
+    let stored = app
+        .get("/api/v1/services/wohngeld-antrag", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(
+        stored["leika_keys"],
+        json!(["99107001000000", "99107002000000"])
+    );
+    assert_eq!(stored["operator"], "DVZ");
+    let kita = app
+        .get("/api/v1/services/kita-platz-suche", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(
+        kita["go_live_date"], "2025-09-01",
+        "German dates are read too"
+    );
+    let second = import(&app, "text/csv", SAMPLE).await.json();
+    assert_eq!(second["unchanged"], 4, "{second}");
+    assert_eq!(
+        app.get("/api/v1/services/wohngeld-antrag", &app.admin_token)
+            .await
+            .json()["version"],
+        1
+    );
+    // One changed row updates that service only; a comma-separated export works as well.
+    let changed = SAMPLE
+        .replace(";", ",")
+        .replace("Wohngeld beantragen", "Wohngeld online beantragen")
+        .replace(
+            "99107001000000|99107002000000",
+            "\"99107001000000,99107002000000\"",
+        );
+    let third = import(&app, "text/csv", &changed).await;
+    assert_eq!(third.status, 200, "{}", third.text);
+    let third = third.json();
+    assert_eq!(
+        (third["updated"].clone(), third["unchanged"].clone()),
+        (json!(1), json!(3)),
+        "{third}"
+    );
+    let updated = app
+        .get("/api/v1/services/wohngeld-antrag", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(updated["name"], "Wohngeld online beantragen");
+    assert_eq!(updated["version"], 2);
+}
+
+async fn an_invalid_row_fails_the_whole_import(app: TestApp) {
+    organizations(&app).await;
+    let mut body = SAMPLE.to_string();
+    body.push_str("neu-dienst;Neuer Dienst;;productive;own;9;;123;;NOPE;;;;\n");
+    body.push_str("wohngeld-antrag;Doppelt;;planned;own;0;;;;;;;;\n");
+    let problem = import(&app, "text/csv", &body).await.problem(422);
+    let fields: Vec<String> = problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for expected in [
+        "line 6: maturity_level",
+        "line 6: leika_keys[0]",
+        "line 6: operator",
+        "line 7: key",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected} missing in {fields:?}"
+        );
+    }
+    assert_eq!(count(&app), 0, "nothing was written");
+    let header = import(&app, "text/csv", "key;name;colour\nx;X;red\n")
+        .await
+        .problem(422);
+    assert!(header["errors"].to_string().contains("colour"), "{header}");
+}
+
+async fn json_import_and_permissions(app: TestApp) {
+    organizations(&app).await;
+    let body = json!([
+        {"key": "fischereischein", "name": "Fischereischein", "kind": "own", "operator": "DVZ"},
+        {"key": "jagdschein", "name": "Jagdschein", "kind": "reuse", "tags": ["jagd"]}
+    ]);
+    let response = import(&app, "application/json", &body.to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.json()["created"], 2);
+    let bad = json!([{"key": "x", "name": "X", "kind": "own", "colour": "red"}]);
+    import(&app, "application/json", &bad.to_string())
+        .await
+        .names_field(422, "line 1: colour");
+    import(&app, "text/plain", "key\n").await.problem(415);
+    let (_, viewer) = app.user("viewer").await;
+    let refused = app
+        .request(Method::POST, "/api/v1/services/import")
+        .token(&viewer)
+        .raw("text/csv", SAMPLE.as_bytes().to_vec())
+        .send()
+        .await;
+    refused.problem(403);
+    assert_eq!(count(&app), 2);
+}
+
+async fn demo_data_fills_an_empty_database_once(app: TestApp) {
+    let summary = opsboard::catalog::demo::seed(&mut app.conn()).expect("demo data loads");
+    assert!(summary.services >= 230, "{}", summary.services);
+    assert_eq!(
+        summary
+            .logins
+            .iter()
+            .filter(|l| l.2 != "stakeholder")
+            .count(),
+        5
+    );
+    let productive = app
+        .get(
+            "/api/v1/services?lifecycle=productive&limit=500",
+            &app.admin_token,
+        )
+        .await
+        .json();
+    let productive = productive["items"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(productive > 150, "{productive}");
+    let first = app
+        .get("/api/v1/services?limit=1", &app.admin_token)
+        .await
+        .json();
+    let key = first["items"][0]["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let raci = app
+        .get(&format!("/api/v1/services/{key}/raci"), &app.admin_token)
+        .await
+        .json();
+    assert!(raci["accountable"]["id"].is_i64(), "{raci}");
+    let login = &summary.logins[0].0;
+    app.login(login, opsboard::catalog::demo::DEMO_PASSWORD)
+        .await;
+    assert!(
+        opsboard::catalog::demo::seed(&mut app.conn()).is_err(),
+        "a second run is refused"
+    );
+}
