@@ -10,8 +10,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::catalog::services::Service;
-use crate::db::DbConnection;
 use crate::db::schema::{service_raci, services, users};
+use crate::db::{DbConnection, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::IfMatch;
@@ -243,7 +243,11 @@ pub fn replace(
                 .eq(row.id)
                 .and(services::raci_version.eq(row.raci_version)),
         )
-        .set(services::raci_version.eq(row.raci_version + 1))
+        // updated_at moves too, so that `updated_since` shows the change to sync scripts.
+        .set((
+            services::raci_version.eq(row.raci_version + 1),
+            services::updated_at.eq(now()),
+        ))
         .execute(conn)?;
     if claimed == 0 {
         let version = services::table
@@ -395,7 +399,10 @@ pub fn hand_over_accountability(
         .set(service_raci::user_id.eq(replacement))
         .execute(conn)?;
         diesel::update(services::table.find(service_id))
-            .set(services::raci_version.eq(services::raci_version + 1))
+            .set((
+                services::raci_version.eq(services::raci_version + 1),
+                services::updated_at.eq(now()),
+            ))
             .execute(conn)?;
         history::record(
             conn,

@@ -1,6 +1,6 @@
 //! Online services: the catalogue entries every demand, task and incident hangs on. Addressed by
-//! an immutable lower-case `key`. The list loads in four queries whatever the page size: the
-//! page, its LeiKa keys, its tags and its organizations.
+//! an immutable lower-case `key`. The list loads in five queries whatever the page size: the
+//! page, its LeiKa keys, its tags, its accountable people and its organizations.
 
 use std::collections::HashMap;
 
@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::catalog::organizations::Organization;
-use crate::db::schema::{organizations, service_leika_keys, service_tags, services};
+use crate::catalog::raci::PersonRef;
+use crate::db::schema::{
+    organizations, service_leika_keys, service_raci, service_tags, services, users,
+};
 use crate::db::{DbConnection, lower, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
@@ -73,6 +76,7 @@ text_enum!(ServiceKind { Efa => "efa", Own => "own", Reuse => "reuse" });
     "kind": "efa", "maturity_level": 3, "ozg_id": "10519", "leika_keys": ["99010003001000"],
     "topic": "Bauen & Wohnen", "operator": "DVZ", "responsible": "FM",
     "url": "https://bauportal.example.org", "go_live_date": "2023-05-02", "tags": ["efa", "bauen"],
+    "accountable": {"id": 2, "display_name": "Katrin Vogel", "email": "katrin.vogel@example.org", "active": true},
     "created_at": "2026-11-29T08:00:00Z", "updated_at": "2026-11-29T08:00:00Z", "version": 1
 }))]
 pub struct Service {
@@ -106,6 +110,9 @@ pub struct Service {
     pub go_live_date: Option<NaiveDate>,
     /// Free lower-case tags.
     pub tags: Vec<String>,
+    /// The accountable person of its RACI template (read-only here; see
+    /// `/services/{key}/raci`).
+    pub accountable: Option<PersonRef>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -548,6 +555,34 @@ fn loaded_rows_to_api(
         .flat_map(|r| [r.operator_id, r.responsible_id])
         .flatten()
         .collect();
+    let mut accountable: HashMap<i64, PersonRef> = service_raci::table
+        .inner_join(users::table)
+        .filter(
+            service_raci::service_id
+                .eq_any(&ids)
+                .and(service_raci::role.eq("accountable")),
+        )
+        .select((
+            service_raci::service_id,
+            users::id,
+            users::display_name,
+            users::email,
+            users::active,
+        ))
+        .load::<(i64, i64, String, String, bool)>(conn)?
+        .into_iter()
+        .map(|(service, id, display_name, email, active)| {
+            (
+                service,
+                PersonRef {
+                    id,
+                    display_name,
+                    email,
+                    active,
+                },
+            )
+        })
+        .collect();
     let orgs: HashMap<i64, String> = organizations::table
         .filter(organizations::id.eq_any(&org_ids))
         .select((organizations::id, organizations::short_name))
@@ -564,6 +599,7 @@ fn loaded_rows_to_api(
             Ok(Service {
                 leika_keys: leika.remove(&row.id).unwrap_or_default(),
                 tags: tags.remove(&row.id).unwrap_or_default(),
+                accountable: accountable.remove(&row.id),
                 operator: row.operator_id.and_then(|id| orgs.get(&id).cloned()),
                 responsible: row.responsible_id.and_then(|id| orgs.get(&id).cloned()),
                 id: row.id,
@@ -800,7 +836,7 @@ impl Service {
         )
     }
 
-    /// One page of services, filtered and sorted, in four queries.
+    /// One page of services, filtered and sorted, in five queries.
     pub fn list(
         conn: &mut DbConnection,
         filter: &ServiceFilter,

@@ -127,6 +127,9 @@ pub struct UserChanges {
     pub display_name: Option<String>,
     /// New role (admins only).
     pub role: Option<Role>,
+    /// The organization the person belongs to (admins only); `null` removes it.
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub organization_id: Option<Option<i64>>,
     /// New password, 12 to 256 characters.
     #[schema(format = Password, min_length = 12, max_length = 256, pattern = r"^[^\u0000]*$")]
     pub password: Option<String>,
@@ -347,6 +350,7 @@ impl User {
             let admin_only: Vec<&str> = [
                 ("email", changes.email.is_some()),
                 ("role", changes.role.is_some()),
+                ("organization_id", changes.organization_id.is_some()),
             ]
             .into_iter()
             .filter_map(|(f, set)| set.then_some(f))
@@ -429,6 +433,26 @@ impl User {
                     ensure_another_admin(conn, id)?;
                 }
             }
+            if let Some(organization) = changes.organization_id {
+                note(
+                    "organization_id",
+                    json!(row.organization_id),
+                    json!(organization),
+                );
+                if let Some(org) = organization {
+                    // Checked here for both engines; PostgreSQL also has the foreign key.
+                    let exists: bool = diesel::select(diesel::dsl::exists(
+                        crate::db::schema::organizations::table.find(org),
+                    ))
+                    .get_result(conn)?;
+                    if !exists {
+                        return Err(ApiError::invalid(
+                            "organization_id",
+                            format!("organization {org} does not exist"),
+                        ));
+                    }
+                }
+            }
             if new_hash.is_some() {
                 // Never the hash itself: only the fact that it changed.
                 changed.insert("password".into(), json!({"changed": true}));
@@ -442,6 +466,8 @@ impl User {
                     users::email.eq(email.unwrap_or(row.email.clone())),
                     users::display_name.eq(display_name.unwrap_or(row.display_name.clone())),
                     users::role.eq(changes.role.map(Role::as_str).unwrap_or(&row.role)),
+                    users::organization_id
+                        .eq(changes.organization_id.unwrap_or(row.organization_id)),
                     users::password_hash.eq(new_hash.unwrap_or(row.password_hash.clone())),
                     users::updated_at.eq(now()),
                     users::version.eq(row.version + 1),

@@ -417,6 +417,12 @@ async fn raci_template_has_exactly_one_accountable(app: TestApp) {
     assert_eq!(ok.header("etag").as_deref(), Some("\"2\""));
     let template = app.get(path, &worker_token).await.json();
     assert_eq!(template["accountable"]["id"], lead["id"]);
+    // The service itself shows its accountable person, in the list too.
+    let listed = app
+        .get("/api/v1/services?q=wohngeld", &worker_token)
+        .await
+        .json();
+    assert_eq!(listed["items"][0]["accountable"]["id"], lead["id"]);
     assert_eq!(template["responsible"].as_array().map(Vec::len), Some(2));
     assert_eq!(template["informed"][0]["id"], worker["id"]);
     app.request(Method::PUT, path)

@@ -356,3 +356,49 @@ fn openapi_command_prints_the_committed_document() {
         "`opsboard openapi` differs from openapi/openapi.json"
     );
 }
+
+#[test]
+fn demo_data_loads_once_and_never_in_production() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (output, text) = run(opsboard(&dir, &[]).arg("seed-demo"));
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("online services with RACI templates") && text.contains("demo login: "),
+        "{text}"
+    );
+    let (output, text) = run(opsboard(&dir, &[]).arg("seed-demo"));
+    assert!(
+        !output.status.success() && text.contains("already has data"),
+        "{text}"
+    );
+    let (output, text) =
+        run(opsboard(&dir, &[]).args(["import", "services", "docs/import-services.sample.csv"]));
+    assert!(
+        output.status.success() && text.contains("4 rows: 4 created"),
+        "{text}"
+    );
+    let (output, text) =
+        run(opsboard(&dir, &[]).args(["import", "services", "docs/import-services.sample.csv"]));
+    assert!(
+        output.status.success() && text.contains("4 unchanged"),
+        "{text}"
+    );
+    let production = [
+        ("OPSBOARD_ENV", "production"),
+        (
+            "OPSBOARD_JWT_SECRET",
+            "a-production-secret-of-at-least-32-bytes",
+        ),
+    ];
+    let empty = tempfile::tempdir().expect("dir");
+    let (output, text) = run(opsboard(&empty, &production).arg("seed-demo"));
+    assert!(
+        !output.status.success() && text.contains("never loaded in production"),
+        "{text}"
+    );
+    let (output, text) = run(opsboard(&empty, &production).args(["serve", "--demo"]));
+    assert!(
+        !output.status.success() && text.contains("never loaded in production"),
+        "{text}"
+    );
+}
