@@ -143,6 +143,7 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let bind = settings.server.bind.clone();
     let workers = settings.server.workers;
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
+    let pool_size = settings.database.pool_size;
     let backend = db::parse_url(&settings.database.url).0;
     let state = actix_web::web::block(move || {
         let state = prepare(settings)?;
@@ -153,7 +154,12 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())??;
+    // Blocking work is database work, bounded by the pool anyway; more threads than connections
+    // only wait, and each one keeps its stack and allocator cache (measured: 170 MB resident
+    // after a load with tokio's default of 512, against the pool of 8).
+    let blocking_threads = usize::try_from(pool_size).unwrap_or(8).max(2);
     let mut server = HttpServer::new(move || build_app(state.clone()))
+        .worker_max_blocking_threads(blocking_threads)
         .shutdown_timeout(shutdown_timeout)
         .client_request_timeout(Duration::from_secs(30));
     if workers > 0 {
