@@ -444,8 +444,10 @@ impl ServiceInput {
         let responsible_id = orgs.resolve("responsible", self.responsible.as_deref(), &mut errors);
         let url = optional_text(self.url.as_deref());
         if let Some(url) = &url {
-            let valid = (url.starts_with("https://") || url.starts_with("http://"))
-                && url.len() > "https://".len()
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            let valid = rest.is_some_and(|r| !r.is_empty())
                 && url.len() <= 2000
                 && !url.chars().any(|c| c.is_whitespace() || c.is_control());
             if !valid {

@@ -190,7 +190,8 @@ pub async fn deactivate_user(
     let deactivation: Deactivation = if body.iter().all(u8::is_ascii_whitespace) {
         Deactivation::default()
     } else {
-        crate::http::parse_json(&body)?
+        // `null` is the same as no body.
+        crate::http::parse_json::<Option<Deactivation>>(&body)?.unwrap_or_default()
     };
     set_active(
         state,
