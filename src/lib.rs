@@ -3,6 +3,7 @@
 //! the command line, and the tests build the very same app.
 
 pub mod auth;
+pub mod board;
 pub mod catalog;
 pub mod config;
 pub mod db;
@@ -52,7 +53,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         scope::scope("/api/v1")
             .configure(auth::handlers::configure)
             .configure(users::configure)
-            .configure(catalog::configure),
+            .configure(catalog::configure)
+            .configure(board::configure),
     );
 }
 
@@ -92,10 +94,14 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::PathConfig::default().error_handler(|error, req| {
             // Name the path parameter that did not parse.
+            // Numeric parameters are the ids; a key like OPS is text and always parses.
+            let unparsable = |(name, value): &(&str, &str)| {
+                (*name == "id" || name.ends_with("_id")) && value.parse::<i64>().is_err()
+            };
             let field = req
                 .match_info()
                 .iter()
-                .find(|(_, value)| value.parse::<i64>().is_err())
+                .find(unparsable)
                 .map(|(name, _)| name.to_string())
                 .unwrap_or_else(|| "path".to_string());
             ApiError::bad_field(field, format!("is not valid here: {error}")).into()

@@ -28,6 +28,7 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
         (name = "users", description = "People with a login and their roles"),
         (name = "organizations", description = "Stakeholder bodies: ministries, agencies, operators, municipalities, vendors"),
         (name = "services", description = "The catalogue of online services and their RACI templates"),
+        (name = "boards", description = "Kanban boards and their workflow columns"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),
     ),
     components(schemas(Problem, FieldError)),

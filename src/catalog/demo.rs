@@ -5,6 +5,7 @@
 use diesel::prelude::*;
 
 use crate::auth::Role;
+use crate::board::model::{Board, NewBoard};
 use crate::catalog::demo_data;
 use crate::catalog::organizations::{NewOrganization, Organization, OrganizationKind};
 use crate::catalog::raci::{self, Accountable, RaciInput};
@@ -144,6 +145,26 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
                 informed: lead.filter(|id| *id != accountable).into_iter().collect(),
             };
             raci::replace(conn, &service.key, &template, None, IfMatch(None))?;
+        }
+        for (key, name, description) in [
+            (
+                "OPS",
+                "Betrieb",
+                "Aufgaben und Störungen im Betrieb der Onlinedienste",
+            ),
+            (
+                "DEM",
+                "Bedarfe",
+                "Bedarfe von Ministerien, Kommunen und Betreibern",
+            ),
+        ] {
+            let board = NewBoard {
+                key: key.into(),
+                name: name.into(),
+                description: description.into(),
+                columns: None,
+            };
+            Board::create(conn, &board, None)?;
         }
         Ok(summary)
     })

@@ -94,6 +94,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Kanban boards.
+    boards (id) {
+        id -> BigInt,
+        key -> Text,
+        name -> Text,
+        description -> Text,
+        next_item_number -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The columns of boards.
+    board_columns (id) {
+        id -> BigInt,
+        board_id -> BigInt,
+        name -> Text,
+        position -> Integer,
+        category -> Text,
+        wip_limit -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::joinable!(board_columns -> boards (board_id));
 diesel::joinable!(service_leika_keys -> services (service_id));
 diesel::joinable!(service_tags -> services (service_id));
 diesel::joinable!(service_raci -> services (service_id));
@@ -105,5 +135,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     services,
     service_leika_keys,
     service_tags,
-    service_raci
+    service_raci,
+    boards,
+    board_columns
 );

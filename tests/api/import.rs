@@ -198,6 +198,12 @@ async fn demo_data_fills_an_empty_database_once(app: TestApp) {
         .await
         .json();
     assert!(raci["accountable"]["id"].is_i64(), "{raci}");
+    let boards = app.get("/api/v1/boards", &app.admin_token).await.json();
+    let keys: Vec<&str> = boards["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|b| b["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["OPS", "DEM"]);
     let login = &summary.logins[0].0;
     app.login(login, opsboard::catalog::demo::DEMO_PASSWORD)
         .await;

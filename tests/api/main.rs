@@ -2,6 +2,7 @@
 //! PostgreSQL (`OPSBOARD_TEST_DATABASE_URL`).
 
 mod auth;
+mod boards;
 mod catalog;
 mod cli;
 mod docs;

@@ -1,0 +1,2 @@
+DROP TABLE board_columns;
+DROP TABLE boards;
