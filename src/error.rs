@@ -46,6 +46,12 @@ pub struct Problem {
     /// For 405: the methods the resource does allow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_methods: Option<Vec<String>>,
+    /// For `wip-limit-exceeded`: the column's WIP limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wip_limit: Option<i32>,
+    /// For `wip-limit-exceeded`: the keys of the items in the column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
 }
 
 /// One invalid field of a request.
@@ -94,6 +100,16 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state (duplicate key, last admin, …).
     #[error("{0}")]
     Conflict(String),
+    /// 409 `wip-limit-exceeded`: the target column is at its WIP limit.
+    #[error("WIP limit exceeded")]
+    WipLimitExceeded {
+        /// The column's name.
+        column: String,
+        /// Its limit.
+        limit: i32,
+        /// Keys of the items in it.
+        items: Vec<String>,
+    },
     /// 412: `If-Match` names a version that is no longer current.
     #[error("stale version")]
     PreconditionFailed {
@@ -159,6 +175,19 @@ impl ApiError {
                 format!("This resource allows only {}.", allowed.join(", ")),
             ),
             ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
+            ApiError::WipLimitExceeded {
+                column,
+                limit,
+                items,
+            } => (
+                "wip-limit-exceeded",
+                "WIP limit exceeded",
+                format!(
+                    "Column {column} is at its WIP limit of {limit} ({}); finish something first, \
+                     or a manager may pass override_wip.",
+                    items.join(", ")
+                ),
+            ),
             ApiError::PreconditionFailed { current_version } => (
                 "stale-version",
                 "Precondition failed",
@@ -215,6 +244,14 @@ impl ApiError {
                 ApiError::MethodNotAllowed(allowed) => Some(allowed.clone()),
                 _ => None,
             },
+            wip_limit: match self {
+                ApiError::WipLimitExceeded { limit, .. } => Some(*limit),
+                _ => None,
+            },
+            items: match self {
+                ApiError::WipLimitExceeded { items, .. } => Some(items.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -227,7 +264,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::WipLimitExceeded { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -37,3 +37,59 @@ pub fn record(
         .execute(conn)?;
     Ok(())
 }
+
+/// One entry of an entity's history.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    /// Increasing id; the order of events.
+    pub id: i64,
+    /// What happened: `created`, `updated`, `moved`, `raci_changed`, `accountable_changed`,
+    /// `deleted`, …
+    pub kind: String,
+    /// Who did it (`null` for the system).
+    pub actor_id: Option<i64>,
+    /// The details: for changes `{field: {old, new}}`; for moves the columns.
+    pub data: Value,
+    /// When it happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One page of an entity's events, oldest first.
+pub fn events_of(
+    conn: &mut DbConnection,
+    subject: Subject<'_>,
+    paging: &crate::pagination::PageParams,
+) -> Result<crate::pagination::Page<Event>, ApiError> {
+    let limit = paging.limit()?;
+    let mut query = events::table
+        .filter(
+            events::entity_type
+                .eq(subject.entity_type)
+                .and(events::entity_id.eq(subject.entity_id)),
+        )
+        .order(events::id.asc())
+        .select((
+            events::id,
+            events::kind,
+            events::actor_id,
+            events::data,
+            events::created_at,
+        ))
+        .into_boxed();
+    if let Some(after) = paging.after::<i64>()? {
+        query = query.filter(events::id.gt(after));
+    }
+    let rows: Vec<(i64, String, Option<i64>, String, chrono::NaiveDateTime)> =
+        query.limit(limit + 1).load(conn)?;
+    let events = rows
+        .into_iter()
+        .map(|(id, kind, actor_id, data, created_at)| Event {
+            id,
+            kind,
+            actor_id,
+            data: serde_json::from_str(&data).unwrap_or(Value::Null),
+            created_at: created_at.and_utc(),
+        })
+        .collect();
+    Ok(crate::pagination::Page::from_rows(events, limit, |e| e.id))
+}

@@ -2,6 +2,24 @@
 //! services. This crate builds the actix-web application from its state; `main.rs` only parses
 //! the command line, and the tests build the very same app.
 
+/// Adds `as_str`, `parse` and `NAMES` to a fieldless enum stored as text.
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stored and serialized name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+            /// Parses a stored or written name.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)* _ => None }
+            }
+            /// Every name, for messages.
+            pub const NAMES: &'static [&'static str] = &[$($text),*];
+        }
+    };
+}
+
 pub mod auth;
 pub mod board;
 pub mod catalog;
@@ -11,6 +29,7 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod items;
 pub mod openapi;
 pub mod pagination;
 pub mod startup;
@@ -54,7 +73,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(auth::handlers::configure)
             .configure(users::configure)
             .configure(catalog::configure)
-            .configure(board::configure),
+            .configure(board::configure)
+            .configure(items::configure),
     );
 }
 

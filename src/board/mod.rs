@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod model;
+pub mod view;
 
 /// Mounts the board endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -13,5 +14,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::list_columns)
         .service(handlers::add_column)
         .service(handlers::update_column)
-        .service(handlers::delete_column);
+        .service(handlers::delete_column)
+        .service(view::board_view);
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::db::schema::{board_columns, boards};
+use crate::db::schema::{board_columns, boards, items};
 use crate::db::{DbConnection, lower, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
@@ -701,14 +701,36 @@ impl Board {
                 "A board keeps at least one column.".into(),
             ));
         }
-        // Items arrive with the kanban core; a column that holds any will be refused here.
-        diesel::delete(board_columns::table.find(column_id)).execute(conn)?;
+        let live: Vec<String> = items::table
+            .filter(
+                items::column_id
+                    .eq(column_id)
+                    .and(items::deleted_at.is_null()),
+            )
+            .order(items::rank)
+            .select(items::key)
+            .load(conn)?;
+        if !live.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "Column {} still holds {} item(s): {}. Move them first.",
+                current.name,
+                live.len(),
+                live.join(", ")
+            )));
+        }
         let order: Vec<i64> = board
             .columns
             .iter()
             .map(|c| c.id)
             .filter(|id| *id != column_id)
             .collect();
+        // Tombstones of deleted items keep a column; they move with no trace to the first one.
+        if let Some(first) = order.first() {
+            diesel::update(items::table.filter(items::column_id.eq(column_id)))
+                .set(items::column_id.eq(first))
+                .execute(conn)?;
+        }
+        diesel::delete(board_columns::table.find(column_id)).execute(conn)?;
         renumber(conn, &order)?;
         history::record(
             conn,

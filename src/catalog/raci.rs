@@ -172,23 +172,21 @@ pub fn template(conn: &mut DbConnection, key: &str) -> Result<RaciTemplate, ApiE
     Ok(template)
 }
 
-/// Replaces the template of a service in the caller's transaction, honouring `If-Match`.
-pub fn replace(
+/// Checks a RACI input: exactly one accountable person whenever any role is set, every person
+/// an existing, active user. Returns the `(user, role)` rows to store, without duplicates.
+/// `prefix` goes before field names (`raci.` when the input is part of a larger body).
+pub fn validate(
     conn: &mut DbConnection,
-    key: &str,
     input: &RaciInput,
-    actor: Option<i64>,
-    expected: IfMatch,
-) -> Result<RaciTemplate, ApiError> {
-    let row = Service::row(conn, key)?;
-    expected.check(row.raci_version)?;
+    prefix: &str,
+) -> Result<Vec<(i64, RaciRole)>, ApiError> {
     let mut errors = Vec::new();
     let accountable = match &input.accountable {
         Some(Accountable::One(id)) => Some(*id),
         Some(Accountable::Many(ids)) if ids.len() == 1 => ids.first().copied(),
         Some(Accountable::Many(ids)) => {
             errors.push(FieldError::new(
-                "accountable",
+                format!("{prefix}accountable"),
                 format!("must name exactly one person, not {}", ids.len()),
             ));
             None
@@ -202,7 +200,7 @@ pub fn replace(
     ];
     if accountable.is_none() && errors.is_empty() && others.iter().any(|(_, ids)| !ids.is_empty()) {
         errors.push(FieldError::new(
-            "accountable",
+            format!("{prefix}accountable"),
             "is required: every RACI has one accountable person",
         ));
     }
@@ -226,16 +224,39 @@ pub fn replace(
         Some(true) => {}
     };
     if let Some(id) = accountable {
-        check("accountable".into(), id);
+        check(format!("{prefix}accountable"), id);
     }
     for (role, ids) in &others {
         for (i, id) in ids.iter().enumerate() {
-            check(format!("{}[{i}]", role.as_str()), *id);
+            check(format!("{prefix}{}[{i}]", role.as_str()), *id);
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let mut rows: Vec<(i64, RaciRole)> = Vec::new();
+    rows.extend(accountable.map(|id| (id, RaciRole::Accountable)));
+    for (role, ids) in &others {
+        for id in ids.iter() {
+            if !rows.contains(&(*id, *role)) {
+                rows.push((*id, *role));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Replaces the template of a service in the caller's transaction, honouring `If-Match`.
+pub fn replace(
+    conn: &mut DbConnection,
+    key: &str,
+    input: &RaciInput,
+    actor: Option<i64>,
+    expected: IfMatch,
+) -> Result<RaciTemplate, ApiError> {
+    let row = Service::row(conn, key)?;
+    expected.check(row.raci_version)?;
+    let rows = validate(conn, input, "")?;
     let before = template(conn, key)?;
     let claimed = diesel::update(services::table)
         .filter(
@@ -260,15 +281,6 @@ pub fn replace(
     }
     diesel::delete(service_raci::table.filter(service_raci::service_id.eq(row.id)))
         .execute(conn)?;
-    let mut rows: Vec<(i64, RaciRole)> = Vec::new();
-    rows.extend(accountable.map(|id| (id, RaciRole::Accountable)));
-    for (role, ids) in &others {
-        for id in ids.iter() {
-            if !rows.contains(&(*id, *role)) {
-                rows.push((*id, *role));
-            }
-        }
-    }
     for (user_id, role) in &rows {
         diesel::insert_into(service_raci::table)
             .values((

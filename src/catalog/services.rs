@@ -49,22 +49,6 @@ pub enum ServiceKind {
     Reuse,
 }
 
-macro_rules! text_enum {
-    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
-        impl $ty {
-            /// The stored and serialized name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),* }
-            }
-            /// Parses a stored or written name.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(Self::$variant),)* _ => None }
-            }
-            /// Every name, for messages.
-            pub const NAMES: &'static [&'static str] = &[$($text),*];
-        }
-    };
-}
 text_enum!(Lifecycle { Planned => "planned", Pilot => "pilot", Productive => "productive", Retired => "retired" });
 text_enum!(ServiceKind { Efa => "efa", Own => "own", Reuse => "reuse" });
 
@@ -815,8 +799,8 @@ impl Service {
         Service::find(conn, key)
     }
 
-    /// Deletes a service with its RACI template. Refused with 409 while items refer to it
-    /// (retire it instead); items arrive with the kanban core.
+    /// Deletes a service with its RACI template. Refused with 409 while items (deleted ones
+    /// included, whose history refers to it) refer to it: retire it instead.
     pub fn delete(
         conn: &mut DbConnection,
         key: &str,
@@ -825,6 +809,15 @@ impl Service {
     ) -> Result<(), ApiError> {
         let row = Service::row(conn, key)?;
         expected.check(row.version)?;
+        let referring: i64 = crate::db::schema::items::table
+            .filter(crate::db::schema::items::service_id.eq(row.id))
+            .count()
+            .get_result(conn)?;
+        if referring > 0 {
+            return Err(ApiError::Conflict(format!(
+                "{referring} item(s) refer to `{key}`; retire it (lifecycle: retired) instead of deleting it."
+            )));
+        }
         diesel::delete(services::table.find(row.id)).execute(conn)?;
         history::record(
             conn,

@@ -123,7 +123,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Demands, tasks and incidents.
+    items (id) {
+        id -> BigInt,
+        board_id -> BigInt,
+        number -> BigInt,
+        key -> Text,
+        item_type -> Text,
+        title -> Text,
+        description -> Text,
+        service_id -> Nullable<BigInt>,
+        column_id -> BigInt,
+        rank -> Text,
+        priority -> Text,
+        due_date -> Nullable<Date>,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        done_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Labels of items.
+    item_labels (item_id, label) {
+        item_id -> BigInt,
+        label -> Text,
+    }
+}
+
+diesel::table! {
+    /// RACI roles on items.
+    item_raci (item_id, user_id, role) {
+        item_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+    }
+}
+
 diesel::joinable!(board_columns -> boards (board_id));
+diesel::joinable!(items -> boards (board_id));
+diesel::joinable!(items -> board_columns (column_id));
+diesel::joinable!(items -> services (service_id));
+diesel::joinable!(item_labels -> items (item_id));
+diesel::joinable!(item_raci -> items (item_id));
+diesel::joinable!(item_raci -> users (user_id));
 diesel::joinable!(service_leika_keys -> services (service_id));
 diesel::joinable!(service_tags -> services (service_id));
 diesel::joinable!(service_raci -> services (service_id));
@@ -137,5 +185,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_tags,
     service_raci,
     boards,
-    board_columns
+    board_columns,
+    items,
+    item_labels,
+    item_raci
 );

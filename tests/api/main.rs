@@ -9,5 +9,6 @@ mod docs;
 mod errors;
 mod helpers;
 mod import;
+mod items;
 mod storage;
 mod users;

@@ -1,0 +1,3 @@
+DROP TABLE item_raci;
+DROP TABLE item_labels;
+DROP TABLE items;

@@ -1,0 +1,258 @@
+//! The board view: columns in order, each with its WIP limit, count and compact cards in rank
+//! order. Six queries whatever the number of cards: board, columns, items, labels, RACI,
+//! services.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, get, web};
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Role};
+use crate::board::model::{Board, ColumnCategory};
+use crate::db::DbConnection;
+use crate::db::schema::{item_labels, item_raci, items, services};
+use crate::error::ApiError;
+use crate::http::Query;
+use crate::items::model::{ItemType, Priority, labels_of, raci_of};
+use crate::users::model::escape_like;
+
+/// Filters of the board view.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ViewFilter {
+    /// Only cards of this service (key).
+    pub service: Option<String>,
+    /// Only cards of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub item_type: Option<ItemType>,
+    /// Only cards where this user holds any RACI role.
+    pub person: Option<i64>,
+    /// Only cards with this label.
+    pub label: Option<String>,
+    /// Case-insensitive search in key and title.
+    pub q: Option<String>,
+}
+
+/// A service as shown on a card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardService {
+    /// Its key.
+    pub key: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A compact item on the board.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Card {
+    /// The item's key.
+    pub key: String,
+    /// Demand, task or incident.
+    #[serde(rename = "type")]
+    pub item_type: ItemType,
+    /// Title.
+    pub title: String,
+    /// Priority.
+    pub priority: Priority,
+    /// The service, if any.
+    pub service: Option<CardService>,
+    /// Name of the accountable person.
+    pub accountable: Option<String>,
+    /// Names of the responsible people.
+    pub responsible: Vec<String>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Due date.
+    pub due_date: Option<NaiveDate>,
+    /// Rank inside the column.
+    pub rank: String,
+}
+
+/// A column of the board view.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ViewColumn {
+    /// The column's id (the `column` of a move).
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Category.
+    pub category: ColumnCategory,
+    /// WIP limit, if any.
+    pub wip_limit: Option<i32>,
+    /// Number of cards shown (after filters).
+    pub count: usize,
+    /// Cards in rank order.
+    pub cards: Vec<Card>,
+}
+
+/// A board as a kanban view.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BoardView {
+    /// The board's key.
+    pub board: String,
+    /// Its name.
+    pub name: String,
+    /// Its columns in order.
+    pub columns: Vec<ViewColumn>,
+}
+
+type CardRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<NaiveDate>,
+    String,
+);
+
+/// Builds the view of a board.
+pub fn build(
+    conn: &mut DbConnection,
+    key: &str,
+    filter: &ViewFilter,
+) -> Result<BoardView, ApiError> {
+    let board = Board::find(conn, key)?;
+    let mut query = items::table
+        .filter(
+            items::board_id
+                .eq(board.id)
+                .and(items::deleted_at.is_null()),
+        )
+        .order((items::column_id, items::rank))
+        .select((
+            items::id,
+            items::column_id,
+            items::key,
+            items::item_type,
+            items::title,
+            items::priority,
+            items::service_id,
+            items::due_date,
+            items::rank,
+        ))
+        .into_boxed();
+    if let Some(service) = &filter.service {
+        let ids = services::table
+            .filter(services::key.eq(service.trim().to_string()))
+            .select(services::id.nullable());
+        query = query.filter(items::service_id.eq_any(ids));
+    }
+    if let Some(item_type) = filter.item_type {
+        query = query.filter(items::item_type.eq(item_type.as_str()));
+    }
+    if let Some(person) = filter.person {
+        let ids = item_raci::table
+            .filter(item_raci::user_id.eq(person))
+            .select(item_raci::item_id);
+        query = query.filter(items::id.eq_any(ids));
+    }
+    if let Some(label) = &filter.label {
+        let ids = item_labels::table
+            .filter(item_labels::label.eq(label.trim().to_lowercase()))
+            .select(item_labels::item_id);
+        query = query.filter(items::id.eq_any(ids));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let mut errors = Vec::new();
+        crate::http::check_text(&mut errors, "q", q, 200);
+        if let Some(e) = errors.pop() {
+            return Err(ApiError::bad_field(e.field, e.message));
+        }
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        query = query.filter(
+            crate::db::lower(items::key)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(crate::db::lower(items::title).like(pattern).escape('\\')),
+        );
+    }
+    let rows: Vec<CardRow> = query.load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let mut labels = labels_of(conn, &ids)?;
+    let mut racis = raci_of(conn, &ids)?;
+    let service_ids: Vec<i64> = rows.iter().filter_map(|r| r.6).collect();
+    let service_names: HashMap<i64, (String, String)> = services::table
+        .filter(services::id.eq_any(&service_ids))
+        .select((services::id, services::key, services::name))
+        .load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, key, name)| (id, (key, name)))
+        .collect();
+    let mut by_column: HashMap<i64, Vec<Card>> = HashMap::new();
+    for (id, column, key, item_type, title, priority, service_id, due_date, rank) in rows {
+        let raci = racis.remove(&id).unwrap_or_default();
+        by_column.entry(column).or_default().push(Card {
+            key,
+            item_type: ItemType::parse(&item_type)
+                .ok_or_else(|| ApiError::internal("unknown item type"))?,
+            title,
+            priority: Priority::parse(&priority)
+                .ok_or_else(|| ApiError::internal("unknown priority"))?,
+            service: service_id
+                .and_then(|sid| service_names.get(&sid).cloned())
+                .map(|(key, name)| CardService { key, name }),
+            accountable: raci.accountable.map(|p| p.display_name),
+            responsible: raci
+                .responsible
+                .into_iter()
+                .map(|p| p.display_name)
+                .collect(),
+            labels: labels.remove(&id).unwrap_or_default(),
+            due_date,
+            rank,
+        });
+    }
+    let columns = board
+        .columns
+        .into_iter()
+        .map(|c| {
+            let cards = by_column.remove(&c.id).unwrap_or_default();
+            ViewColumn {
+                id: c.id,
+                name: c.name,
+                category: c.category,
+                wip_limit: c.wip_limit,
+                count: cards.len(),
+                cards,
+            }
+        })
+        .collect();
+    Ok(BoardView {
+        board: board.key,
+        name: board.name,
+        columns,
+    })
+}
+
+/// The board view.
+///
+/// The board's columns in order, each with its WIP limit, count and cards in rank order. A card
+/// is compact: key, type, title, priority, service, accountable and responsible names, labels,
+/// due date. Filters: `service`, `type`, `person`, `label`, `q`. Loads in a fixed number of
+/// queries whatever the number of cards. Viewer and up.
+#[utoipa::path(
+    tag = "boards",
+    params(("key" = String, Path, description = "The board's key"), ViewFilter),
+    responses((status = 200, description = "The board view", body = BoardView)),
+    security(("bearer" = []))
+)]
+#[get("/boards/{key}/view")]
+pub async fn board_view(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    filter: Query<ViewFilter>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = filter.0;
+    let view = state.db.run(move |conn| build(conn, &key, &filter)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,284 @@
+//! HTTP handlers for `/api/v1/items`.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Role};
+use crate::catalog::raci::RaciInput;
+use crate::error::ApiError;
+use crate::history::{self, Event, Subject};
+use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
+use crate::items::model::{Item, ItemChanges, ItemFilter, ItemRaci, MoveRequest, NewItem};
+use crate::pagination::{Page, PageParams};
+
+/// List items.
+///
+/// In id order. Filter by board, service, type, column, person (`accountable=`,
+/// `responsible=`, `involved=` for any role: "my items" is one call), label, text and
+/// `updated_since`; `include_deleted=true` adds the tombstones of deleted items for sync
+/// scripts. Viewer and up.
+#[utoipa::path(
+    tag = "items",
+    params(ItemFilter),
+    responses((status = 200, description = "One page of items", body = Page<Item>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
+    security(("bearer" = []))
+)]
+#[get("/items")]
+pub async fn list_items(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    filter: Query<ItemFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = filter.0;
+    let page = state.db.run(move |conn| Item::list(conn, &filter)).await?;
+    Ok(page.respond(&req))
+}
+
+/// Create an item.
+///
+/// Members and up. The item gets the next key of its board (`OPS-43`) and goes to the bottom
+/// of the board's first column. When `raci` names no accountable person, the service's RACI
+/// template is copied; when neither has one, the item is refused (422).
+#[utoipa::path(
+    tag = "items",
+    request_body = NewItem,
+    responses((status = 201, description = "The new item", body = Item,
+        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version")))),
+    security(("bearer" = []))
+)]
+#[post("/items")]
+pub async fn create_item(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: Json<NewItem>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.id();
+    let item = state
+        .db
+        .transaction(move |conn| Item::create(conn, &body.0, actor))
+        .await?;
+    Ok(created(
+        &item,
+        &format!("/api/v1/items/{}", item.key),
+        item.version,
+    ))
+}
+
+/// Get an item.
+///
+/// By key (`OPS-42`, any case) or numeric id, like Jira's `issueIdOrKey`. A deleted item is 404.
+#[utoipa::path(
+    tag = "items",
+    params(("key" = String, Path, description = "The item's key or numeric id")),
+    responses((status = 200, description = "The item", body = Item, headers(("ETag" = String, description = "Its version")))),
+    security(("bearer" = []))
+)]
+#[get("/items/{key}")]
+pub async fn get_item(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let item = state.db.run(move |conn| Item::find(conn, &key)).await?;
+    Ok(ok_with_etag(&item, item.version))
+}
+
+/// Change an item.
+///
+/// Members and up; only the fields present change. `key`, `created_*`, `version` and the
+/// timestamps are not writable (422 naming the field). Honours `If-Match`.
+#[utoipa::path(
+    tag = "items",
+    params(
+        ("key" = String, Path, description = "The item's key or numeric id"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
+    ),
+    request_body = ItemChanges,
+    responses(
+        (status = 200, description = "The changed item", body = Item, headers(("ETag" = String, description = "Its new version"))),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/items/{key}")]
+pub async fn update_item(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<ItemChanges>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.id();
+    let item = state
+        .db
+        .transaction(move |conn| Item::update(conn, &key, &body.0, actor, if_match))
+        .await?;
+    Ok(ok_with_etag(&item, item.version))
+}
+
+/// Delete an item.
+///
+/// Members and up. A soft delete: the item leaves lists and views and `GET` answers 404, while
+/// `GET /items?include_deleted=true&updated_since=…` returns its tombstone. Honours `If-Match`.
+#[utoipa::path(
+    tag = "items",
+    params(
+        ("key" = String, Path, description = "The item's key or numeric id"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/items/{key}")]
+pub async fn delete_item(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.id();
+    state
+        .db
+        .transaction(move |conn| Item::delete(conn, &key, actor, if_match))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Get an item's RACI roles.
+#[utoipa::path(
+    tag = "items",
+    params(("key" = String, Path, description = "The item's key or numeric id")),
+    responses((status = 200, description = "The roles", body = ItemRaci, headers(("ETag" = String, description = "The item's version")))),
+    security(("bearer" = []))
+)]
+#[get("/items/{key}/raci")]
+pub async fn get_item_raci(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let item = state.db.run(move |conn| Item::find(conn, &key)).await?;
+    Ok(ok_with_etag(&item.raci, item.version))
+}
+
+/// Replace an item's RACI roles.
+///
+/// Members and up. Exactly one accountable person, always; every person an active user. The
+/// whole set is replaced in one transaction. Honours `If-Match` (the item's version).
+#[utoipa::path(
+    tag = "items",
+    params(
+        ("key" = String, Path, description = "The item's key or numeric id"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The item's `ETag`"),
+    ),
+    request_body = RaciInput,
+    responses(
+        (status = 200, description = "The new roles", body = ItemRaci, headers(("ETag" = String, description = "The item's new version"))),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/items/{key}/raci")]
+pub async fn put_item_raci(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<RaciInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.id();
+    let item = state
+        .db
+        .transaction(move |conn| Item::replace_raci(conn, &key, &body.0, actor, if_match))
+        .await?;
+    Ok(ok_with_etag(&item.raci, item.version))
+}
+
+/// Move an item.
+///
+/// Members and up. Places the item in `column` (an id on its board), just `before` or `after`
+/// a named item of that column, or at the bottom. A move writes one row; when ranks run out of
+/// room the column is re-ranked in the same transaction. Moving into a column at its WIP limit
+/// is refused with 409 `wip-limit-exceeded`; managers may pass `override_wip: true`, which the
+/// history records. `started_at` is set on the first entry into an `in_progress` column,
+/// `done_at` on entry into a `done` column and cleared when the item leaves it.
+#[utoipa::path(
+    tag = "items",
+    params(
+        ("key" = String, Path, description = "The item's key or numeric id"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The item's `ETag`"),
+    ),
+    request_body = MoveRequest,
+    responses(
+        (status = 200, description = "The moved item", body = Item, headers(("ETag" = String, description = "Its new version"))),
+        (status = 409, description = "The column is at its WIP limit (`wip-limit-exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/items/{key}/move")]
+pub async fn move_item(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<MoveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.id();
+    let may_override = caller.0.role.at_least(Role::Manager);
+    let item = state
+        .db
+        .transaction(move |conn| Item::move_to(conn, &key, &body.0, actor, may_override, if_match))
+        .await?;
+    Ok(ok_with_etag(&item, item.version))
+}
+
+/// An item's history.
+///
+/// Every change, oldest first: who, when, what (field, old and new value; moves with their
+/// columns; RACI changes). Written in the same transaction as the change. Viewer and up.
+#[utoipa::path(
+    tag = "items",
+    params(("key" = String, Path, description = "The item's key or numeric id"), PageParams),
+    responses((status = 200, description = "One page of events", body = Page<Event>)),
+    security(("bearer" = []))
+)]
+#[get("/items/{key}/history")]
+pub async fn item_history(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    paging: Query<PageParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let paging = paging.0;
+    let page = state
+        .db
+        .run(move |conn| {
+            let item = Item::row(conn, &key)?;
+            history::events_of(
+                conn,
+                Subject {
+                    entity_type: "item",
+                    entity_id: item.id,
+                },
+                &paging,
+            )
+        })
+        .await?;
+    Ok(page.respond(&req))
+}

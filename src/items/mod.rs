@@ -1,0 +1,18 @@
+//! Items on boards: demands, tasks and incidents with RACI roles, ranks, moves and history.
+
+pub mod handlers;
+pub mod model;
+pub mod rank;
+
+/// Mounts the item endpoints under the API scope.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::list_items)
+        .service(handlers::create_item)
+        .service(handlers::get_item)
+        .service(handlers::update_item)
+        .service(handlers::delete_item)
+        .service(handlers::get_item_raci)
+        .service(handlers::put_item_raci)
+        .service(handlers::move_item)
+        .service(handlers::item_history);
+}

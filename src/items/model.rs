@@ -1,0 +1,1086 @@
+//! Items (demands, tasks, incidents): the stored rows, the API shapes, the forms and the
+//! queries. A page of items loads in a fixed number of queries, whatever its size.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::board::model::ColumnCategory;
+use crate::catalog::raci::{self, PersonRef, RaciInput, RaciRole};
+use crate::db::schema::{
+    board_columns, boards, item_labels, item_raci, items, service_raci, services, users,
+};
+use crate::db::{DbConnection, now};
+use crate::error::{ApiError, FieldError};
+use crate::history::{self, Subject};
+use crate::http::{IfMatch, check_text};
+use crate::items::rank;
+use crate::pagination::{Page, PageParams};
+use crate::users::model::escape_like;
+
+/// What kind of work an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemType {
+    /// A request from a stakeholder.
+    Demand,
+    /// A piece of work.
+    Task,
+    /// Something broken in a running service.
+    Incident,
+}
+text_enum!(ItemType { Demand => "demand", Task => "task", Incident => "incident" });
+
+/// How urgent an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Drop everything.
+    Critical,
+    /// Soon.
+    High,
+    /// Normal (default).
+    #[default]
+    Medium,
+    /// When there is time.
+    Low,
+}
+text_enum!(Priority { Critical => "critical", High => "high", Medium => "medium", Low => "low" });
+
+/// A column as shown on an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ColumnRef {
+    /// The column's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its category.
+    pub category: ColumnCategory,
+}
+
+/// The RACI roles on an item: exactly one accountable person.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct ItemRaci {
+    /// The one accountable person.
+    pub accountable: Option<PersonRef>,
+    /// Responsible people.
+    pub responsible: Vec<PersonRef>,
+    /// Consulted people.
+    pub consulted: Vec<PersonRef>,
+    /// Informed people.
+    pub informed: Vec<PersonRef>,
+}
+
+/// A demand, task or incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Item {
+    /// Numeric id; `/items/{id}` works as well as `/items/{key}`.
+    pub id: i64,
+    /// `BOARD-NUMBER`, such as `OPS-42`; never changes, never reused.
+    pub key: String,
+    /// Demand, task or incident.
+    #[serde(rename = "type")]
+    pub item_type: ItemType,
+    /// Title, 1–200 characters.
+    pub title: String,
+    /// Description (Markdown).
+    pub description: String,
+    /// Key of the online service it concerns (optional only for tasks).
+    pub service: Option<String>,
+    /// Key of its board.
+    pub board: String,
+    /// The column it is in.
+    pub column: ColumnRef,
+    /// Orders it inside its column (byte order).
+    pub rank: String,
+    /// How urgent it is.
+    pub priority: Priority,
+    /// Free lower-case labels.
+    pub labels: Vec<String>,
+    /// When it is due.
+    pub due_date: Option<NaiveDate>,
+    /// Id of the user who created it.
+    pub created_by: Option<i64>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it first entered an `in_progress` column.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it entered a `done` column; cleared when it leaves.
+    pub done_at: Option<DateTime<Utc>>,
+    /// Set on a deleted item's tombstone (only listed with `include_deleted=true`).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Increases with every change; send it back in `If-Match`.
+    pub version: i64,
+    /// Who is responsible, accountable, consulted, informed.
+    pub raci: ItemRaci,
+}
+
+/// The body of `POST /api/v1/items`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "board": "OPS", "type": "incident", "title": "Wohngeld: Upload bricht ab",
+    "service": "wohngeld-antrag", "priority": "high", "labels": ["upload"]
+}))]
+pub struct NewItem {
+    /// Key of the board.
+    pub board: String,
+    /// Demand, task or incident.
+    #[serde(rename = "type")]
+    pub item_type: ItemType,
+    /// Title, 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+    )]
+    pub title: String,
+    /// Description (Markdown), up to 64 KiB.
+    #[serde(default)]
+    #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
+    pub description: String,
+    /// Key of the online service; required unless the item is a task.
+    pub service: Option<String>,
+    /// Priority; `medium` when omitted.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Labels: lower-case letters, digits, `-`, `_`, `.`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Due date.
+    pub due_date: Option<NaiveDate>,
+    /// RACI roles; when no accountable person is named, the service's RACI template is used.
+    pub raci: Option<RaciInput>,
+}
+
+/// The body of `PATCH /api/v1/items/{key}`. `key`, `created_*`, `version` and the timestamps
+/// are not writable; moves go through `POST /items/{key}/move`, RACI through its own PUT.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"priority": "critical", "labels": ["upload", "bundid"]}))]
+pub struct ItemChanges {
+    /// New type (a demand or incident needs a service).
+    #[serde(rename = "type")]
+    pub item_type: Option<ItemType>,
+    /// New title.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+    )]
+    pub title: Option<String>,
+    /// New description.
+    #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
+    pub description: Option<String>,
+    /// New service key; `null` removes it (tasks only).
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub service: Option<Option<String>>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New labels (replaces the list).
+    pub labels: Option<Vec<String>>,
+    /// New due date; `null` removes it.
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub due_date: Option<Option<NaiveDate>>,
+}
+
+/// The body of `POST /api/v1/items/{key}/move`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"column": 3, "after": "OPS-12"}))]
+pub struct MoveRequest {
+    /// Id of the target column (on the item's board).
+    pub column: i64,
+    /// Place the item just before this item (key) of the target column.
+    pub before: Option<String>,
+    /// Place the item just after this item (key) of the target column.
+    pub after: Option<String>,
+    /// Managers only: move even when the column is at its WIP limit (recorded in the history).
+    #[serde(default)]
+    pub override_wip: bool,
+}
+
+/// Filters of `GET /api/v1/items`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ItemFilter {
+    /// Only items on this board (key).
+    pub board: Option<String>,
+    /// Only items of this service (key).
+    pub service: Option<String>,
+    /// Only items of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub item_type: Option<ItemType>,
+    /// Only items in this column (id).
+    pub column: Option<i64>,
+    /// Only items this user is accountable for.
+    pub accountable: Option<i64>,
+    /// Only items this user is responsible for.
+    pub responsible: Option<i64>,
+    /// Only items where this user holds any role ("my items").
+    pub involved: Option<i64>,
+    /// Only items with this label.
+    pub label: Option<String>,
+    /// Case-insensitive search in key and title.
+    pub q: Option<String>,
+    /// Only items changed at or after this instant (RFC 3339), for sync scripts.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Include tombstones of deleted items (`deleted_at` set), for sync scripts.
+    pub include_deleted: Option<bool>,
+    /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = items)]
+pub(crate) struct ItemRow {
+    pub(crate) id: i64,
+    pub(crate) board_id: i64,
+    pub(crate) key: String,
+    item_type: String,
+    pub(crate) title: String,
+    description: String,
+    pub(crate) service_id: Option<i64>,
+    pub(crate) column_id: i64,
+    pub(crate) rank: String,
+    pub(crate) priority: String,
+    pub(crate) due_date: Option<NaiveDate>,
+    created_by: Option<i64>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    done_at: Option<NaiveDateTime>,
+    deleted_at: Option<NaiveDateTime>,
+    pub(crate) version: i64,
+}
+
+/// Labels of items by id (one query).
+pub(crate) fn labels_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<String>>, ApiError> {
+    let mut labels: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, label) in item_labels::table
+        .filter(item_labels::item_id.eq_any(ids))
+        .order((item_labels::item_id, item_labels::label))
+        .select((item_labels::item_id, item_labels::label))
+        .load::<(i64, String)>(conn)?
+    {
+        labels.entry(id).or_default().push(label);
+    }
+    Ok(labels)
+}
+
+/// RACI roles of items by id (one query).
+pub(crate) fn raci_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, ItemRaci>, ApiError> {
+    let mut result: HashMap<i64, ItemRaci> = HashMap::new();
+    let rows: Vec<(i64, String, i64, String, String, bool)> = item_raci::table
+        .inner_join(users::table)
+        .filter(item_raci::item_id.eq_any(ids))
+        .order((
+            item_raci::item_id,
+            item_raci::role,
+            users::display_name,
+            users::id,
+        ))
+        .select((
+            item_raci::item_id,
+            item_raci::role,
+            users::id,
+            users::display_name,
+            users::email,
+            users::active,
+        ))
+        .load(conn)?;
+    for (item, role, id, display_name, email, active) in rows {
+        let person = PersonRef {
+            id,
+            display_name,
+            email,
+            active,
+        };
+        let entry = result.entry(item).or_default();
+        match role.as_str() {
+            "accountable" => entry.accountable = Some(person),
+            "responsible" => entry.responsible.push(person),
+            "consulted" => entry.consulted.push(person),
+            _ => entry.informed.push(person),
+        }
+    }
+    Ok(result)
+}
+
+/// Turns rows into API items in six queries: labels, RACI, services, columns, boards.
+fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut labels = labels_of(conn, &ids)?;
+    let mut racis = raci_of(conn, &ids)?;
+    let service_ids: Vec<i64> = rows.iter().filter_map(|r| r.service_id).collect();
+    let service_keys: HashMap<i64, String> = services::table
+        .filter(services::id.eq_any(&service_ids))
+        .select((services::id, services::key))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let column_ids: Vec<i64> = rows.iter().map(|r| r.column_id).collect();
+    let columns: HashMap<i64, (String, String)> = board_columns::table
+        .filter(board_columns::id.eq_any(&column_ids))
+        .select((
+            board_columns::id,
+            board_columns::name,
+            board_columns::category,
+        ))
+        .load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, category)| (id, (name, category)))
+        .collect();
+    let board_ids: Vec<i64> = rows.iter().map(|r| r.board_id).collect();
+    let board_keys: HashMap<i64, String> = boards::table
+        .filter(boards::id.eq_any(&board_ids))
+        .select((boards::id, boards::key))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    rows.into_iter()
+        .map(|row| {
+            let (column_name, category) = columns.get(&row.column_id).cloned().unwrap_or_default();
+            Ok(Item {
+                item_type: ItemType::parse(&row.item_type).ok_or_else(|| {
+                    ApiError::internal(format!("unknown item type {}", row.item_type))
+                })?,
+                priority: Priority::parse(&row.priority).ok_or_else(|| {
+                    ApiError::internal(format!("unknown priority {}", row.priority))
+                })?,
+                column: ColumnRef {
+                    id: row.column_id,
+                    name: column_name,
+                    category: ColumnCategory::parse(&category).ok_or_else(|| {
+                        ApiError::internal(format!("unknown category {category}"))
+                    })?,
+                },
+                service: row.service_id.and_then(|id| service_keys.get(&id).cloned()),
+                board: board_keys.get(&row.board_id).cloned().unwrap_or_default(),
+                labels: labels.remove(&row.id).unwrap_or_default(),
+                raci: racis.remove(&row.id).unwrap_or_default(),
+                id: row.id,
+                key: row.key,
+                title: row.title,
+                description: row.description,
+                rank: row.rank,
+                due_date: row.due_date,
+                created_by: row.created_by,
+                created_at: row.created_at.and_utc(),
+                updated_at: row.updated_at.and_utc(),
+                started_at: row.started_at.map(|t| t.and_utc()),
+                done_at: row.done_at.map(|t| t.and_utc()),
+                deleted_at: row.deleted_at.map(|t| t.and_utc()),
+                version: row.version,
+            })
+        })
+        .collect()
+}
+
+fn check_labels(field: &str, labels: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, raw) in labels.iter().enumerate() {
+        let label = raw.trim().to_lowercase();
+        let valid = !label.is_empty()
+            && label.len() <= 40
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        if !valid {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "must be 1–40 lower-case letters, digits, `-`, `_` or `.`",
+            ));
+        } else if !out.contains(&label) {
+            out.push(label);
+        }
+    }
+    if out.len() > 20 {
+        errors.push(FieldError::new(field, "must hold at most 20 labels"));
+    }
+    out.sort();
+    out
+}
+
+fn check_title(title: &str, errors: &mut Vec<FieldError>) -> String {
+    let title = title.trim().to_string();
+    if title.is_empty() {
+        errors.push(FieldError::new("title", "must not be empty"));
+    }
+    check_text(errors, "title", &title, 200);
+    title
+}
+
+fn service_id(
+    conn: &mut DbConnection,
+    key: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<i64>, ApiError> {
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    let id = services::table
+        .filter(services::key.eq(key))
+        .select(services::id)
+        .first::<i64>(conn)
+        .optional()?;
+    if id.is_none() {
+        errors.push(FieldError::new(
+            "service",
+            format!("there is no service `{key}`"),
+        ));
+    }
+    Ok(id)
+}
+
+fn write_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(), ApiError> {
+    diesel::delete(item_labels::table.filter(item_labels::item_id.eq(id))).execute(conn)?;
+    for label in labels {
+        diesel::insert_into(item_labels::table)
+            .values((item_labels::item_id.eq(id), item_labels::label.eq(label)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn write_raci(conn: &mut DbConnection, id: i64, rows: &[(i64, RaciRole)]) -> Result<(), ApiError> {
+    diesel::delete(item_raci::table.filter(item_raci::item_id.eq(id))).execute(conn)?;
+    for (user_id, role) in rows {
+        diesel::insert_into(item_raci::table)
+            .values((
+                item_raci::item_id.eq(id),
+                item_raci::user_id.eq(user_id),
+                item_raci::role.eq(role.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn raci_summary(raci: &ItemRaci) -> Value {
+    let ids = |people: &[PersonRef]| people.iter().map(|p| p.id).collect::<Vec<_>>();
+    json!({
+        "accountable": raci.accountable.as_ref().map(|p| p.id),
+        "responsible": ids(&raci.responsible), "consulted": ids(&raci.consulted), "informed": ids(&raci.informed),
+    })
+}
+
+/// The bottom rank of a column (one query).
+fn bottom_rank(conn: &mut DbConnection, column_id: i64) -> Result<Option<String>, ApiError> {
+    Ok(items::table
+        .filter(
+            items::column_id
+                .eq(column_id)
+                .and(items::deleted_at.is_null()),
+        )
+        .order(items::rank.desc())
+        .select(items::rank)
+        .first::<String>(conn)
+        .optional()?)
+}
+
+impl Item {
+    /// The stored row of a live item by key (any case) or numeric id, or 404.
+    pub(crate) fn row(conn: &mut DbConnection, key_or_id: &str) -> Result<ItemRow, ApiError> {
+        let mut query = items::table
+            .select(ItemRow::as_select())
+            .filter(items::deleted_at.is_null())
+            .into_boxed();
+        query = match key_or_id.parse::<i64>() {
+            Ok(id) => query.filter(items::id.eq(id)),
+            Err(_) => query.filter(items::key.eq(key_or_id.to_uppercase())),
+        };
+        query
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+
+    /// The live item by key or id.
+    pub fn find(conn: &mut DbConnection, key_or_id: &str) -> Result<Item, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        assemble(conn, vec![row])?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+
+    /// Creates an item at the bottom of its board's first column, with its RACI (from the
+    /// input, else from the service's template) and its `created` event.
+    pub fn create(conn: &mut DbConnection, form: &NewItem, actor: i64) -> Result<Item, ApiError> {
+        let mut errors = Vec::new();
+        let title = check_title(&form.title, &mut errors);
+        check_text(&mut errors, "description", &form.description, 65_536);
+        let labels = check_labels("labels", &form.labels, &mut errors);
+        let board = boards::table
+            .filter(boards::key.eq(form.board.trim().to_uppercase()))
+            .select((boards::id, boards::key))
+            .first::<(i64, String)>(conn)
+            .optional()?;
+        if board.is_none() {
+            errors.push(FieldError::new(
+                "board",
+                format!("there is no board `{}`", form.board.trim()),
+            ));
+        }
+        let service_id = service_id(conn, form.service.as_deref(), &mut errors)?;
+        if form.item_type != ItemType::Task
+            && form.service.as_deref().is_none_or(|s| s.trim().is_empty())
+        {
+            errors.push(FieldError::new(
+                "service",
+                format!("is required for a {}", form.item_type.as_str()),
+            ));
+        }
+        let mut raci_rows = match &form.raci {
+            Some(input) => match raci::validate(conn, input, "raci.") {
+                Ok(rows) => rows,
+                Err(ApiError::Validation(e)) => {
+                    errors.extend(e);
+                    Vec::new()
+                }
+                Err(other) => return Err(other),
+            },
+            None => Vec::new(),
+        };
+        if errors.is_empty() && !raci_rows.iter().any(|(_, r)| *r == RaciRole::Accountable) {
+            // No accountable named: take the service's template, if it has one.
+            let template: Vec<(i64, String, bool)> = match service_id {
+                Some(sid) => service_raci::table
+                    .inner_join(users::table)
+                    .filter(service_raci::service_id.eq(sid))
+                    .select((service_raci::user_id, service_raci::role, users::active))
+                    .load(conn)?,
+                None => Vec::new(),
+            };
+            if template.iter().any(|(_, r, _)| r == "accountable") {
+                for (user, role, active) in template {
+                    let role = match role.as_str() {
+                        "accountable" => RaciRole::Accountable,
+                        "responsible" => RaciRole::Responsible,
+                        "consulted" => RaciRole::Consulted,
+                        _ => RaciRole::Informed,
+                    };
+                    // Deactivated people in an old template are skipped, except the accountable
+                    // one, whom the template rules keep active.
+                    if (active || role == RaciRole::Accountable)
+                        && !raci_rows.contains(&(user, role))
+                    {
+                        raci_rows.push((user, role));
+                    }
+                }
+            } else {
+                errors.push(FieldError::new(
+                    "raci.accountable",
+                    "an accountable person is required: name one, or give the service a RACI template",
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let Some((board_id, board_key)) = board else {
+            return Err(ApiError::internal("board vanished"));
+        };
+        let first_column: (i64, String) = board_columns::table
+            .filter(board_columns::board_id.eq(board_id))
+            .order((board_columns::position, board_columns::id))
+            .select((board_columns::id, board_columns::category))
+            .first(conn)?;
+        // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
+        // concurrent creations, so numbers are never handed out twice.
+        diesel::update(boards::table.find(board_id))
+            .set(boards::next_item_number.eq(boards::next_item_number + 1))
+            .execute(conn)?;
+        let number: i64 = boards::table
+            .find(board_id)
+            .select(boards::next_item_number)
+            .first::<i64>(conn)?
+            - 1;
+        let key = format!("{board_key}-{number}");
+        let rank = rank::between(bottom_rank(conn, first_column.0)?.as_deref(), None);
+        let stamp = now();
+        let category = ColumnCategory::parse(&first_column.1);
+        let id: i64 = diesel::insert_into(items::table)
+            .values((
+                items::board_id.eq(board_id),
+                items::number.eq(number),
+                items::key.eq(&key),
+                items::item_type.eq(form.item_type.as_str()),
+                items::title.eq(&title),
+                items::description.eq(&form.description),
+                items::service_id.eq(service_id),
+                items::column_id.eq(first_column.0),
+                items::rank.eq(&rank),
+                items::priority.eq(form.priority.as_str()),
+                items::due_date.eq(form.due_date),
+                items::created_by.eq(Some(actor)),
+                items::created_at.eq(stamp),
+                items::updated_at.eq(stamp),
+                items::started_at
+                    .eq((category == Some(ColumnCategory::InProgress)).then_some(stamp)),
+                items::done_at.eq((category == Some(ColumnCategory::Done)).then_some(stamp)),
+                items::version.eq(1_i64),
+            ))
+            .returning(items::id)
+            .get_result(conn)?;
+        write_labels(conn, id, &labels)?;
+        write_raci(conn, id, &raci_rows)?;
+        let item = Item::find(conn, &key)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: id,
+            },
+            "created",
+            Some(actor),
+            json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
+                   "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
+                   "raci": raci_summary(&item.raci)}),
+        )?;
+        Ok(item)
+    }
+
+    /// Applies a PATCH, honouring `If-Match`, with one `updated` event listing each change.
+    pub fn update(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        changes: &ItemChanges,
+        actor: i64,
+        expected: IfMatch,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        expected.check(row.version)?;
+        let current = Item::find(conn, key_or_id)?;
+        let mut errors = Vec::new();
+        let title = changes
+            .title
+            .as_deref()
+            .map(|t| check_title(t, &mut errors))
+            .unwrap_or(current.title.clone());
+        let description = changes
+            .description
+            .clone()
+            .unwrap_or(current.description.clone());
+        check_text(&mut errors, "description", &description, 65_536);
+        let labels = match &changes.labels {
+            Some(l) => check_labels("labels", l, &mut errors),
+            None => current.labels.clone(),
+        };
+        let item_type = changes.item_type.unwrap_or(current.item_type);
+        let service_key = changes.service.clone().unwrap_or(current.service.clone());
+        let service_id = service_id(conn, service_key.as_deref(), &mut errors)?;
+        if item_type != ItemType::Task && service_id.is_none() && service_key.is_none() {
+            errors.push(FieldError::new(
+                "service",
+                format!("is required for a {}", item_type.as_str()),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let priority = changes.priority.unwrap_or(current.priority);
+        let due_date = changes.due_date.unwrap_or(current.due_date);
+        let mut changed = serde_json::Map::new();
+        let mut note = |field: &str, old: Value, new: Value| {
+            if old != new {
+                changed.insert(field.into(), json!({"old": old, "new": new}));
+            }
+        };
+        note("type", json!(current.item_type), json!(item_type));
+        note("title", json!(current.title), json!(title));
+        note(
+            "description",
+            json!(current.description),
+            json!(description),
+        );
+        note("service", json!(current.service), json!(service_key));
+        note("priority", json!(current.priority), json!(priority));
+        note("labels", json!(current.labels), json!(labels));
+        note("due_date", json!(current.due_date), json!(due_date));
+        if changed.is_empty() {
+            return Ok(current);
+        }
+        let updated = diesel::update(items::table)
+            .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
+            .set((
+                items::item_type.eq(item_type.as_str()),
+                items::title.eq(&title),
+                items::description.eq(&description),
+                items::service_id.eq(service_id),
+                items::priority.eq(priority.as_str()),
+                items::due_date.eq(due_date),
+                items::updated_at.eq(now()),
+                items::version.eq(row.version + 1),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            let version = items::table
+                .find(row.id)
+                .select(items::version)
+                .first(conn)?;
+            return Err(ApiError::PreconditionFailed {
+                current_version: version,
+            });
+        }
+        if labels != current.labels {
+            write_labels(conn, row.id, &labels)?;
+        }
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "updated",
+            Some(actor),
+            Value::Object(changed),
+        )?;
+        Item::find(conn, &row.key)
+    }
+
+    /// Replaces the item's RACI roles (exactly one accountable), honouring `If-Match`.
+    pub fn replace_raci(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        input: &RaciInput,
+        actor: i64,
+        expected: IfMatch,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        expected.check(row.version)?;
+        let rows = raci::validate(conn, input, "")?;
+        if !rows.iter().any(|(_, r)| *r == RaciRole::Accountable) {
+            return Err(ApiError::invalid(
+                "accountable",
+                "is required: every item has one accountable person",
+            ));
+        }
+        let before = raci_of(conn, &[row.id])?
+            .remove(&row.id)
+            .unwrap_or_default();
+        bump(conn, &row)?;
+        write_raci(conn, row.id, &rows)?;
+        let item = Item::find(conn, &row.key)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "raci_changed",
+            Some(actor),
+            json!({"old": raci_summary(&before), "new": raci_summary(&item.raci)}),
+        )?;
+        let (old, new) = (
+            before.accountable.map(|p| p.id),
+            item.raci.accountable.as_ref().map(|p| p.id),
+        );
+        if old != new {
+            history::record(
+                conn,
+                Subject {
+                    entity_type: "item",
+                    entity_id: row.id,
+                },
+                "accountable_changed",
+                Some(actor),
+                json!({"old": old, "new": new}),
+            )?;
+        }
+        Ok(item)
+    }
+
+    /// Places the item in a column, before or after a named item or at the bottom; enforces
+    /// the WIP limit (managers may override, which is recorded); keeps `started_at`/`done_at`.
+    pub fn move_to(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        request: &MoveRequest,
+        actor: i64,
+        may_override: bool,
+        expected: IfMatch,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        expected.check(row.version)?;
+        if request.before.is_some() && request.after.is_some() {
+            return Err(ApiError::invalid(
+                "before",
+                "give `before` or `after`, not both",
+            ));
+        }
+        if request.override_wip && !may_override {
+            return Err(ApiError::Forbidden(
+                "Only managers and admins may override a WIP limit.".into(),
+            ));
+        }
+        let target: Option<(i64, String, Option<i32>, String)> = board_columns::table
+            .filter(
+                board_columns::id
+                    .eq(request.column)
+                    .and(board_columns::board_id.eq(row.board_id)),
+            )
+            .select((
+                board_columns::id,
+                board_columns::category,
+                board_columns::wip_limit,
+                board_columns::name,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((column_id, category, wip_limit, column_name)) = target else {
+            return Err(ApiError::invalid(
+                "column",
+                format!("column {} is not on this item's board", request.column),
+            ));
+        };
+        // The column's items in rank order, without the one being moved (one query).
+        let others: Vec<(i64, String, String)> = items::table
+            .filter(
+                items::column_id
+                    .eq(column_id)
+                    .and(items::deleted_at.is_null())
+                    .and(items::id.ne(row.id)),
+            )
+            .order(items::rank.asc())
+            .select((items::id, items::key, items::rank))
+            .load(conn)?;
+        let mut overridden = false;
+        if column_id != row.column_id
+            && let Some(limit) = wip_limit
+            && others.len() >= usize::try_from(limit).unwrap_or(usize::MAX)
+        {
+            if !request.override_wip {
+                return Err(ApiError::WipLimitExceeded {
+                    column: column_name,
+                    limit,
+                    items: others.iter().map(|o| o.1.clone()).collect(),
+                });
+            }
+            overridden = true;
+        }
+        let position_of = |field: &str, key: &str| {
+            others
+                .iter()
+                .position(|o| o.1.eq_ignore_ascii_case(key))
+                .ok_or_else(|| {
+                    ApiError::invalid(field, format!("{key} is not in the target column"))
+                })
+        };
+        let at = match (&request.before, &request.after) {
+            (Some(before), _) => position_of("before", before)?,
+            (_, Some(after)) => position_of("after", after)? + 1,
+            _ => others.len(),
+        };
+        let low = at
+            .checked_sub(1)
+            .and_then(|i| others.get(i))
+            .map(|o| o.2.as_str());
+        let high = others.get(at).map(|o| o.2.as_str());
+        let mut new_rank = rank::between(low, high);
+        if new_rank.len() > rank::MAX_RANK_LEN {
+            // No room left: re-rank the whole column in this transaction.
+            let mut order: Vec<i64> = others.iter().map(|o| o.0).collect();
+            order.insert(at, row.id);
+            for (id, spread) in order.iter().zip(rank::spread(order.len())) {
+                if *id == row.id {
+                    new_rank = spread.clone();
+                }
+                diesel::update(items::table.find(id))
+                    .set(items::rank.eq(spread))
+                    .execute(conn)?;
+            }
+        }
+        let stamp = now();
+        let category = ColumnCategory::parse(&category);
+        let current = items::table
+            .find(row.id)
+            .select((items::started_at, items::done_at))
+            .first::<(Option<NaiveDateTime>, Option<NaiveDateTime>)>(conn)?;
+        let started_at = current
+            .0
+            .or((category == Some(ColumnCategory::InProgress)).then_some(stamp));
+        let done_at = if category == Some(ColumnCategory::Done) {
+            current.1.or(Some(stamp))
+        } else {
+            None
+        };
+        let updated = diesel::update(items::table)
+            .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
+            .set((
+                items::column_id.eq(column_id),
+                items::rank.eq(&new_rank),
+                items::started_at.eq(started_at),
+                items::done_at.eq(done_at),
+                items::updated_at.eq(stamp),
+                items::version.eq(row.version + 1),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            let version = items::table
+                .find(row.id)
+                .select(items::version)
+                .first(conn)?;
+            return Err(ApiError::PreconditionFailed {
+                current_version: version,
+            });
+        }
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "moved",
+            Some(actor),
+            json!({"from_column": row.column_id, "to_column": column_id, "rank": new_rank, "override_wip": overridden}),
+        )?;
+        Item::find(conn, &row.key)
+    }
+
+    /// Soft-deletes the item: it leaves lists and views, its tombstone stays for sync.
+    pub fn delete(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        actor: i64,
+        expected: IfMatch,
+    ) -> Result<(), ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        expected.check(row.version)?;
+        let stamp = now();
+        diesel::update(items::table.find(row.id))
+            .set((
+                items::deleted_at.eq(Some(stamp)),
+                items::updated_at.eq(stamp),
+                items::version.eq(row.version + 1),
+            ))
+            .execute(conn)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "deleted",
+            Some(actor),
+            json!({"key": row.key}),
+        )
+    }
+
+    /// One page of items in id order, in seven queries whatever the page size.
+    pub fn list(conn: &mut DbConnection, filter: &ItemFilter) -> Result<Page<Item>, ApiError> {
+        let paging = PageParams {
+            limit: filter.limit,
+            cursor: filter.cursor.clone(),
+        };
+        let limit = paging.limit()?;
+        let mut query = items::table
+            .select(ItemRow::as_select())
+            .order(items::id.asc())
+            .into_boxed();
+        if let Some(after) = paging.after::<i64>()? {
+            query = query.filter(items::id.gt(after));
+        }
+        if !filter.include_deleted.unwrap_or(false) {
+            query = query.filter(items::deleted_at.is_null());
+        }
+        if let Some(board) = &filter.board {
+            let ids = boards::table
+                .filter(boards::key.eq(board.trim().to_uppercase()))
+                .select(boards::id);
+            query = query.filter(items::board_id.eq_any(ids));
+        }
+        if let Some(service) = &filter.service {
+            let ids = services::table
+                .filter(services::key.eq(service.trim().to_string()))
+                .select(services::id.nullable());
+            query = query.filter(items::service_id.eq_any(ids));
+        }
+        if let Some(item_type) = filter.item_type {
+            query = query.filter(items::item_type.eq(item_type.as_str()));
+        }
+        if let Some(column) = filter.column {
+            query = query.filter(items::column_id.eq(column));
+        }
+        for (user, role) in [
+            (filter.accountable, "accountable"),
+            (filter.responsible, "responsible"),
+        ] {
+            if let Some(user) = user {
+                let ids = item_raci::table
+                    .filter(item_raci::user_id.eq(user).and(item_raci::role.eq(role)))
+                    .select(item_raci::item_id);
+                query = query.filter(items::id.eq_any(ids));
+            }
+        }
+        if let Some(user) = filter.involved {
+            let ids = item_raci::table
+                .filter(item_raci::user_id.eq(user))
+                .select(item_raci::item_id);
+            query = query.filter(items::id.eq_any(ids));
+        }
+        if let Some(label) = &filter.label {
+            let ids = item_labels::table
+                .filter(item_labels::label.eq(label.trim().to_lowercase()))
+                .select(item_labels::item_id);
+            query = query.filter(items::id.eq_any(ids));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(items::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let mut errors = Vec::new();
+            check_text(&mut errors, "q", q, 200);
+            if let Some(e) = errors.pop() {
+                return Err(ApiError::bad_field(e.field, e.message));
+            }
+            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+            query = query.filter(
+                crate::db::lower(items::key)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(crate::db::lower(items::title).like(pattern).escape('\\')),
+            );
+        }
+        let rows = query.limit(limit + 1).load(conn)?;
+        let items = assemble(conn, rows)?;
+        Ok(Page::from_rows(items, limit, |i| i.id))
+    }
+}
+
+/// Bumps an item's version and `updated_at` for a change stored elsewhere (its RACI).
+fn bump(conn: &mut DbConnection, row: &ItemRow) -> Result<(), ApiError> {
+    let updated = diesel::update(items::table)
+        .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
+        .set((
+            items::updated_at.eq(now()),
+            items::version.eq(row.version + 1),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        let version = items::table
+            .find(row.id)
+            .select(items::version)
+            .first(conn)?;
+        return Err(ApiError::PreconditionFailed {
+            current_version: version,
+        });
+    }
+    Ok(())
+}

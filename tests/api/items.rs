@@ -1,0 +1,482 @@
+//! Items: creation with RACI, changes, moves with ranks and WIP limits, the board view,
+//! soft deletion and history.
+
+use actix_web::http::Method;
+use diesel::prelude::*;
+use opsboard::db::schema::{item_raci, items};
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(
+    items_get_keys_and_inherit_the_service_raci,
+    moves_keep_rank_order_wip_limits_and_flow_timestamps,
+    the_board_view_shows_cards_in_rank_order_with_filters,
+    deleted_items_leave_a_tombstone_and_history_is_kept,
+    concurrent_creations_never_share_a_key,
+);
+
+/// A board OPS with the default workflow, a service with a RACI template, and two people.
+async fn setup(app: &TestApp) -> (Value, Value, Value) {
+    app.post(
+        "/api/v1/boards",
+        &app.admin_token,
+        &json!({"key": "OPS", "name": "Operations"}),
+    )
+    .await;
+    let (lead, _) = app.user("manager").await;
+    let (worker, _) = app.user("member").await;
+    app.post(
+        "/api/v1/services",
+        &app.admin_token,
+        &json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own"}),
+    )
+    .await;
+    let raci = app
+        .request(Method::PUT, "/api/v1/services/wohngeld/raci")
+        .token(&app.admin_token)
+        .json(&json!({"accountable": lead["id"], "responsible": [worker["id"]]}))
+        .send()
+        .await;
+    assert_eq!(raci.status, 200, "{}", raci.text);
+    let board = app.get("/api/v1/boards/OPS", &app.admin_token).await.json();
+    (board, lead, worker)
+}
+
+async fn item(app: &TestApp, body: Value) -> Value {
+    let response = app.post("/api/v1/items", &app.admin_token, &body).await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.json()
+}
+
+fn column_id(board: &Value, name: &str) -> i64 {
+    board["columns"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["id"].as_i64())
+        .unwrap_or_default()
+}
+
+async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
+    let (board, lead, worker) = setup(&app).await;
+    let first = item(&app, json!({"board": "ops", "type": "incident", "title": " Upload bricht ab ", "service": "wohngeld", "labels": ["Upload"]})).await;
+    assert_eq!(first["key"], "OPS-1");
+    assert_eq!(first["title"], "Upload bricht ab");
+    assert_eq!(first["column"]["name"], "Backlog");
+    assert_eq!(first["column"]["id"], column_id(&board, "Backlog"));
+    assert_eq!(first["priority"], "medium");
+    assert_eq!(first["labels"], json!(["upload"]));
+    assert_eq!(
+        first["raci"]["accountable"]["id"], lead["id"],
+        "taken from the service's template"
+    );
+    assert_eq!(first["raci"]["responsible"][0]["id"], worker["id"]);
+    let second = item(&app, json!({"board": "OPS", "type": "task", "title": "Zertifikat erneuern", "raci": {"accountable": worker["id"]}})).await;
+    assert_eq!(second["key"], "OPS-2");
+    assert!(second["service"].is_null());
+    assert!(
+        second["rank"].as_str().unwrap_or("") > first["rank"].as_str().unwrap_or(""),
+        "new items go to the bottom"
+    );
+    // No accountable person anywhere: refused, naming the field.
+    app.post(
+        "/api/v1/items",
+        &app.admin_token,
+        &json!({"board": "OPS", "type": "task", "title": "Orphan"}),
+    )
+    .await
+    .names_field(422, "raci.accountable");
+    app.post("/api/v1/items", &app.admin_token, &json!({"board": "OPS", "type": "incident", "title": "No service", "raci": {"accountable": worker["id"]}})).await.names_field(422, "service");
+    app.post("/api/v1/items", &app.admin_token, &json!({"board": "OPS", "type": "task", "title": "Two", "raci": {"accountable": [lead["id"], worker["id"]]}})).await.names_field(422, "raci.accountable");
+    app.post(
+        "/api/v1/items",
+        &app.admin_token,
+        &json!({"board": "NOPE", "type": "task", "title": "X"}),
+    )
+    .await
+    .names_field(422, "board");
+    // By key in any case or by id.
+    assert_eq!(
+        app.get("/api/v1/items/ops-1", &app.admin_token)
+            .await
+            .json()["id"],
+        first["id"]
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/items/{}", first["id"]), &app.admin_token)
+            .await
+            .json()["key"],
+        "OPS-1"
+    );
+    // Read-only fields are refused by name; a PATCH honours If-Match.
+    for field in ["key", "created_at", "version", "done_at"] {
+        app.patch(
+            "/api/v1/items/OPS-1",
+            &app.admin_token,
+            &json!({field: "x"}),
+        )
+        .await
+        .names_field(422, field);
+    }
+    let changed = app.request(Method::PATCH, "/api/v1/items/OPS-1").token(&app.admin_token).header("If-Match", "\"1\"")
+        .json(&json!({"priority": "critical", "due_date": "2026-12-24", "labels": ["upload", "bundid"]})).send().await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.header("etag").as_deref(), Some("\"2\""));
+    assert_eq!(changed.json()["labels"], json!(["bundid", "upload"]));
+    app.request(Method::PATCH, "/api/v1/items/OPS-1")
+        .token(&app.admin_token)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"title": "Stale"}))
+        .send()
+        .await
+        .problem(412);
+    app.patch(
+        "/api/v1/items/OPS-1",
+        &app.admin_token,
+        &json!({"service": null}),
+    )
+    .await
+    .names_field(422, "service");
+    // RACI of an item: exactly one accountable, enforced by the database as well.
+    let put = app
+        .request(Method::PUT, "/api/v1/items/OPS-1/raci")
+        .token(&app.admin_token)
+        .json(&json!({"accountable": worker["id"], "informed": [lead["id"]]}))
+        .send()
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(put.json()["accountable"]["id"], worker["id"]);
+    app.request(Method::PUT, "/api/v1/items/OPS-1/raci")
+        .token(&app.admin_token)
+        .json(&json!({"responsible": [lead["id"]]}))
+        .send()
+        .await
+        .names_field(422, "accountable");
+    let id = first["id"].as_i64().unwrap_or_default();
+    let second_accountable = diesel::insert_into(item_raci::table)
+        .values((
+            item_raci::item_id.eq(id),
+            item_raci::user_id.eq(lead["id"].as_i64().unwrap_or_default()),
+            item_raci::role.eq("accountable"),
+        ))
+        .execute(&mut app.conn());
+    assert!(second_accountable.is_err());
+    // "My items" is one call.
+    let mine = app
+        .get(
+            &format!("/api/v1/items?involved={}", worker["id"]),
+            &app.admin_token,
+        )
+        .await
+        .json();
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(2));
+    let accountable = app
+        .get(
+            &format!("/api/v1/items?accountable={}", lead["id"]),
+            &app.admin_token,
+        )
+        .await
+        .json();
+    assert_eq!(accountable["items"].as_array().map(Vec::len), Some(0));
+    let (_, viewer) = app.user("viewer").await;
+    app.post(
+        "/api/v1/items",
+        &viewer,
+        &json!({"board": "OPS", "type": "task", "title": "V"}),
+    )
+    .await
+    .problem(403);
+    app.patch("/api/v1/items/OPS-1", &viewer, &json!({"title": "V"}))
+        .await
+        .problem(403);
+}
+
+async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
+    let (board, _, _) = setup(&app).await;
+    let (_, member) = app.user("member").await;
+    for n in 1..=4 {
+        item(&app, json!({"board": "OPS", "type": "incident", "title": format!("Item {n}"), "service": "wohngeld"})).await;
+    }
+    let progress = column_id(&board, "In progress");
+    let done = column_id(&board, "Done");
+    let mv = |key: &str, body: Value, token: &str| {
+        let path = format!("/api/v1/items/{key}/move");
+        let token = token.to_string();
+        let app = &app;
+        async move {
+            app.request(Method::POST, &path)
+                .token(&token)
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    let moved = mv("OPS-1", json!({"column": progress}), &member).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let moved = moved.json();
+    assert!(moved["started_at"].is_string());
+    assert!(moved["done_at"].is_null());
+    assert_eq!(
+        mv(
+            "OPS-2",
+            json!({"column": progress, "before": "OPS-1"}),
+            &member
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        mv(
+            "OPS-3",
+            json!({"column": progress, "after": "OPS-2"}),
+            &member
+        )
+        .await
+        .status,
+        200
+    );
+    let view = app.get("/api/v1/boards/OPS/view", &member).await.json();
+    let in_progress = view["columns"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "In progress"))
+        .cloned()
+        .unwrap_or_default();
+    let keys: Vec<&str> = in_progress["cards"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["OPS-2", "OPS-3", "OPS-1"]);
+    // Reordering inside a column is a move too.
+    assert_eq!(
+        mv(
+            "OPS-1",
+            json!({"column": progress, "before": "OPS-2"}),
+            &member
+        )
+        .await
+        .status,
+        200
+    );
+    // At the WIP limit: refused with the limit and the items, unless a manager overrides.
+    app.patch(
+        &format!("/api/v1/boards/OPS/columns/{progress}"),
+        &app.admin_token,
+        &json!({"wip_limit": 3}),
+    )
+    .await;
+    let refused = mv("OPS-4", json!({"column": progress}), &member)
+        .await
+        .problem(409);
+    assert!(
+        refused["type"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/wip-limit-exceeded"),
+        "{refused}"
+    );
+    assert_eq!(refused["wip_limit"], 3);
+    assert_eq!(refused["items"].as_array().map(Vec::len), Some(3));
+    mv(
+        "OPS-4",
+        json!({"column": progress, "override_wip": true}),
+        &member,
+    )
+    .await
+    .problem(403);
+    let overridden = mv(
+        "OPS-4",
+        json!({"column": progress, "override_wip": true}),
+        &app.admin_token,
+    )
+    .await;
+    assert_eq!(overridden.status, 200, "{}", overridden.text);
+    let history = app.get("/api/v1/items/OPS-4/history", &member).await.json();
+    let last = history["items"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["kind"], "moved");
+    assert_eq!(last["data"]["override_wip"], true);
+    // Done sets done_at; leaving done clears it; started_at stays.
+    let finished = mv("OPS-1", json!({"column": done}), &member).await.json();
+    assert!(finished["done_at"].is_string());
+    let reopened = mv(
+        "OPS-1",
+        json!({"column": progress, "override_wip": true}),
+        &app.admin_token,
+    )
+    .await
+    .json();
+    assert!(reopened["done_at"].is_null());
+    assert_eq!(reopened["started_at"], moved["started_at"]);
+    // Bad moves name their field.
+    mv("OPS-1", json!({"column": 999999}), &member)
+        .await
+        .names_field(422, "column");
+    mv(
+        "OPS-1",
+        json!({"column": progress, "before": "OPS-99"}),
+        &member,
+    )
+    .await
+    .names_field(422, "before");
+    app.request(Method::POST, "/api/v1/items/OPS-1/move")
+        .token(&member)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"column": done}))
+        .send()
+        .await
+        .problem(412);
+}
+
+async fn the_board_view_shows_cards_in_rank_order_with_filters(app: TestApp) {
+    let (_, lead, worker) = setup(&app).await;
+    item(&app, json!({"board": "OPS", "type": "incident", "title": "Ausfall", "service": "wohngeld", "priority": "critical", "labels": ["prod"]})).await;
+    item(&app, json!({"board": "OPS", "type": "task", "title": "Aufräumen", "raci": {"accountable": worker["id"]}})).await;
+    let view = app
+        .get("/api/v1/boards/OPS/view", &app.admin_token)
+        .await
+        .json();
+    let names: Vec<&str> = view["columns"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["Backlog", "Ready", "In progress", "Review", "Done"]);
+    let backlog = &view["columns"][0];
+    assert_eq!(backlog["count"], 2);
+    let card = &backlog["cards"][0];
+    assert_eq!(card["key"], "OPS-1");
+    assert_eq!(card["service"]["name"], "Wohngeld");
+    assert_eq!(card["accountable"], lead["display_name"]);
+    assert_eq!(card["responsible"][0], worker["display_name"]);
+    assert_eq!(card["labels"], json!(["prod"]));
+    assert_eq!(view["columns"][2]["wip_limit"], 5);
+    let count = |q: &str| {
+        let path = format!("/api/v1/boards/OPS/view?{q}");
+        let app = &app;
+        async move {
+            app.get(&path, &app.admin_token).await.json()["columns"][0]["count"]
+                .as_i64()
+                .unwrap_or(-1)
+        }
+    };
+    assert_eq!(count("type=task").await, 1);
+    assert_eq!(count("service=wohngeld").await, 1);
+    assert_eq!(count(&format!("person={}", lead["id"])).await, 1);
+    assert_eq!(count(&format!("person={}", worker["id"])).await, 2);
+    assert_eq!(count("label=prod").await, 1);
+    assert_eq!(count("q=aufr").await, 1);
+    app.get("/api/v1/boards/NOPE/view", &app.admin_token)
+        .await
+        .problem(404);
+}
+
+async fn deleted_items_leave_a_tombstone_and_history_is_kept(app: TestApp) {
+    let (board, _, _) = setup(&app).await;
+    item(
+        &app,
+        json!({"board": "OPS", "type": "incident", "title": "Weg damit", "service": "wohngeld"}),
+    )
+    .await;
+    app.patch(
+        "/api/v1/items/OPS-1",
+        &app.admin_token,
+        &json!({"title": "Gleich weg"}),
+    )
+    .await;
+    let history = app
+        .get("/api/v1/items/OPS-1/history", &app.admin_token)
+        .await
+        .json();
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, ["created", "updated"]);
+    assert_eq!(history["items"][1]["data"]["title"]["old"], "Weg damit");
+    let since = "2000-01-01T00:00:00Z";
+    // The column and the service are in use: neither can go.
+    let backlog = column_id(&board, "Backlog");
+    app.request(
+        Method::DELETE,
+        &format!("/api/v1/boards/OPS/columns/{backlog}"),
+    )
+    .token(&app.admin_token)
+    .send()
+    .await
+    .problem(409);
+    app.request(Method::DELETE, "/api/v1/items/OPS-1")
+        .token(&app.admin_token)
+        .header("If-Match", "\"1\"")
+        .send()
+        .await
+        .problem(412);
+    assert_eq!(
+        app.request(Method::DELETE, "/api/v1/items/OPS-1")
+            .token(&app.admin_token)
+            .send()
+            .await
+            .status,
+        204
+    );
+    app.get("/api/v1/items/OPS-1", &app.admin_token)
+        .await
+        .problem(404);
+    let listed = app.get("/api/v1/items", &app.admin_token).await.json();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(0));
+    let view = app
+        .get("/api/v1/boards/OPS/view", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(view["columns"][0]["count"], 0);
+    let tombstones = app
+        .get(
+            &format!("/api/v1/items?include_deleted=true&updated_since={since}"),
+            &app.admin_token,
+        )
+        .await
+        .json();
+    assert_eq!(tombstones["items"][0]["key"], "OPS-1");
+    assert!(tombstones["items"][0]["deleted_at"].is_string());
+    app.request(Method::DELETE, "/api/v1/services/wohngeld")
+        .token(&app.admin_token)
+        .send()
+        .await
+        .problem(409);
+    // The key is never reused.
+    let next = item(
+        &app,
+        json!({"board": "OPS", "type": "incident", "title": "Neu", "service": "wohngeld"}),
+    )
+    .await;
+    assert_eq!(next["key"], "OPS-2");
+    let stored: i64 = items::table
+        .count()
+        .get_result(&mut app.conn())
+        .expect("count");
+    assert_eq!(stored, 2, "the tombstone stays in storage");
+}
+
+async fn concurrent_creations_never_share_a_key(app: TestApp) {
+    let (_, _, _) = setup(&app).await;
+    let create = |n: usize| {
+        let app = &app;
+        async move {
+            app.post("/api/v1/items", &app.admin_token, &json!({"board": "OPS", "type": "incident", "title": format!("Parallel {n}"), "service": "wohngeld"})).await
+        }
+    };
+    let responses = futures_util::future::join_all((0..12).map(create)).await;
+    let mut keys: Vec<String> = responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.json()["key"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 12, "every creation got its own key: {keys:?}");
+}
