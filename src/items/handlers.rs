@@ -155,6 +155,9 @@ pub async fn delete_item(
 }
 
 /// Get an item's RACI roles.
+///
+/// Who is responsible, accountable (exactly one person), consulted and informed. The `ETag` is
+/// the item's version, for `If-Match` on the PUT. Viewer and up.
 #[utoipa::path(
     tag = "items",
     params(("key" = String, Path, description = "The item's key or numeric id")),
