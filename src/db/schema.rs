@@ -165,6 +165,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Comments on items.
+    item_comments (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        author_id -> BigInt,
+        body -> Text,
+        edited -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Links between items.
+    item_links (id) {
+        id -> BigInt,
+        source_id -> BigInt,
+        target_id -> BigInt,
+        kind -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// External references of items.
+    item_external_refs (item_id, system) {
+        item_id -> BigInt,
+        system -> Text,
+        ext_key -> Text,
+        url -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(item_comments -> items (item_id));
+diesel::joinable!(item_comments -> users (author_id));
+diesel::joinable!(item_external_refs -> items (item_id));
 diesel::joinable!(board_columns -> boards (board_id));
 diesel::joinable!(items -> boards (board_id));
 diesel::joinable!(items -> board_columns (column_id));
@@ -188,5 +228,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     board_columns,
     items,
     item_labels,
-    item_raci
+    item_raci,
+    item_comments,
+    item_links,
+    item_external_refs
 );

@@ -1,5 +1,6 @@
 //! Items on boards: demands, tasks and incidents with RACI roles, ranks, moves and history.
 
+pub mod details;
 pub mod handlers;
 pub mod model;
 pub mod rank;
@@ -14,5 +15,12 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_item_raci)
         .service(handlers::put_item_raci)
         .service(handlers::move_item)
-        .service(handlers::item_history);
+        .service(handlers::item_history)
+        .service(details::list_comments)
+        .service(details::add_comment)
+        .service(details::edit_comment)
+        .service(details::delete_comment)
+        .service(details::list_links)
+        .service(details::add_link)
+        .service(details::delete_link);
 }

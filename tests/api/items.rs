@@ -480,3 +480,156 @@ async fn concurrent_creations_never_share_a_key(app: TestApp) {
     keys.dedup();
     assert_eq!(keys.len(), 12, "every creation got its own key: {keys:?}");
 }
+
+both_engines!(comments_and_links_with_their_history);
+
+async fn comments_and_links_with_their_history(app: TestApp) {
+    setup(&app).await;
+    let (_, member) = app.user("member").await;
+    let (_, other) = app.user("member").await;
+    for title in ["Ausfall", "Ursache", "Doppelt"] {
+        item(
+            &app,
+            json!({"board": "OPS", "type": "incident", "title": title, "service": "wohngeld"}),
+        )
+        .await;
+    }
+    let posted = app
+        .post(
+            "/api/v1/items/OPS-1/comments",
+            &member,
+            &json!({"body": "Tritt nur bei großen Dateien auf."}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{}", posted.text);
+    let comment = posted.json();
+    let path = format!("/api/v1/items/OPS-1/comments/{}", comment["id"]);
+    app.patch(&path, &other, &json!({"body": "Nicht meins"}))
+        .await
+        .problem(403);
+    let edited = app
+        .request(Method::PATCH, &path)
+        .token(&member)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"body": "Nur bei Dateien über 10 MB."}))
+        .send()
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    assert_eq!(edited.json()["edited"], true);
+    app.post(
+        "/api/v1/items/OPS-1/comments",
+        &member,
+        &json!({"body": "  "}),
+    )
+    .await
+    .names_field(422, "body");
+    app.request(Method::DELETE, &path)
+        .token(&other)
+        .send()
+        .await
+        .problem(403);
+    assert_eq!(
+        app.request(Method::DELETE, &path)
+            .token(&member)
+            .send()
+            .await
+            .status,
+        204
+    );
+    let thread = app.get("/api/v1/items/OPS-1/comments", &other).await.json();
+    assert!(
+        thread["items"][0]["body"].is_null(),
+        "a tombstone stays: {thread}"
+    );
+    assert!(thread["items"][0]["deleted_at"].is_string());
+
+    let blocks = app
+        .post(
+            "/api/v1/items/OPS-2/links",
+            &member,
+            &json!({"kind": "blocks", "item": "ops-1"}),
+        )
+        .await;
+    assert_eq!(blocks.status, 201, "{}", blocks.text);
+    assert_eq!(blocks.json()["kind"], "blocks");
+    let from_other_end = app.get("/api/v1/items/OPS-1/links", &member).await.json();
+    assert_eq!(from_other_end[0]["kind"], "blocked_by");
+    assert_eq!(from_other_end[0]["item"], "OPS-2");
+    app.post(
+        "/api/v1/items/OPS-1/links",
+        &member,
+        &json!({"kind": "blocked_by", "item": "OPS-2"}),
+    )
+    .await
+    .problem(409);
+    app.post(
+        "/api/v1/items/OPS-3/links",
+        &member,
+        &json!({"kind": "duplicates", "item": "OPS-1"}),
+    )
+    .await;
+    app.post(
+        "/api/v1/items/OPS-1/links",
+        &member,
+        &json!({"kind": "relates", "item": "OPS-1"}),
+    )
+    .await
+    .names_field(422, "item");
+    app.post(
+        "/api/v1/items/OPS-1/links",
+        &member,
+        &json!({"kind": "relates", "item": "OPS-3"}),
+    )
+    .await;
+    app.post(
+        "/api/v1/items/OPS-3/links",
+        &member,
+        &json!({"kind": "relates", "item": "OPS-1"}),
+    )
+    .await
+    .problem(409);
+    let links = app.get("/api/v1/items/OPS-1/links", &member).await.json();
+    let kinds: Vec<&str> = links
+        .as_array()
+        .map(|l| l.iter().filter_map(|l| l["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, ["blocked_by", "duplicated_by", "relates"]);
+    let link_id = links[0]["id"].clone();
+    assert_eq!(
+        app.request(
+            Method::DELETE,
+            &format!("/api/v1/items/OPS-1/links/{link_id}")
+        )
+        .token(&member)
+        .send()
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get("/api/v1/items/OPS-2/links", &member)
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let history = app.get("/api/v1/items/OPS-1/history", &member).await.json();
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "commented",
+            "comment_edited",
+            "comment_deleted",
+            "linked",
+            "linked",
+            "linked",
+            "unlinked"
+        ]
+    );
+}
