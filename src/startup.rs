@@ -124,9 +124,10 @@ pub fn load_demo(db: &Db, settings: &Settings, must_load: bool) -> Result<(), St
     }
     let summary = crate::catalog::demo::seed(&mut conn).map_err(|e| e.problem().detail)?;
     log::info!(
-        "loaded demo data: {} organizations, {} online services with RACI templates",
+        "loaded demo data: {} organizations, {} online services with RACI templates, {} items on the OPS and DEM boards",
         summary.organizations,
-        summary.services
+        summary.services,
+        summary.items
     );
     for (email, role, team_role) in &summary.logins {
         log::info!(

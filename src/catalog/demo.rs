@@ -14,6 +14,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{organizations, services, users};
 use crate::error::ApiError;
 use crate::http::IfMatch;
+use crate::items::model::{Item, ItemType, MoveRequest, NewItem, Priority};
 use crate::users::model::{NewUser, User};
 
 /// The password of every demo login (printed at start-up and in the README).
@@ -28,6 +29,8 @@ pub struct DemoSummary {
     pub services: usize,
     /// `(email, role, team role)` of every demo login.
     pub logins: Vec<(String, String, String)>,
+    /// Items created on the demo boards.
+    pub items: usize,
 }
 
 /// Whether the database holds anything besides its first admin.
@@ -50,6 +53,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
             organizations: 0,
             services: 0,
             logins: Vec::new(),
+            items: 0,
         };
         for org in demo_data::organizations() {
             let kind = OrganizationKind::parse(org.kind)
@@ -166,6 +170,93 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
             };
             Board::create(conn, &board, None)?;
         }
+        summary.items = seed_items(conn, &member_ids(&team))?;
         Ok(summary)
     })
+}
+
+fn member_ids(team: &[(&str, i64)]) -> Vec<i64> {
+    team.iter().map(|(_, id)| *id).collect()
+}
+
+/// A few hundred items: incidents and tasks on OPS, demands on DEM, spread over the columns
+/// and the services, by the team's members.
+fn seed_items(conn: &mut DbConnection, team: &[i64]) -> Result<usize, ApiError> {
+    const INCIDENTS: &[&str] = &[
+        "Upload von Nachweisen bricht ab",
+        "Zahlung über ePayBL schlägt fehl",
+        "Login mit BundID nicht möglich",
+        "PDF-Bescheid wird nicht erzeugt",
+        "Antwortzeiten über 10 Sekunden",
+        "Formular zeigt falsche Gebühr",
+    ];
+    const TASKS: &[&str] = &[
+        "Zertifikat erneuern",
+        "Release einspielen und testen",
+        "Datenschutzfolgenabschätzung aktualisieren",
+        "Schnittstelle zum Fachverfahren prüfen",
+        "Nutzerhandbuch überarbeiten",
+    ];
+    const DEMANDS: &[&str] = &[
+        "Anbindung weiterer Kommunen",
+        "Barrierefreiheit nach BITV 2.0 herstellen",
+        "Mehrsprachige Oberfläche (Englisch, Ukrainisch)",
+        "Statusabfrage für Antragstellende",
+        "Export der Antragsdaten für die Statistik",
+    ];
+    let services: Vec<String> = services::table
+        .order(services::id)
+        .select(services::key)
+        .load(conn)?;
+    if services.is_empty() || team.is_empty() {
+        return Ok(0);
+    }
+    let priorities = [
+        Priority::Medium,
+        Priority::High,
+        Priority::Low,
+        Priority::Medium,
+        Priority::Critical,
+    ];
+    let mut created = 0;
+    for i in 0..320_usize {
+        let (board, item_type, title) = match i % 4 {
+            0 | 1 => ("OPS", ItemType::Incident, INCIDENTS[i % INCIDENTS.len()]),
+            2 => ("OPS", ItemType::Task, TASKS[i % TASKS.len()]),
+            _ => ("DEM", ItemType::Demand, DEMANDS[i % DEMANDS.len()]),
+        };
+        let service = &services[(i * 7) % services.len()];
+        let actor = team[i % team.len()];
+        let form = NewItem {
+            board: board.into(),
+            item_type,
+            title: format!("{title} ({service})"),
+            description: String::new(),
+            service: Some(service.clone()),
+            priority: priorities[i % priorities.len()],
+            labels: if i % 5 == 0 {
+                vec!["kommunal".into()]
+            } else {
+                Vec::new()
+            },
+            due_date: None,
+            raci: None,
+        };
+        let item = Item::create(conn, &form, actor)?;
+        // Spread over the workflow; the WIP limits are overridden as a team lead would.
+        let target = i % 9;
+        if target > 3 {
+            let board = Board::find(conn, board)?;
+            let column = &board.columns[(target - 3).min(board.columns.len() - 1)];
+            let request = MoveRequest {
+                column: column.id,
+                before: None,
+                after: None,
+                override_wip: true,
+            };
+            Item::move_to(conn, &item.key, &request, actor, true, IfMatch(None))?;
+        }
+        created += 1;
+    }
+    Ok(created)
 }

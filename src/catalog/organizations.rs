@@ -516,7 +516,7 @@ pub async fn create_organization(
     let actor = caller.id();
     let org = state
         .db
-        .run(move |conn| Organization::create(conn, body.0, Some(actor)))
+        .transaction(move |conn| Organization::create(conn, body.0.clone(), Some(actor)))
         .await?;
     Ok(created(
         &org,

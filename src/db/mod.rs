@@ -184,6 +184,37 @@ pub fn check_ready(conn: &mut DbConnection) -> Result<(), String> {
     }
 }
 
+/// Runs `work` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`: the write
+/// lock is taken up front, so concurrent writers queue on the busy timeout instead of failing
+/// when one of them read before another committed (SQLITE_BUSY_SNAPSHOT).
+fn write_transaction<T>(
+    conn: &mut DbConnection,
+    work: &dyn Fn(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(|tx| work(tx));
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => {
+            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                Err(error) => {
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        conn,
+                    );
+                    Err(error.into())
+                }
+            }
+        }
+        Err(error) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(error)
+        }
+    }
+}
+
 /// The pool plus a way to run blocking database work off the async workers.
 #[derive(Clone)]
 pub struct Db {
@@ -226,7 +257,7 @@ impl Db {
         self.run(move |conn| {
             let mut attempt = 0;
             loop {
-                match conn.transaction(|tx| work(tx)) {
+                match write_transaction(conn, &work) {
                     Err(ApiError::Busy(cause)) if attempt < 5 => {
                         attempt += 1;
                         log::debug!("transaction retried ({attempt}): {cause}");

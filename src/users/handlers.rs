@@ -61,7 +61,7 @@ pub async fn create_user(
     let actor = caller.id();
     let user = state
         .db
-        .run(move |conn| User::create(conn, body.0, Some(actor)))
+        .transaction(move |conn| User::create(conn, body.0.clone(), Some(actor)))
         .await?;
     Ok(created(
         &user,
@@ -139,7 +139,7 @@ pub async fn update_user(
     let actor = caller.0;
     let user = state
         .db
-        .run(move |conn| User::update(conn, id, body.0, &actor, if_match))
+        .transaction(move |conn| User::update(conn, id, body.0.clone(), &actor, if_match))
         .await?;
     Ok(ok_with_etag(&user, user.version))
 }
@@ -244,7 +244,7 @@ async fn set_active(
     let actor = caller.0;
     let user = state
         .db
-        .run(move |conn| User::set_active(conn, id, active, replacement, &actor, if_match))
+        .transaction(move |conn| User::set_active(conn, id, active, replacement, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&user, user.version))
 }

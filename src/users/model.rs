@@ -84,7 +84,7 @@ impl UserRow {
 }
 
 /// The body of `POST /api/v1/users`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "email": "anna.schulz@example.org", "display_name": "Anna Schulz",
@@ -111,7 +111,7 @@ pub struct NewUser {
 /// The body of `PATCH /api/v1/users/{id}`: only the fields present change. Admins may change
 /// everything; other users only their own `display_name` and `password` (with
 /// `current_password`).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"display_name": "Anna Schulz-Meyer"}))]
 pub struct UserChanges {
