@@ -241,6 +241,7 @@ fn seed_items(conn: &mut DbConnection, team: &[i64]) -> Result<usize, ApiError> 
             },
             due_date: None,
             raci: None,
+            external_refs: Vec::new(),
         };
         let item = Item::create(conn, &form, actor)?;
         // Spread over the workflow; the WIP limits are overridden as a team lead would.

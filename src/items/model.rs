@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::board::model::ColumnCategory;
 use crate::catalog::raci::{self, PersonRef, RaciInput, RaciRole};
 use crate::db::schema::{
-    board_columns, boards, item_labels, item_raci, items, service_raci, services, users,
+    board_columns, boards, item_external_refs, item_labels, item_raci, items, service_raci,
+    services, users,
 };
 use crate::db::{DbConnection, now};
 use crate::error::{ApiError, FieldError};
@@ -75,6 +76,26 @@ pub struct ItemRaci {
     pub informed: Vec<PersonRef>,
 }
 
+/// The same item in another system, for sync scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"system": "jira", "key": "OZG-123", "url": "https://jira.example.org/browse/OZG-123"}))]
+pub struct ExternalRef {
+    /// The other system: lower-case letters, digits, `-`, `_` (`jira`, `openproject`).
+    #[schema(min_length = 1, max_length = 31, pattern = "^[a-z][a-z0-9_-]{0,30}$")]
+    pub system: String,
+    /// The item's key or id there; unique per system across all items.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+    )]
+    pub key: String,
+    /// A link to it there.
+    #[schema(max_length = 2000, pattern = "^https?://[^\\s]+$")]
+    pub url: Option<String>,
+}
+
 /// A demand, task or incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Item {
@@ -119,6 +140,8 @@ pub struct Item {
     pub version: i64,
     /// Who is responsible, accountable, consulted, informed.
     pub raci: ItemRaci,
+    /// The same item in other systems (one reference per system).
+    pub external_refs: Vec<ExternalRef>,
 }
 
 /// The body of `POST /api/v1/items`.
@@ -157,6 +180,9 @@ pub struct NewItem {
     pub due_date: Option<NaiveDate>,
     /// RACI roles; when no accountable person is named, the service's RACI template is used.
     pub raci: Option<RaciInput>,
+    /// References to the same item in other systems.
+    #[serde(default)]
+    pub external_refs: Vec<ExternalRef>,
 }
 
 /// The body of `PATCH /api/v1/items/{key}`. `key`, `created_*`, `version` and the timestamps
@@ -188,6 +214,8 @@ pub struct ItemChanges {
     /// New due date; `null` removes it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
     pub due_date: Option<Option<NaiveDate>>,
+    /// New external references (replaces the list).
+    pub external_refs: Option<Vec<ExternalRef>>,
 }
 
 /// The body of `POST /api/v1/items/{key}/move`.
@@ -228,6 +256,10 @@ pub struct ItemFilter {
     pub involved: Option<i64>,
     /// Only items with this label.
     pub label: Option<String>,
+    /// With `external_key`: the item known under that key in this system (`jira`).
+    pub external_system: Option<String>,
+    /// With `external_system`: the key there (`OZG-123`).
+    pub external_key: Option<String>,
     /// Case-insensitive search in key and title.
     pub q: Option<String>,
     /// Only items changed at or after this instant (RFC 3339), for sync scripts.
@@ -323,11 +355,124 @@ pub(crate) fn raci_of(
     Ok(result)
 }
 
-/// Turns rows into API items in six queries: labels, RACI, services, columns, boards.
+/// External references of items by id (one query).
+fn refs_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<ExternalRef>>, ApiError> {
+    let mut refs: HashMap<i64, Vec<ExternalRef>> = HashMap::new();
+    for (id, system, key, url) in item_external_refs::table
+        .filter(item_external_refs::item_id.eq_any(ids))
+        .order((item_external_refs::item_id, item_external_refs::system))
+        .select((
+            item_external_refs::item_id,
+            item_external_refs::system,
+            item_external_refs::ext_key,
+            item_external_refs::url,
+        ))
+        .load::<(i64, String, String, Option<String>)>(conn)?
+    {
+        refs.entry(id)
+            .or_default()
+            .push(ExternalRef { system, key, url });
+    }
+    Ok(refs)
+}
+
+fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<ExternalRef> {
+    let mut out: Vec<ExternalRef> = Vec::new();
+    for (i, r) in refs.iter().enumerate() {
+        let system = r.system.trim().to_string();
+        let valid_system = !system.is_empty()
+            && system.len() <= 31
+            && system.starts_with(|c: char| c.is_ascii_lowercase())
+            && system
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_system {
+            errors.push(FieldError::new(
+                format!("external_refs[{i}].system"),
+                "must be lower-case letters, digits, `-` or `_`, such as jira",
+            ));
+        } else if out.iter().any(|o| o.system == system) {
+            errors.push(FieldError::new(
+                format!("external_refs[{i}].system"),
+                "appears twice: one reference per system",
+            ));
+        }
+        let key = r.key.trim().to_string();
+        if key.is_empty() {
+            errors.push(FieldError::new(
+                format!("external_refs[{i}].key"),
+                "must not be empty",
+            ));
+        }
+        check_text(errors, &format!("external_refs[{i}].key"), &key, 200);
+        let url = r
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string);
+        if let Some(url) = &url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty())
+                || url.len() > 2000
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errors.push(FieldError::new(
+                    format!("external_refs[{i}].url"),
+                    "must be an http:// or https:// address",
+                ));
+            }
+        }
+        out.push(ExternalRef { system, key, url });
+    }
+    out.sort_by(|a, b| a.system.cmp(&b.system));
+    out
+}
+
+/// Stores an item's references; a key another item holds in the same system is a 409.
+fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<(), ApiError> {
+    diesel::delete(item_external_refs::table.filter(item_external_refs::item_id.eq(id)))
+        .execute(conn)?;
+    for r in refs {
+        let holder: Option<String> = item_external_refs::table
+            .inner_join(items::table)
+            .filter(
+                item_external_refs::system
+                    .eq(&r.system)
+                    .and(item_external_refs::ext_key.eq(&r.key)),
+            )
+            .select(items::key)
+            .first(conn)
+            .optional()?;
+        if let Some(holder) = holder {
+            return Err(ApiError::Conflict(format!(
+                "{} {} already belongs to {holder}.",
+                r.system, r.key
+            )));
+        }
+        diesel::insert_into(item_external_refs::table)
+            .values((
+                item_external_refs::item_id.eq(id),
+                item_external_refs::system.eq(&r.system),
+                item_external_refs::ext_key.eq(&r.key),
+                item_external_refs::url.eq(&r.url),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Turns rows into API items in seven queries: labels, RACI, services, columns, boards.
 fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut labels = labels_of(conn, &ids)?;
     let mut racis = raci_of(conn, &ids)?;
+    let mut refs = refs_of(conn, &ids)?;
     let service_ids: Vec<i64> = rows.iter().filter_map(|r| r.service_id).collect();
     let service_keys: HashMap<i64, String> = services::table
         .filter(services::id.eq_any(&service_ids))
@@ -375,6 +520,7 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, Ap
                 board: board_keys.get(&row.board_id).cloned().unwrap_or_default(),
                 labels: labels.remove(&row.id).unwrap_or_default(),
                 raci: racis.remove(&row.id).unwrap_or_default(),
+                external_refs: refs.remove(&row.id).unwrap_or_default(),
                 id: row.id,
                 key: row.key,
                 title: row.title,
@@ -527,6 +673,7 @@ impl Item {
         let title = check_title(&form.title, &mut errors);
         check_text(&mut errors, "description", &form.description, 65_536);
         let labels = check_labels("labels", &form.labels, &mut errors);
+        let refs = check_refs(&form.external_refs, &mut errors);
         let board = boards::table
             .filter(boards::key.eq(form.board.trim().to_uppercase()))
             .select((boards::id, boards::key))
@@ -641,6 +788,7 @@ impl Item {
             .get_result(conn)?;
         write_labels(conn, id, &labels)?;
         write_raci(conn, id, &raci_rows)?;
+        write_refs(conn, id, &refs)?;
         let item = Item::find(conn, &key)?;
         history::record(
             conn,
@@ -683,6 +831,10 @@ impl Item {
             Some(l) => check_labels("labels", l, &mut errors),
             None => current.labels.clone(),
         };
+        let refs = match &changes.external_refs {
+            Some(r) => check_refs(r, &mut errors),
+            None => current.external_refs.clone(),
+        };
         let item_type = changes.item_type.unwrap_or(current.item_type);
         let service_key = changes.service.clone().unwrap_or(current.service.clone());
         let service_id = service_id(conn, service_key.as_deref(), &mut errors)?;
@@ -714,6 +866,7 @@ impl Item {
         note("priority", json!(current.priority), json!(priority));
         note("labels", json!(current.labels), json!(labels));
         note("due_date", json!(current.due_date), json!(due_date));
+        note("external_refs", json!(current.external_refs), json!(refs));
         if changed.is_empty() {
             return Ok(current);
         }
@@ -741,6 +894,9 @@ impl Item {
         }
         if labels != current.labels {
             write_labels(conn, row.id, &labels)?;
+        }
+        if refs != current.external_refs {
+            write_refs(conn, row.id, &refs)?;
         }
         history::record(
             conn,
@@ -983,7 +1139,7 @@ impl Item {
         )
     }
 
-    /// One page of items in id order, in seven queries whatever the page size.
+    /// One page of items in id order, in eight queries whatever the page size.
     pub fn list(conn: &mut DbConnection, filter: &ItemFilter) -> Result<Page<Item>, ApiError> {
         let paging = PageParams {
             limit: filter.limit,
@@ -1040,6 +1196,25 @@ impl Item {
                 .filter(item_labels::label.eq(label.trim().to_lowercase()))
                 .select(item_labels::item_id);
             query = query.filter(items::id.eq_any(ids));
+        }
+        match (&filter.external_system, &filter.external_key) {
+            (Some(system), Some(key)) => {
+                let ids = item_external_refs::table
+                    .filter(
+                        item_external_refs::system
+                            .eq(system.trim().to_string())
+                            .and(item_external_refs::ext_key.eq(key.trim().to_string())),
+                    )
+                    .select(item_external_refs::item_id);
+                query = query.filter(items::id.eq_any(ids));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ApiError::bad_field(
+                    "external_key",
+                    "give external_system and external_key together",
+                ));
+            }
         }
         if let Some(since) = filter.updated_since {
             query = query.filter(items::updated_at.ge(since.naive_utc()));

@@ -633,3 +633,53 @@ async fn comments_and_links_with_their_history(app: TestApp) {
         ]
     );
 }
+
+both_engines!(external_references_map_items_to_other_systems);
+
+async fn external_references_map_items_to_other_systems(app: TestApp) {
+    setup(&app).await;
+    let first = item(&app, json!({"board": "OPS", "type": "incident", "title": "Aus JIRA", "service": "wohngeld",
+        "external_refs": [{"system": "jira", "key": "OZG-123", "url": "https://jira.example.org/browse/OZG-123"}]})).await;
+    assert_eq!(first["external_refs"][0]["key"], "OZG-123");
+    let found = app
+        .get(
+            "/api/v1/items?external_system=jira&external_key=OZG-123",
+            &app.admin_token,
+        )
+        .await
+        .json();
+    assert_eq!(found["items"][0]["key"], "OPS-1");
+    app.get("/api/v1/items?external_system=jira", &app.admin_token)
+        .await
+        .names_field(400, "external_key");
+    // The same key in the same system cannot belong to a second item; one reference per system.
+    let taken = json!({"board": "OPS", "type": "incident", "title": "Doppelt", "service": "wohngeld", "external_refs": [{"system": "jira", "key": "OZG-123"}]});
+    app.post("/api/v1/items", &app.admin_token, &taken)
+        .await
+        .problem(409);
+    let twice = json!({"board": "OPS", "type": "incident", "title": "Zweimal", "service": "wohngeld",
+        "external_refs": [{"system": "jira", "key": "A-1"}, {"system": "jira", "key": "A-2"}]});
+    app.post("/api/v1/items", &app.admin_token, &twice)
+        .await
+        .names_field(422, "external_refs[1].system");
+    let patched = app
+        .patch(
+            "/api/v1/items/OPS-1",
+            &app.admin_token,
+            &json!({"external_refs": [{"system": "openproject", "key": "4711"}]}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(
+        patched.json()["external_refs"],
+        json!([{"system": "openproject", "key": "4711", "url": null}])
+    );
+    let gone = app
+        .get(
+            "/api/v1/items?external_system=jira&external_key=OZG-123",
+            &app.admin_token,
+        )
+        .await
+        .json();
+    assert_eq!(gone["items"].as_array().map(Vec::len), Some(0));
+}
