@@ -248,6 +248,10 @@ pub struct ItemFilter {
     pub item_type: Option<ItemType>,
     /// Only items in this column (id).
     pub column: Option<i64>,
+    /// Only items in columns of this category (`todo`, `in_progress`, `done`).
+    pub category: Option<ColumnCategory>,
+    /// Only items of this priority.
+    pub priority: Option<Priority>,
     /// Only items this user is accountable for.
     pub accountable: Option<i64>,
     /// Only items this user is responsible for.
@@ -260,7 +264,7 @@ pub struct ItemFilter {
     pub external_system: Option<String>,
     /// With `external_system`: the key there (`OZG-123`).
     pub external_key: Option<String>,
-    /// Case-insensitive search in key and title.
+    /// Case-insensitive search in key, title and description.
     pub q: Option<String>,
     /// Only items changed at or after this instant (RFC 3339), for sync scripts.
     pub updated_since: Option<DateTime<Utc>>,
@@ -1174,6 +1178,15 @@ impl Item {
         if let Some(column) = filter.column {
             query = query.filter(items::column_id.eq(column));
         }
+        if let Some(category) = filter.category {
+            let ids = board_columns::table
+                .filter(board_columns::category.eq(category.as_str()))
+                .select(board_columns::id);
+            query = query.filter(items::column_id.eq_any(ids));
+        }
+        if let Some(priority) = filter.priority {
+            query = query.filter(items::priority.eq(priority.as_str()));
+        }
         for (user, role) in [
             (filter.accountable, "accountable"),
             (filter.responsible, "responsible"),
@@ -1230,7 +1243,12 @@ impl Item {
                 crate::db::lower(items::key)
                     .like(pattern.clone())
                     .escape('\\')
-                    .or(crate::db::lower(items::title).like(pattern).escape('\\')),
+                    .or(crate::db::lower(items::title)
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(crate::db::lower(items::description)
+                        .like(pattern)
+                        .escape('\\')),
             );
         }
         let rows = query.limit(limit + 1).load(conn)?;

@@ -683,3 +683,144 @@ async fn external_references_map_items_to_other_systems(app: TestApp) {
         .json();
     assert_eq!(gone["items"].as_array().map(Vec::len), Some(0));
 }
+
+both_engines!(
+    two_hundred_random_moves_keep_the_expected_order,
+    concurrent_patches_with_one_if_match
+);
+
+async fn two_hundred_random_moves_keep_the_expected_order(app: TestApp) {
+    let (board, _, _) = setup(&app).await;
+    let columns = [column_id(&board, "Backlog"), column_id(&board, "Ready")];
+    for n in 1..=8 {
+        item(&app, json!({"board": "OPS", "type": "incident", "title": format!("Karte {n}"), "service": "wohngeld"})).await;
+    }
+    // The expected board: item keys per column, in order.
+    let mut expected: Vec<Vec<String>> =
+        vec![(1..=8).map(|n| format!("OPS-{n}")).collect(), Vec::new()];
+    // A small deterministic generator, so that a failure can be replayed.
+    let mut seed: u64 = 0x5eed_1234;
+    let mut next = |bound: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % bound.max(1)
+    };
+    for _ in 0..200 {
+        let key = format!("OPS-{}", next(8) + 1);
+        for column in expected.iter_mut() {
+            column.retain(|k| *k != key);
+        }
+        let target = next(2);
+        let len = expected[target].len();
+        let mode = next(3);
+        let (body, at) = match (mode, len) {
+            (_, 0) | (2, _) => (json!({"column": columns[target]}), len),
+            (0, _) => {
+                let i = next(len);
+                (
+                    json!({"column": columns[target], "before": expected[target][i]}),
+                    i,
+                )
+            }
+            _ => {
+                let i = next(len);
+                (
+                    json!({"column": columns[target], "after": expected[target][i]}),
+                    i + 1,
+                )
+            }
+        };
+        let response = app
+            .request(Method::POST, &format!("/api/v1/items/{key}/move"))
+            .token(&app.admin_token)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        expected[target].insert(at, key);
+    }
+    let view = app
+        .get("/api/v1/boards/OPS/view", &app.admin_token)
+        .await
+        .json();
+    for (index, column) in expected.iter().enumerate() {
+        let shown: Vec<String> = view["columns"][index]["cards"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|c| c["key"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(&shown, column, "column {index}");
+    }
+}
+
+async fn concurrent_patches_with_one_if_match(app: TestApp) {
+    setup(&app).await;
+    item(
+        &app,
+        json!({"board": "OPS", "type": "incident", "title": "Gleichzeitig", "service": "wohngeld"}),
+    )
+    .await;
+    let patch = |body: Value| {
+        app.request(Method::PATCH, "/api/v1/items/OPS-1")
+            .token(&app.admin_token)
+            .header("If-Match", "\"1\"")
+            .json(&body)
+            .send()
+    };
+    let (a, b) = futures_util::join!(
+        patch(json!({"priority": "critical"})),
+        patch(json!({"labels": ["prod"]}))
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", a.text, b.text);
+    let stored = app
+        .get("/api/v1/items/OPS-1", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(stored["version"], 2);
+    if a.status == 200 {
+        assert_eq!(
+            (stored["priority"].clone(), stored["labels"].clone()),
+            (json!("critical"), json!([]))
+        );
+    } else {
+        assert_eq!(
+            (stored["priority"].clone(), stored["labels"].clone()),
+            (json!("medium"), json!(["prod"]))
+        );
+    }
+    // Requesters are not let in here; viewers only read.
+    let (_, requester) = app.user("requester").await;
+    app.get("/api/v1/items", &requester).await.problem(403);
+    app.get("/api/v1/boards/OPS/view", &requester)
+        .await
+        .problem(403);
+    let (_, viewer) = app.user("viewer").await;
+    app.request(Method::POST, "/api/v1/items/OPS-1/move")
+        .token(&viewer)
+        .json(&json!({"column": 1}))
+        .send()
+        .await
+        .problem(403);
+    app.post(
+        "/api/v1/items/OPS-1/comments",
+        &viewer,
+        &json!({"body": "x"}),
+    )
+    .await
+    .problem(403);
+    assert_eq!(
+        app.get(
+            "/api/v1/items?category=todo&priority=medium&q=gleich",
+            &viewer
+        )
+        .await
+        .status,
+        200
+    );
+}
