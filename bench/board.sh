@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the kanban core on the embedded default (SQLite) with the demo data: how fast
 # items are created over HTTP, then the board view of the OPS board with about 5,000 cards
-# over the demo's online services. Load comes from wrk on loopback only.
+# over the demo's online services, and a single-item GET. Load comes from wrk on loopback only.
+# BENCH_DATABASE_URL=postgres://… runs it on PostgreSQL (an empty database or schema).
 #
 #   bash bench/board.sh                 # create for 6 s, then view for 10 s
 #   CREATE_FOR=10s VIEW_FOR=30s bash bench/board.sh
@@ -25,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export DATABASE_URL="$WORK/bench.db" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
+export DATABASE_URL="${BENCH_DATABASE_URL:-$WORK/bench.db}" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
     OPSBOARD_JWT_SECRET="bench-secret-bench-secret-bench-secret-!" \
     OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123
 "${CARGO_TARGET_DIR:-target}/release/opsboard" serve --demo > "$WORK/server.log" 2>&1 &
@@ -69,4 +70,9 @@ for connections in 1 16; do
         "p50 $(awk '$1 == "50%" {print $2}' <<<"$out"), p99 $(awk '$1 == "99%" {print $2}' <<<"$out")," \
         "$(curl -fs -o /dev/null -w '%{size_download}' "$BASE/api/v1/boards/OPS/view" -H "Authorization: Bearer $TOKEN") bytes"
 done
+out="$(wrk -t2 -c16 -d"$VIEW_FOR" -H "Authorization: Bearer $TOKEN" --latency "$BASE/api/v1/items/OPS-100")"
+echo "GET /api/v1/items/OPS-100, 16 connections: $(awk '/Requests\/sec/ {print $2}' <<<"$out") req/s," \
+    "p50 $(awk '$1 == "50%" {print $2}' <<<"$out"), p99 $(awk '$1 == "99%" {print $2}' <<<"$out")"
+out="$(wrk -t2 -c16 -d"$VIEW_FOR" --latency "$BASE/health")"
+echo "GET /health, 16 connections: $(awk '/Requests\/sec/ {print $2}' <<<"$out") req/s"
 echo "RSS after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
