@@ -146,6 +146,15 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// `Ok` when no field was found invalid, else a 422 listing them all.
+    pub fn from_fields(errors: Vec<FieldError>) -> Result<(), ApiError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
     /// A 400 for a single field that could not be parsed.
     pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();

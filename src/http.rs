@@ -329,3 +329,30 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
+
+/// The LIKE pattern for a free-text `q` parameter: trimmed, lower-cased, with `%`, `_` and `\`
+/// escaped (use with `ESCAPE '\'`), wrapped in `%…%`. `None` when `q` is absent or blank; a 400
+/// naming `q` when it cannot be searched.
+pub fn search_pattern(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let mut errors = Vec::new();
+    check_text(&mut errors, "q", q, 200);
+    if let Some(e) = errors.pop() {
+        return Err(ApiError::bad_field(e.field, e.message));
+    }
+    Ok(Some(format!("%{}%", escape_like(&q.to_lowercase()))))
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

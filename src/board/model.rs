@@ -12,7 +12,6 @@ use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
 use crate::pagination::{Page, PageParams};
-use crate::users::model::escape_like;
 
 /// Where a column stands in the flow; flow metrics and `started_at`/`done_at` follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -258,14 +257,6 @@ fn check_wip(field: &str, wip: Option<i32>, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
 /// Whether `key` is a valid board key.
 pub fn is_valid_board_key(key: &str) -> bool {
     (2..=10).contains(&key.len())
@@ -388,7 +379,7 @@ impl Board {
                 .map(|(n, c, w)| (n.to_string(), *c, *w))
                 .collect(),
         };
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let taken = boards::table
             .filter(boards::key.eq(&key))
             .select(boards::id)
@@ -452,13 +443,7 @@ impl Board {
         if let Some(since) = filter.updated_since {
             query = query.filter(boards::updated_at.ge(since.naive_utc()));
         }
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let mut errors = Vec::new();
-            check_text(&mut errors, "q", q, 200);
-            if let Some(e) = errors.pop() {
-                return Err(ApiError::bad_field(e.field, e.message));
-            }
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 lower(boards::key)
                     .like(pattern.clone())
@@ -487,7 +472,7 @@ impl Board {
         if let Some(d) = &changes.description {
             check_text(&mut errors, "description", d, 20_000);
         }
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let row = Board::row(conn, key)?;
         expected.check(row.version)?;
         let new_name = name.unwrap_or(row.name.clone());
@@ -542,7 +527,7 @@ impl Board {
         if form.position.is_some_and(|p| p < 0) {
             errors.push(FieldError::new("position", "must be 0 or more"));
         }
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let board = Board::find(conn, key)?;
         ensure_unique_name(&board, &name, None)?;
         let count = i32::try_from(board.columns.len()).unwrap_or(i32::MAX);
@@ -589,7 +574,7 @@ impl Board {
         if changes.position.is_some_and(|p| p < 0) {
             errors.push(FieldError::new("position", "must be 0 or more"));
         }
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let board = Board::find(conn, key)?;
         let current = board
             .columns

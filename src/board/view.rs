@@ -18,7 +18,6 @@ use crate::db::schema::{item_labels, item_raci, items, services};
 use crate::error::ApiError;
 use crate::http::Query;
 use crate::items::model::{ItemType, Priority, labels_of, raci_of};
-use crate::users::model::escape_like;
 
 /// Filters of the board view.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -160,13 +159,7 @@ pub fn build(
             .select(item_labels::item_id);
         query = query.filter(items::id.eq_any(ids));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let mut errors = Vec::new();
-        crate::http::check_text(&mut errors, "q", q, 200);
-        if let Some(e) = errors.pop() {
-            return Err(ApiError::bad_field(e.field, e.message));
-        }
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+    if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
         query = query.filter(
             crate::db::lower(items::key)
                 .like(pattern.clone())

@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, Json, Query, check_text, created, ok_with_etag};
 use crate::pagination::{Page, PageParams};
-use crate::users::model::{escape_like, normalize_email};
+use crate::users::model::normalize_email;
 
 /// What kind of body an organization is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -216,14 +216,6 @@ fn validate_name(name: &str, errors: &mut Vec<FieldError>) -> String {
     name
 }
 
-fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
 impl Organization {
     /// The organization with this short name (any case).
     pub fn find(conn: &mut DbConnection, short_name: &str) -> Result<Organization, ApiError> {
@@ -270,7 +262,7 @@ impl Organization {
             .contact_email
             .as_deref()
             .map(|e| normalize_email("contact_email", e, &mut errors));
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         conn.transaction(|conn| {
             let taken = organizations::table
                 .filter(lower(organizations::short_name).eq(short_name.to_lowercase()))
@@ -332,13 +324,7 @@ impl Organization {
         if let Some(since) = filter.updated_since {
             query = query.filter(organizations::updated_at.ge(since.naive_utc()));
         }
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let mut errors = Vec::new();
-            check_text(&mut errors, "q", q, 200);
-            if let Some(e) = errors.pop() {
-                return Err(ApiError::bad_field(e.field, e.message));
-            }
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 lower(organizations::short_name)
                     .like(pattern.clone())
@@ -371,7 +357,7 @@ impl Organization {
             e.as_deref()
                 .map(|e| normalize_email("contact_email", e, &mut errors))
         });
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let current = Organization::find(conn, short_name)?;
         expected.check(current.version)?;
         let mut changed = serde_json::Map::new();

@@ -20,7 +20,6 @@ use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
 use crate::pagination::{Page, PageParams, encode_cursor};
-use crate::users::model::escape_like;
 
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -871,13 +870,7 @@ impl Service {
         if let Some(since) = filter.updated_since {
             query = query.filter(services::updated_at.ge(since.naive_utc()));
         }
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let mut errors = Vec::new();
-            check_text(&mut errors, "q", q, 200);
-            if let Some(e) = errors.pop() {
-                return Err(ApiError::bad_field(e.field, e.message));
-            }
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
             let by_leika = service_leika_keys::table
                 .filter(
                     service_leika_keys::leika_key

@@ -21,7 +21,6 @@ use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
 use crate::items::rank;
 use crate::pagination::{Page, PageParams};
-use crate::users::model::escape_like;
 
 /// What kind of work an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -819,7 +818,10 @@ impl Item {
     ) -> Result<Item, ApiError> {
         let row = Item::row(conn, key_or_id)?;
         expected.check(row.version)?;
-        let current = Item::find(conn, key_or_id)?;
+        // The row is already loaded: assemble it rather than look it up again.
+        let current = assemble(conn, vec![row.clone()])?
+            .pop()
+            .ok_or_else(|| ApiError::internal("item vanished"))?;
         let mut errors = Vec::new();
         let title = changes
             .title
@@ -1232,13 +1234,7 @@ impl Item {
         if let Some(since) = filter.updated_since {
             query = query.filter(items::updated_at.ge(since.naive_utc()));
         }
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let mut errors = Vec::new();
-            check_text(&mut errors, "q", q, 200);
-            if let Some(e) = errors.pop() {
-                return Err(ApiError::bad_field(e.field, e.message));
-            }
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 crate::db::lower(items::key)
                     .like(pattern.clone())

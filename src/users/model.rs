@@ -190,14 +190,6 @@ fn check_display_name(name: &str, errors: &mut Vec<FieldError>) -> String {
     name
 }
 
-fn finish(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
 impl User {
     /// The user with this id.
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<User> {
@@ -245,7 +237,7 @@ impl User {
         if let Err(e) = password::check_strength("password", &form.password) {
             errors.push(e);
         }
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let hash = password::hash(&form.password)?;
         conn.transaction(|conn| {
             let taken = users::table
@@ -309,13 +301,7 @@ impl User {
         if let Some(since) = filter.updated_since {
             query = query.filter(users::updated_at.ge(since.naive_utc()));
         }
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let mut errors = Vec::new();
-            check_text(&mut errors, "q", q, 200);
-            if let Some(e) = errors.pop() {
-                return Err(ApiError::bad_field(e.field, e.message));
-            }
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 users::email
                     .like(pattern.clone())
@@ -378,7 +364,7 @@ impl User {
         {
             errors.push(e);
         }
-        finish(errors)?;
+        ApiError::from_fields(errors)?;
         let new_hash = changes
             .password
             .as_deref()
@@ -564,16 +550,4 @@ fn ensure_another_admin(conn: &mut DbConnection, except: i64) -> Result<(), ApiE
     } else {
         Ok(())
     }
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-pub fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
