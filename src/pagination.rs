@@ -120,3 +120,45 @@ fn next_link(req: &HttpRequest, cursor: &str) -> String {
     query.append_pair("cursor", cursor);
     format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
 }
+
+/// The cursor of a sorted list: the last row's sort value (as text) and its id, which breaks
+/// ties so that no row is skipped or repeated between pages.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SortCursor {
+    /// The sort value of the last row of the previous page.
+    pub v: String,
+    /// The id of that row.
+    pub id: i64,
+}
+
+/// A timestamp as a cursor value, to the microsecond.
+pub fn format_cursor_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string()
+}
+
+/// The timestamp of a cursor value written by [`format_cursor_time`].
+pub fn parse_cursor_time(v: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f").ok()
+}
+
+/// Orders a boxed diesel query by `$value` then `$id`, ascending or descending, and keeps only
+/// the rows after `$after` (`Option<(value, id)>`): one way to do keyset paging for every list.
+#[macro_export]
+macro_rules! keyset_order {
+    ($query:expr, $value:expr, $id:expr, $desc:expr, $after:expr) => {{
+        let mut query = $query;
+        let desc: bool = $desc;
+        if let Some((v, id)) = $after {
+            query = if desc {
+                query.filter($value.lt(v.clone()).or($value.eq(v).and($id.lt(id))))
+            } else {
+                query.filter($value.gt(v.clone()).or($value.eq(v).and($id.gt(id))))
+            };
+        }
+        if desc {
+            query.order(($value.desc(), $id.desc()))
+        } else {
+            query.order(($value.asc(), $id.asc()))
+        }
+    }};
+}

@@ -19,7 +19,9 @@ use crate::db::{DbConnection, lower, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
-use crate::pagination::{Page, PageParams, encode_cursor};
+use crate::pagination::{
+    Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
+};
 
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -606,13 +608,6 @@ fn loaded_rows_to_api(
         .collect()
 }
 
-/// The cursor of a service list: the sort value and the id.
-#[derive(Debug, Serialize, Deserialize)]
-struct ServiceCursor {
-    v: String,
-    id: i64,
-}
-
 impl Service {
     /// The stored row of a service by key, or 404.
     pub(crate) fn row(conn: &mut DbConnection, key: &str) -> Result<ServiceRow, ApiError> {
@@ -840,7 +835,7 @@ impl Service {
             cursor: filter.cursor.clone(),
         };
         let limit = paging.limit()?;
-        let after = paging.after::<ServiceCursor>()?;
+        let after = paging.after::<SortCursor>()?;
         let sort = filter.sort.unwrap_or_default();
         let mut query = services::table.select(ServiceRow::as_select()).into_boxed();
         if let Some(lifecycle) = filter.lifecycle {
@@ -889,69 +884,37 @@ impl Service {
         let bad_cursor = || ApiError::bad_field("cursor", "is not a cursor returned by this list");
         query = match sort {
             ServiceSort::Key | ServiceSort::KeyDesc => {
-                let desc = sort == ServiceSort::KeyDesc;
-                if let Some(c) = &after {
-                    query = if desc {
-                        query.filter(services::key.lt(c.v.clone()))
-                    } else {
-                        query.filter(services::key.gt(c.v.clone()))
-                    };
-                }
-                if desc {
-                    query.order(services::key.desc())
-                } else {
-                    query.order(services::key.asc())
-                }
+                let after = after.map(|c| (c.v, c.id));
+                crate::keyset_order!(
+                    query,
+                    services::key,
+                    services::id,
+                    sort == ServiceSort::KeyDesc,
+                    after
+                )
             }
             ServiceSort::Name | ServiceSort::NameDesc => {
-                let desc = sort == ServiceSort::NameDesc;
-                if let Some(c) = &after {
-                    let (v, id) = (c.v.clone(), c.id);
-                    query = if desc {
-                        query.filter(
-                            services::name
-                                .lt(v.clone())
-                                .or(services::name.eq(v).and(services::id.lt(id))),
-                        )
-                    } else {
-                        query.filter(
-                            services::name
-                                .gt(v.clone())
-                                .or(services::name.eq(v).and(services::id.gt(id))),
-                        )
-                    };
-                }
-                if desc {
-                    query.order((services::name.desc(), services::id.desc()))
-                } else {
-                    query.order((services::name.asc(), services::id.asc()))
-                }
+                let after = after.map(|c| (c.v, c.id));
+                crate::keyset_order!(
+                    query,
+                    services::name,
+                    services::id,
+                    sort == ServiceSort::NameDesc,
+                    after
+                )
             }
             ServiceSort::UpdatedAt | ServiceSort::UpdatedAtDesc => {
-                let desc = sort == ServiceSort::UpdatedAtDesc;
-                if let Some(c) = &after {
-                    let v = NaiveDateTime::parse_from_str(&c.v, "%Y-%m-%dT%H:%M:%S%.f")
-                        .map_err(|_| bad_cursor())?;
-                    let id = c.id;
-                    query = if desc {
-                        query.filter(
-                            services::updated_at
-                                .lt(v)
-                                .or(services::updated_at.eq(v).and(services::id.lt(id))),
-                        )
-                    } else {
-                        query.filter(
-                            services::updated_at
-                                .gt(v)
-                                .or(services::updated_at.eq(v).and(services::id.gt(id))),
-                        )
-                    };
-                }
-                if desc {
-                    query.order((services::updated_at.desc(), services::id.desc()))
-                } else {
-                    query.order((services::updated_at.asc(), services::id.asc()))
-                }
+                let after = match after {
+                    Some(c) => Some((parse_cursor_time(&c.v).ok_or_else(bad_cursor)?, c.id)),
+                    None => None,
+                };
+                crate::keyset_order!(
+                    query,
+                    services::updated_at,
+                    services::id,
+                    sort == ServiceSort::UpdatedAtDesc,
+                    after
+                )
             }
         };
         let rows = query.limit(limit + 1).load::<ServiceRow>(conn)?;
@@ -963,13 +926,11 @@ impl Service {
             let v = match sort {
                 ServiceSort::Key | ServiceSort::KeyDesc => last.key.clone(),
                 ServiceSort::Name | ServiceSort::NameDesc => last.name.clone(),
-                ServiceSort::UpdatedAt | ServiceSort::UpdatedAtDesc => last
-                    .updated_at
-                    .naive_utc()
-                    .format("%Y-%m-%dT%H:%M:%S%.f")
-                    .to_string(),
+                ServiceSort::UpdatedAt | ServiceSort::UpdatedAtDesc => {
+                    format_cursor_time(last.updated_at)
+                }
             };
-            page.next_cursor = Some(encode_cursor(&ServiceCursor { v, id: last.id }));
+            page.next_cursor = Some(encode_cursor(&SortCursor { v, id: last.id }));
         }
         Ok(page)
     }

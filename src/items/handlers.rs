@@ -13,7 +13,7 @@ use crate::pagination::{Page, PageParams};
 
 /// List items.
 ///
-/// In id order. Filter by board, service, type, column, person (`accountable=`,
+/// Oldest first unless `sort` says otherwise. Filter by board, service, type, column, person (`accountable=`,
 /// `responsible=`, `involved=` for any role: "my items" is one call), label, text and
 /// `updated_since`; `include_deleted=true` adds the tombstones of deleted items for sync
 /// scripts. Viewer and up.

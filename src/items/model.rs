@@ -20,7 +20,9 @@ use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
 use crate::items::rank;
-use crate::pagination::{Page, PageParams};
+use crate::pagination::{
+    Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
+};
 
 /// What kind of work an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -50,6 +52,18 @@ pub enum Priority {
     Low,
 }
 text_enum!(Priority { Critical => "critical", High => "high", Medium => "medium", Low => "low" });
+
+impl Priority {
+    /// Urgency as a number, 0 for critical; the order of `sort=priority`.
+    pub fn order(self) -> i32 {
+        match self {
+            Priority::Critical => 0,
+            Priority::High => 1,
+            Priority::Medium => 2,
+            Priority::Low => 3,
+        }
+    }
+}
 
 /// A column as shown on an item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -233,6 +247,36 @@ pub struct MoveRequest {
     pub override_wip: bool,
 }
 
+/// How an item list is sorted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum ItemSort {
+    /// Oldest first (default).
+    #[default]
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    /// Newest first.
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+    /// Least recently changed first (what a sync script wants).
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    /// Most recently changed first.
+    #[serde(rename = "-updated_at")]
+    UpdatedAtDesc,
+    /// Board order: by rank, as the cards stand in their columns (use with `column`).
+    #[serde(rename = "rank")]
+    Rank,
+    /// Reverse board order.
+    #[serde(rename = "-rank")]
+    RankDesc,
+    /// Most urgent first: critical, high, medium, low.
+    #[serde(rename = "priority")]
+    Priority,
+    /// Least urgent first.
+    #[serde(rename = "-priority")]
+    PriorityDesc,
+}
+
 /// Filters of `GET /api/v1/items`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -269,6 +313,10 @@ pub struct ItemFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Include tombstones of deleted items (`deleted_at` set), for sync scripts.
     pub include_deleted: Option<bool>,
+    /// Order: `created_at` (default), `updated_at`, `rank`, `priority` (most urgent first);
+    /// prefix `-` to reverse. Ties are broken by id.
+    #[param(inline)]
+    pub sort: Option<ItemSort>,
     /// Items per page, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -1152,13 +1200,9 @@ impl Item {
             cursor: filter.cursor.clone(),
         };
         let limit = paging.limit()?;
-        let mut query = items::table
-            .select(ItemRow::as_select())
-            .order(items::id.asc())
-            .into_boxed();
-        if let Some(after) = paging.after::<i64>()? {
-            query = query.filter(items::id.gt(after));
-        }
+        let after = paging.after::<SortCursor>()?;
+        let sort = filter.sort.unwrap_or_default();
+        let mut query = items::table.select(ItemRow::as_select()).into_boxed();
         if !filter.include_deleted.unwrap_or(false) {
             query = query.filter(items::deleted_at.is_null());
         }
@@ -1247,10 +1291,77 @@ impl Item {
                         .escape('\\')),
             );
         }
+        let bad_cursor = || ApiError::bad_field("cursor", "is not a cursor returned by this list");
+        let time_after = |after: Option<SortCursor>| match after {
+            Some(c) => parse_cursor_time(&c.v)
+                .map(|v| Some((v, c.id)))
+                .ok_or_else(bad_cursor),
+            None => Ok(None),
+        };
+        use ItemSort as S;
+        let desc = matches!(
+            sort,
+            S::CreatedAtDesc | S::UpdatedAtDesc | S::RankDesc | S::PriorityDesc
+        );
+        query = match sort {
+            S::CreatedAt | S::CreatedAtDesc => {
+                let after = time_after(after)?;
+                crate::keyset_order!(query, items::created_at, items::id, desc, after)
+            }
+            S::UpdatedAt | S::UpdatedAtDesc => {
+                let after = time_after(after)?;
+                crate::keyset_order!(query, items::updated_at, items::id, desc, after)
+            }
+            S::Rank | S::RankDesc => {
+                let after = after.map(|c| (c.v, c.id));
+                crate::keyset_order!(query, items::rank, items::id, desc, after)
+            }
+            S::Priority | S::PriorityDesc => {
+                let after = match after {
+                    Some(c) => Some((c.v.parse::<i32>().map_err(|_| bad_cursor())?, c.id)),
+                    None => None,
+                };
+                crate::keyset_order!(query, priority_order(), items::id, desc, after)
+            }
+        };
         let rows = query.limit(limit + 1).load(conn)?;
         let items = assemble(conn, rows)?;
-        Ok(Page::from_rows(items, limit, |i| i.id))
+        let mut page = Page::from_rows(items, limit, |_| ());
+        if page.next_cursor.is_some()
+            && let Some(last) = page.items.last()
+        {
+            let v = match sort {
+                S::CreatedAt | S::CreatedAtDesc => format_cursor_time(last.created_at),
+                S::UpdatedAt | S::UpdatedAtDesc => format_cursor_time(last.updated_at),
+                S::Rank | S::RankDesc => last.rank.clone(),
+                S::Priority | S::PriorityDesc => last.priority.order().to_string(),
+            };
+            page.next_cursor = Some(encode_cursor(&SortCursor { v, id: last.id }));
+        }
+        Ok(page)
     }
+}
+
+/// The urgency of an item's priority as a number, 0 for critical: sorting the stored text
+/// would put `critical` after `high`.
+#[diesel::dsl::auto_type]
+fn priority_order() -> _ {
+    let critical: &'static str = "critical";
+    let high: &'static str = "high";
+    let medium: &'static str = "medium";
+    diesel::dsl::case_when(
+        items::priority.eq(critical),
+        0_i32.into_sql::<diesel::sql_types::Integer>(),
+    )
+    .when(
+        items::priority.eq(high),
+        1_i32.into_sql::<diesel::sql_types::Integer>(),
+    )
+    .when(
+        items::priority.eq(medium),
+        2_i32.into_sql::<diesel::sql_types::Integer>(),
+    )
+    .otherwise(3_i32.into_sql::<diesel::sql_types::Integer>())
 }
 
 /// Bumps an item's version and `updated_at` for a change stored elsewhere (its RACI).

@@ -824,3 +824,104 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
         200
     );
 }
+
+both_engines!(item_lists_sort_and_page_in_every_order);
+
+/// Collects every page of a list, following `next_cursor`.
+async fn all_pages(app: &TestApp, query: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..20 {
+        let page = app
+            .get(
+                &format!("/api/v1/items?{query}&limit=2&cursor={cursor}"),
+                &app.admin_token,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let page = page.json();
+        for item in page["items"].as_array().into_iter().flatten() {
+            keys.push(item["key"].as_str().unwrap_or_default().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return keys,
+        }
+    }
+    panic!("the list never ended: {keys:?}");
+}
+
+async fn item_lists_sort_and_page_in_every_order(app: TestApp) {
+    setup(&app).await;
+    for (title, priority) in [
+        ("eins", "low"),
+        ("zwei", "critical"),
+        ("drei", "medium"),
+        ("vier", "high"),
+        ("fünf", "critical"),
+    ] {
+        item(&app, json!({"board": "OPS", "type": "task", "title": title, "priority": priority, "service": "wohngeld"})).await;
+    }
+    let keys = |list: &[&str]| list.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        all_pages(&app, "board=OPS").await,
+        keys(&["OPS-1", "OPS-2", "OPS-3", "OPS-4", "OPS-5"]),
+        "oldest first by default"
+    );
+    assert_eq!(
+        all_pages(&app, "sort=-created_at").await,
+        keys(&["OPS-5", "OPS-4", "OPS-3", "OPS-2", "OPS-1"])
+    );
+    assert_eq!(
+        all_pages(&app, "sort=priority").await,
+        keys(&["OPS-2", "OPS-5", "OPS-4", "OPS-3", "OPS-1"]),
+        "critical first, ties by creation"
+    );
+    assert_eq!(
+        all_pages(&app, "sort=-priority").await,
+        keys(&["OPS-1", "OPS-3", "OPS-4", "OPS-5", "OPS-2"])
+    );
+    // Move OPS-5 to the top of the backlog: rank order changes, and so does updated_at order.
+    let moved = app
+        .post(
+            "/api/v1/items/OPS-5/move",
+            &app.admin_token,
+            &json!({"column": app.get("/api/v1/boards/OPS", &app.admin_token).await.json()["columns"][0]["id"], "before": "OPS-1"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(
+        all_pages(&app, "sort=rank").await,
+        keys(&["OPS-5", "OPS-1", "OPS-2", "OPS-3", "OPS-4"])
+    );
+    assert_eq!(
+        all_pages(&app, "sort=-rank").await,
+        keys(&["OPS-4", "OPS-3", "OPS-2", "OPS-1", "OPS-5"])
+    );
+    assert_eq!(
+        all_pages(&app, "sort=-updated_at")
+            .await
+            .first()
+            .map(String::as_str),
+        Some("OPS-5")
+    );
+    assert_eq!(all_pages(&app, "sort=updated_at").await.len(), 5);
+
+    let bad = app.get("/api/v1/items?sort=title", &app.admin_token).await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("sort"), "{}", bad.text);
+    // A cursor of one order is refused by another instead of returning a wrong page.
+    let page = app
+        .get("/api/v1/items?sort=rank&limit=1", &app.admin_token)
+        .await
+        .json();
+    let cursor = page["next_cursor"].as_str().unwrap_or_default();
+    let mixed = app
+        .get(
+            &format!("/api/v1/items?sort=priority&cursor={cursor}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(mixed.status, 400, "{}", mixed.text);
+    assert!(mixed.text.contains("cursor"), "{}", mixed.text);
+}
