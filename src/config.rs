@@ -45,6 +45,78 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Authentication settings.
     pub auth: AuthSettings,
+    /// Demand intake settings.
+    pub demands: DemandSettings,
+    /// SLA calendar settings.
+    pub sla: SlaSettings,
+}
+
+/// Demand intake settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandSettings {
+    /// Key of the board where `POST /demands` puts new demands, in its first column.
+    pub board: String,
+}
+
+/// The business-hours calendar of SLA clocks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// IANA time zone of the working hours.
+    pub timezone: String,
+    /// Working days, `mon` to `sun`.
+    pub working_days: Vec<String>,
+    /// Start of a working day, `HH:MM`.
+    pub day_start: String,
+    /// End of a working day, `HH:MM`.
+    pub day_end: String,
+    /// Seconds between two checks for newly breached SLAs (each breach becomes an event).
+    pub breach_check_secs: u64,
+}
+
+impl SlaSettings {
+    /// The calendar these settings describe, with Mecklenburg-Vorpommern's public holidays.
+    pub fn calendar(&self) -> Result<crate::sla::calendar::Calendar, ConfigError> {
+        let tz: chrono_tz::Tz = self.timezone.parse().map_err(|_| {
+            ConfigError(format!(
+                "sla.timezone must be an IANA time zone such as Europe/Berlin, got `{}`",
+                self.timezone
+            ))
+        })?;
+        let time = |name: &str, value: &str| {
+            chrono::NaiveTime::parse_from_str(value, "%H:%M")
+                .map_err(|_| ConfigError(format!("sla.{name} must be HH:MM, got `{value}`")))
+        };
+        let (start, end) = (
+            time("day_start", &self.day_start)?,
+            time("day_end", &self.day_end)?,
+        );
+        if start >= end {
+            return Err(ConfigError(
+                "sla.day_start must be before sla.day_end".into(),
+            ));
+        }
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let mut hours = [None; 7];
+        for day in &self.working_days {
+            let index = DAYS
+                .iter()
+                .position(|d| d.eq_ignore_ascii_case(day.trim()))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "sla.working_days holds `{day}`; use mon, tue, wed, thu, fri, sat, sun"
+                    ))
+                })?;
+            hours[index] = Some((start, end));
+        }
+        if hours.iter().all(Option::is_none) {
+            return Err(ConfigError(
+                "sla.working_days must name at least one day".into(),
+            ));
+        }
+        Ok(crate::sla::calendar::Calendar::new(tz, hours))
+    }
 }
 
 /// HTTP server settings.
@@ -211,6 +283,13 @@ impl Settings {
             )),
             _ => Ok(()),
         }?;
+        if self.demands.board.trim().is_empty() {
+            return fail("demands.board must name a board key such as DEM".into());
+        }
+        self.sla.calendar()?;
+        if self.sla.breach_check_secs == 0 {
+            return fail("sla.breach_check_secs must be at least 1".into());
+        }
         if self.auth.admin_email.is_empty() != self.auth.admin_password.is_empty() {
             return fail(
                 "auth.admin_email (OPSBOARD_ADMIN_EMAIL) and auth.admin_password \

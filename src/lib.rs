@@ -32,6 +32,7 @@ pub mod http;
 pub mod items;
 pub mod openapi;
 pub mod pagination;
+pub mod sla;
 pub mod startup;
 pub mod users;
 

@@ -100,6 +100,25 @@ impl CurrentUser {
     pub fn id(&self) -> i64 {
         self.0.id
     }
+
+    /// Which items the caller may read.
+    pub fn visibility(&self) -> Visibility {
+        if self.0.role == Role::Requester {
+            Visibility::Organization(self.0.organization_id)
+        } else {
+            Visibility::All
+        }
+    }
+}
+
+/// Which items a caller may read. Everything is visible to everyone, except to requesters:
+/// a stakeholder sees only the demands of their own organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// The team: every item.
+    All,
+    /// A requester: the demands this organization raised (none without an organization).
+    Organization(Option<i64>),
 }
 
 impl FromRequest for CurrentUser {

@@ -76,12 +76,13 @@ struct ColumnRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     version: i64,
+    pauses_sla: bool,
 }
 
 /// A step of a board's workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
-    "id": 3, "name": "In progress", "position": 2, "category": "in_progress", "wip_limit": 5,
+    "id": 3, "name": "In progress", "position": 2, "category": "in_progress", "wip_limit": 5, "pauses_sla": false,
     "created_at": "2026-11-29T08:00:00Z", "updated_at": "2026-11-29T08:00:00Z", "version": 1
 }))]
 pub struct Column {
@@ -95,6 +96,8 @@ pub struct Column {
     pub category: ColumnCategory,
     /// Most items the column should hold; `null` for no limit.
     pub wip_limit: Option<i32>,
+    /// Whether an incident waiting here stops its SLA clock ("Waiting for reporter").
+    pub pauses_sla: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -140,6 +143,9 @@ pub struct NewColumn {
     /// Most items it should hold (1–1000); omit for no limit.
     #[schema(minimum = 1, maximum = 1000)]
     pub wip_limit: Option<i32>,
+    /// Whether an incident waiting here stops its SLA clock; `false` when omitted.
+    #[serde(default)]
+    pub pauses_sla: bool,
     /// Where to insert it (from 0); at the end when omitted.
     #[schema(minimum = 0)]
     pub position: Option<i32>,
@@ -203,6 +209,8 @@ pub struct ColumnChanges {
     #[serde(default, deserialize_with = "crate::http::double_option")]
     #[schema(minimum = 1, maximum = 1000)]
     pub wip_limit: Option<Option<i32>>,
+    /// Whether an incident waiting here stops its SLA clock.
+    pub pauses_sla: Option<bool>,
     /// New place in the workflow; the other columns shift.
     #[schema(minimum = 0)]
     pub position: Option<i32>,
@@ -232,6 +240,7 @@ impl ColumnRow {
             name: self.name,
             position: self.position,
             wip_limit: self.wip_limit,
+            pauses_sla: self.pauses_sla,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
             version: self.version,
@@ -347,7 +356,7 @@ impl Board {
         }
         let name = check_name("name", &form.name, 100, &mut errors);
         check_text(&mut errors, "description", &form.description, 20_000);
-        let columns: Vec<(String, ColumnCategory, Option<i32>)> = match &form.columns {
+        let columns: Vec<(String, ColumnCategory, Option<i32>, bool)> = match &form.columns {
             Some(columns) => {
                 if columns.is_empty() {
                     errors.push(FieldError::new(
@@ -370,13 +379,13 @@ impl Board {
                         }
                         seen.push(name.to_lowercase());
                         check_wip(&format!("columns[{i}].wip_limit"), c.wip_limit, &mut errors);
-                        (name, c.category, c.wip_limit)
+                        (name, c.category, c.wip_limit, c.pauses_sla)
                     })
                     .collect()
             }
             None => DEFAULT_WORKFLOW
                 .iter()
-                .map(|(n, c, w)| (n.to_string(), *c, *w))
+                .map(|(n, c, w)| (n.to_string(), *c, *w, false))
                 .collect(),
         };
         ApiError::from_fields(errors)?;
@@ -403,7 +412,7 @@ impl Board {
             ))
             .returning(boards::id)
             .get_result(conn)?;
-        for (position, (name, category, wip)) in columns.iter().enumerate() {
+        for (position, (name, category, wip, pauses_sla)) in columns.iter().enumerate() {
             insert_column(
                 conn,
                 id,
@@ -411,6 +420,7 @@ impl Board {
                 i32::try_from(position).unwrap_or(i32::MAX),
                 *category,
                 *wip,
+                *pauses_sla,
             )?;
         }
         history::record(
@@ -532,7 +542,15 @@ impl Board {
         ensure_unique_name(&board, &name, None)?;
         let count = i32::try_from(board.columns.len()).unwrap_or(i32::MAX);
         let position = form.position.map_or(count, |p| p.min(count));
-        let id = insert_column(conn, board.id, &name, count, form.category, form.wip_limit)?;
+        let id = insert_column(
+            conn,
+            board.id,
+            &name,
+            count,
+            form.category,
+            form.wip_limit,
+            form.pauses_sla,
+        )?;
         let mut order: Vec<i64> = board.columns.iter().map(|c| c.id).collect();
         order.insert(
             usize::try_from(position)
@@ -589,6 +607,7 @@ impl Board {
         let new_name = name.unwrap_or(current.name.clone());
         let new_category = changes.category.unwrap_or(current.category);
         let new_wip = changes.wip_limit.unwrap_or(current.wip_limit);
+        let new_pauses = changes.pauses_sla.unwrap_or(current.pauses_sla);
         let mut changed = serde_json::Map::new();
         if new_name != current.name {
             changed.insert("name".into(), json!({"old": current.name, "new": new_name}));
@@ -603,6 +622,12 @@ impl Board {
             changed.insert(
                 "wip_limit".into(),
                 json!({"old": current.wip_limit, "new": new_wip}),
+            );
+        }
+        if new_pauses != current.pauses_sla {
+            changed.insert(
+                "pauses_sla".into(),
+                json!({"old": current.pauses_sla, "new": new_pauses}),
             );
         }
         if let Some(position) = changes.position {
@@ -638,6 +663,7 @@ impl Board {
                 board_columns::name.eq(&new_name),
                 board_columns::category.eq(new_category.as_str()),
                 board_columns::wip_limit.eq(new_wip),
+                board_columns::pauses_sla.eq(new_pauses),
                 board_columns::updated_at.eq(now()),
                 board_columns::version.eq(current.version + 1),
             ))
@@ -752,6 +778,7 @@ fn insert_column(
     position: i32,
     category: ColumnCategory,
     wip_limit: Option<i32>,
+    pauses_sla: bool,
 ) -> Result<i64, ApiError> {
     let stamp = now();
     Ok(diesel::insert_into(board_columns::table)
@@ -761,6 +788,7 @@ fn insert_column(
             board_columns::position.eq(position),
             board_columns::category.eq(category.as_str()),
             board_columns::wip_limit.eq(wip_limit),
+            board_columns::pauses_sla.eq(pauses_sla),
             board_columns::created_at.eq(stamp),
             board_columns::updated_at.eq(stamp),
             board_columns::version.eq(1_i64),

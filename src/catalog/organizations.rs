@@ -600,3 +600,25 @@ pub async fn delete_organization(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// The id of the organization with this short name (any case); an unknown name is a field
+/// error, so that every problem of a form is reported at once.
+pub(crate) fn organization_id(
+    conn: &mut DbConnection,
+    field: &str,
+    short_name: &str,
+    errors: &mut Vec<crate::error::FieldError>,
+) -> Result<Option<i64>, ApiError> {
+    let id = organizations::table
+        .filter(crate::db::lower(organizations::short_name).eq(short_name.trim().to_lowercase()))
+        .select(organizations::id)
+        .first::<i64>(conn)
+        .optional()?;
+    if id.is_none() {
+        errors.push(crate::error::FieldError::new(
+            field,
+            format!("there is no organization `{}`", short_name.trim()),
+        ));
+    }
+    Ok(id)
+}

@@ -120,6 +120,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        pauses_sla -> Bool,
     }
 }
 
@@ -202,6 +203,68 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Demand fields of demand items.
+    demand_details (item_id) {
+        item_id -> BigInt,
+        requesting_org_id -> Nullable<BigInt>,
+        proposed_service -> Nullable<Text>,
+        desired_date -> Nullable<Date>,
+        justification -> Text,
+        value -> Nullable<Integer>,
+        effort -> Nullable<Text>,
+        decision -> Text,
+        decision_reason -> Nullable<Text>,
+        decided_by -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+        target_quarter -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Incident fields of incident items.
+    incident_details (item_id) {
+        item_id -> BigInt,
+        severity -> Text,
+        reported_at -> Timestamp,
+        reported_by_org_id -> Nullable<BigInt>,
+        impact -> Text,
+        first_response_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        resolution -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Services affected by an incident.
+    incident_services (item_id, service_id) {
+        item_id -> BigInt,
+        service_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// SLA targets per severity, optionally per service.
+    sla_policies (id) {
+        id -> BigInt,
+        severity -> Text,
+        service_id -> Nullable<BigInt>,
+        response_minutes -> Integer,
+        resolution_minutes -> Integer,
+        clock -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::joinable!(demand_details -> items (item_id));
+diesel::joinable!(demand_details -> organizations (requesting_org_id));
+diesel::joinable!(incident_details -> items (item_id));
+diesel::joinable!(incident_details -> organizations (reported_by_org_id));
+diesel::joinable!(incident_services -> items (item_id));
+diesel::joinable!(incident_services -> services (service_id));
+diesel::joinable!(sla_policies -> services (service_id));
 diesel::joinable!(item_comments -> items (item_id));
 diesel::joinable!(item_comments -> users (author_id));
 diesel::joinable!(item_external_refs -> items (item_id));
@@ -231,5 +294,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     item_raci,
     item_comments,
     item_links,
-    item_external_refs
+    item_external_refs,
+    demand_details,
+    incident_details,
+    incident_services,
+    sla_policies
 );

@@ -1,0 +1,612 @@
+//! Business-hours calendar for SLA clocks.
+//!
+//! Response and resolution targets are agreed in *business minutes*: time only
+//! passes during the working hours of a weekday, in local time, and not on the
+//! public holidays of Mecklenburg-Vorpommern. All arithmetic is done on UTC
+//! instants; local working hours are converted per day so that DST switches are
+//! handled exactly.
+
+use chrono::{
+    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
+};
+use chrono_tz::Tz;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// How far [`Calendar::add_business_minutes`] searches before giving up: about
+/// 100 years. No SLA target is that long, so hitting it means the calendar has
+/// (practically) no business time or the minute count is absurd.
+const SEARCH_HORIZON_DAYS: i64 = 36_525;
+
+/// A public holiday on which no business time passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Holiday {
+    /// Calendar date of the holiday.
+    pub date: NaiveDate,
+    /// Official German name, as the authorities using the desk know it.
+    pub name: &'static str,
+}
+
+/// Easter Sunday of `year` in the Gregorian calendar.
+///
+/// Computed with the anonymous Gregorian (Meeus/Jones/Butcher) algorithm rather
+/// than a table, so every year works. Returns `None` only if chrono cannot
+/// represent the resulting date.
+pub fn easter_sunday(year: i32) -> Option<NaiveDate> {
+    // Euclidean division keeps the algorithm panic-free and consistent for
+    // negative (proleptic) years; for positive years it equals plain `/` and `%`.
+    let y = i64::from(year);
+    let a = y.rem_euclid(19);
+    let b = y.div_euclid(100);
+    let c = y.rem_euclid(100);
+    let d = b.div_euclid(4);
+    let e = b.rem_euclid(4);
+    let f = (b + 8).div_euclid(25);
+    let g = (b - f + 1).div_euclid(3);
+    let h = (19 * a + b - d - g + 15).rem_euclid(30);
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k).rem_euclid(7);
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)
+}
+
+/// Public holidays of Mecklenburg-Vorpommern in `year`, sorted by date.
+///
+/// Internationaler Frauentag (8 March) is included from 2023 on, when the state
+/// introduced it. Holidays whose date chrono cannot represent are left out.
+/// Two holidays may share a date (e.g. Christi Himmelfahrt on 1 May 2008);
+/// both are listed.
+pub fn public_holidays(year: i32) -> Vec<Holiday> {
+    let mut holidays: Vec<Holiday> = holiday_candidates(year).into_iter().flatten().collect();
+    // Stable sort: Easter-based holidays can fall before or on fixed ones.
+    holidays.sort_by_key(|h| h.date);
+    holidays
+}
+
+/// All MV holidays of `year`, unsorted; shared by the public list and the
+/// per-day check so both use the same rules.
+fn holiday_candidates(year: i32) -> [Option<Holiday>; 11] {
+    let fixed = |month: u32, day: u32, name: &'static str| {
+        NaiveDate::from_ymd_opt(year, month, day).map(|date| Holiday { date, name })
+    };
+    let easter = easter_sunday(year);
+    let from_easter = |days: i64, name: &'static str| {
+        easter
+            .and_then(|e| e.checked_add_signed(TimeDelta::days(days)))
+            .map(|date| Holiday { date, name })
+    };
+    [
+        fixed(1, 1, "Neujahr"),
+        if year >= 2023 {
+            fixed(3, 8, "Internationaler Frauentag")
+        } else {
+            None
+        },
+        from_easter(-2, "Karfreitag"),
+        from_easter(1, "Ostermontag"),
+        fixed(5, 1, "Tag der Arbeit"),
+        from_easter(39, "Christi Himmelfahrt"),
+        from_easter(50, "Pfingstmontag"),
+        fixed(10, 3, "Tag der Deutschen Einheit"),
+        fixed(10, 31, "Reformationstag"),
+        fixed(12, 25, "1. Weihnachtstag"),
+        fixed(12, 26, "2. Weihnachtstag"),
+    ]
+}
+
+/// Whether `date` is a public holiday in Mecklenburg-Vorpommern.
+fn is_mv_holiday(date: NaiveDate) -> bool {
+    holiday_candidates(date.year())
+        .iter()
+        .flatten()
+        .any(|h| h.date == date)
+}
+
+/// Working calendar that decides when an SLA clock runs.
+///
+/// Working hours are local wall-clock times in [`Calendar::tz`]; a day's window
+/// is `[start, end)`. A day whose window is `None` or has `end <= start` has no
+/// business time. Local times that do not exist (DST gap) are moved to the
+/// first instant after the gap; ambiguous ones (DST overlap) use the earlier
+/// instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calendar {
+    /// Time zone in which the working hours are given.
+    pub tz: Tz,
+    /// Working hours per weekday, Monday first (index = days from Monday).
+    pub hours: [Option<(NaiveTime, NaiveTime)>; 7],
+    /// Whether the public holidays of Mecklenburg-Vorpommern stop the clock.
+    pub mv_holidays: bool,
+}
+
+impl Default for Calendar {
+    /// Europe/Berlin, Monday to Friday 08:00–16:00, MV public holidays off.
+    fn default() -> Self {
+        let day = NaiveTime::from_hms_opt(8, 0, 0).zip(NaiveTime::from_hms_opt(16, 0, 0));
+        Self::new(
+            chrono_tz::Europe::Berlin,
+            [day, day, day, day, day, None, None],
+        )
+    }
+}
+
+impl Calendar {
+    /// Calendar with the given time zone and weekly hours (Monday first).
+    ///
+    /// MV public holidays apply; set [`Calendar::mv_holidays`] to `false` for a
+    /// calendar without holidays.
+    pub fn new(tz: Tz, hours: [Option<(NaiveTime, NaiveTime)>; 7]) -> Self {
+        Self {
+            tz,
+            hours,
+            mv_holidays: true,
+        }
+    }
+
+    /// Whether business time passes on `date` at all: the weekday has working
+    /// hours and the date is not a public holiday (when holidays apply).
+    pub fn is_business_day(&self, date: NaiveDate) -> bool {
+        self.day_hours(date).is_some() && !(self.mv_holidays && is_mv_holiday(date))
+    }
+
+    /// Whole business minutes in `[from, to)`; 0 when `to <= from`.
+    ///
+    /// Business seconds are summed exactly and then floored to minutes, so a
+    /// partly elapsed minute does not count yet. Runs day by day, so a span of
+    /// a year costs a few hundred cheap steps.
+    pub fn business_minutes_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let last = self
+            .local_date(to)
+            .succ_opt()
+            .unwrap_or(self.local_date(to));
+        let mut total = TimeDelta::zero();
+        // Start a day early: zones that fall back across midnight can make the
+        // previous local day's window overlap the start instant.
+        let mut day = self.first_day(from);
+        loop {
+            if let Some((open, close)) = self.window(day) {
+                let start = open.max(from);
+                let end = close.min(to);
+                if end > start {
+                    // Bounded by `to - from`, which is itself a valid TimeDelta.
+                    total += end - start;
+                }
+            }
+            match day.succ_opt() {
+                Some(next) if day < last => day = next,
+                _ => break,
+            }
+        }
+        total.num_minutes()
+    }
+
+    /// Earliest instant at which `minutes` business minutes have passed since
+    /// `from`; if `from` is outside business hours the clock starts at the next
+    /// opening. `minutes <= 0` returns `from`.
+    ///
+    /// Consistent with [`Calendar::business_minutes_between`]:
+    /// `business_minutes_between(from, add_business_minutes(from, m)) == m`.
+    ///
+    /// Saturates instead of failing: if the target is not reached within about
+    /// 100 years (a calendar without working hours, or an absurd minute count),
+    /// the result is `from` + 100 years (or the latest representable instant),
+    /// which for an SLA deadline means "never".
+    pub fn add_business_minutes(&self, from: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
+        if minutes <= 0 {
+            return from;
+        }
+        let never = from
+            .checked_add_signed(TimeDelta::days(SEARCH_HORIZON_DAYS))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let has_hours = self.hours.iter().flatten().any(|(s, e)| s < e);
+        let Some(mut remaining) = minutes.checked_mul(60).and_then(TimeDelta::try_seconds) else {
+            return never;
+        };
+        if !has_hours {
+            return never;
+        }
+        let mut day = self.first_day(from);
+        for _ in 0..=SEARCH_HORIZON_DAYS + 1 {
+            if let Some((open, close)) = self.window(day) {
+                let start = open.max(from);
+                if close > start {
+                    let available = close - start;
+                    if available >= remaining {
+                        return start.checked_add_signed(remaining).unwrap_or(never);
+                    }
+                    remaining -= available;
+                }
+            }
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        never
+    }
+
+    /// Local calendar date of an instant in this calendar's zone.
+    ///
+    /// Avoids `DateTime::date_naive`, which panics when the local time lies
+    /// beyond chrono's range (instants near `DateTime::<Utc>::MAX_UTC`); such
+    /// instants fall back to their UTC date.
+    fn local_date(&self, instant: DateTime<Utc>) -> NaiveDate {
+        let utc = instant.naive_utc();
+        let offset = self.tz.offset_from_utc_datetime(&utc).fix();
+        utc.checked_add_offset(offset).unwrap_or(utc).date()
+    }
+
+    /// First local day whose window may contain or follow `from` (one day
+    /// early, see `business_minutes_between`).
+    fn first_day(&self, from: DateTime<Utc>) -> NaiveDate {
+        let date = self.local_date(from);
+        date.pred_opt().unwrap_or(date)
+    }
+
+    /// Valid working hours for the weekday of `date`, ignoring holidays.
+    fn day_hours(&self, date: NaiveDate) -> Option<(NaiveTime, NaiveTime)> {
+        let index = date.weekday().num_days_from_monday() as usize;
+        self.hours
+            .get(index)
+            .copied()
+            .flatten()
+            .filter(|(start, end)| start < end)
+    }
+
+    /// Business window of `date` as UTC instants, or `None` if no business time
+    /// passes that day.
+    fn window(&self, date: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let (start, end) = self.day_hours(date)?;
+        if self.mv_holidays && is_mv_holiday(date) {
+            return None;
+        }
+        let open = self.to_utc(date.and_time(start))?;
+        let close = self.to_utc(date.and_time(end))?;
+        (open < close).then_some((open, close))
+    }
+
+    /// Converts a local wall-clock time to UTC without panicking on DST
+    /// transitions: ambiguous times take the earlier instant, non-existent
+    /// times move forward to the first valid local minute (the end of the gap).
+    fn to_utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        // Real gaps are at most a few hours; a day bounds the search safely.
+        (0..=24 * 60).find_map(|step| {
+            let candidate = local.checked_add_signed(TimeDelta::minutes(step))?;
+            self.tz
+                .from_local_datetime(&candidate)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono_tz::Europe::Berlin;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// Berlin wall-clock time as a UTC instant (must be unambiguous).
+    fn berlin(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Berlin
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn time(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn easter_sunday_known_dates() {
+        for (year, m, d) in [
+            (2019, 4, 21),
+            (2024, 3, 31),
+            (2025, 4, 20),
+            (2026, 4, 5),
+            (2027, 3, 28),
+            (2028, 4, 16),
+            (2008, 3, 23),
+            (2038, 4, 25),
+            (1818, 3, 22),
+        ] {
+            assert_eq!(easter_sunday(year), Some(date(year, m, d)), "{year}");
+        }
+    }
+
+    #[test]
+    fn easter_sunday_out_of_range_is_none() {
+        assert_eq!(easter_sunday(i32::MAX), None);
+        assert_eq!(easter_sunday(i32::MIN), None);
+        assert!(public_holidays(i32::MAX).is_empty());
+    }
+
+    #[test]
+    fn mv_holidays_2027() {
+        let expected = vec![
+            (date(2027, 1, 1), "Neujahr"),
+            (date(2027, 3, 8), "Internationaler Frauentag"),
+            (date(2027, 3, 26), "Karfreitag"),
+            (date(2027, 3, 29), "Ostermontag"),
+            (date(2027, 5, 1), "Tag der Arbeit"),
+            (date(2027, 5, 6), "Christi Himmelfahrt"),
+            (date(2027, 5, 17), "Pfingstmontag"),
+            (date(2027, 10, 3), "Tag der Deutschen Einheit"),
+            (date(2027, 10, 31), "Reformationstag"),
+            (date(2027, 12, 25), "1. Weihnachtstag"),
+            (date(2027, 12, 26), "2. Weihnachtstag"),
+        ];
+        let actual: Vec<_> = public_holidays(2027)
+            .into_iter()
+            .map(|h| (h.date, h.name))
+            .collect();
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn womens_day_only_from_2023() {
+        assert!(
+            !public_holidays(2022)
+                .iter()
+                .any(|h| h.date == date(2022, 3, 8))
+        );
+        assert_eq!(public_holidays(2022).len(), 10);
+        assert!(
+            public_holidays(2023)
+                .iter()
+                .any(|h| h.date == date(2023, 3, 8))
+        );
+        assert!(Calendar::default().is_business_day(date(2022, 3, 8)));
+        assert!(!Calendar::default().is_business_day(date(2027, 3, 8)));
+    }
+
+    #[test]
+    fn holidays_sorted_even_when_sharing_a_date() {
+        // 2008: Christi Himmelfahrt fell on 1 May.
+        let list = public_holidays(2008);
+        assert!(list.windows(2).all(|w| w[0].date <= w[1].date));
+        assert_eq!(
+            list.iter().filter(|h| h.date == date(2008, 5, 1)).count(),
+            2
+        );
+    }
+
+    #[test]
+    fn business_days() {
+        let cal = Calendar::default();
+        assert!(cal.is_business_day(date(2027, 3, 25))); // Thursday
+        assert!(!cal.is_business_day(date(2027, 3, 26))); // Karfreitag
+        assert!(!cal.is_business_day(date(2027, 3, 27))); // Saturday
+        assert!(!cal.is_business_day(date(2027, 3, 29))); // Ostermontag
+        let no_holidays = Calendar {
+            mv_holidays: false,
+            ..Calendar::default()
+        };
+        assert!(no_holidays.is_business_day(date(2027, 3, 26)));
+    }
+
+    #[test]
+    fn minutes_across_weekend() {
+        let cal = Calendar::default();
+        // Fri 2025-06-13 15:00 → Mon 2025-06-16 09:00 (no holiday in between).
+        let from = berlin(2025, 6, 13, 15, 0);
+        let to = berlin(2025, 6, 16, 9, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 120);
+    }
+
+    #[test]
+    fn minutes_across_easter_2027() {
+        let cal = Calendar::default();
+        let from = berlin(2027, 3, 25, 15, 0);
+        let to = berlin(2027, 3, 30, 9, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 120);
+    }
+
+    #[test]
+    fn minutes_across_reformation_day() {
+        let cal = Calendar::default();
+        let from = berlin(2025, 10, 30, 15, 0);
+        let to = berlin(2025, 11, 3, 9, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 120);
+    }
+
+    #[test]
+    fn minutes_across_dst_switches() {
+        let cal = Calendar::default();
+        // Spring forward on Sunday 2026-03-29.
+        let from = berlin(2026, 3, 27, 15, 0);
+        let to = berlin(2026, 3, 30, 9, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 120);
+        // Fall back on Sunday 2026-10-25.
+        let from = berlin(2026, 10, 23, 15, 0);
+        let to = berlin(2026, 10, 26, 9, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 120);
+    }
+
+    #[test]
+    fn minutes_start_outside_hours_and_same_day() {
+        let cal = Calendar::default();
+        // Before opening and after closing on a Tuesday.
+        let from = berlin(2025, 6, 17, 6, 0);
+        let to = berlin(2025, 6, 17, 18, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 480);
+        // Saturday night to Monday 08:45.
+        let from = berlin(2025, 6, 14, 23, 0);
+        let to = berlin(2025, 6, 16, 8, 45);
+        assert_eq!(cal.business_minutes_between(from, to), 45);
+        // Within one working day.
+        let from = berlin(2025, 6, 17, 9, 10);
+        let to = berlin(2025, 6, 17, 11, 25);
+        assert_eq!(cal.business_minutes_between(from, to), 135);
+        // Partial minutes are floored.
+        let to_partial = to + TimeDelta::seconds(59);
+        assert_eq!(cal.business_minutes_between(from, to_partial), 135);
+    }
+
+    #[test]
+    fn minutes_empty_or_reversed_span_is_zero() {
+        let cal = Calendar::default();
+        let t = berlin(2025, 6, 17, 10, 0);
+        assert_eq!(cal.business_minutes_between(t, t), 0);
+        assert_eq!(
+            cal.business_minutes_between(t, berlin(2025, 6, 16, 10, 0)),
+            0
+        );
+    }
+
+    #[test]
+    fn add_minutes_over_weekend() {
+        let cal = Calendar::default();
+        let from = berlin(2025, 6, 13, 15, 30);
+        assert_eq!(
+            cal.add_business_minutes(from, 60),
+            berlin(2025, 6, 16, 8, 30)
+        );
+        let saturday = berlin(2025, 6, 14, 11, 0);
+        assert_eq!(
+            cal.add_business_minutes(saturday, 30),
+            berlin(2025, 6, 16, 8, 30)
+        );
+    }
+
+    #[test]
+    fn add_minutes_across_easter_2027() {
+        let cal = Calendar::default();
+        let from = berlin(2027, 3, 25, 15, 0);
+        assert_eq!(
+            cal.add_business_minutes(from, 120),
+            berlin(2027, 3, 30, 9, 0)
+        );
+    }
+
+    #[test]
+    fn add_minutes_edge_cases() {
+        let cal = Calendar::default();
+        let from = berlin(2025, 6, 17, 8, 0);
+        // A full working day ends exactly at closing, not at the next opening.
+        assert_eq!(
+            cal.add_business_minutes(from, 480),
+            berlin(2025, 6, 17, 16, 0)
+        );
+        assert_eq!(
+            cal.add_business_minutes(from, 481),
+            berlin(2025, 6, 18, 8, 1)
+        );
+        assert_eq!(cal.add_business_minutes(from, 0), from);
+        assert_eq!(cal.add_business_minutes(from, -5), from);
+    }
+
+    #[test]
+    fn add_minutes_without_working_hours_saturates() {
+        let cal = Calendar::new(Berlin, [None; 7]);
+        let from = berlin(2025, 6, 17, 8, 0);
+        let never = from + TimeDelta::days(SEARCH_HORIZON_DAYS);
+        assert_eq!(cal.add_business_minutes(from, 1), never);
+        assert_eq!(
+            Calendar::default().add_business_minutes(from, i64::MAX),
+            never
+        );
+        assert_eq!(
+            Calendar::default().add_business_minutes(DateTime::<Utc>::MAX_UTC, 10),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(cal.business_minutes_between(from, never), 0);
+    }
+
+    #[test]
+    fn extreme_instants_do_not_panic() {
+        let cal = Calendar::default();
+        let min = DateTime::<Utc>::MIN_UTC;
+        let max = DateTime::<Utc>::MAX_UTC;
+        let _ = cal.business_minutes_between(max - TimeDelta::days(3), max);
+        let _ = cal.business_minutes_between(min, min + TimeDelta::days(10));
+        let _ = cal.add_business_minutes(min, 600);
+        let _ = cal.add_business_minutes(max - TimeDelta::days(1), 600);
+    }
+
+    #[test]
+    fn dst_gap_and_overlap_in_working_hours() {
+        // Sunday hours 02:30–04:00; 2026-03-29 (gap 02:00–03:00) and
+        // 2026-10-25 (02:00–03:00 twice) are ordinary Sundays.
+        let mut hours = [None; 7];
+        hours[6] = Some((time(2, 30), time(4, 0)));
+        let cal = Calendar::new(Berlin, hours);
+        // Gap: opening moves to 03:00 CEST → 60 minutes.
+        let from = berlin(2026, 3, 28, 12, 0);
+        let to = berlin(2026, 3, 30, 0, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 60);
+        // Overlap: opening is the earlier 02:30 (CEST) → 150 minutes.
+        let from = berlin(2026, 10, 24, 12, 0);
+        let to = berlin(2026, 10, 26, 0, 0);
+        assert_eq!(cal.business_minutes_between(from, to), 150);
+        assert_eq!(
+            cal.add_business_minutes(from, 150),
+            berlin(2026, 10, 25, 4, 0)
+        );
+    }
+
+    #[test]
+    fn round_trip_add_then_count() {
+        let cal = Calendar::default();
+        let minutes = [
+            1, 7, 59, 60, 61, 479, 480, 481, 960, 1_000, 2_400, 10_000, 50_000,
+        ];
+        // Start instants every 7 h 13 min 17.5 s through spring 2027 (Easter,
+        // Frauentag, DST switch) and around Reformationstag/fall-back 2026.
+        let step = TimeDelta::seconds(7 * 3600 + 13 * 60 + 17) + TimeDelta::milliseconds(500);
+        for start in [berlin(2027, 2, 20, 0, 0), berlin(2026, 10, 15, 0, 0)] {
+            let mut from = start;
+            for i in 0..200 {
+                let m = minutes[i % minutes.len()];
+                let due = cal.add_business_minutes(from, m);
+                assert_eq!(cal.business_minutes_between(from, due), m, "{from} + {m}");
+                // Earliest: one second less is not enough.
+                let earlier = due - TimeDelta::seconds(1);
+                assert_eq!(
+                    cal.business_minutes_between(from, earlier),
+                    m - 1,
+                    "{from} + {m}"
+                );
+                from += step;
+            }
+        }
+    }
+
+    #[test]
+    fn whole_year_2027_is_exact_and_fast() {
+        let cal = Calendar::default();
+        // 365 days − 104 weekend days = 261 weekdays; weekday holidays in 2027:
+        // Neujahr, Frauentag, Karfreitag, Ostermontag, Himmelfahrt, Pfingstmontag
+        // (1 May, 3 Oct, 31 Oct, 25/26 Dec fall on weekends) → 255 × 480 min.
+        let weekdays = (1..=365)
+            .filter_map(|d| NaiveDate::from_yo_opt(2027, d))
+            .filter(|d| d.weekday().num_days_from_monday() < 5)
+            .count();
+        assert_eq!(weekdays, 261);
+        let business_days = (1..=365)
+            .filter_map(|d| NaiveDate::from_yo_opt(2027, d))
+            .filter(|d| cal.is_business_day(*d))
+            .count();
+        assert_eq!(business_days, 255);
+
+        let started = std::time::Instant::now();
+        let minutes =
+            cal.business_minutes_between(berlin(2027, 1, 1, 0, 0), berlin(2028, 1, 1, 0, 0));
+        assert_eq!(minutes, 255 * 480);
+        assert_eq!(minutes, 122_400);
+        // Generous bound even for a debug build; day-by-day takes milliseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+}

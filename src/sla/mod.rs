@@ -1,0 +1,3 @@
+//! Service-level agreements for incidents: business-hours calendar, policies and clocks.
+
+pub mod calendar;
