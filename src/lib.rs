@@ -25,10 +25,12 @@ pub mod board;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod demands;
 pub mod error;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod incidents;
 pub mod items;
 pub mod openapi;
 pub mod pagination;
@@ -75,7 +77,9 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(users::configure)
             .configure(catalog::configure)
             .configure(board::configure)
-            .configure(items::configure),
+            .configure(items::configure)
+            .configure(demands::configure)
+            .configure(incidents::configure),
     );
 }
 

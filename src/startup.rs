@@ -49,6 +49,7 @@ pub fn prepare(settings: Settings) -> Result<AppState, String> {
         settings.auth.jwt_secret.as_bytes().to_vec()
     };
     let jwt = JwtKeys::new(&secret, &settings.auth)?;
+    crate::sla::clock::configure(settings.sla.calendar().map_err(|e| e.to_string())?);
     let db = open_database(&settings)?;
     bootstrap_admin(&db, &settings)?;
     let dummy_hash = password::hash(&Alphanumeric.sample_string(&mut rand::rng(), 32))
@@ -138,6 +139,29 @@ pub fn load_demo(db: &Db, settings: &Settings, must_load: bool) -> Result<(), St
     Ok(())
 }
 
+/// Checks for newly breached SLAs at the configured interval and records each breach as an
+/// event; a failed check is logged and retried at the next tick.
+fn watch_sla_breaches(state: AppState) {
+    let every = Duration::from_secs(state.settings.sla.breach_check_secs);
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        loop {
+            interval.tick().await;
+            let result = state
+                .db
+                .transaction(|conn| {
+                    crate::incidents::model::record_breaches(conn, chrono::Utc::now())
+                })
+                .await;
+            match result {
+                Ok(0) => {}
+                Ok(n) => log::info!("recorded {n} new SLA breach(es)"),
+                Err(e) => log::warn!("SLA breach check failed: {e}"),
+            }
+        }
+    });
+}
+
 /// Runs the HTTP server until SIGTERM or Ctrl-C, then lets in-flight requests finish. With
 /// `demo`, an empty development database first gets the demo data.
 pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
@@ -159,6 +183,7 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     // only wait, and each one keeps its stack and allocator cache (measured: 170 MB resident
     // after a load with tokio's default of 512, against the pool of 8).
     let blocking_threads = usize::try_from(pool_size).unwrap_or(8).max(2);
+    watch_sla_breaches(state.clone());
     let mut server = HttpServer::new(move || build_app(state.clone()))
         .worker_max_blocking_threads(blocking_threads)
         .shutdown_timeout(shutdown_timeout)

@@ -62,6 +62,7 @@ struct BoardRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     version: i64,
+    lead_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -117,6 +118,9 @@ pub struct Board {
     pub name: String,
     /// Description (Markdown).
     pub description: String,
+    /// Id of the board lead, accountable for items that get no accountable person from
+    /// their request or their service's RACI template (such as demands for a new service).
+    pub lead: Option<i64>,
     /// The workflow, in position order.
     pub columns: Vec<Column>,
     /// When it was created.
@@ -172,6 +176,8 @@ pub struct NewBoard {
     pub description: String,
     /// The workflow; Backlog → Ready → In progress (WIP 5) → Review (WIP 3) → Done when omitted.
     pub columns: Option<Vec<NewColumn>>,
+    /// Id of the board lead (an active user), accountable when nobody else is.
+    pub lead: Option<i64>,
 }
 
 /// The body of `PATCH /api/v1/boards/{key}`.
@@ -189,6 +195,9 @@ pub struct BoardChanges {
     /// New description.
     #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
+    /// New board lead (an active user's id); `null` removes it.
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub lead: Option<Option<i64>>,
 }
 
 /// The body of `PATCH /api/v1/boards/{key}/columns/{id}`.
@@ -313,6 +322,7 @@ fn assemble(conn: &mut DbConnection, rows: Vec<BoardRow>) -> Result<Vec<Board>, 
                 key: row.key,
                 name: row.name,
                 description: row.description,
+                lead: row.lead_id,
                 columns: mine,
                 created_at: row.created_at.and_utc(),
                 updated_at: row.updated_at.and_utc(),
@@ -388,6 +398,7 @@ impl Board {
                 .map(|(n, c, w)| (n.to_string(), *c, *w, false))
                 .collect(),
         };
+        check_lead(conn, form.lead, &mut errors)?;
         ApiError::from_fields(errors)?;
         let taken = boards::table
             .filter(boards::key.eq(&key))
@@ -406,6 +417,7 @@ impl Board {
                 boards::name.eq(&name),
                 boards::description.eq(&form.description),
                 boards::next_item_number.eq(1_i64),
+                boards::lead_id.eq(form.lead),
                 boards::created_at.eq(stamp),
                 boards::updated_at.eq(stamp),
                 boards::version.eq(1_i64),
@@ -482,6 +494,9 @@ impl Board {
         if let Some(d) = &changes.description {
             check_text(&mut errors, "description", d, 20_000);
         }
+        if let Some(lead) = changes.lead {
+            check_lead(conn, lead, &mut errors)?;
+        }
         ApiError::from_fields(errors)?;
         let row = Board::row(conn, key)?;
         expected.check(row.version)?;
@@ -490,7 +505,8 @@ impl Board {
             .description
             .clone()
             .unwrap_or(row.description.clone());
-        if new_name == row.name && new_description == row.description {
+        let new_lead = changes.lead.unwrap_or(row.lead_id);
+        if new_name == row.name && new_description == row.description && new_lead == row.lead_id {
             return Board::find(conn, key);
         }
         let updated = diesel::update(boards::table)
@@ -498,6 +514,7 @@ impl Board {
             .set((
                 boards::name.eq(&new_name),
                 boards::description.eq(&new_description),
+                boards::lead_id.eq(new_lead),
                 boards::updated_at.eq(now()),
                 boards::version.eq(row.version + 1),
             ))
@@ -519,7 +536,8 @@ impl Board {
             },
             "updated",
             Some(actor),
-            json!({"name": {"old": row.name, "new": new_name}, "description_changed": new_description != row.description}),
+            json!({"name": {"old": row.name, "new": new_name}, "description_changed": new_description != row.description,
+                   "lead": {"old": row.lead_id, "new": new_lead}}),
         )?;
         Board::find(conn, key)
     }
@@ -817,4 +835,27 @@ fn column_by_id(conn: &mut DbConnection, board_id: i64, id: i64) -> Result<Colum
         .select(ColumnRow::as_select())
         .first(conn)?
         .into_api()
+}
+
+/// A board lead must be an active user.
+fn check_lead(
+    conn: &mut DbConnection,
+    lead: Option<i64>,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), ApiError> {
+    if let Some(id) = lead {
+        let active = crate::db::schema::users::table
+            .find(id)
+            .select(crate::db::schema::users::active)
+            .first::<bool>(conn)
+            .optional()?;
+        match active {
+            Some(true) => {}
+            Some(false) => {
+                errors.push(FieldError::new("lead", format!("user {id} is deactivated")))
+            }
+            None => errors.push(FieldError::new("lead", format!("there is no user {id}"))),
+        }
+    }
+    Ok(())
 }

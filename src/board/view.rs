@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Role};
+use crate::auth::{CurrentUser, Role, Visibility};
 use crate::board::model::{Board, ColumnCategory};
 use crate::db::DbConnection;
-use crate::db::schema::{item_labels, item_raci, items, services};
+use crate::db::schema::{demand_details, item_labels, item_raci, items, services};
 use crate::error::ApiError;
 use crate::http::Query;
+use crate::incidents::model::{self as incidents, Severity};
 use crate::items::model::{ItemType, Priority, labels_of, raci_of};
 
 /// Filters of the board view.
@@ -70,6 +71,21 @@ pub struct Card {
     pub due_date: Option<NaiveDate>,
     /// Rank inside the column.
     pub rank: String,
+    /// Severity, for incidents.
+    pub severity: Option<Severity>,
+    /// SLA state, for incidents under a policy.
+    pub sla: Option<CardSla>,
+}
+
+/// The SLA state shown on a card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardSla {
+    /// `breached`, `paused`, `running`, or `met` once resolved in time.
+    pub state: String,
+    /// When the resolution is due.
+    pub resolution_due_at: chrono::DateTime<chrono::Utc>,
+    /// Minutes left on the policy's clock; negative when overdue.
+    pub remaining_business_minutes: Option<i64>,
 }
 
 /// A column of the board view.
@@ -117,6 +133,7 @@ pub fn build(
     conn: &mut DbConnection,
     key: &str,
     filter: &ViewFilter,
+    visibility: Visibility,
 ) -> Result<BoardView, ApiError> {
     let board = Board::find(conn, key)?;
     let mut query = items::table
@@ -138,6 +155,16 @@ pub fn build(
             items::rank,
         ))
         .into_boxed();
+    if let Visibility::Organization(org) = visibility {
+        let ids = demand_details::table
+            .filter(demand_details::requesting_org_id.eq(org.unwrap_or(-1)))
+            .select(demand_details::item_id);
+        query = query.filter(
+            items::item_type
+                .eq(ItemType::Demand.as_str())
+                .and(items::id.eq_any(ids)),
+        );
+    }
     if let Some(service) = &filter.service {
         let ids = services::table
             .filter(services::key.eq(service.trim().to_string()))
@@ -171,6 +198,12 @@ pub fn build(
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let mut labels = labels_of(conn, &ids)?;
     let mut racis = raci_of(conn, &ids)?;
+    let incident_items: Vec<(i64, Option<i64>)> = rows
+        .iter()
+        .filter(|r| r.3 == ItemType::Incident.as_str())
+        .map(|r| (r.0, r.6))
+        .collect();
+    let (incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
     let service_ids: Vec<i64> = rows.iter().filter_map(|r| r.6).collect();
     let service_names: HashMap<i64, (String, String)> = services::table
         .filter(services::id.eq_any(&service_ids))
@@ -201,6 +234,21 @@ pub fn build(
             labels: labels.remove(&id).unwrap_or_default(),
             due_date,
             rank,
+            severity: incident_fields.get(&id).map(|f| f.severity),
+            sla: sla_states.remove(&id).map(|s| CardSla {
+                state: if s.response_breached || s.resolution_breached {
+                    "breached"
+                } else if s.paused {
+                    "paused"
+                } else if s.remaining_business_minutes.is_none() {
+                    "met"
+                } else {
+                    "running"
+                }
+                .into(),
+                resolution_due_at: s.resolution_due_at,
+                remaining_business_minutes: s.remaining_business_minutes,
+            }),
         });
     }
     let columns = board
@@ -229,8 +277,9 @@ pub fn build(
 ///
 /// The board's columns in order, each with its WIP limit, count and cards in rank order. A card
 /// is compact: key, type, title, priority, service, accountable and responsible names, labels,
-/// due date. Filters: `service`, `type`, `person`, `label`, `q`. Loads in a fixed number of
-/// queries whatever the number of cards. Viewer and up.
+/// due date, and for incidents severity and SLA state. Filters: `service`, `type`, `person`,
+/// `label`, `q`. Loads in a fixed number of queries whatever the number of cards. Viewer and
+/// up; a requester sees only the cards of their own organization's demands.
 #[utoipa::path(
     tag = "boards",
     params(("key" = String, Path, description = "The board's key"), ViewFilter),
@@ -244,8 +293,12 @@ pub async fn board_view(
     key: web::Path<String>,
     filter: Query<ViewFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+    caller.require(Role::Requester)?;
     let filter = filter.0;
-    let view = state.db.run(move |conn| build(conn, &key, &filter)).await?;
+    let visibility = caller.visibility();
+    let view = state
+        .db
+        .run(move |conn| build(conn, &key, &filter, visibility))
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -4,16 +4,18 @@
 
 use diesel::prelude::*;
 
-use crate::auth::Role;
-use crate::board::model::{Board, NewBoard};
+use crate::auth::{CurrentUser, Role};
+use crate::board::model::{Board, ColumnCategory, NewBoard, NewColumn};
 use crate::catalog::demo_data;
 use crate::catalog::organizations::{NewOrganization, Organization, OrganizationKind};
 use crate::catalog::raci::{self, Accountable, RaciInput};
 use crate::catalog::services::{Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind};
 use crate::db::DbConnection;
-use crate::db::schema::{organizations, services, users};
+use crate::db::schema::{organizations, services, sla_policies, users};
+use crate::demands::model::{self as demands, Decision, DecisionRequest, DemandInput, Effort};
 use crate::error::ApiError;
 use crate::http::IfMatch;
+use crate::incidents::model::{IncidentInput, Severity};
 use crate::items::model::{Item, ItemType, MoveRequest, NewItem, Priority};
 use crate::users::model::{NewUser, User};
 
@@ -150,29 +152,83 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
             };
             raci::replace(conn, &service.key, &template, None, IfMatch(None))?;
         }
-        for (key, name, description) in [
+        let column =
+            |name: &str, category: ColumnCategory, wip_limit: Option<i32>, pauses_sla| NewColumn {
+                name: name.into(),
+                category,
+                wip_limit,
+                pauses_sla,
+                position: None,
+            };
+        use ColumnCategory::{Done, InProgress, Todo};
+        let boards = [
             (
                 "OPS",
                 "Betrieb",
                 "Aufgaben und Störungen im Betrieb der Onlinedienste",
+                lead,
+                vec![
+                    column("Backlog", Todo, None, false),
+                    column("Bereit", Todo, None, false),
+                    column("In Arbeit", InProgress, Some(5), false),
+                    column("Wartet auf Meldende", InProgress, None, true),
+                    column("Review", InProgress, Some(3), false),
+                    column("Erledigt", Done, None, false),
+                ],
             ),
             (
                 "DEM",
                 "Bedarfe",
                 "Bedarfe von Ministerien, Kommunen und Betreibern",
+                demand,
+                vec![
+                    column("Eingang", Todo, None, false),
+                    column("Angenommen", Todo, None, false),
+                    column("In Umsetzung", InProgress, Some(5), false),
+                    column("Abnahme", InProgress, Some(3), false),
+                    column("Umgesetzt", Done, None, false),
+                ],
             ),
-        ] {
+        ];
+        for (key, name, description, board_lead, columns) in boards {
             let board = NewBoard {
                 key: key.into(),
                 name: name.into(),
                 description: description.into(),
-                columns: None,
+                columns: Some(columns),
+                lead: board_lead,
             };
             Board::create(conn, &board, None)?;
         }
-        summary.items = seed_items(conn, &member_ids(&team))?;
+        seed_sla_policies(conn)?;
+        summary.items = seed_items(conn, &member_ids(&team), demand, &orgs)?;
         Ok(summary)
     })
+}
+
+/// The SLA policies of the team's operating agreement: an outage (s1) is answered round the
+/// clock, everything else within business hours.
+fn seed_sla_policies(conn: &mut DbConnection) -> Result<(), ApiError> {
+    let stamp = crate::db::now();
+    for (severity, response, resolution, clock) in [
+        ("s1", 30, 240, "calendar"),
+        ("s2", 60, 480, "business"),
+        ("s3", 240, 2_400, "business"),
+        ("s4", 480, 4_800, "business"),
+    ] {
+        diesel::insert_into(sla_policies::table)
+            .values((
+                sla_policies::severity.eq(severity),
+                sla_policies::response_minutes.eq(response),
+                sla_policies::resolution_minutes.eq(resolution),
+                sla_policies::clock.eq(clock),
+                sla_policies::created_at.eq(stamp),
+                sla_policies::updated_at.eq(stamp),
+                sla_policies::version.eq(1_i64),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 fn member_ids(team: &[(&str, i64)]) -> Vec<i64> {
@@ -181,7 +237,12 @@ fn member_ids(team: &[(&str, i64)]) -> Vec<i64> {
 
 /// A few hundred items: incidents and tasks on OPS, demands on DEM, spread over the columns
 /// and the services, by the team's members.
-fn seed_items(conn: &mut DbConnection, team: &[i64]) -> Result<usize, ApiError> {
+fn seed_items(
+    conn: &mut DbConnection,
+    team: &[i64],
+    demand_manager: Option<i64>,
+    orgs: &[Organization],
+) -> Result<usize, ApiError> {
     const INCIDENTS: &[&str] = &[
         "Upload von Nachweisen bricht ab",
         "Zahlung über ePayBL schlägt fehl",
@@ -218,6 +279,13 @@ fn seed_items(conn: &mut DbConnection, team: &[i64]) -> Result<usize, ApiError> 
         Priority::Medium,
         Priority::Critical,
     ];
+    const SEVERITIES: [Severity; 4] = [Severity::S1, Severity::S2, Severity::S3, Severity::S4];
+    let requesting = ["LUP", "HRO", "VG", "SN", "SM", "SK", "MV"];
+    let requesting: Vec<&Organization> = requesting
+        .iter()
+        .filter_map(|short| orgs.iter().find(|o| o.short_name == *short))
+        .collect();
+    let now = chrono::Utc::now();
     let mut created = 0;
     for i in 0..320_usize {
         let (board, item_type, title) = match i % 4 {
@@ -242,10 +310,98 @@ fn seed_items(conn: &mut DbConnection, team: &[i64]) -> Result<usize, ApiError> 
             due_date: None,
             raci: None,
             external_refs: Vec::new(),
+            demand: None,
+            incident: None,
         };
-        let item = Item::create(conn, &form, actor)?;
-        // Spread over the workflow; the WIP limits are overridden as a team lead would.
         let target = i % 9;
+        let mut form = form;
+        if item_type == ItemType::Incident {
+            // Reported over the last ten days; older open ones have run out of time.
+            let reported_at = now - chrono::Duration::minutes(((i * 397) % 14_400) as i64 + 5);
+            let done = target == 8;
+            let answered = done || i % 3 != 0;
+            let soon = |minutes: i64| {
+                let at = reported_at + chrono::Duration::minutes(minutes);
+                (at < now).then_some(at)
+            };
+            form.incident = Some(IncidentInput {
+                severity: Some(SEVERITIES[(i / 2) % 4]),
+                reported_at: Some(reported_at),
+                reported_by_org: Some(
+                    requesting
+                        .get(i % requesting.len().max(1))
+                        .map(|o| o.short_name.clone()),
+                ),
+                impact: Some("Antragstellende können den Antrag nicht abschließen.".into()),
+                first_response_at: Some(if answered { soon(20) } else { None }),
+                resolved_at: Some(if done { soon(180) } else { None }),
+                resolution: Some(done.then(|| "Fehler behoben, Dienst läuft wieder.".into())),
+                ..IncidentInput::default()
+            });
+        }
+        if item_type == ItemType::Demand {
+            let org = requesting.get((i / 4) % requesting.len().max(1));
+            form.demand = Some(DemandInput {
+                requesting_organization: Some(org.map(|o| o.short_name.clone())),
+                justification: Some(
+                    "Gesetzliche Änderung und Rückmeldungen der Antragstellenden.".into(),
+                ),
+                value: Some(Some(i32::try_from(i % 5).unwrap_or(0) + 1)),
+                desired_date: Some(chrono::NaiveDate::from_ymd_opt(
+                    2027,
+                    1 + (i % 12) as u32,
+                    1,
+                )),
+                ..DemandInput::default()
+            });
+        }
+        let item = Item::create(conn, &form, actor)?;
+        if item_type == ItemType::Demand {
+            // Every fifth stays pending; the others are decided by the demand manager.
+            let Some(manager) = demand_manager else {
+                created += 1;
+                continue;
+            };
+            let d = i / 4;
+            let (decision, reason) = match d % 5 {
+                0 => (None, None),
+                1 | 2 => (Some(Decision::Accepted), None),
+                3 => (
+                    Some(Decision::Rejected),
+                    Some("Kein Mehrwert gegenüber dem EfA-Dienst."),
+                ),
+                _ => (
+                    Some(Decision::Deferred),
+                    Some("Nach der Migration auf die neue Plattform."),
+                ),
+            };
+            if let Some(decision) = decision {
+                let caller = CurrentUser(User::find(conn, manager)?);
+                let request = DecisionRequest {
+                    decision,
+                    reason: reason.map(str::to_string),
+                    target_quarter: (decision == Decision::Accepted)
+                        .then(|| format!("2027-Q{}", 1 + d % 4)),
+                    value: None,
+                    effort: Some([Effort::S, Effort::M, Effort::L][d % 3]),
+                };
+                let decided = demands::decide(conn, &item.key, &request, &caller, IfMatch(None))?;
+                if decision == Decision::Accepted && d % 3 == 0 {
+                    let board = Board::find(conn, "DEM")?;
+                    let request = MoveRequest {
+                        column: board.columns[2].id,
+                        before: None,
+                        after: None,
+                        override_wip: true,
+                        resolution: None,
+                    };
+                    Item::move_to(conn, &decided.key, &request, manager, true, IfMatch(None))?;
+                }
+            }
+            created += 1;
+            continue;
+        }
+        // Spread over the workflow; the WIP limits are overridden as a team lead would.
         if target > 3 {
             let board = Board::find(conn, board)?;
             let column = &board.columns[(target - 3).min(board.columns.len() - 1)];
@@ -254,6 +410,7 @@ fn seed_items(conn: &mut DbConnection, team: &[i64]) -> Result<usize, ApiError> 
                 before: None,
                 after: None,
                 override_wip: true,
+                resolution: None,
             };
             Item::move_to(conn, &item.key, &request, actor, true, IfMatch(None))?;
         }

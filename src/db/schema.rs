@@ -104,7 +104,7 @@ diesel::table! {
         next_item_number -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-        version -> BigInt,
+        version -> BigInt,    lead_id -> Nullable<BigInt>,
     }
 }
 

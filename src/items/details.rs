@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Role};
+use crate::auth::{CurrentUser, Role, Visibility};
 use crate::db::schema::{item_comments, item_links, items, users};
 use crate::db::{DbConnection, now};
 use crate::error::{ApiError, FieldError};
@@ -123,7 +123,8 @@ fn comment(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<Comment, Ap
 
 /// List an item's comments.
 ///
-/// Oldest first; deleted comments stay as tombstones (`body: null`). Viewer and up.
+/// Oldest first; deleted comments stay as tombstones (`body: null`). Viewer and up; a
+/// requester reads the comments on their own organization's demands.
 #[utoipa::path(
     tag = "items",
     params(("key" = String, Path, description = "The item's key or numeric id"), PageParams),
@@ -138,12 +139,13 @@ pub async fn list_comments(
     paging: Query<PageParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+    caller.require(Role::Requester)?;
     let paging = paging.0;
+    let visibility = caller.visibility();
     let page = state
         .db
         .run(move |conn| {
-            let item = Item::row(conn, &key)?;
+            let item = Item::row_visible(conn, &key, visibility)?;
             let limit = paging.limit()?;
             let mut query = item_comments::table
                 .inner_join(users::table)
@@ -177,7 +179,8 @@ pub async fn list_comments(
 
 /// Comment on an item.
 ///
-/// Members and up.
+/// Members and up; a requester comments on their own organization's demands. On an incident,
+/// the team's first comment is the first response when none is recorded.
 #[utoipa::path(
     tag = "items",
     params(("key" = String, Path, description = "The item's key or numeric id")),
@@ -193,12 +196,20 @@ pub async fn add_comment(
     key: web::Path<String>,
     body: Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Member)?;
+    if caller.0.role == Role::Viewer {
+        return Err(ApiError::Forbidden(
+            "Viewers read; members and up comment, requesters on their own demands.".into(),
+        ));
+    }
     let actor = caller.id();
+    let visibility = caller.visibility();
     let (item_key, comment) = state
         .db
         .transaction(move |conn| {
-            let item = Item::row(conn, &key)?;
+            let item = Item::row_visible(conn, &key, visibility)?;
+            if visibility == Visibility::All {
+                crate::incidents::model::on_team_comment(conn, item.id)?;
+            }
             let text = check_body(&body.0.body)?;
             let stamp = now();
             let id: i64 = diesel::insert_into(item_comments::table)

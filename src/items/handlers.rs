@@ -16,7 +16,7 @@ use crate::pagination::{Page, PageParams};
 /// Oldest first unless `sort` says otherwise. Filter by board, service, type, column, person (`accountable=`,
 /// `responsible=`, `involved=` for any role: "my items" is one call), label, text and
 /// `updated_since`; `include_deleted=true` adds the tombstones of deleted items for sync
-/// scripts. Viewer and up.
+/// scripts. Viewer and up; a requester sees the demands of their own organization only.
 #[utoipa::path(
     tag = "items",
     params(ItemFilter),
@@ -31,9 +31,13 @@ pub async fn list_items(
     filter: Query<ItemFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+    caller.require(Role::Requester)?;
     let filter = filter.0;
-    let page = state.db.run(move |conn| Item::list(conn, &filter)).await?;
+    let visibility = caller.visibility();
+    let page = state
+        .db
+        .run(move |conn| Item::list(conn, &filter, visibility))
+        .await?;
     Ok(page.respond(&req))
 }
 
@@ -83,8 +87,12 @@ pub async fn get_item(
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
-    let item = state.db.run(move |conn| Item::find(conn, &key)).await?;
+    caller.require(Role::Requester)?;
+    let visibility = caller.visibility();
+    let item = state
+        .db
+        .run(move |conn| Item::find_visible(conn, &key, visibility))
+        .await?;
     Ok(ok_with_etag(&item, item.version))
 }
 
@@ -252,7 +260,8 @@ pub async fn move_item(
 /// An item's history.
 ///
 /// Every change, oldest first: who, when, what (field, old and new value; moves with their
-/// columns; RACI changes). Written in the same transaction as the change. Viewer and up.
+/// columns; RACI changes). Written in the same transaction as the change. Viewer and up; a
+/// requester reads the history of their own organization's demands only.
 #[utoipa::path(
     tag = "items",
     params(("key" = String, Path, description = "The item's key or numeric id"), PageParams),
@@ -267,12 +276,13 @@ pub async fn item_history(
     paging: Query<PageParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+    caller.require(Role::Requester)?;
     let paging = paging.0;
+    let visibility = caller.visibility();
     let page = state
         .db
         .run(move |conn| {
-            let item = Item::row(conn, &key)?;
+            let item = Item::row_visible(conn, &key, visibility)?;
             history::events_of(
                 conn,
                 Subject {

@@ -9,20 +9,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Visibility;
 use crate::board::model::ColumnCategory;
 use crate::catalog::raci::{self, PersonRef, RaciInput, RaciRole};
 use crate::db::schema::{
-    board_columns, boards, item_external_refs, item_labels, item_raci, items, service_raci,
-    services, users,
+    board_columns, boards, demand_details, incident_details, item_external_refs, item_labels,
+    item_raci, items, organizations, service_raci, services, users,
 };
 use crate::db::{DbConnection, now};
+use crate::demands::model::{self as demands, Decision, DemandFields, DemandInput};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
+use crate::incidents::model::{self as incidents, IncidentFields, IncidentInput, Severity};
 use crate::items::rank;
 use crate::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
+use crate::sla::clock::SlaState;
 
 /// What kind of work an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -155,6 +159,12 @@ pub struct Item {
     pub raci: ItemRaci,
     /// The same item in other systems (one reference per system).
     pub external_refs: Vec<ExternalRef>,
+    /// Demand fields: intake and decision. Only on demands.
+    pub demand: Option<DemandFields>,
+    /// Incident fields: severity, reporter, response and resolution. Only on incidents.
+    pub incident: Option<IncidentFields>,
+    /// The SLA clocks of an incident, when a policy applies to it.
+    pub sla: Option<SlaState>,
 }
 
 /// The body of `POST /api/v1/items`.
@@ -196,6 +206,10 @@ pub struct NewItem {
     /// References to the same item in other systems.
     #[serde(default)]
     pub external_refs: Vec<ExternalRef>,
+    /// Demand fields (demands only).
+    pub demand: Option<DemandInput>,
+    /// Incident fields (incidents only; `severity` is required).
+    pub incident: Option<IncidentInput>,
 }
 
 /// The body of `PATCH /api/v1/items/{key}`. `key`, `created_*`, `version` and the timestamps
@@ -229,6 +243,10 @@ pub struct ItemChanges {
     pub due_date: Option<Option<NaiveDate>>,
     /// New external references (replaces the list).
     pub external_refs: Option<Vec<ExternalRef>>,
+    /// Changed demand fields (demands only); the decision has its own endpoint.
+    pub demand: Option<DemandInput>,
+    /// Changed incident fields (incidents only).
+    pub incident: Option<IncidentInput>,
 }
 
 /// The body of `POST /api/v1/items/{key}/move`.
@@ -245,6 +263,10 @@ pub struct MoveRequest {
     /// Managers only: move even when the column is at its WIP limit (recorded in the history).
     #[serde(default)]
     pub override_wip: bool,
+    /// For an incident moved to a `done` column: how it was resolved (required there unless
+    /// the incident already has a resolution).
+    #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
+    pub resolution: Option<String>,
 }
 
 /// How an item list is sorted.
@@ -313,6 +335,12 @@ pub struct ItemFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Include tombstones of deleted items (`deleted_at` set), for sync scripts.
     pub include_deleted: Option<bool>,
+    /// Only demands with this decision.
+    pub decision: Option<Decision>,
+    /// Only incidents of this severity.
+    pub severity: Option<Severity>,
+    /// Only demands raised by this organization (short name).
+    pub requesting_organization: Option<String>,
     /// Order: `created_at` (default), `updated_at`, `rank`, `priority` (most urgent first);
     /// prefix `-` to reverse. Ties are broken by id.
     #[param(inline)]
@@ -518,7 +546,9 @@ fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<
     Ok(())
 }
 
-/// Turns rows into API items in seven queries: labels, RACI, services, columns, boards.
+/// Turns rows into API items in a fixed number of queries: labels, RACI, references,
+/// services, columns, boards; demand fields when there are demands; incident fields and SLA
+/// clocks when there are incidents.
 fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut labels = labels_of(conn, &ids)?;
@@ -550,6 +580,22 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, Ap
         .load::<(i64, String)>(conn)?
         .into_iter()
         .collect();
+    let demand_ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.item_type == ItemType::Demand.as_str())
+        .map(|r| r.id)
+        .collect();
+    let mut demand_fields = if demand_ids.is_empty() {
+        HashMap::new()
+    } else {
+        demands::load(conn, &demand_ids)?
+    };
+    let incident_items: Vec<(i64, Option<i64>)> = rows
+        .iter()
+        .filter(|r| r.item_type == ItemType::Incident.as_str())
+        .map(|r| (r.id, r.service_id))
+        .collect();
+    let (mut incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
     rows.into_iter()
         .map(|row| {
             let (column_name, category) = columns.get(&row.column_id).cloned().unwrap_or_default();
@@ -572,6 +618,9 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, Ap
                 labels: labels.remove(&row.id).unwrap_or_default(),
                 raci: racis.remove(&row.id).unwrap_or_default(),
                 external_refs: refs.remove(&row.id).unwrap_or_default(),
+                demand: demand_fields.remove(&row.id),
+                incident: incident_fields.remove(&row.id),
+                sla: sla_states.remove(&row.id),
                 id: row.id,
                 key: row.key,
                 title: row.title,
@@ -709,6 +758,56 @@ impl Item {
             .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
     }
 
+    /// The stored row of a live item the caller may see: a requester sees only the demands of
+    /// their own organization, and gets the same 404 for any other item as for a missing one.
+    pub(crate) fn row_visible(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        visibility: Visibility,
+    ) -> Result<ItemRow, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        if let Visibility::Organization(org) = visibility {
+            let requested_by: Option<i64> = if row.item_type == ItemType::Demand.as_str() {
+                demand_details::table
+                    .find(row.id)
+                    .select(demand_details::requesting_org_id)
+                    .first::<Option<i64>>(conn)
+                    .optional()?
+                    .flatten()
+            } else {
+                None
+            };
+            if org.is_none() || requested_by != org {
+                return Err(ApiError::NotFound(format!(
+                    "There is no item `{key_or_id}`."
+                )));
+            }
+        }
+        Ok(row)
+    }
+
+    /// The live item by key or id, if the caller may see it (404 otherwise).
+    pub fn find_visible(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        visibility: Visibility,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row_visible(conn, key_or_id, visibility)?;
+        assemble(conn, vec![row])?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+
+    /// Items by id, in id order (deleted ones included), in a fixed number of queries.
+    pub fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Item>, ApiError> {
+        let rows = items::table
+            .filter(items::id.eq_any(ids))
+            .order(items::id.asc())
+            .select(ItemRow::as_select())
+            .load(conn)?;
+        assemble(conn, rows)
+    }
+
     /// The live item by key or id.
     pub fn find(conn: &mut DbConnection, key_or_id: &str) -> Result<Item, ApiError> {
         let row = Item::row(conn, key_or_id)?;
@@ -727,8 +826,8 @@ impl Item {
         let refs = check_refs(&form.external_refs, &mut errors);
         let board = boards::table
             .filter(boards::key.eq(form.board.trim().to_uppercase()))
-            .select((boards::id, boards::key))
-            .first::<(i64, String)>(conn)
+            .select((boards::id, boards::key, boards::lead_id))
+            .first::<(i64, String, Option<i64>)>(conn)
             .optional()?;
         if board.is_none() {
             errors.push(FieldError::new(
@@ -737,13 +836,41 @@ impl Item {
             ));
         }
         let service_id = service_id(conn, form.service.as_deref(), &mut errors)?;
+        let demand = match (form.item_type, &form.demand) {
+            (ItemType::Demand, input) => Some(demands::resolve(
+                conn,
+                input.as_ref().unwrap_or(&DemandInput::default()),
+                None,
+                &mut errors,
+            )?),
+            (_, Some(_)) => {
+                errors.push(FieldError::new("demand", "is only for demands"));
+                None
+            }
+            _ => None,
+        };
+        let incident = match (form.item_type, &form.incident) {
+            (ItemType::Incident, input) => incidents::resolve(
+                conn,
+                input.as_ref().unwrap_or(&IncidentInput::default()),
+                None,
+                &[],
+                service_id,
+                Severity::from_priority(form.priority),
+                &mut errors,
+            )?,
+            (_, Some(_)) => {
+                errors.push(FieldError::new("incident", "is only for incidents"));
+                None
+            }
+            _ => None,
+        };
+        let new_service = demand.as_ref().and_then(|d| d.proposed_service()).is_some();
         if form.item_type != ItemType::Task
             && form.service.as_deref().is_none_or(|s| s.trim().is_empty())
+            && !new_service
         {
-            errors.push(FieldError::new(
-                "service",
-                format!("is required for a {}", form.item_type.as_str()),
-            ));
+            errors.push(FieldError::new("service", service_required(form.item_type)));
         }
         let mut raci_rows = match &form.raci {
             Some(input) => match raci::validate(conn, input, "raci.") {
@@ -766,6 +893,7 @@ impl Item {
                     .load(conn)?,
                 None => Vec::new(),
             };
+            let lead = board.as_ref().and_then(|b| b.2);
             if template.iter().any(|(_, r, _)| r == "accountable") {
                 for (user, role, active) in template {
                     let role = match role.as_str() {
@@ -782,17 +910,21 @@ impl Item {
                         raci_rows.push((user, role));
                     }
                 }
+            } else if let Some(lead) = lead {
+                // No template either: the board lead is accountable, as in Jira.
+                raci_rows.push((lead, RaciRole::Accountable));
             } else {
                 errors.push(FieldError::new(
                     "raci.accountable",
-                    "an accountable person is required: name one, or give the service a RACI template",
+                    "an accountable person is required: name one, give the service a RACI \
+                     template, or give the board a lead",
                 ));
             }
         }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let Some((board_id, board_key)) = board else {
+        let Some((board_id, board_key, _)) = board else {
             return Err(ApiError::internal("board vanished"));
         };
         let first_column: (i64, String) = board_columns::table
@@ -840,6 +972,12 @@ impl Item {
         write_labels(conn, id, &labels)?;
         write_raci(conn, id, &raci_rows)?;
         write_refs(conn, id, &refs)?;
+        if let Some(fields) = &demand {
+            demands::store(conn, id, fields, None)?;
+        }
+        if let Some(fields) = &incident {
+            incidents::store(conn, id, fields, None)?;
+        }
         let item = Item::find(conn, &key)?;
         history::record(
             conn,
@@ -851,7 +989,7 @@ impl Item {
             Some(actor),
             json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
                    "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
-                   "raci": raci_summary(&item.raci)}),
+                   "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident}),
         )?;
         Ok(item)
     }
@@ -892,11 +1030,49 @@ impl Item {
         let item_type = changes.item_type.unwrap_or(current.item_type);
         let service_key = changes.service.clone().unwrap_or(current.service.clone());
         let service_id = service_id(conn, service_key.as_deref(), &mut errors)?;
-        if item_type != ItemType::Task && service_id.is_none() && service_key.is_none() {
-            errors.push(FieldError::new(
-                "service",
-                format!("is required for a {}", item_type.as_str()),
-            ));
+        // Type-specific fields: resolved whenever the item is of that type, so that a change
+        // of type or service is checked against them too; storing writes only what changed.
+        let demand = if item_type == ItemType::Demand {
+            let stored = demands::row_of(conn, row.id)?;
+            let input = changes.demand.clone().unwrap_or_default();
+            let resolved = demands::resolve(conn, &input, stored.as_ref(), &mut errors)?;
+            Some((resolved, stored))
+        } else {
+            if changes.demand.is_some() {
+                errors.push(FieldError::new("demand", "is only for demands"));
+            }
+            None
+        };
+        let incident = if item_type == ItemType::Incident {
+            let stored = incidents::row_of(conn, row.id)?;
+            let affected = incidents::affected_ids(conn, row.id)?;
+            let input = changes.incident.clone().unwrap_or_default();
+            let suggested = Severity::from_priority(changes.priority.unwrap_or(current.priority));
+            incidents::resolve(
+                conn,
+                &input,
+                stored.as_ref(),
+                &affected,
+                service_id,
+                suggested,
+                &mut errors,
+            )?
+            .map(|resolved| (resolved, stored, affected))
+        } else {
+            if changes.incident.is_some() {
+                errors.push(FieldError::new("incident", "is only for incidents"));
+            }
+            None
+        };
+        let new_service = demand
+            .as_ref()
+            .is_some_and(|(d, _)| d.proposed_service().is_some());
+        if item_type != ItemType::Task
+            && service_id.is_none()
+            && service_key.is_none()
+            && !new_service
+        {
+            errors.push(FieldError::new("service", service_required(item_type)));
         }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
@@ -921,6 +1097,13 @@ impl Item {
         note("labels", json!(current.labels), json!(labels));
         note("due_date", json!(current.due_date), json!(due_date));
         note("external_refs", json!(current.external_refs), json!(refs));
+        if let Some((fields, stored)) = &demand {
+            changed.extend(demands::store(conn, row.id, fields, stored.as_ref())?);
+        }
+        if let Some((fields, stored, affected)) = &incident {
+            let before = stored.as_ref().map(|s| (s, affected.as_slice()));
+            changed.extend(incidents::store(conn, row.id, fields, before)?);
+        }
         if changed.is_empty() {
             return Ok(current);
         }
@@ -1060,6 +1243,13 @@ impl Item {
                 format!("column {} is not on this item's board", request.column),
             ));
         };
+        incidents::on_move(
+            conn,
+            row.id,
+            row.item_type == ItemType::Incident.as_str(),
+            ColumnCategory::parse(&category),
+            request.resolution.as_deref(),
+        )?;
         // The column's items in rank order, without the one being moved (one query).
         let others: Vec<(i64, String, String)> = items::table
             .filter(
@@ -1194,7 +1384,11 @@ impl Item {
     }
 
     /// One page of items in id order, in eight queries whatever the page size.
-    pub fn list(conn: &mut DbConnection, filter: &ItemFilter) -> Result<Page<Item>, ApiError> {
+    pub fn list(
+        conn: &mut DbConnection,
+        filter: &ItemFilter,
+        visibility: Visibility,
+    ) -> Result<Page<Item>, ApiError> {
         let paging = PageParams {
             limit: filter.limit,
             cursor: filter.cursor.clone(),
@@ -1203,6 +1397,47 @@ impl Item {
         let after = paging.after::<SortCursor>()?;
         let sort = filter.sort.unwrap_or_default();
         let mut query = items::table.select(ItemRow::as_select()).into_boxed();
+        if let Visibility::Organization(org) = visibility {
+            let ids = demand_details::table
+                .filter(demand_details::requesting_org_id.eq(org.unwrap_or(-1)))
+                .select(demand_details::item_id);
+            query = query.filter(
+                items::item_type
+                    .eq(ItemType::Demand.as_str())
+                    .and(items::id.eq_any(ids)),
+            );
+        }
+        if let Some(decision) = filter.decision {
+            let ids = demand_details::table
+                .filter(demand_details::decision.eq(decision.as_str()))
+                .select(demand_details::item_id);
+            query = query.filter(
+                items::item_type
+                    .eq(ItemType::Demand.as_str())
+                    .and(items::id.eq_any(ids)),
+            );
+        }
+        if let Some(severity) = filter.severity {
+            let ids = incident_details::table
+                .filter(incident_details::severity.eq(severity.as_str()))
+                .select(incident_details::item_id);
+            query = query.filter(
+                items::item_type
+                    .eq(ItemType::Incident.as_str())
+                    .and(items::id.eq_any(ids)),
+            );
+        }
+        if let Some(org) = &filter.requesting_organization {
+            let ids = demand_details::table
+                .inner_join(organizations::table)
+                .filter(crate::db::lower(organizations::short_name).eq(org.trim().to_lowercase()))
+                .select(demand_details::item_id);
+            query = query.filter(
+                items::item_type
+                    .eq(ItemType::Demand.as_str())
+                    .and(items::id.eq_any(ids)),
+            );
+        }
         if !filter.include_deleted.unwrap_or(false) {
             query = query.filter(items::deleted_at.is_null());
         }
@@ -1362,6 +1597,16 @@ fn priority_order() -> _ {
         2_i32.into_sql::<diesel::sql_types::Integer>(),
     )
     .otherwise(3_i32.into_sql::<diesel::sql_types::Integer>())
+}
+
+/// Why an item of this type needs a service.
+fn service_required(item_type: ItemType) -> String {
+    match item_type {
+        ItemType::Demand => "is required for a demand, unless it asks for a new service named in \
+             demand.proposed_service"
+            .into(),
+        other => format!("is required for a {}", other.as_str()),
+    }
 }
 
 /// Bumps an item's version and `updated_at` for a change stored elsewhere (its RACI).

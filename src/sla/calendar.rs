@@ -266,15 +266,15 @@ impl Calendar {
         if self.mv_holidays && is_mv_holiday(date) {
             return None;
         }
-        let open = self.to_utc(date.and_time(start))?;
-        let close = self.to_utc(date.and_time(end))?;
+        let open = self.local_to_utc(date.and_time(start))?;
+        let close = self.local_to_utc(date.and_time(end))?;
         (open < close).then_some((open, close))
     }
 
     /// Converts a local wall-clock time to UTC without panicking on DST
     /// transitions: ambiguous times take the earlier instant, non-existent
     /// times move forward to the first valid local minute (the end of the gap).
-    fn to_utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    fn local_to_utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         // Real gaps are at most a few hours; a day bounds the search safely.
         (0..=24 * 60).find_map(|step| {
             let candidate = local.checked_add_signed(TimeDelta::minutes(step))?;

@@ -1,3 +1,4 @@
 //! Service-level agreements for incidents: business-hours calendar, policies and clocks.
 
 pub mod calendar;
+pub mod clock;

@@ -166,7 +166,13 @@ async fn json_import_and_permissions(app: TestApp) {
 }
 
 async fn demo_data_fills_an_empty_database_once(app: TestApp) {
-    let summary = opsboard::catalog::demo::seed(&mut app.conn()).expect("demo data loads");
+    // Seeding takes seconds: off the runtime, so that the test server keeps serving.
+    let mut conn = app.conn();
+    let summary =
+        actix_web::rt::task::spawn_blocking(move || opsboard::catalog::demo::seed(&mut conn))
+            .await
+            .expect("the seeding thread ends")
+            .expect("demo data loads");
     assert!(summary.services >= 230, "{}", summary.services);
     assert_eq!(
         summary

@@ -301,7 +301,22 @@ async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
     assert_eq!(last["kind"], "moved");
     assert_eq!(last["data"]["override_wip"], true);
     // Done sets done_at; leaving done clears it; started_at stays.
-    let finished = mv("OPS-1", json!({"column": done}), &member).await.json();
+    let refused = mv("OPS-1", json!({"column": done}), &member).await;
+    assert_eq!(
+        refused.status, 422,
+        "an incident needs a resolution: {}",
+        refused.text
+    );
+    assert!(refused.text.contains("resolution"), "{}", refused.text);
+    let finished = mv(
+        "OPS-1",
+        json!({"column": done, "resolution": "Zertifikat getauscht"}),
+        &member,
+    )
+    .await
+    .json();
+    assert_eq!(finished["incident"]["resolution"], "Zertifikat getauscht");
+    assert!(finished["incident"]["resolved_at"].is_string());
     assert!(finished["done_at"].is_string());
     let reopened = mv(
         "OPS-1",
@@ -794,12 +809,29 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
             (json!("medium"), json!(["prod"]))
         );
     }
-    // Requesters are not let in here; viewers only read.
+    // A requester sees only their organization's demands: none of these items; viewers only
+    // read.
     let (_, requester) = app.user("requester").await;
-    app.get("/api/v1/items", &requester).await.problem(403);
-    app.get("/api/v1/boards/OPS/view", &requester)
+    let listed = app.get("/api/v1/items", &requester).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json()["items"], json!([]));
+    app.get("/api/v1/items/OPS-1", &requester)
         .await
-        .problem(403);
+        .problem(404);
+    let view = app.get("/api/v1/boards/OPS/view", &requester).await.json();
+    assert!(
+        view["columns"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["count"] == 0)),
+        "{view}"
+    );
+    app.post(
+        "/api/v1/items",
+        &requester,
+        &json!({"board": "OPS", "type": "task", "title": "x"}),
+    )
+    .await
+    .problem(403);
     let (_, viewer) = app.user("viewer").await;
     app.request(Method::POST, "/api/v1/items/OPS-1/move")
         .token(&viewer)

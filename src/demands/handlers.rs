@@ -1,0 +1,144 @@
+//! HTTP handlers for demand intake, decisions and the roadmap.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Role};
+use crate::demands::model::{self, DecisionRequest, DemandIntake, RoadmapFilter, RoadmapQuarter};
+use crate::error::ApiError;
+use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
+use crate::items::model::{Item, ItemFilter, ItemType};
+use crate::pagination::Page;
+
+/// Raise a demand.
+///
+/// For stakeholders (requesters) and the team (members and up). The demand lands on the demand
+/// board (setting `demands.board`, `DEM` by default) in its first column, as a `demand` item
+/// with decision `pending`. The requesting organization is the caller's own when omitted; a
+/// requester may name no other. Name the online service, or the new one wanted in
+/// `proposed_service`. The service's RACI template, else the board lead, makes it someone's
+/// accountable item.
+#[utoipa::path(
+    tag = "demands",
+    request_body = DemandIntake,
+    responses((status = 201, description = "The new demand", body = Item,
+        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version")))),
+    security(("bearer" = []))
+)]
+#[post("/demands")]
+pub async fn raise_demand(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: Json<DemandIntake>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.0.role == Role::Viewer {
+        return Err(ApiError::Forbidden(
+            "Viewers read; requesters and team members raise demands.".into(),
+        ));
+    }
+    let board = state.settings.demands.board.trim().to_uppercase();
+    let item = state
+        .db
+        .transaction(move |conn| model::intake(conn, &body.0, &caller, &board))
+        .await?;
+    Ok(created(
+        &item,
+        &format!("/api/v1/items/{}", item.key),
+        item.version,
+    ))
+}
+
+/// List demands.
+///
+/// The items of type `demand`, with every filter of `GET /items` (`decision`,
+/// `requesting_organization`, `service`, …). A requester sees the demands of their own
+/// organization only; the team sees all.
+#[utoipa::path(
+    tag = "demands",
+    params(ItemFilter),
+    responses((status = 200, description = "One page of demands", body = Page<Item>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
+    security(("bearer" = []))
+)]
+#[get("/demands")]
+pub async fn list_demands(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    filter: Query<ItemFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Requester)?;
+    let mut filter = filter.0;
+    if filter.item_type.is_some_and(|t| t != ItemType::Demand) {
+        return Err(ApiError::bad_field("type", "this list holds demands only"));
+    }
+    filter.item_type = Some(ItemType::Demand);
+    let visibility = caller.visibility();
+    let page = state
+        .db
+        .run(move |conn| Item::list(conn, &filter, visibility))
+        .await?;
+    Ok(page.respond(&req))
+}
+
+/// Decide on a demand.
+///
+/// For the demand's accountable person, managers and admins. `rejected` and `deferred` need a
+/// `reason`. Accepting a demand that still waits in the intake column (the board's first)
+/// moves it to the board's next `todo` column; accepted demands appear on the roadmap under
+/// their `target_quarter`. Writes a `demand_decided` event. Honours `If-Match`.
+#[utoipa::path(
+    tag = "demands",
+    params(
+        ("key" = String, Path, description = "The demand's key or numeric id"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
+    ),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, description = "The decided demand", body = Item, headers(("ETag" = String, description = "Its new version"))),
+        (status = 409, description = "The item is not a demand", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/items/{key}/decision")]
+pub async fn decide(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<DecisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let item = state
+        .db
+        .transaction(move |conn| model::decide(conn, &key, &body.0, &caller, if_match))
+        .await?;
+    Ok(ok_with_etag(&item, item.version))
+}
+
+/// The roadmap.
+///
+/// Accepted demands by target quarter (unplanned ones last) and service, most valuable first,
+/// with how far each has come. A requester sees their own organization's demands only.
+#[utoipa::path(
+    tag = "demands",
+    params(RoadmapFilter),
+    responses((status = 200, description = "The roadmap", body = Vec<RoadmapQuarter>)),
+    security(("bearer" = []))
+)]
+#[get("/demands/roadmap")]
+pub async fn roadmap(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    filter: Query<RoadmapFilter>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Requester)?;
+    let visibility = caller.visibility();
+    let filter = filter.0;
+    let quarters = state
+        .db
+        .run(move |conn| model::roadmap(conn, &filter, visibility))
+        .await?;
+    Ok(HttpResponse::Ok().json(quarters))
+}

@@ -1,0 +1,13 @@
+//! Demand management: stakeholders raise demands, the team triages and decides, the roadmap
+//! shows what was accepted. A demand is an item of type `demand` with the fields here.
+
+pub mod handlers;
+pub mod model;
+
+/// Mounts the demand endpoints under the API scope.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::raise_demand)
+        .service(handlers::list_demands)
+        .service(handlers::roadmap)
+        .service(handlers::decide);
+}

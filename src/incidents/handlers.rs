@@ -1,0 +1,37 @@
+//! HTTP handlers for `/api/v1/incidents`.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Role};
+use crate::error::ApiError;
+use crate::http::Query;
+use crate::incidents::model::{self, IncidentFilter};
+use crate::items::model::Item;
+use crate::pagination::Page;
+
+/// List incidents by SLA state.
+///
+/// What needs attention: `breached=true` lists incidents whose response or resolution target
+/// is breached; `due_within=120` lists open ones whose next target falls due within two hours
+/// and is not breached yet. Also filters by `severity`, affected `service` and `open`. In id
+/// order. Each item carries its `sla`. Viewer and up.
+#[utoipa::path(
+    tag = "incidents",
+    params(IncidentFilter),
+    responses((status = 200, description = "One page of incidents", body = Page<Item>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
+    security(("bearer" = []))
+)]
+#[get("/incidents")]
+pub async fn list_incidents(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    filter: Query<IncidentFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = filter.0;
+    let page = state.db.run(move |conn| model::list(conn, &filter)).await?;
+    Ok(page.respond(&req))
+}

@@ -1,0 +1,10 @@
+//! Incident handling: severity, reporter, affected services, first response and resolution,
+//! and the SLA clocks that tell whether a service is within its agreed times.
+
+pub mod handlers;
+pub mod model;
+
+/// Mounts the incident endpoints under the API scope.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::list_incidents);
+}

@@ -1,0 +1,359 @@
+//! SLA clocks of incidents, computed from their history: the response clock runs from
+//! `reported_at` to `first_response_at`, the resolution clock to `resolved_at`; both stop while
+//! the incident waits in a column that pauses the SLA. Nothing here is stored, so a changed
+//! policy or calendar recomputes every clock consistently.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::DbConnection;
+use crate::db::schema::{board_columns, events, sla_policies};
+use crate::error::ApiError;
+use crate::sla::calendar::Calendar;
+
+static CALENDAR: OnceLock<Calendar> = OnceLock::new();
+
+/// A period in a pausing column: its start, and its end unless it still lasts.
+pub type Pause = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// The pauses of each item, by item id.
+pub type Pauses = HashMap<i64, Vec<Pause>>;
+
+/// Sets the working-hours calendar from the configuration, once, at start-up.
+pub fn configure(calendar: Calendar) {
+    // A second call (tests build many apps in one process) keeps the first calendar.
+    let _ = CALENDAR.set(calendar);
+}
+
+/// The configured calendar, or the default (Monday–Friday 08:00–16:00 Europe/Berlin, public
+/// holidays of Mecklenburg-Vorpommern).
+pub fn calendar() -> &'static Calendar {
+    CALENDAR.get_or_init(Calendar::default)
+}
+
+/// How a policy counts time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockKind {
+    /// Minutes within working hours, on working days that are not public holidays.
+    Business,
+    /// Wall-clock minutes, day and night.
+    Calendar,
+}
+text_enum!(ClockKind { Business => "business", Calendar => "calendar" });
+
+impl ClockKind {
+    /// Minutes of this clock between two instants.
+    pub fn minutes(self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        match self {
+            ClockKind::Business => calendar().business_minutes_between(from, to),
+            ClockKind::Calendar => (to - from).num_minutes().max(0),
+        }
+    }
+
+    /// The instant when `minutes` of this clock have passed since `from`.
+    pub fn add(self, from: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
+        match self {
+            ClockKind::Business => calendar().add_business_minutes(from, minutes),
+            ClockKind::Calendar => from + Duration::minutes(minutes.max(0)),
+        }
+    }
+}
+
+/// The SLA state of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "policy_id": 2, "clock": "business", "response_due_at": "2026-11-27T11:12:00Z",
+    "resolution_due_at": "2026-12-01T09:12:00Z", "response_breached": false,
+    "resolution_breached": false, "remaining_business_minutes": 312, "paused": false
+}))]
+pub struct SlaState {
+    /// The policy that applies (the service's own for the severity, else the general one).
+    pub policy_id: i64,
+    /// How the policy counts time.
+    pub clock: ClockKind,
+    /// When the first response is due. While the clock is paused, this assumes it resumes now.
+    pub response_due_at: DateTime<Utc>,
+    /// When the resolution is due. While the clock is paused, this assumes it resumes now.
+    pub resolution_due_at: DateTime<Utc>,
+    /// Whether the first response came, or is still missing, after its due time.
+    pub response_breached: bool,
+    /// Whether the resolution came, or is still missing, after its due time.
+    pub resolution_breached: bool,
+    /// Minutes left until the resolution is due, counted on the policy's clock (business
+    /// minutes unless the policy counts calendar minutes); negative when overdue, `null` once
+    /// resolved.
+    pub remaining_business_minutes: Option<i64>,
+    /// Whether the clocks stand still because the incident waits in a pausing column.
+    pub paused: bool,
+}
+
+/// A policy as the clocks need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Targets {
+    /// The policy's id.
+    pub policy_id: i64,
+    /// Severity it applies to (`s1` … `s4`).
+    pub severity: String,
+    /// Service it is limited to, if any.
+    service_id: Option<i64>,
+    /// Response target in minutes.
+    pub response_minutes: i64,
+    /// Resolution target in minutes.
+    pub resolution_minutes: i64,
+    /// How minutes are counted.
+    pub clock: ClockKind,
+}
+
+/// What the clocks of one incident start from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockInput {
+    /// The item's id.
+    pub item_id: i64,
+    /// Stored severity (`s1` … `s4`).
+    pub severity: String,
+    /// The item's own service.
+    pub service_id: Option<i64>,
+    /// When the clocks start.
+    pub reported_at: DateTime<Utc>,
+    /// When the response clock stopped.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When the resolution clock stopped.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Every policy, in one query.
+pub fn policies(conn: &mut DbConnection) -> Result<Vec<Targets>, ApiError> {
+    let rows: Vec<(i64, String, Option<i64>, i32, i32, String)> = sla_policies::table
+        .select((
+            sla_policies::id,
+            sla_policies::severity,
+            sla_policies::service_id,
+            sla_policies::response_minutes,
+            sla_policies::resolution_minutes,
+            sla_policies::clock,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, severity, service_id, response, resolution, clock)| {
+            Some(Targets {
+                policy_id: id,
+                severity,
+                service_id,
+                response_minutes: i64::from(response),
+                resolution_minutes: i64::from(resolution),
+                clock: ClockKind::parse(&clock)?,
+            })
+        })
+        .collect())
+}
+
+/// The policy for a severity and service: the service's own, else the general one.
+pub fn policy_for<'a>(
+    policies: &'a [Targets],
+    severity: &str,
+    service_id: Option<i64>,
+) -> Option<&'a Targets> {
+    let matches = |p: &&Targets| p.severity == severity;
+    policies
+        .iter()
+        .filter(matches)
+        .find(|p| p.service_id.is_some() && p.service_id == service_id)
+        .or_else(|| {
+            policies
+                .iter()
+                .filter(matches)
+                .find(|p| p.service_id.is_none())
+        })
+}
+
+/// Periods in which each item stood in a pausing column (`None` end: still there), read from
+/// the items' `created` and `moved` events, in two queries.
+pub fn pauses_of(conn: &mut DbConnection, ids: &[i64]) -> Result<Pauses, ApiError> {
+    let pausing: HashSet<i64> = board_columns::table
+        .filter(board_columns::pauses_sla.eq(true))
+        .select(board_columns::id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    let mut out: Pauses = HashMap::new();
+    if pausing.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(i64, String, String, chrono::NaiveDateTime)> = events::table
+        .filter(
+            events::entity_type
+                .eq("item")
+                .and(events::entity_id.eq_any(ids))
+                .and(events::kind.eq_any(["created", "moved"])),
+        )
+        .order((events::entity_id, events::id))
+        .select((
+            events::entity_id,
+            events::kind,
+            events::data,
+            events::created_at,
+        ))
+        .load(conn)?;
+    let mut open: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    for (item, kind, data, at) in rows {
+        let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+        let column = if kind == "created" {
+            data["column"].as_i64()
+        } else {
+            data["to_column"].as_i64()
+        };
+        let paused = column.is_some_and(|c| pausing.contains(&c));
+        let at = at.and_utc();
+        match (open.get(&item).copied(), paused) {
+            (None, true) => {
+                open.insert(item, at);
+            }
+            (Some(start), false) => {
+                open.remove(&item);
+                out.entry(item).or_default().push((start, Some(at)));
+            }
+            _ => {}
+        }
+    }
+    for (item, start) in open {
+        out.entry(item).or_default().push((start, None));
+    }
+    Ok(out)
+}
+
+/// Minutes of `clock` between `from` and `to` outside the pauses.
+fn running_minutes(
+    clock: ClockKind,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    pauses: &[Pause],
+) -> i64 {
+    let paused: i64 = pauses
+        .iter()
+        .map(|(start, end)| {
+            let start = (*start).max(from);
+            let end = end.unwrap_or(to).min(to);
+            if end > start {
+                clock.minutes(start, end)
+            } else {
+                0
+            }
+        })
+        .sum();
+    clock.minutes(from, to) - paused
+}
+
+/// When `target` running minutes have passed since `from`, skipping the pauses; a pause that
+/// has not ended is taken to end `now`.
+fn due_at(
+    clock: ClockKind,
+    from: DateTime<Utc>,
+    target: i64,
+    pauses: &[Pause],
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let mut cursor = from;
+    let mut remaining = target;
+    for (start, end) in pauses {
+        let end = end.unwrap_or(now.max(*start));
+        if end <= cursor {
+            continue;
+        }
+        let start = (*start).max(cursor);
+        let available = clock.minutes(cursor, start);
+        if available >= remaining {
+            return clock.add(cursor, remaining);
+        }
+        remaining -= available;
+        cursor = end;
+    }
+    clock.add(cursor, remaining)
+}
+
+/// The SLA state of each incident that has a policy.
+pub fn states(
+    inputs: &[ClockInput],
+    policies: &[Targets],
+    pauses: &Pauses,
+    now: DateTime<Utc>,
+) -> HashMap<i64, SlaState> {
+    let none = Vec::new();
+    inputs
+        .iter()
+        .filter_map(|input| {
+            let policy = policy_for(policies, &input.severity, input.service_id)?;
+            let pauses = pauses.get(&input.item_id).unwrap_or(&none);
+            let clock = policy.clock;
+            let start = input.reported_at;
+            let response_due_at = due_at(clock, start, policy.response_minutes, pauses, now);
+            let resolution_due_at = due_at(clock, start, policy.resolution_minutes, pauses, now);
+            let paused =
+                input.resolved_at.is_none() && pauses.iter().any(|(s, e)| *s <= now && e.is_none());
+            let remaining = input
+                .resolved_at
+                .is_none()
+                .then(|| policy.resolution_minutes - running_minutes(clock, start, now, pauses));
+            Some((
+                input.item_id,
+                SlaState {
+                    policy_id: policy.policy_id,
+                    clock,
+                    response_due_at,
+                    resolution_due_at,
+                    response_breached: input.first_response_at.unwrap_or(now) > response_due_at,
+                    resolution_breached: input.resolved_at.unwrap_or(now) > resolution_due_at,
+                    remaining_business_minutes: remaining,
+                    paused,
+                },
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        // Winter time in Berlin is UTC+1.
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .expect("valid")
+            - Duration::hours(1)
+    }
+
+    #[test]
+    fn a_pause_shifts_the_due_time_by_its_running_minutes() {
+        // Monday 2026-11-30 09:00, 4 business hours; paused 10:00–15:00 on Monday.
+        let from = at(2026, 11, 30, 9, 0);
+        let pauses = vec![(at(2026, 11, 30, 10, 0), Some(at(2026, 11, 30, 15, 0)))];
+        let due = due_at(
+            ClockKind::Business,
+            from,
+            240,
+            &pauses,
+            at(2026, 12, 5, 0, 0),
+        );
+        // 60 minutes before the pause, 60 after it (15:00–16:00), 120 on Tuesday: 10:00.
+        assert_eq!(due, at(2026, 12, 1, 10, 0));
+        let used = running_minutes(ClockKind::Business, from, due, &pauses);
+        assert_eq!(used, 240);
+    }
+
+    #[test]
+    fn an_open_pause_projects_the_due_time_from_now() {
+        let from = at(2026, 11, 30, 9, 0);
+        let now = at(2026, 11, 30, 13, 0);
+        let pauses = vec![(at(2026, 11, 30, 10, 0), None)];
+        let due = due_at(ClockKind::Calendar, from, 120, &pauses, now);
+        assert_eq!(due, at(2026, 11, 30, 14, 0));
+    }
+}
