@@ -164,9 +164,22 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
         DbConnection::Postgresql(pg) => pg
             .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.len()),
-        DbConnection::Sqlite(sqlite) => sqlite
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|v| v.len()),
+        DbConnection::Sqlite(sqlite) => {
+            // SQLite changes a constraint by rebuilding the table (its documented 12 steps):
+            // with foreign keys on, dropping the old table would cascade into its children.
+            // The pragma is a no-op inside a transaction, so it is set around the migrations,
+            // and every migration that rebuilds a table checks the keys itself.
+            sqlite
+                .batch_execute("PRAGMA foreign_keys = OFF;")
+                .map_err(|e| format!("migration failed: {e}"))?;
+            let applied = sqlite
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len());
+            sqlite
+                .batch_execute("PRAGMA foreign_keys = ON;")
+                .map_err(|e| format!("migration failed: {e}"))?;
+            applied
+        }
     };
     applied.map_err(|e| format!("migration failed: {e}"))
 }

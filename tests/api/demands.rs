@@ -1,0 +1,422 @@
+//! Demand management: intake by requesters, their organization-only view on every read path,
+//! decisions and the roadmap.
+
+use actix_web::http::Method;
+use diesel::prelude::*;
+use opsboard::db::schema::demand_details;
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(
+    a_requester_sees_only_their_organizations_demands,
+    decisions_need_the_right_person_and_a_reason,
+);
+
+/// What the demand tests share: two organizations with one requester each, a demand board
+/// whose lead is the demand manager, and a service whose RACI names an accountable member.
+struct Setup {
+    requester_a: String,
+    requester_b: String,
+    manager: (Value, String),
+    accountable: (Value, String),
+}
+
+async fn setup(app: &TestApp) -> Setup {
+    for short_name in ["LK-A", "LK-B"] {
+        let created = app
+            .post(
+                "/api/v1/organizations",
+                &app.admin_token,
+                &json!({"short_name": short_name, "name": short_name, "kind": "municipality"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    let orgs = app
+        .get("/api/v1/organizations", &app.admin_token)
+        .await
+        .json();
+    let org_id = |short: &str| {
+        orgs["items"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["short_name"] == short))
+            .map(|o| o["id"].clone())
+            .unwrap_or_default()
+    };
+    let mut requesters = Vec::new();
+    for short in ["LK-A", "LK-B"] {
+        let (user, token) = app.user("requester").await;
+        let patched = app
+            .patch(
+                &format!("/api/v1/users/{}", user["id"]),
+                &app.admin_token,
+                &json!({"organization_id": org_id(short)}),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+        requesters.push(token);
+    }
+    let manager = app.user("manager").await;
+    let accountable = app.user("member").await;
+    let board = app
+        .post(
+            "/api/v1/boards",
+            &app.admin_token,
+            &json!({"key": "DEM", "name": "Bedarfe", "lead": manager.0["id"]}),
+        )
+        .await;
+    assert_eq!(board.status, 201, "{}", board.text);
+    app.post(
+        "/api/v1/services",
+        &app.admin_token,
+        &json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own"}),
+    )
+    .await;
+    let raci = app
+        .request(Method::PUT, "/api/v1/services/wohngeld/raci")
+        .token(&app.admin_token)
+        .json(&json!({"accountable": accountable.0["id"]}))
+        .send()
+        .await;
+    assert_eq!(raci.status, 200, "{}", raci.text);
+    let requester_b = requesters.pop().unwrap_or_default();
+    let requester_a = requesters.pop().unwrap_or_default();
+    Setup {
+        requester_a,
+        requester_b,
+        manager,
+        accountable,
+    }
+}
+
+async fn raise(app: &TestApp, token: &str, body: Value) -> Value {
+    let response = app.post("/api/v1/demands", token, &body).await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.json()
+}
+
+fn keys(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
+    let s = setup(&app).await;
+    let own = raise(
+        &app,
+        &s.requester_a,
+        json!({"title": "Nachweise nachreichen", "service": "wohngeld",
+               "justification": "Die Hälfte der Anträge ist unvollständig.", "desired_date": "2027-06-30"}),
+    )
+    .await;
+    assert_eq!(own["type"], "demand");
+    assert_eq!(own["board"], "DEM");
+    assert_eq!(
+        own["column"]["name"], "Backlog",
+        "lands in the intake column"
+    );
+    assert_eq!(own["demand"]["decision"], "pending");
+    assert_eq!(own["demand"]["requesting_organization"], "LK-A");
+    assert_eq!(own["demand"]["desired_date"], "2027-06-30");
+    assert_eq!(
+        own["raci"]["accountable"]["id"], s.accountable.0["id"],
+        "the service's RACI template applies"
+    );
+    // A demand for a new service has no service; the board lead is accountable for it.
+    let other = raise(
+        &app,
+        &s.requester_b,
+        json!({"title": "Hundesteuer online", "proposed_service": "Hundesteuer-Anmeldung",
+               "justification": "Viele Anfragen in den Bürgerbüros."}),
+    )
+    .await;
+    assert!(other["service"].is_null());
+    assert_eq!(other["demand"]["proposed_service"], "Hundesteuer-Anmeldung");
+    assert_eq!(other["raci"]["accountable"]["id"], s.manager.0["id"]);
+    let other_key = other["key"].as_str().unwrap_or_default().to_string();
+    let other_id = other["id"].clone();
+    // A task on the same board: not a demand, so no requester sees it.
+    let task = app
+        .post(
+            "/api/v1/items",
+            &app.admin_token,
+            &json!({"board": "DEM", "type": "task", "title": "Intern", "service": "wohngeld"}),
+        )
+        .await;
+    assert_eq!(task.status, 201, "{}", task.text);
+
+    let a = &s.requester_a;
+    // By key, by id, history and comments: the other organization's demand does not exist.
+    for path in [
+        format!("/api/v1/items/{other_key}"),
+        format!("/api/v1/items/{other_id}"),
+        format!("/api/v1/items/{other_key}/history"),
+        format!("/api/v1/items/{other_key}/comments"),
+        "/api/v1/items/DEM-3".to_string(),
+    ] {
+        app.get(&path, a).await.problem(404);
+    }
+    app.post(
+        &format!("/api/v1/items/{other_key}/comments"),
+        a,
+        &json!({"body": "Wir auch!"}),
+    )
+    .await
+    .problem(404);
+    // Lists, filters and the board view show their own demand only.
+    let own_key = own["key"].as_str().unwrap_or_default().to_string();
+    for path in [
+        "/api/v1/items",
+        "/api/v1/items?board=DEM",
+        "/api/v1/items?type=demand",
+        "/api/v1/demands",
+    ] {
+        let list = app.get(path, a).await;
+        assert_eq!(list.status, 200, "{path}: {}", list.text);
+        assert_eq!(keys(&list.json()), [own_key.clone()], "{path}");
+    }
+    let filtered = app
+        .get("/api/v1/items?requesting_organization=LK-B", a)
+        .await
+        .json();
+    assert_eq!(keys(&filtered), Vec::<String>::new());
+    let view = app.get("/api/v1/boards/DEM/view", a).await.json();
+    let cards: Vec<&str> = view["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["cards"].as_array().into_iter().flatten())
+        .filter_map(|c| c["key"].as_str())
+        .collect();
+    assert_eq!(cards, [own_key.as_str()]);
+    // Their own demand: readable, with history, and open to their comments.
+    assert_eq!(
+        app.get(&format!("/api/v1/items/{own_key}"), a).await.status,
+        200
+    );
+    let history = app
+        .get(&format!("/api/v1/items/{own_key}/history"), a)
+        .await
+        .json();
+    assert_eq!(history["items"][0]["kind"], "created");
+    let comment = app
+        .post(
+            &format!("/api/v1/items/{own_key}/comments"),
+            a,
+            &json!({"body": "Gern bis Juni."}),
+        )
+        .await;
+    assert_eq!(comment.status, 201, "{}", comment.text);
+    // Nothing else: no other organization's name on a demand, no writes on items, no catalogue.
+    app.post(
+        "/api/v1/demands",
+        a,
+        &json!({"title": "x", "service": "wohngeld", "justification": "y", "requesting_organization": "LK-B"}),
+    )
+    .await
+    .names_field(422, "requesting_organization");
+    app.patch(
+        &format!("/api/v1/items/{own_key}"),
+        a,
+        &json!({"title": "Neu"}),
+    )
+    .await
+    .problem(403);
+    app.get("/api/v1/services", a).await.problem(403);
+    app.get("/api/v1/items/DEM-1/links", a).await.problem(403);
+    // Bad intake input names the field and stores nothing.
+    app.post(
+        "/api/v1/demands",
+        a,
+        &json!({"title": "x", "justification": "y"}),
+    )
+    .await
+    .names_field(422, "service");
+    app.post(
+        "/api/v1/demands",
+        a,
+        &json!({"title": "x", "service": "wohngeld", "justification": "  "}),
+    )
+    .await
+    .names_field(422, "justification");
+    let stored: i64 = demand_details::table
+        .count()
+        .get_result(&mut app.conn())
+        .expect("count");
+    assert_eq!(stored, 2);
+    // The team sees every demand; a viewer reads but raises none.
+    let (_, viewer) = app.user("viewer").await;
+    assert_eq!(
+        keys(&app.get("/api/v1/demands", &viewer).await.json()).len(),
+        2
+    );
+    app.post(
+        "/api/v1/demands",
+        &viewer,
+        &json!({"title": "x", "service": "wohngeld", "justification": "y"}),
+    )
+    .await
+    .problem(403);
+    // A requester without an organization sees nothing and raises nothing.
+    let (_, stray) = app.user("requester").await;
+    assert_eq!(
+        keys(&app.get("/api/v1/items", &stray).await.json()).len(),
+        0
+    );
+    app.post(
+        "/api/v1/demands",
+        &stray,
+        &json!({"title": "x", "service": "wohngeld", "justification": "y"}),
+    )
+    .await
+    .problem(403);
+    app.get("/api/v1/demands", "not-a-token").await.problem(401);
+}
+
+async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
+    let s = setup(&app).await;
+    let demand = raise(
+        &app,
+        &s.requester_a,
+        json!({"title": "Statusabfrage", "service": "wohngeld", "justification": "Nachfragen sparen."}),
+    )
+    .await;
+    let key = demand["key"].as_str().unwrap_or_default().to_string();
+    let path = format!("/api/v1/items/{key}/decision");
+    // Only the accountable person, managers and admins decide.
+    let (_, bystander) = app.user("member").await;
+    app.post(&path, &bystander, &json!({"decision": "accepted"}))
+        .await
+        .problem(403);
+    app.post(&path, &s.requester_a, &json!({"decision": "accepted"}))
+        .await
+        .problem(403);
+    // Rejecting or deferring needs a reason; nothing changes without one.
+    for decision in ["rejected", "deferred"] {
+        app.post(&path, &s.manager.1, &json!({"decision": decision}))
+            .await
+            .names_field(422, "reason");
+    }
+    app.post(
+        &path,
+        &s.manager.1,
+        &json!({"decision": "accepted", "target_quarter": "2027-Q5"}),
+    )
+    .await
+    .names_field(422, "target_quarter");
+    let unchanged = app
+        .get(&format!("/api/v1/items/{key}"), &app.admin_token)
+        .await
+        .json();
+    assert_eq!(unchanged["demand"]["decision"], "pending");
+    assert_eq!(unchanged["version"], demand["version"]);
+    // A stale If-Match is refused.
+    app.request(Method::POST, &path)
+        .token(&s.accountable.1)
+        .header("If-Match", "\"99\"")
+        .json(&json!({"decision": "accepted"}))
+        .send()
+        .await
+        .problem(412);
+    // The accountable member accepts: decided_by/at set, moved from intake to Ready.
+    let accepted = app
+        .request(Method::POST, &path)
+        .token(&s.accountable.1)
+        .header("If-Match", &format!("\"{}\"", demand["version"]))
+        .json(&json!({"decision": "accepted", "target_quarter": "2027-Q2", "value": 4, "effort": "m"}))
+        .send()
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let accepted = accepted.json();
+    assert_eq!(accepted["demand"]["decision"], "accepted");
+    assert_eq!(accepted["demand"]["decided_by"], s.accountable.0["id"]);
+    assert!(accepted["demand"]["decided_at"].is_string());
+    assert_eq!(accepted["demand"]["target_quarter"], "2027-Q2");
+    assert_eq!(accepted["demand"]["value"], 4);
+    assert_eq!(accepted["demand"]["effort"], "m");
+    assert_eq!(accepted["column"]["name"], "Ready");
+    let history = app
+        .get(&format!("/api/v1/items/{key}/history"), &app.admin_token)
+        .await
+        .json();
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["created", "demand_decided", "moved"]);
+    assert_eq!(history["items"][1]["data"]["new"], "accepted");
+    assert_eq!(history["items"][1]["actor_id"], s.accountable.0["id"]);
+    // The roadmap shows it under its quarter and service, to the team and to its requester.
+    for token in [&app.admin_token, &s.requester_a] {
+        let roadmap = app.get("/api/v1/demands/roadmap", token).await;
+        assert_eq!(roadmap.status, 200, "{}", roadmap.text);
+        let roadmap = roadmap.json();
+        assert_eq!(roadmap[0]["quarter"], "2027-Q2");
+        assert_eq!(roadmap[0]["services"][0]["service"], "wohngeld");
+        assert_eq!(roadmap[0]["services"][0]["demands"][0]["key"], key.as_str());
+    }
+    let others = app
+        .get("/api/v1/demands/roadmap", &s.requester_b)
+        .await
+        .json();
+    assert_eq!(others, json!([]), "another organization's roadmap is empty");
+    app.get("/api/v1/demands/roadmap?from=2027", &app.admin_token)
+        .await
+        .names_field(400, "from");
+    // A deferral with a reason; the decision list filter finds it.
+    let later = raise(
+        &app,
+        &s.requester_b,
+        json!({"title": "Englische Oberfläche", "service": "wohngeld", "justification": "Zuzug."}),
+    )
+    .await;
+    let later_key = later["key"].as_str().unwrap_or_default().to_string();
+    let deferred = app
+        .post(
+            &format!("/api/v1/items/{later_key}/decision"),
+            &s.manager.1,
+            &json!({"decision": "deferred", "reason": "Nach dem Plattformwechsel."}),
+        )
+        .await;
+    assert_eq!(deferred.status, 200, "{}", deferred.text);
+    assert_eq!(
+        deferred.json()["column"]["name"],
+        "Backlog",
+        "only acceptance moves"
+    );
+    let listed = app
+        .get("/api/v1/demands?decision=deferred", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(keys(&listed), [later_key]);
+    // Only demands are decided.
+    let task = app
+        .post(
+            "/api/v1/items",
+            &app.admin_token,
+            &json!({"board": "DEM", "type": "task", "title": "Intern", "raci": {"accountable": s.manager.0["id"]}}),
+        )
+        .await
+        .json();
+    app.post(
+        &format!(
+            "/api/v1/items/{}/decision",
+            task["key"].as_str().unwrap_or_default()
+        ),
+        &s.manager.1,
+        &json!({"decision": "accepted"}),
+    )
+    .await
+    .problem(409);
+}
