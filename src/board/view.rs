@@ -14,11 +14,11 @@ use crate::AppState;
 use crate::auth::{CurrentUser, Role, Visibility};
 use crate::board::model::{Board, ColumnCategory};
 use crate::db::DbConnection;
-use crate::db::schema::{demand_details, item_labels, item_raci, items, services};
+use crate::db::schema::{demand_details, item_labels, item_raci, items, services, users};
 use crate::error::ApiError;
 use crate::http::Query;
 use crate::incidents::model::{self as incidents, Severity};
-use crate::items::model::{ItemType, Priority, labels_of, raci_of};
+use crate::items::model::{ItemType, Priority};
 
 /// Filters of the board view.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -128,6 +128,14 @@ type CardRow = (
     String,
 );
 
+/// The live items of a board, as a subquery.
+#[diesel::dsl::auto_type]
+fn live_items(board_id: i64) -> _ {
+    items::table
+        .filter(items::board_id.eq(board_id).and(items::deleted_at.is_null()))
+        .select(items::id)
+}
+
 /// Builds the view of a board.
 pub fn build(
     conn: &mut DbConnection,
@@ -195,16 +203,45 @@ pub fn build(
         );
     }
     let rows: Vec<CardRow> = query.load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let mut labels = labels_of(conn, &ids)?;
-    let mut racis = raci_of(conn, &ids)?;
+    // Labels and people of the whole board, selected by board rather than by a list of
+    // thousands of ids: one bound parameter instead of one per card.
+    let mut labels: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, label) in item_labels::table
+        .filter(item_labels::item_id.eq_any(live_items(board.id)))
+        .order((item_labels::item_id, item_labels::label))
+        .select((item_labels::item_id, item_labels::label))
+        .load::<(i64, String)>(conn)?
+    {
+        labels.entry(id).or_default().push(label);
+    }
+    let mut people: HashMap<i64, (Option<String>, Vec<String>)> = HashMap::new();
+    for (id, role, name) in item_raci::table
+        .inner_join(users::table)
+        .filter(
+            item_raci::item_id
+                .eq_any(live_items(board.id))
+                .and(item_raci::role.eq_any(["accountable", "responsible"])),
+        )
+        .order((item_raci::item_id, users::display_name, users::id))
+        .select((item_raci::item_id, item_raci::role, users::display_name))
+        .load::<(i64, String, String)>(conn)?
+    {
+        let entry = people.entry(id).or_default();
+        if role == "accountable" {
+            entry.0 = Some(name);
+        } else {
+            entry.1.push(name);
+        }
+    }
     let incident_items: Vec<(i64, Option<i64>)> = rows
         .iter()
         .filter(|r| r.3 == ItemType::Incident.as_str())
         .map(|r| (r.0, r.6))
         .collect();
     let (incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
-    let service_ids: Vec<i64> = rows.iter().filter_map(|r| r.6).collect();
+    let mut service_ids: Vec<i64> = rows.iter().filter_map(|r| r.6).collect();
+    service_ids.sort_unstable();
+    service_ids.dedup();
     let service_names: HashMap<i64, (String, String)> = services::table
         .filter(services::id.eq_any(&service_ids))
         .select((services::id, services::key, services::name))
@@ -214,7 +251,7 @@ pub fn build(
         .collect();
     let mut by_column: HashMap<i64, Vec<Card>> = HashMap::new();
     for (id, column, key, item_type, title, priority, service_id, due_date, rank) in rows {
-        let raci = racis.remove(&id).unwrap_or_default();
+        let (accountable, responsible) = people.remove(&id).unwrap_or_default();
         by_column.entry(column).or_default().push(Card {
             key,
             item_type: ItemType::parse(&item_type)
@@ -225,12 +262,8 @@ pub fn build(
             service: service_id
                 .and_then(|sid| service_names.get(&sid).cloned())
                 .map(|(key, name)| CardService { key, name }),
-            accountable: raci.accountable.map(|p| p.display_name),
-            responsible: raci
-                .responsible
-                .into_iter()
-                .map(|p| p.display_name)
-                .collect(),
+            accountable,
+            responsible,
             labels: labels.remove(&id).unwrap_or_default(),
             due_date,
             rank,

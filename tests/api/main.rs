@@ -10,6 +10,7 @@ mod docs;
 mod errors;
 mod helpers;
 mod import;
+mod incidents;
 mod items;
 mod storage;
 mod users;
