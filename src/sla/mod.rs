@@ -1,3 +1,9 @@
 //! Service-level agreements for incidents: business-hours calendar, policies and clocks.
 
+// calendar.rs is owned elsewhere and left untouched here; its private `to_utc(&self)` trips
+// clippy's naming lint, which would otherwise fail `clippy -D warnings` for the whole crate.
+#[allow(
+    clippy::wrong_self_convention,
+    reason = "calendar.rs is edited on another branch; fix the name there, then drop this"
+)]
 pub mod calendar;
