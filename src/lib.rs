@@ -75,7 +75,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(users::configure)
             .configure(catalog::configure)
             .configure(board::configure)
-            .configure(items::configure),
+            .configure(items::configure)
+            .configure(sla::configure),
     );
 }
 

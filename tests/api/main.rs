@@ -10,5 +10,6 @@ mod errors;
 mod helpers;
 mod import;
 mod items;
+mod sla_policies;
 mod storage;
 mod users;
