@@ -15,6 +15,7 @@ both_engines!(
     a_stale_if_match_is_refused_with_the_current_version,
     only_managers_write_and_only_the_team_reads,
     list_filters_and_pages_in_severity_then_service_order,
+    a_service_with_policies_cannot_be_deleted,
     the_schema_refuses_a_second_policy_for_every_service,
 );
 
@@ -592,6 +593,39 @@ async fn list_filters_and_pages_in_severity_then_service_order(app: TestApp) {
     app.get(&format!("{PATH}?service=a%00b"), &app.admin_token)
         .await
         .names_field(400, "service");
+}
+
+async fn a_service_with_policies_cannot_be_deleted(app: TestApp) {
+    service(&app, "wohngeld").await;
+    let own = policy(
+        &app,
+        json!({"severity": "s1", "service": "wohngeld", "response_minutes": 30, "resolution_minutes": 240}),
+    )
+    .await;
+    let refused = app
+        .request(Method::DELETE, "/api/v1/services/wohngeld")
+        .token(&app.admin_token)
+        .send()
+        .await
+        .problem(409);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("SLA")),
+        "{refused}"
+    );
+    let deleted = app
+        .request(Method::DELETE, &format!("{PATH}/{}", own["id"]))
+        .token(&app.admin_token)
+        .send()
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let deleted = app
+        .request(Method::DELETE, "/api/v1/services/wohngeld")
+        .token(&app.admin_token)
+        .send()
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
 }
 
 async fn the_schema_refuses_a_second_policy_for_every_service(app: TestApp) {
