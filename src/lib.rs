@@ -79,7 +79,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(board::configure)
             .configure(items::configure)
             .configure(demands::configure)
-            .configure(incidents::configure),
+            .configure(incidents::configure)
+            .configure(sla::configure),
     );
 }
 

@@ -132,7 +132,11 @@ type CardRow = (
 #[diesel::dsl::auto_type]
 fn live_items(board_id: i64) -> _ {
     items::table
-        .filter(items::board_id.eq(board_id).and(items::deleted_at.is_null()))
+        .filter(
+            items::board_id
+                .eq(board_id)
+                .and(items::deleted_at.is_null()),
+        )
         .select(items::id)
 }
 

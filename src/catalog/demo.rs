@@ -11,7 +11,7 @@ use crate::catalog::organizations::{NewOrganization, Organization, OrganizationK
 use crate::catalog::raci::{self, Accountable, RaciInput};
 use crate::catalog::services::{Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind};
 use crate::db::DbConnection;
-use crate::db::schema::{organizations, services, sla_policies, users};
+use crate::db::schema::{organizations, services, users};
 use crate::demands::model::{self as demands, Decision, DecisionRequest, DemandInput, Effort};
 use crate::error::ApiError;
 use crate::http::IfMatch;
@@ -209,24 +209,21 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
 /// The SLA policies of the team's operating agreement: an outage (s1) is answered round the
 /// clock, everything else within business hours.
 fn seed_sla_policies(conn: &mut DbConnection) -> Result<(), ApiError> {
-    let stamp = crate::db::now();
-    for (severity, response, resolution, clock) in [
-        ("s1", 30, 240, "calendar"),
-        ("s2", 60, 480, "business"),
-        ("s3", 240, 2_400, "business"),
-        ("s4", 480, 4_800, "business"),
+    use crate::sla::policies::{ClockKind, NewSlaPolicy, SlaPolicy};
+    for (severity, response_minutes, resolution_minutes, clock) in [
+        (Severity::S1, 30, 240, ClockKind::Calendar),
+        (Severity::S2, 60, 480, ClockKind::Business),
+        (Severity::S3, 240, 2_400, ClockKind::Business),
+        (Severity::S4, 480, 4_800, ClockKind::Business),
     ] {
-        diesel::insert_into(sla_policies::table)
-            .values((
-                sla_policies::severity.eq(severity),
-                sla_policies::response_minutes.eq(response),
-                sla_policies::resolution_minutes.eq(resolution),
-                sla_policies::clock.eq(clock),
-                sla_policies::created_at.eq(stamp),
-                sla_policies::updated_at.eq(stamp),
-                sla_policies::version.eq(1_i64),
-            ))
-            .execute(conn)?;
+        let policy = NewSlaPolicy {
+            severity,
+            service: None,
+            response_minutes,
+            resolution_minutes,
+            clock,
+        };
+        SlaPolicy::create(conn, &policy, None)?;
     }
     Ok(())
 }

@@ -794,7 +794,8 @@ impl Service {
     }
 
     /// Deletes a service with its RACI template. Refused with 409 while items (deleted ones
-    /// included, whose history refers to it) refer to it: retire it instead.
+    /// included, whose history refers to it) refer to it: retire it instead; and while SLA
+    /// policies are for it: delete those first.
     pub fn delete(
         conn: &mut DbConnection,
         key: &str,
@@ -810,6 +811,15 @@ impl Service {
         if referring > 0 {
             return Err(ApiError::Conflict(format!(
                 "{referring} item(s) refer to `{key}`; retire it (lifecycle: retired) instead of deleting it."
+            )));
+        }
+        let policies: i64 = crate::db::schema::sla_policies::table
+            .filter(crate::db::schema::sla_policies::service_id.eq(row.id))
+            .count()
+            .get_result(conn)?;
+        if policies > 0 {
+            return Err(ApiError::Conflict(format!(
+                "{policies} SLA policy(ies) are for `{key}`; delete them first."
             )));
         }
         diesel::delete(services::table.find(row.id)).execute(conn)?;

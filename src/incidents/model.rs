@@ -16,8 +16,10 @@ use crate::error::{ApiError, FieldError};
 use crate::http::check_text;
 use crate::sla::clock::{self, ClockInput, SlaState};
 
-/// How bad an incident is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// How bad an incident is; `s1` is the worst (and sorts first).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Critical: the service is down.
@@ -435,7 +437,7 @@ pub(crate) fn load(
             resolved_at: row.resolved_at.map(|t| t.and_utc()),
         })
         .collect();
-    let policies = clock::policies(conn)?;
+    let policies = crate::sla::policies::all(conn)?;
     let states = if policies.is_empty() {
         HashMap::new()
     } else {
@@ -631,7 +633,7 @@ pub fn list(
         })
         .collect();
     let now = Utc::now();
-    let policies = clock::policies(conn)?;
+    let policies = crate::sla::policies::all(conn)?;
     let pauses = clock::pauses_of(conn, &ids)?;
     let states = clock::states(&inputs, &policies, &pauses, now);
     let wanted: Vec<i64> = candidates
@@ -659,7 +661,7 @@ pub fn record_breaches(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<us
         )
         .select((items::id, items::service_id, IncidentRow::as_select()))
         .load(conn)?;
-    let policies = clock::policies(conn)?;
+    let policies = crate::sla::policies::all(conn)?;
     if candidates.is_empty() || policies.is_empty() {
         return Ok(0);
     }

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::DbConnection;
-use crate::db::schema::{board_columns, events, sla_policies};
+use crate::db::schema::{board_columns, events};
 use crate::error::ApiError;
 use crate::sla::calendar::Calendar;
+use crate::sla::policies::{SlaPolicy, policy_for};
 
 static CALENDAR: OnceLock<Calendar> = OnceLock::new();
 
@@ -37,10 +38,11 @@ pub fn calendar() -> &'static Calendar {
 }
 
 /// How a policy counts time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockKind {
-    /// Minutes within working hours, on working days that are not public holidays.
+    /// Minutes within working hours, on working days that are not public holidays (default).
+    #[default]
     Business,
     /// Wall-clock minutes, day and night.
     Calendar,
@@ -93,23 +95,6 @@ pub struct SlaState {
     pub paused: bool,
 }
 
-/// A policy as the clocks need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Targets {
-    /// The policy's id.
-    pub policy_id: i64,
-    /// Severity it applies to (`s1` … `s4`).
-    pub severity: String,
-    /// Service it is limited to, if any.
-    service_id: Option<i64>,
-    /// Response target in minutes.
-    pub response_minutes: i64,
-    /// Resolution target in minutes.
-    pub resolution_minutes: i64,
-    /// How minutes are counted.
-    pub clock: ClockKind,
-}
-
 /// What the clocks of one incident start from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClockInput {
@@ -125,52 +110,6 @@ pub struct ClockInput {
     pub first_response_at: Option<DateTime<Utc>>,
     /// When the resolution clock stopped.
     pub resolved_at: Option<DateTime<Utc>>,
-}
-
-/// Every policy, in one query.
-pub fn policies(conn: &mut DbConnection) -> Result<Vec<Targets>, ApiError> {
-    let rows: Vec<(i64, String, Option<i64>, i32, i32, String)> = sla_policies::table
-        .select((
-            sla_policies::id,
-            sla_policies::severity,
-            sla_policies::service_id,
-            sla_policies::response_minutes,
-            sla_policies::resolution_minutes,
-            sla_policies::clock,
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, severity, service_id, response, resolution, clock)| {
-            Some(Targets {
-                policy_id: id,
-                severity,
-                service_id,
-                response_minutes: i64::from(response),
-                resolution_minutes: i64::from(resolution),
-                clock: ClockKind::parse(&clock)?,
-            })
-        })
-        .collect())
-}
-
-/// The policy for a severity and service: the service's own, else the general one.
-pub fn policy_for<'a>(
-    policies: &'a [Targets],
-    severity: &str,
-    service_id: Option<i64>,
-) -> Option<&'a Targets> {
-    let matches = |p: &&Targets| p.severity == severity;
-    policies
-        .iter()
-        .filter(matches)
-        .find(|p| p.service_id.is_some() && p.service_id == service_id)
-        .or_else(|| {
-            policies
-                .iter()
-                .filter(matches)
-                .find(|p| p.service_id.is_none())
-        })
 }
 
 /// Periods in which each item stood in a pausing column (`None` end: still there), read from
@@ -280,7 +219,7 @@ fn due_at(
 /// The SLA state of each incident that has a policy.
 pub fn states(
     inputs: &[ClockInput],
-    policies: &[Targets],
+    policies: &[SlaPolicy],
     pauses: &Pauses,
     now: DateTime<Utc>,
 ) -> HashMap<i64, SlaState> {
@@ -289,21 +228,25 @@ pub fn states(
         .iter()
         .filter_map(|input| {
             let policy = policy_for(policies, &input.severity, input.service_id)?;
+            let (response_minutes, resolution_minutes) = (
+                i64::from(policy.response_minutes),
+                i64::from(policy.resolution_minutes),
+            );
             let pauses = pauses.get(&input.item_id).unwrap_or(&none);
             let clock = policy.clock;
             let start = input.reported_at;
-            let response_due_at = due_at(clock, start, policy.response_minutes, pauses, now);
-            let resolution_due_at = due_at(clock, start, policy.resolution_minutes, pauses, now);
+            let response_due_at = due_at(clock, start, response_minutes, pauses, now);
+            let resolution_due_at = due_at(clock, start, resolution_minutes, pauses, now);
             let paused =
                 input.resolved_at.is_none() && pauses.iter().any(|(s, e)| *s <= now && e.is_none());
             let remaining = input
                 .resolved_at
                 .is_none()
-                .then(|| policy.resolution_minutes - running_minutes(clock, start, now, pauses));
+                .then(|| resolution_minutes - running_minutes(clock, start, now, pauses));
             Some((
                 input.item_id,
                 SlaState {
-                    policy_id: policy.policy_id,
+                    policy_id: policy.id,
                     clock,
                     response_due_at,
                     resolution_due_at,

@@ -182,7 +182,7 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
     ] {
         let list = app.get(path, a).await;
         assert_eq!(list.status, 200, "{path}: {}", list.text);
-        assert_eq!(keys(&list.json()), [own_key.clone()], "{path}");
+        assert_eq!(keys(&list.json()), std::slice::from_ref(&own_key), "{path}");
     }
     let filtered = app
         .get("/api/v1/items?requesting_organization=LK-B", a)

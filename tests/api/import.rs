@@ -166,13 +166,14 @@ async fn json_import_and_permissions(app: TestApp) {
 }
 
 async fn demo_data_fills_an_empty_database_once(app: TestApp) {
-    // Seeding takes seconds: off the runtime, so that the test server keeps serving.
-    let mut conn = app.conn();
-    let summary =
-        actix_web::rt::task::spawn_blocking(move || opsboard::catalog::demo::seed(&mut conn))
-            .await
-            .expect("the seeding thread ends")
-            .expect("demo data loads");
+    // Seeded on the blocking pool: blocking the test's runtime thread for the seconds this takes
+    // made the next request fail now and then (awc: "connector has been disconnected").
+    let summary = app
+        .state
+        .db
+        .run(opsboard::catalog::demo::seed)
+        .await
+        .expect("demo data loads");
     assert!(summary.services >= 230, "{}", summary.services);
     assert_eq!(
         summary

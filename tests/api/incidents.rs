@@ -205,9 +205,8 @@ async fn sla_clocks_follow_business_hours_holidays_and_pauses(app: TestApp) {
     let waiting = get(&app, &key).await;
     assert_eq!(waiting["sla"]["paused"], true, "{waiting}");
     assert_eq!(waiting["sla"]["remaining_business_minutes"], 210);
-    assert_eq!(
+    assert!(
         waiting["incident"]["first_response_at"].is_string(),
-        true,
         "the team's first move into work answers the incident"
     );
     let resumed = mv(&app, &key, json!({"column": column(&board, "In Arbeit")})).await;

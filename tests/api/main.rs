@@ -12,5 +12,6 @@ mod helpers;
 mod import;
 mod incidents;
 mod items;
+mod sla_policies;
 mod storage;
 mod users;
