@@ -71,9 +71,11 @@ pub struct Card {
     pub due_date: Option<NaiveDate>,
     /// Rank inside the column.
     pub rank: String,
-    /// Severity, for incidents.
+    /// Severity, for incidents (absent on other cards).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
-    /// SLA state, for incidents under a policy.
+    /// SLA state, for incidents under a policy (absent on other cards).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sla: Option<CardSla>,
 }
 

@@ -322,7 +322,7 @@ fn seed_items(
                 (at < now).then_some(at)
             };
             form.incident = Some(IncidentInput {
-                severity: Some(SEVERITIES[(i / 2) % 4]),
+                severity: Some(SEVERITIES[((i / 4) * 2 + i % 4) % 4]),
                 reported_at: Some(reported_at),
                 reported_by_org: Some(
                     requesting

@@ -420,3 +420,108 @@ async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
     .await
     .problem(409);
 }
+
+both_engines!(the_demo_tells_the_whole_story);
+
+/// With the demo data: a requester raises a demand and sees only their organization's; the
+/// demand manager accepts it and it is on the roadmap; incidents of every severity, and the
+/// breached list holds exactly the breached ones.
+async fn the_demo_tells_the_whole_story(app: TestApp) {
+    app.state
+        .db
+        .run(opsboard::catalog::demo::seed)
+        .await
+        .expect("demo data loads");
+    let password = opsboard::catalog::demo::DEMO_PASSWORD;
+    let requester = app.login("martin.hoffmann@example.org", password).await;
+    let raised = raise(
+        &app,
+        &requester,
+        json!({"title": "Online-Terminvergabe im Bürgerbüro", "proposed_service": "Terminvergabe",
+               "justification": "Lange Warteschlangen."}),
+    )
+    .await;
+    assert_eq!(raised["board"], "DEM");
+    assert_eq!(raised["demand"]["requesting_organization"], "LUP");
+    let mut seen = 0;
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(
+                &format!("/api/v1/demands?limit=100&cursor={cursor}"),
+                &requester,
+            )
+            .await
+            .json();
+        for item in page["items"].as_array().into_iter().flatten() {
+            assert_eq!(item["demand"]["requesting_organization"], "LUP", "{item}");
+            seen += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert!(seen > 1, "the demo's LUP demands and the new one: {seen}");
+    let manager = app.login("thomas.weiss@example.org", password).await;
+    let key = raised["key"].as_str().unwrap_or_default();
+    let accepted = app
+        .post(
+            &format!("/api/v1/items/{key}/decision"),
+            &manager,
+            &json!({"decision": "accepted", "target_quarter": "2028-Q1"}),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let roadmap = app
+        .get("/api/v1/demands/roadmap?from=2028-Q1", &requester)
+        .await
+        .json();
+    assert_eq!(roadmap[0]["quarter"], "2028-Q1");
+    assert_eq!(roadmap[0]["services"][0]["name"], "Terminvergabe");
+    assert_eq!(roadmap[0]["services"][0]["demands"][0]["key"], key);
+
+    let incidents = |query: &'static str| {
+        let app = &app;
+        async move {
+            let mut all = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let page = app
+                    .get(
+                        &format!("/api/v1/incidents?{query}&limit=500&cursor={cursor}"),
+                        &app.admin_token,
+                    )
+                    .await
+                    .json();
+                all.extend(page["items"].as_array().cloned().unwrap_or_default());
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = next.to_string(),
+                    None => return all,
+                }
+            }
+        }
+    };
+    let every = incidents("open=true").await;
+    let mut severities: Vec<&str> = every
+        .iter()
+        .filter_map(|i| i["incident"]["severity"].as_str())
+        .collect();
+    severities.sort_unstable();
+    severities.dedup();
+    assert_eq!(severities, ["s1", "s2", "s3", "s4"]);
+    let is_breached = |i: &Value| {
+        i["sla"]["response_breached"] == true || i["sla"]["resolution_breached"] == true
+    };
+    let breached = incidents("breached=true").await;
+    assert!(!breached.is_empty());
+    assert!(breached.iter().all(is_breached));
+    let within = incidents("breached=false").await;
+    assert!(!within.is_empty(), "some incidents are within their times");
+    assert!(within.iter().all(|i| !is_breached(i)));
+    assert_eq!(
+        breached.len() + within.len(),
+        incidents("").await.len(),
+        "every incident is in exactly one of the two lists"
+    );
+}
