@@ -142,3 +142,77 @@ fn both_engines_have_the_same_migrations() {
         }
     }
 }
+
+/// SQLite changes a table's CHECK by rebuilding it; the rebuild of `items` must keep every
+/// item and every row that refers to one (labels, RACI), down and up again.
+#[actix_web::test]
+async fn rebuilding_the_items_table_keeps_every_child_row() {
+    use diesel_migrations::MigrationHarness;
+    use opsboard::db::schema::{item_labels, item_raci, items};
+    let Some(app) = TestApp::spawn(crate::helpers::Engine::Sqlite).await else {
+        return;
+    };
+    app.post(
+        "/api/v1/boards",
+        &app.admin_token,
+        &json!({"key": "OPS", "name": "Betrieb"}),
+    )
+    .await;
+    let (member, _) = app.user("member").await;
+    for n in 0..3 {
+        let created = app
+            .post(
+                "/api/v1/items",
+                &app.admin_token,
+                &json!({"board": "OPS", "type": "task", "title": format!("Aufgabe {n}"),
+                        "labels": ["a", "b"], "raci": {"accountable": member["id"]}}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    let counts = |conn: &mut opsboard::db::DbConnection| -> (i64, i64, i64) {
+        (
+            items::table.count().get_result(conn).expect("items"),
+            item_labels::table.count().get_result(conn).expect("labels"),
+            item_raci::table.count().get_result(conn).expect("raci"),
+        )
+    };
+    let mut conn = app.conn();
+    assert_eq!(counts(&mut conn), (3, 6, 3));
+    let opsboard::db::DbConnection::Sqlite(sqlite) = &mut *conn else {
+        panic!("a SQLite connection");
+    };
+    sqlite
+        .batch_execute("PRAGMA foreign_keys = OFF;")
+        .expect("pragma");
+    let reverted = sqlite
+        .revert_last_migration(opsboard::db::SQLITE_MIGRATIONS)
+        .expect("the rebuild reverts");
+    assert_eq!(
+        reverted.to_string(),
+        "20261129000008",
+        "the rebuild of items"
+    );
+    sqlite
+        .batch_execute("PRAGMA foreign_keys = ON;")
+        .expect("pragma");
+    assert_eq!(counts(&mut conn), (3, 6, 3), "down keeps every row");
+    assert_eq!(opsboard::db::run_migrations(&mut conn), Ok(1));
+    assert_eq!(counts(&mut conn), (3, 6, 3), "up keeps every row");
+    let fk_problems: i64 = diesel::sql_query("SELECT count(*) AS n FROM pragma_foreign_key_check")
+        .get_result::<Count>(&mut conn)
+        .map(|c| c.n)
+        .expect("foreign key check");
+    assert_eq!(fk_problems, 0);
+    let item = app
+        .get("/api/v1/items/OPS-2", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(item["labels"], json!(["a", "b"]));
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
