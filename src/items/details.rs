@@ -269,13 +269,15 @@ pub async fn edit_comment(
     if_match: IfMatch,
     body: Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Member)?;
+    // Authors only; a requester authors comments on their organization's demands.
+    caller.require(Role::Requester)?;
+    let visibility = caller.visibility();
     let actor = caller.id();
     let (key, id) = path.into_inner();
     let comment = state
         .db
         .transaction(move |conn| {
-            let item = Item::row(conn, &key)?;
+            let item = Item::row_visible(conn, &key, visibility)?;
             let current = comment(conn, item.id, id)?;
             if current.author_id != actor {
                 return Err(ApiError::Forbidden(
@@ -344,14 +346,16 @@ pub async fn delete_comment(
     path: web::Path<(String, i64)>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Member)?;
+    // Authors only; a requester authors comments on their organization's demands.
+    caller.require(Role::Requester)?;
+    let visibility = caller.visibility();
     let actor = caller.id();
     let is_admin = caller.0.role == Role::Admin;
     let (key, id) = path.into_inner();
     state
         .db
         .transaction(move |conn| {
-            let item = Item::row(conn, &key)?;
+            let item = Item::row_visible(conn, &key, visibility)?;
             let current = comment(conn, item.id, id)?;
             if current.author_id != actor && !is_admin {
                 return Err(ApiError::Forbidden(

@@ -216,6 +216,14 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
         )
         .await;
     assert_eq!(comment.status, 201, "{}", comment.text);
+    let edited = app
+        .patch(
+            &format!("/api/v1/items/{own_key}/comments/{}", comment.json()["id"]),
+            a,
+            &json!({"body": "Gern bis Ende Juni."}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
     // Nothing else: no other organization's name on a demand, no writes on items, no catalogue.
     app.post(
         "/api/v1/demands",
