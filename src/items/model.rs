@@ -1629,3 +1629,64 @@ fn bump(conn: &mut DbConnection, row: &ItemRow) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// Gives a deactivated person's open items (not done, not deleted) to `replacement` as their
+/// accountable person: each item's version moves on and its history gets an
+/// `accountable_changed` event, as with a RACI change by hand.
+pub(crate) fn hand_over_items(
+    conn: &mut DbConnection,
+    user_id: i64,
+    replacement: i64,
+    actor: i64,
+) -> Result<usize, ApiError> {
+    let held: Vec<(i64, i64)> = items::table
+        .inner_join(item_raci::table)
+        .filter(
+            item_raci::user_id
+                .eq(user_id)
+                .and(item_raci::role.eq(RaciRole::Accountable.as_str()))
+                .and(items::deleted_at.is_null())
+                .and(items::done_at.is_null()),
+        )
+        .select((items::id, items::version))
+        .load(conn)?;
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let active: Option<bool> = users::table
+        .find(replacement)
+        .select(users::active)
+        .first(conn)
+        .optional()?;
+    if replacement == user_id || active != Some(true) {
+        return Err(ApiError::invalid(
+            "replacement",
+            "must be another active user",
+        ));
+    }
+    for (item_id, version) in &held {
+        diesel::update(
+            item_raci::table.filter(
+                item_raci::item_id
+                    .eq(item_id)
+                    .and(item_raci::role.eq(RaciRole::Accountable.as_str())),
+            ),
+        )
+        .set(item_raci::user_id.eq(replacement))
+        .execute(conn)?;
+        diesel::update(items::table.find(item_id))
+            .set((items::updated_at.eq(now()), items::version.eq(version + 1)))
+            .execute(conn)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: *item_id,
+            },
+            "accountable_changed",
+            Some(actor),
+            json!({"old": user_id, "new": replacement, "reason": "deactivated"}),
+        )?;
+    }
+    Ok(held.len())
+}

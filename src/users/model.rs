@@ -482,7 +482,8 @@ impl User {
 
     /// Activates or deactivates a user; refuses to deactivate the last active admin.
     /// When deactivating someone who is accountable for services, `replacement` takes those
-    /// over; without one the deactivation is refused with 409 listing the services.
+    /// over, and their open items too; without one the deactivation is refused with 409
+    /// listing the services.
     pub fn set_active(
         conn: &mut DbConnection,
         id: i64,
@@ -505,6 +506,9 @@ impl User {
             }
             if !active {
                 crate::catalog::raci::hand_over_accountability(conn, id, replacement, actor.id)?;
+                if let Some(replacement) = replacement {
+                    crate::items::model::hand_over_items(conn, id, replacement, actor.id)?;
+                }
             }
             let updated = diesel::update(users::table)
                 .filter(users::id.eq(id).and(users::version.eq(row.version)))

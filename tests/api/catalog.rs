@@ -498,6 +498,32 @@ async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
             .await;
         assert_eq!(response.status, 200, "{}", response.text);
     }
+    // An open item of the lead's goes to the deputy too, with an event; a done one stays.
+    app.post(
+        "/api/v1/boards",
+        &app.admin_token,
+        &json!({"key": "OPS", "name": "Betrieb"}),
+    )
+    .await;
+    for title in ["offen", "erledigt"] {
+        let created = app
+            .post(
+                "/api/v1/items",
+                &app.admin_token,
+                &json!({"board": "OPS", "type": "task", "title": title, "service": "wohngeld"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    let board = app.get("/api/v1/boards/OPS", &app.admin_token).await.json();
+    let moved = app
+        .post(
+            "/api/v1/items/OPS-2/move",
+            &app.admin_token,
+            &json!({"column": board["columns"][4]["id"]}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
     let path = format!("/api/v1/users/{}/deactivate", lead["id"]);
     let refused = app
         .post(&path, &app.admin_token, &json!({}))
@@ -534,4 +560,28 @@ async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
         assert_eq!(template["accountable"]["id"], deputy["id"]);
         assert_eq!(template["version"], 3);
     }
+    let open = app
+        .get("/api/v1/items/OPS-1", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(open["raci"]["accountable"]["id"], deputy["id"]);
+    let history = app
+        .get("/api/v1/items/OPS-1/history", &app.admin_token)
+        .await
+        .json();
+    let last = history["items"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["kind"], "accountable_changed");
+    assert_eq!(last["data"]["new"], deputy["id"]);
+    let finished = app
+        .get("/api/v1/items/OPS-2", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(
+        finished["raci"]["accountable"]["id"], lead["id"],
+        "done work keeps its history"
+    );
 }
