@@ -21,8 +21,11 @@ use crate::pagination::Page;
 #[utoipa::path(
     tag = "demands",
     request_body = DemandIntake,
-    responses((status = 201, description = "The new demand", body = Item,
-        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version")))),
+    responses(
+        (status = 201, description = "The new demand", body = Item,
+            headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
+        (status = 409, description = "The demand board does not exist", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = []))
 )]
 #[post("/demands")]

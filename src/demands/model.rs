@@ -542,8 +542,10 @@ pub struct RoadmapFilter {
     /// Only demands of this service (key).
     pub service: Option<String>,
     /// Only quarters from this one on, such as `2027-Q1`.
+    #[param(pattern = "^([0-9]{4}-Q[1-4])?$")]
     pub from: Option<String>,
     /// Only quarters up to this one.
+    #[param(pattern = "^([0-9]{4}-Q[1-4])?$")]
     pub to: Option<String>,
 }
 
@@ -592,8 +594,11 @@ pub fn roadmap(
     filter: &RoadmapFilter,
     visibility: Visibility,
 ) -> Result<Vec<RoadmapQuarter>, ApiError> {
-    for (field, value) in [("from", &filter.from), ("to", &filter.to)] {
-        if value.as_deref().is_some_and(|q| !is_quarter(q)) {
+    // An empty bound is no bound, as an empty cursor is the first page.
+    let from = filter.from.as_deref().filter(|q| !q.is_empty());
+    let to = filter.to.as_deref().filter(|q| !q.is_empty());
+    for (field, value) in [("from", from), ("to", to)] {
+        if value.is_some_and(|q| !is_quarter(q)) {
             return Err(ApiError::bad_field(
                 field,
                 "must be a quarter such as 2027-Q2",
@@ -657,8 +662,7 @@ pub fn roadmap(
         rows
     {
         if let Some(q) = &quarter
-            && (filter.from.as_ref().is_some_and(|f| q < f)
-                || filter.to.as_ref().is_some_and(|t| q > t))
+            && (from.is_some_and(|f| q.as_str() < f) || to.is_some_and(|t| q.as_str() > t))
         {
             continue;
         }
