@@ -1,6 +1,6 @@
 //! The board view: columns in order, each with its WIP limit, count and compact cards in rank
-//! order. Six queries whatever the number of cards: board, columns, items, labels, RACI,
-//! services.
+//! order. A fixed number of queries whatever the number of cards: board, columns, cards,
+//! labels, people, services, and for incident cards their fields, policies and pauses.
 
 use std::collections::HashMap;
 

@@ -546,40 +546,32 @@ fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<
     Ok(())
 }
 
-/// Turns rows into API items in a fixed number of queries: labels, RACI, references,
-/// services, columns, boards; demand fields when there are demands; incident fields and SLA
+/// Turns rows into API items in a fixed number of queries: labels, RACI, references, and
+/// column, board and service together; demand fields when there are demands; incident fields and SLA
 /// clocks when there are incidents.
 fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut labels = labels_of(conn, &ids)?;
     let mut racis = raci_of(conn, &ids)?;
     let mut refs = refs_of(conn, &ids)?;
-    let service_ids: Vec<i64> = rows.iter().filter_map(|r| r.service_id).collect();
-    let service_keys: HashMap<i64, String> = services::table
-        .filter(services::id.eq_any(&service_ids))
-        .select((services::id, services::key))
-        .load::<(i64, String)>(conn)?
-        .into_iter()
-        .collect();
-    let column_ids: Vec<i64> = rows.iter().map(|r| r.column_id).collect();
-    let columns: HashMap<i64, (String, String)> = board_columns::table
-        .filter(board_columns::id.eq_any(&column_ids))
+    // Column, board and service of every item in one joined query.
+    let mut places: HashMap<i64, (String, String, String, Option<String>)> = HashMap::new();
+    for (id, column_name, category, board_key, service_key) in items::table
+        .inner_join(board_columns::table)
+        .inner_join(boards::table)
+        .left_join(services::table)
+        .filter(items::id.eq_any(&ids))
         .select((
-            board_columns::id,
+            items::id,
             board_columns::name,
             board_columns::category,
+            boards::key,
+            services::key.nullable(),
         ))
-        .load::<(i64, String, String)>(conn)?
-        .into_iter()
-        .map(|(id, name, category)| (id, (name, category)))
-        .collect();
-    let board_ids: Vec<i64> = rows.iter().map(|r| r.board_id).collect();
-    let board_keys: HashMap<i64, String> = boards::table
-        .filter(boards::id.eq_any(&board_ids))
-        .select((boards::id, boards::key))
-        .load::<(i64, String)>(conn)?
-        .into_iter()
-        .collect();
+        .load::<(i64, String, String, String, Option<String>)>(conn)?
+    {
+        places.insert(id, (column_name, category, board_key, service_key));
+    }
     let demand_ids: Vec<i64> = rows
         .iter()
         .filter(|r| r.item_type == ItemType::Demand.as_str())
@@ -598,7 +590,8 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, Ap
     let (mut incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
     rows.into_iter()
         .map(|row| {
-            let (column_name, category) = columns.get(&row.column_id).cloned().unwrap_or_default();
+            let (column_name, category, board_key, service_key) =
+                places.remove(&row.id).unwrap_or_default();
             Ok(Item {
                 item_type: ItemType::parse(&row.item_type).ok_or_else(|| {
                     ApiError::internal(format!("unknown item type {}", row.item_type))
@@ -613,8 +606,8 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, Ap
                         ApiError::internal(format!("unknown category {category}"))
                     })?,
                 },
-                service: row.service_id.and_then(|id| service_keys.get(&id).cloned()),
-                board: board_keys.get(&row.board_id).cloned().unwrap_or_default(),
+                service: service_key,
+                board: board_key,
                 labels: labels.remove(&row.id).unwrap_or_default(),
                 raci: racis.remove(&row.id).unwrap_or_default(),
                 external_refs: refs.remove(&row.id).unwrap_or_default(),
@@ -1383,7 +1376,9 @@ impl Item {
         )
     }
 
-    /// One page of items in id order, in eight queries whatever the page size.
+    /// One page of items in the requested order, in a fixed number of queries whatever the
+    /// page size: the page, then labels, RACI, references, places, and demand and incident
+    /// fields when the page holds such items.
     pub fn list(
         conn: &mut DbConnection,
         filter: &ItemFilter,
