@@ -737,18 +737,19 @@ fn bottom_rank(conn: &mut DbConnection, column_id: i64) -> Result<Option<String>
 impl Item {
     /// The stored row of a live item by key (any case) or numeric id, or 404.
     pub(crate) fn row(conn: &mut DbConnection, key_or_id: &str) -> Result<ItemRow, ApiError> {
-        let mut query = items::table
+        // Two fixed queries rather than one boxed one: diesel keeps prepared statements only
+        // for queries whose SQL never varies, and PostgreSQL then skips planning.
+        let live = items::table
             .select(ItemRow::as_select())
-            .filter(items::deleted_at.is_null())
-            .into_boxed();
-        query = match key_or_id.parse::<i64>() {
-            Ok(id) => query.filter(items::id.eq(id)),
-            Err(_) => query.filter(items::key.eq(key_or_id.to_uppercase())),
+            .filter(items::deleted_at.is_null());
+        let row = match key_or_id.parse::<i64>() {
+            Ok(id) => live.filter(items::id.eq(id)).first(conn).optional()?,
+            Err(_) => live
+                .filter(items::key.eq(key_or_id.to_uppercase()))
+                .first(conn)
+                .optional()?,
         };
-        query
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+        row.ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
     }
 
     /// The stored row of a live item the caller may see: a requester sees only the demands of
