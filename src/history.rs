@@ -93,3 +93,21 @@ pub fn events_of(
         .collect();
     Ok(crate::pagination::Page::from_rows(events, limit, |e| e.id))
 }
+
+/// The fields that differ between two JSON objects, as `{"<prefix>.<field>": {"old", "new"}}`
+/// entries for an `updated` event.
+pub fn field_changes(prefix: &str, before: Value, after: Value) -> serde_json::Map<String, Value> {
+    let mut changed = serde_json::Map::new();
+    if let (Value::Object(before), Value::Object(after)) = (before, after) {
+        for (field, new) in after {
+            let old = before.get(&field).cloned().unwrap_or(Value::Null);
+            if old != new {
+                changed.insert(
+                    format!("{prefix}.{field}"),
+                    serde_json::json!({"old": old, "new": new}),
+                );
+            }
+        }
+    }
+    changed
+}

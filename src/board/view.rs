@@ -14,11 +14,11 @@ use crate::AppState;
 use crate::auth::{CurrentUser, Role, Visibility};
 use crate::board::model::{Board, ColumnCategory};
 use crate::db::DbConnection;
-use crate::db::schema::{demand_details, item_labels, item_raci, items, services, users};
+use crate::db::schema::{item_labels, item_raci, items, services, users};
 use crate::error::ApiError;
 use crate::http::Query;
 use crate::incidents::model::{self as incidents, Severity};
-use crate::items::model::{ItemType, Priority};
+use crate::items::model::{ItemType, Priority, demands_of};
 
 /// Filters of the board view.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -170,13 +170,10 @@ pub fn build(
         ))
         .into_boxed();
     if let Visibility::Organization(org) = visibility {
-        let ids = demand_details::table
-            .filter(demand_details::requesting_org_id.eq(org.unwrap_or(-1)))
-            .select(demand_details::item_id);
         query = query.filter(
             items::item_type
                 .eq(ItemType::Demand.as_str())
-                .and(items::id.eq_any(ids)),
+                .and(items::id.eq_any(demands_of(org.unwrap_or(-1)))),
         );
     }
     if let Some(service) = &filter.service {

@@ -358,6 +358,26 @@ pub fn of_person(conn: &mut DbConnection, user_id: i64) -> Result<PersonRaci, Ap
     Ok(result)
 }
 
+/// Someone who takes over a deactivated person's accountability: another, active user.
+pub(crate) fn check_replacement(
+    conn: &mut DbConnection,
+    user_id: i64,
+    replacement: i64,
+) -> Result<(), ApiError> {
+    let active: Option<bool> = users::table
+        .find(replacement)
+        .select(users::active)
+        .first(conn)
+        .optional()?;
+    if replacement == user_id || active != Some(true) {
+        return Err(ApiError::invalid(
+            "replacement",
+            "must be another active user",
+        ));
+    }
+    Ok(())
+}
+
 /// Before a user is deactivated: hands their accountable roles to `replacement`, or refuses
 /// with 409 listing the services when no replacement is given.
 pub fn hand_over_accountability(
@@ -388,17 +408,7 @@ pub fn hand_over_accountability(
             keys.join(", ")
         )));
     };
-    let active: Option<bool> = users::table
-        .find(replacement)
-        .select(users::active)
-        .first(conn)
-        .optional()?;
-    if replacement == user_id || active != Some(true) {
-        return Err(ApiError::invalid(
-            "replacement",
-            "must be another active user",
-        ));
-    }
+    check_replacement(conn, user_id, replacement)?;
     for (service_id, _) in &held {
         diesel::update(
             service_raci::table.filter(

@@ -360,16 +360,11 @@ pub(crate) fn store(
     let mut changed = serde_json::Map::new();
     match current {
         Some(row) => {
-            let before = resolved_of(row).as_history();
-            let after = fields.as_history();
-            if let (Value::Object(before), Value::Object(after)) = (before, after) {
-                for (field, new) in after {
-                    let old = before.get(&field).cloned().unwrap_or(Value::Null);
-                    if old != new {
-                        changed.insert(format!("demand.{field}"), json!({"old": old, "new": new}));
-                    }
-                }
-            }
+            changed = history::field_changes(
+                "demand",
+                resolved_of(row).as_history(),
+                fields.as_history(),
+            );
             if !changed.is_empty() {
                 diesel::update(demand_details::table.find(item_id))
                     .set(values)

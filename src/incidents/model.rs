@@ -350,15 +350,7 @@ pub(crate) fn store(
                 resolution: row.resolution.clone(),
             }
             .as_history();
-            if let (Value::Object(before), Value::Object(after)) = (before, fields.as_history()) {
-                for (field, new) in after {
-                    let old = before.get(&field).cloned().unwrap_or(Value::Null);
-                    if old != new {
-                        changed
-                            .insert(format!("incident.{field}"), json!({"old": old, "new": new}));
-                    }
-                }
-            }
+            changed = crate::history::field_changes("incident", before, fields.as_history());
             if !changed.is_empty() {
                 diesel::update(incident_details::table.find(item_id))
                     .set(values)
@@ -410,6 +402,37 @@ pub struct IncidentFilter {
     pub cursor: Option<String>,
 }
 
+/// What an incident's clocks start from.
+fn clock_input(item_id: i64, service_id: Option<i64>, row: &IncidentRow) -> ClockInput {
+    ClockInput {
+        item_id,
+        severity: row.severity.clone(),
+        service_id,
+        reported_at: row.reported_at.and_utc(),
+        first_response_at: row.first_response_at.map(|t| t.and_utc()),
+        resolved_at: row.resolved_at.map(|t| t.and_utc()),
+    }
+}
+
+/// The SLA states of incidents at `now`: policies, then the pauses when any policy applies
+/// (at most three queries).
+fn clocks(
+    conn: &mut DbConnection,
+    inputs: &[ClockInput],
+    now: DateTime<Utc>,
+) -> Result<HashMap<i64, SlaState>, ApiError> {
+    if inputs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let policies = crate::sla::policies::all(conn)?;
+    if policies.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<i64> = inputs.iter().map(|i| i.item_id).collect();
+    let pauses = clock::pauses_of(conn, &ids)?;
+    Ok(clock::states(inputs, &policies, &pauses, now))
+}
+
 /// Incident fields and SLA states, by item id.
 pub(crate) type IncidentsAndClocks = (HashMap<i64, IncidentFields>, HashMap<i64, SlaState>);
 
@@ -428,22 +451,15 @@ pub(crate) fn load(
     let mut affected = affected_of(conn, &ids)?;
     let inputs: Vec<ClockInput> = rows
         .iter()
-        .map(|(row, _)| ClockInput {
-            item_id: row.item_id,
-            severity: row.severity.clone(),
-            service_id: service_of.get(&row.item_id).copied().flatten(),
-            reported_at: row.reported_at.and_utc(),
-            first_response_at: row.first_response_at.map(|t| t.and_utc()),
-            resolved_at: row.resolved_at.map(|t| t.and_utc()),
+        .map(|(row, _)| {
+            clock_input(
+                row.item_id,
+                service_of.get(&row.item_id).copied().flatten(),
+                row,
+            )
         })
         .collect();
-    let policies = crate::sla::policies::all(conn)?;
-    let states = if policies.is_empty() {
-        HashMap::new()
-    } else {
-        let pauses = clock::pauses_of(conn, &ids)?;
-        clock::states(&inputs, &policies, &pauses, Utc::now())
-    };
+    let states = clocks(conn, &inputs, Utc::now())?;
     let mut fields = HashMap::new();
     for (row, org) in rows {
         let id = row.item_id;
@@ -620,22 +636,12 @@ pub fn list(
         query = query.filter(items::id.eq_any(ids));
     }
     let candidates: Vec<(i64, Option<i64>, IncidentRow)> = query.load(conn)?;
-    let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
     let inputs: Vec<ClockInput> = candidates
         .iter()
-        .map(|(id, service_id, row)| ClockInput {
-            item_id: *id,
-            severity: row.severity.clone(),
-            service_id: *service_id,
-            reported_at: row.reported_at.and_utc(),
-            first_response_at: row.first_response_at.map(|t| t.and_utc()),
-            resolved_at: row.resolved_at.map(|t| t.and_utc()),
-        })
+        .map(|(id, service_id, row)| clock_input(*id, *service_id, row))
         .collect();
     let now = Utc::now();
-    let policies = crate::sla::policies::all(conn)?;
-    let pauses = clock::pauses_of(conn, &ids)?;
-    let states = clock::states(&inputs, &policies, &pauses, now);
+    let states = clocks(conn, &inputs, now)?;
     let wanted: Vec<i64> = candidates
         .iter()
         .filter(|(id, _, row)| sla_matches(filter, states.get(id), row, now))
@@ -661,24 +667,15 @@ pub fn record_breaches(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<us
         )
         .select((items::id, items::service_id, IncidentRow::as_select()))
         .load(conn)?;
-    let policies = crate::sla::policies::all(conn)?;
-    if candidates.is_empty() || policies.is_empty() {
+    let inputs: Vec<ClockInput> = candidates
+        .iter()
+        .map(|(id, service_id, row)| clock_input(*id, *service_id, row))
+        .collect();
+    let states = clocks(conn, &inputs, now)?;
+    if states.is_empty() {
         return Ok(0);
     }
     let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
-    let inputs: Vec<ClockInput> = candidates
-        .iter()
-        .map(|(id, service_id, row)| ClockInput {
-            item_id: *id,
-            severity: row.severity.clone(),
-            service_id: *service_id,
-            reported_at: row.reported_at.and_utc(),
-            first_response_at: row.first_response_at.map(|t| t.and_utc()),
-            resolved_at: row.resolved_at.map(|t| t.and_utc()),
-        })
-        .collect();
-    let pauses = clock::pauses_of(conn, &ids)?;
-    let states = clock::states(&inputs, &policies, &pauses, now);
     let recorded: std::collections::HashSet<(i64, String)> = events::table
         .filter(
             events::entity_type

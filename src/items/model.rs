@@ -1394,13 +1394,10 @@ impl Item {
         let sort = filter.sort.unwrap_or_default();
         let mut query = items::table.select(ItemRow::as_select()).into_boxed();
         if let Visibility::Organization(org) = visibility {
-            let ids = demand_details::table
-                .filter(demand_details::requesting_org_id.eq(org.unwrap_or(-1)))
-                .select(demand_details::item_id);
             query = query.filter(
                 items::item_type
                     .eq(ItemType::Demand.as_str())
-                    .and(items::id.eq_any(ids)),
+                    .and(items::id.eq_any(demands_of(org.unwrap_or(-1)))),
             );
         }
         if let Some(decision) = filter.decision {
@@ -1595,6 +1592,14 @@ fn priority_order() -> _ {
     .otherwise(3_i32.into_sql::<diesel::sql_types::Integer>())
 }
 
+/// The ids of the demands an organization raised, as a subquery: what a requester may see.
+#[diesel::dsl::auto_type]
+pub(crate) fn demands_of(org: i64) -> _ {
+    demand_details::table
+        .filter(demand_details::requesting_org_id.eq(org))
+        .select(demand_details::item_id)
+}
+
 /// Why an item of this type needs a service.
 fn service_required(item_type: ItemType) -> String {
     match item_type {
@@ -1649,17 +1654,7 @@ pub(crate) fn hand_over_items(
     if held.is_empty() {
         return Ok(0);
     }
-    let active: Option<bool> = users::table
-        .find(replacement)
-        .select(users::active)
-        .first(conn)
-        .optional()?;
-    if replacement == user_id || active != Some(true) {
-        return Err(ApiError::invalid(
-            "replacement",
-            "must be another active user",
-        ));
-    }
+    raci::check_replacement(conn, user_id, replacement)?;
     for (item_id, version) in &held {
         diesel::update(
             item_raci::table.filter(
