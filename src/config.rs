@@ -141,10 +141,14 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Connections in the pool.
     pub pool_size: u32,
-    /// Seconds to wait for a pooled connection.
+    /// PostgreSQL only: seconds one connection attempt may take (libpq's `connect_timeout`).
     pub connect_timeout_secs: u64,
-    /// SQLite lock wait in milliseconds.
+    /// Milliseconds a request waits for a free pooled connection before its 503.
+    pub pool_timeout_ms: u64,
+    /// SQLite only: milliseconds a writer waits for a lock held by another connection.
     pub sqlite_busy_timeout_ms: u32,
+    /// Milliseconds within which a transaction that lost a race for a lock is retried.
+    pub write_retry_ms: u64,
 }
 
 /// Authentication settings.
@@ -262,6 +266,12 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             return fail("database.pool_size must be at least 1".into());
+        }
+        if self.database.connect_timeout_secs == 0 || self.database.pool_timeout_ms == 0 {
+            return fail(
+                "database.connect_timeout_secs and database.pool_timeout_ms must be at least 1"
+                    .into(),
+            );
         }
         if self.auth.token_ttl_minutes < 1 || self.auth.token_ttl_minutes > 60 * 24 * 30 {
             return fail("auth.token_ttl_minutes must be between 1 and 43200".into());

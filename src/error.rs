@@ -324,9 +324,12 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::Busy(info.message().to_string())
             }
+            // SQLite's lock wait ran out; PostgreSQL broke a deadlock by aborting this side.
+            // Both are retried by Db::transaction like a serialization failure.
             Error::DatabaseError(_, info)
                 if info.message().contains("database is locked")
-                    || info.message().contains("database is busy") =>
+                    || info.message().contains("database is busy")
+                    || info.message().contains("deadlock detected") =>
             {
                 ApiError::Busy(info.message().to_string())
             }

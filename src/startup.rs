@@ -31,7 +31,7 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
-    Ok(Db::new(pool))
+    Ok(Db::from_settings(pool, &settings.database))
 }
 
 /// Builds the state the app runs on: opens the database, resolves the JWT secret and creates

@@ -342,6 +342,25 @@ impl Board {
             .ok_or_else(|| ApiError::NotFound(format!("There is no board `{key}`.")))
     }
 
+    /// The stored row of a board, locked until the end of the transaction (see
+    /// [`crate::db::lock`]): changes of a board and of its set of columns start here, so they
+    /// never interleave.
+    fn row_for_update(conn: &mut DbConnection, key: &str) -> Result<BoardRow, ApiError> {
+        let row = Board::row(conn, key)?;
+        if crate::db::lock(conn, crate::db::Lock::Board(row.id))? {
+            return Board::row(conn, key);
+        }
+        Ok(row)
+    }
+
+    /// The board with its columns, locked like [`Board::row_for_update`].
+    fn find_for_update(conn: &mut DbConnection, key: &str) -> Result<Board, ApiError> {
+        let row = Board::row_for_update(conn, key)?;
+        assemble(conn, vec![row])?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("There is no board `{key}`.")))
+    }
+
     /// The board with this key (any case), with its columns.
     pub fn find(conn: &mut DbConnection, key: &str) -> Result<Board, ApiError> {
         let row = Board::row(conn, key)?;
@@ -498,7 +517,7 @@ impl Board {
             check_lead(conn, lead, &mut errors)?;
         }
         ApiError::from_fields(errors)?;
-        let row = Board::row(conn, key)?;
+        let row = Board::row_for_update(conn, key)?;
         expected.check(row.version)?;
         let new_name = name.unwrap_or(row.name.clone());
         let new_description = changes
@@ -556,7 +575,7 @@ impl Board {
             errors.push(FieldError::new("position", "must be 0 or more"));
         }
         ApiError::from_fields(errors)?;
-        let board = Board::find(conn, key)?;
+        let board = Board::find_for_update(conn, key)?;
         ensure_unique_name(&board, &name, None)?;
         let count = i32::try_from(board.columns.len()).unwrap_or(i32::MAX);
         let position = form.position.map_or(count, |p| p.min(count));
@@ -611,7 +630,7 @@ impl Board {
             errors.push(FieldError::new("position", "must be 0 or more"));
         }
         ApiError::from_fields(errors)?;
-        let board = Board::find(conn, key)?;
+        let board = Board::find_for_update(conn, key)?;
         let current = board
             .columns
             .iter()
@@ -717,7 +736,9 @@ impl Board {
         actor: i64,
         expected: IfMatch,
     ) -> Result<(), ApiError> {
-        let board = Board::find(conn, key)?;
+        let board = Board::find_for_update(conn, key)?;
+        // Lock the column too: a move into it holds this lock while it counts the column.
+        crate::db::lock(conn, crate::db::Lock::Column(column_id))?;
         let current = board
             .columns
             .iter()

@@ -156,7 +156,8 @@ pub fn build(
                 .eq(board.id)
                 .and(items::deleted_at.is_null()),
         )
-        .order((items::column_id, items::rank))
+        // Ties (equal ranks) fall back to id, as in `GET /items?sort=rank`.
+        .order((items::column_id, items::rank, items::id))
         .select((
             items::id,
             items::column_id,

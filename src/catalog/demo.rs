@@ -309,6 +309,7 @@ fn seed_items(
             external_refs: Vec::new(),
             demand: None,
             incident: None,
+            override_wip: true,
         };
         let target = i % 9;
         let mut form = form;
@@ -352,7 +353,7 @@ fn seed_items(
                 ..DemandInput::default()
             });
         }
-        let item = Item::create(conn, &form, actor)?;
+        let item = Item::create(conn, &form, actor, true)?;
         if item_type == ItemType::Demand {
             // Every fifth stays pending; the others are decided by the demand manager.
             let Some(manager) = demand_manager else {
@@ -381,6 +382,7 @@ fn seed_items(
                         .then(|| format!("2027-Q{}", 1 + d % 4)),
                     value: None,
                     effort: Some([Effort::S, Effort::M, Effort::L][d % 3]),
+                    override_wip: true,
                 };
                 let decided = demands::decide(conn, &item.key, &request, &caller, IfMatch(None))?;
                 if decision == Decision::Accepted && d % 3 == 0 {

@@ -358,7 +358,13 @@ impl Organization {
                 .map(|e| normalize_email("contact_email", e, &mut errors))
         });
         ApiError::from_fields(errors)?;
-        let current = Organization::find(conn, short_name)?;
+        let found = Organization::find(conn, short_name)?;
+        let current = if crate::db::lock(conn, crate::db::Lock::Organization(found.id))? {
+            // Locked only now: read again what the lock protects.
+            Organization::find_by_id(conn, found.id)?
+        } else {
+            found
+        };
         expected.check(current.version)?;
         let mut changed = serde_json::Map::new();
         let mut note = |field: &str, old: serde_json::Value, new: serde_json::Value| {

@@ -254,7 +254,7 @@ pub fn replace(
     actor: Option<i64>,
     expected: IfMatch,
 ) -> Result<RaciTemplate, ApiError> {
-    let row = Service::row(conn, key)?;
+    let row = Service::row_for_update(conn, key)?;
     expected.check(row.raci_version)?;
     let rows = validate(conn, input, "")?;
     let before = template(conn, key)?;

@@ -619,6 +619,19 @@ impl Service {
             .ok_or_else(|| ApiError::NotFound(format!("There is no service `{key}`.")))
     }
 
+    /// The stored row of a service by key, locked until the end of the transaction (see
+    /// [`crate::db::lock`]): where every write of a service starts.
+    pub(crate) fn row_for_update(
+        conn: &mut DbConnection,
+        key: &str,
+    ) -> Result<ServiceRow, ApiError> {
+        let row = Service::row(conn, key)?;
+        if crate::db::lock(conn, crate::db::Lock::Service(row.id))? {
+            return Service::row(conn, key);
+        }
+        Ok(row)
+    }
+
     /// The service with this key.
     pub fn find(conn: &mut DbConnection, key: &str) -> Result<Service, ApiError> {
         let row = Service::row(conn, key)?;
@@ -636,11 +649,11 @@ impl Service {
         actor: Option<i64>,
         create_only: bool,
     ) -> Result<(UpsertOutcome, i64), ApiError> {
-        let existing = services::table
-            .filter(services::key.eq(&service.key))
-            .select(ServiceRow::as_select())
-            .first(conn)
-            .optional()?;
+        let existing = match Service::row_for_update(conn, &service.key) {
+            Ok(row) => Some(row),
+            Err(ApiError::NotFound(_)) => None,
+            Err(other) => return Err(other),
+        };
         let stamp = now();
         match existing {
             Some(_) if create_only => Err(ApiError::Conflict(format!(
@@ -768,7 +781,7 @@ impl Service {
         actor: i64,
         expected: IfMatch,
     ) -> Result<Service, ApiError> {
-        let row = Service::row(conn, key)?;
+        let row = Service::row_for_update(conn, key)?;
         expected.check(row.version)?;
         let current = Service::find(conn, key)?;
         let input = ServiceInput {
@@ -802,7 +815,7 @@ impl Service {
         actor: i64,
         expected: IfMatch,
     ) -> Result<(), ApiError> {
-        let row = Service::row(conn, key)?;
+        let row = Service::row_for_update(conn, key)?;
         expected.check(row.version)?;
         let referring: i64 = crate::db::schema::items::table
             .filter(crate::db::schema::items::service_id.eq(row.id))

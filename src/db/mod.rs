@@ -61,6 +61,16 @@ pub struct ConnectionManager {
     busy_timeout_ms: u32,
 }
 
+/// The PostgreSQL URL with libpq's `connect_timeout` added unless the URL sets one, so that an
+/// unreachable server fails a connection attempt in seconds rather than the kernel's minutes.
+fn with_connect_timeout(url: &str, seconds: u64) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={}", seconds.max(1))
+}
+
 /// Why a connection could not be opened or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -73,13 +83,17 @@ pub enum ConnectionError {
 }
 
 impl ConnectionManager {
-    /// A manager for the given URL.
-    pub fn new(url: &str, busy_timeout_ms: u32) -> Self {
-        let (backend, address) = parse_url(url);
+    /// A manager for the configured URL and timeouts.
+    pub fn new(settings: &DatabaseSettings) -> Self {
+        let (backend, address) = parse_url(&settings.url);
+        let address = match backend {
+            Backend::Postgres => with_connect_timeout(&address, settings.connect_timeout_secs),
+            Backend::Sqlite => address,
+        };
         ConnectionManager {
             backend,
             address,
-            busy_timeout_ms,
+            busy_timeout_ms: settings.sqlite_busy_timeout_ms,
         }
     }
 }
@@ -119,9 +133,10 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// The shared pool; cheap to clone.
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
-/// Builds the pool. For SQLite the file's directory is created first.
+/// Builds the pool and opens its first connection. For SQLite the file's directory is
+/// created first.
 pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, String> {
-    let manager = ConnectionManager::new(&settings.url, settings.sqlite_busy_timeout_ms);
+    let manager = ConnectionManager::new(settings);
     if manager.backend == Backend::Sqlite {
         let path = std::path::Path::new(&manager.address);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -129,14 +144,27 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, String> {
                 .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
         }
     }
+    pool_builder(settings, manager.backend)
+        .build(manager)
+        .map_err(|e| format!("cannot open the database {}: {e}", redact(&settings.url)))
+}
+
+/// Builds the pool without connecting: connections are opened when first needed. For a
+/// service that must start while its database is down, and for tests of such an outage.
+pub fn build_pool_lazily(settings: &DatabaseSettings) -> Pool {
+    let manager = ConnectionManager::new(settings);
+    pool_builder(settings, manager.backend).build_unchecked(manager)
+}
+
+fn pool_builder(settings: &DatabaseSettings, backend: Backend) -> r2d2::Builder<ConnectionManager> {
     r2d2::Pool::builder()
         .max_size(settings.pool_size)
         // A file connection cannot drop out under us; a network one can, so only PostgreSQL
         // connections are checked (one round trip) when taken from the pool.
-        .test_on_check_out(manager.backend == Backend::Postgres)
-        .connection_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
-        .build(manager)
-        .map_err(|e| format!("cannot open the database {}: {e}", redact(&settings.url)))
+        .test_on_check_out(backend == Backend::Postgres)
+        // How long a request waits for a free connection (or for a new one to open) before it
+        // gets a 503: short, so that an outage fails fast instead of piling up requests.
+        .connection_timeout(Duration::from_millis(settings.pool_timeout_ms.max(1)))
 }
 
 /// The URL with any password replaced, fit for a log line.
@@ -228,16 +256,79 @@ fn write_transaction<T>(
     }
 }
 
+/// A row (or set of rows) that a write locks before it reads what one of its rules depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// An item: its version, RACI, decision and place.
+    Item(i64),
+    /// A board column: its WIP limit and the ranks of the items in it.
+    Column(i64),
+    /// A board: its item numbers and columns.
+    Board(i64),
+    /// A user: version, role, password, activity.
+    User(i64),
+    /// An online service: its fields and its RACI template.
+    Service(i64),
+    /// An organization.
+    Organization(i64),
+    /// A comment on an item.
+    Comment(i64),
+    /// An SLA policy.
+    SlaPolicy(i64),
+    /// The set of active admins, for the rule that one must remain.
+    Admins,
+}
+
+/// The advisory-lock key of the admin set (PostgreSQL's `pg_advisory_xact_lock`): any number
+/// that nothing else uses; this one spells "opsadmin" in ASCII.
+const ADMINS_LOCK_KEY: i64 = 0x6f70_7361_646d_696e;
+
+/// Locks `what` until the end of the transaction, so that a rule which reads and then writes
+/// (WIP limits, ranks, versions, the last admin) holds under concurrent writers.
+///
+/// On PostgreSQL this is `SELECT … FOR UPDATE` (or an advisory lock for the admin set): a
+/// concurrent writer of the same row waits here until this transaction ends, then reads the
+/// state this one left. On SQLite it does nothing: [`Db::transaction`] begins with
+/// `BEGIN IMMEDIATE`, which already serializes every writer. Returns whether a lock was taken,
+/// that is whether rows read before it may since have changed and must be read again.
+pub fn lock(conn: &mut DbConnection, what: Lock) -> Result<bool, ApiError> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+    let DbConnection::Postgresql(pg) = conn else {
+        return Ok(false);
+    };
+    let (sql, id) = match what {
+        Lock::Item(id) => ("SELECT 1 FROM items WHERE id = $1 FOR UPDATE", id),
+        Lock::Column(id) => ("SELECT 1 FROM board_columns WHERE id = $1 FOR UPDATE", id),
+        Lock::Board(id) => ("SELECT 1 FROM boards WHERE id = $1 FOR UPDATE", id),
+        Lock::User(id) => ("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", id),
+        Lock::Service(id) => ("SELECT 1 FROM services WHERE id = $1 FOR UPDATE", id),
+        Lock::Organization(id) => ("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", id),
+        Lock::Comment(id) => ("SELECT 1 FROM item_comments WHERE id = $1 FOR UPDATE", id),
+        Lock::SlaPolicy(id) => ("SELECT 1 FROM sla_policies WHERE id = $1 FOR UPDATE", id),
+        Lock::Admins => ("SELECT pg_advisory_xact_lock($1)", ADMINS_LOCK_KEY),
+    };
+    diesel::sql_query(sql).bind::<BigInt, _>(id).execute(pg)?;
+    Ok(true)
+}
+
 /// The pool plus a way to run blocking database work off the async workers.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    retry_budget: Duration,
 }
 
 impl Db {
-    /// Wraps a pool.
-    pub fn new(pool: Pool) -> Self {
-        Db { pool }
+    /// Wraps a pool. A transaction that loses a race for a lock is retried while less than
+    /// `retry_budget` has passed since it first began.
+    pub fn new(pool: Pool, retry_budget: Duration) -> Self {
+        Db { pool, retry_budget }
+    }
+
+    /// A pool and retry budget as the settings say, the pool built by `build`.
+    pub fn from_settings(pool: Pool, settings: &DatabaseSettings) -> Self {
+        Db::new(pool, Duration::from_millis(settings.write_retry_ms))
     }
 
     /// The pool itself, for start-up tasks and tests.
@@ -259,19 +350,43 @@ impl Db {
         .await?
     }
 
+    /// Whether the database answers and is migrated, within `deadline` whatever the state of
+    /// the pool or of the blocking threads: for `/ready`, which a load balancer calls while
+    /// the service may be drowning.
+    pub async fn probe(&self, deadline: Duration) -> Result<(), ApiError> {
+        let pool = self.pool.clone();
+        let check = actix_web::web::block(move || {
+            let mut conn = pool
+                .get_timeout(deadline)
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            check_ready(&mut conn).map_err(ApiError::Unavailable)
+        });
+        match actix_web::rt::time::timeout(deadline, check).await {
+            Ok(result) => result?,
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "no answer from the database within {} ms",
+                deadline.as_millis()
+            ))),
+        }
+    }
+
     /// Like [`Db::run`], inside one transaction: all of `work` is written, or none of it.
-    /// A transaction that lost a race for the write lock (SQLite) or a serialization check
-    /// (PostgreSQL) is retried from the start a few times before the client gets a 503.
+    /// A transaction that lost a race for the write lock (SQLite's busy timeout), a
+    /// serialization check or a deadlock (PostgreSQL) is retried from the start, with a short
+    /// growing pause, while the retry budget lasts; then the client gets a 503 with
+    /// `Retry-After`. So a locked database costs a writer a few seconds, never half a minute.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: Fn(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let budget = self.retry_budget;
         self.run(move |conn| {
-            let mut attempt = 0;
+            let started = std::time::Instant::now();
+            let mut attempt: u64 = 0;
             loop {
                 match write_transaction(conn, &work) {
-                    Err(ApiError::Busy(cause)) if attempt < 5 => {
+                    Err(ApiError::Busy(cause)) if attempt < 8 && started.elapsed() < budget => {
                         attempt += 1;
                         log::debug!("transaction retried ({attempt}): {cause}");
                         std::thread::sleep(Duration::from_millis(10 * attempt));

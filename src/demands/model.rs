@@ -172,6 +172,11 @@ pub struct DecisionRequest {
     pub value: Option<i32>,
     /// Effort, if it is set with the decision.
     pub effort: Option<Effort>,
+    /// Managers only: accept the demand into its next column even when that column is at its
+    /// WIP limit (recorded in the history). Without it, accepting into a full column is a 409
+    /// and the demand stays undecided in intake.
+    #[serde(default)]
+    pub override_wip: bool,
 }
 
 /// The demand fields resolved against storage, ready to be written.
@@ -407,25 +412,45 @@ pub fn decide(
     caller: &CurrentUser,
     expected: IfMatch,
 ) -> Result<Item, ApiError> {
-    let item = Item::find_visible(conn, key_or_id, caller.visibility())?;
-    let is_accountable = item
-        .raci
-        .accountable
-        .as_ref()
+    let manages = caller.0.role.at_least(Role::Manager);
+    if request.override_wip && !manages {
+        return Err(ApiError::Forbidden(
+            "Only managers and admins may override a WIP limit.".into(),
+        ));
+    }
+    let seen = Item::row_visible(conn, key_or_id, caller.visibility())?;
+    // Accepting may move the demand on: lock that column before the item, in the order every
+    // move takes, so that its WIP limit holds and two writers cannot deadlock.
+    let columns: Vec<(i64, String)> = board_columns::table
+        .filter(board_columns::board_id.eq(seen.board_id))
+        .order((board_columns::position, board_columns::id))
+        .select((board_columns::id, board_columns::category))
+        .load(conn)?;
+    let next_todo = columns
+        .iter()
+        .skip(1)
+        .find(|(_, category)| category == "todo")
+        .map(|(id, _)| *id);
+    if let (Decision::Accepted, Some(column)) = (request.decision, next_todo) {
+        crate::db::lock(conn, crate::db::Lock::Column(column))?;
+    }
+    let row = Item::row_for_update(conn, &seen.id.to_string())?;
+    let is_accountable = crate::items::model::raci_of(conn, &[row.id])?
+        .remove(&row.id)
+        .and_then(|raci| raci.accountable)
         .is_some_and(|p| p.id == caller.id());
-    if !is_accountable && !caller.0.role.at_least(Role::Manager) {
+    if !is_accountable && !manages {
         return Err(ApiError::Forbidden(
             "Only the demand's accountable person, managers and admins decide on a demand.".into(),
         ));
     }
-    let Some(current) = row_of(conn, item.id)?.filter(|_| item.demand.is_some()) else {
+    let Some(current) = row_of(conn, row.id)?.filter(|_| row.is_demand()) else {
         return Err(ApiError::Conflict(format!(
             "{} is a {}; only demands take a decision.",
-            item.key,
-            item.item_type.as_str()
+            row.key, row.item_type
         )));
     };
-    expected.check(item.version)?;
+    expected.check(row.version)?;
     let mut errors = Vec::new();
     let reason = request
         .reason
@@ -453,7 +478,7 @@ pub fn decide(
     ApiError::from_fields(errors)?;
     let stamp = now();
     let decided = request.decision != Decision::Pending;
-    diesel::update(demand_details::table.find(item.id))
+    diesel::update(demand_details::table.find(row.id))
         .set((
             demand_details::decision.eq(request.decision.as_str()),
             demand_details::decision_reason.eq(&reason),
@@ -467,67 +492,38 @@ pub fn decide(
                 .or(current.effort.as_deref())),
         ))
         .execute(conn)?;
-    let updated = diesel::update(items::table)
-        .filter(items::id.eq(item.id).and(items::version.eq(item.version)))
-        .set((
-            items::updated_at.eq(stamp),
-            items::version.eq(item.version + 1),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        return Err(ApiError::PreconditionFailed {
-            current_version: item.version,
-        });
-    }
+    Item::touch(conn, &row)?;
     history::record(
         conn,
         Subject {
             entity_type: "item",
-            entity_id: item.id,
+            entity_id: row.id,
         },
         "demand_decided",
         Some(caller.id()),
         json!({"old": current.decision, "new": request.decision, "reason": reason,
                "target_quarter": quarter}),
     )?;
-    if request.decision == Decision::Accepted {
-        // From intake to the first `todo` column after it, when it still waits in intake.
-        let columns: Vec<(i64, String)> = board_columns::table
-            .filter(board_columns::board_id.eq(item_board_id(conn, item.id)?))
-            .order((board_columns::position, board_columns::id))
-            .select((board_columns::id, board_columns::category))
-            .load(conn)?;
-        let in_intake = columns.first().is_some_and(|(id, _)| *id == item.column.id);
-        let next_todo = columns
-            .iter()
-            .skip(1)
-            .find(|(_, category)| category == "todo")
-            .map(|(id, _)| *id);
-        if let (true, Some(column)) = (in_intake, next_todo) {
-            return Item::move_to(
-                conn,
-                &item.key,
-                &MoveRequest {
-                    column,
-                    before: None,
-                    after: None,
-                    override_wip: true,
-                    resolution: None,
-                },
-                caller.id(),
-                true,
-                IfMatch(None),
-            );
-        }
+    // From intake to the first `todo` column after it, when it still waits in intake; a full
+    // column refuses it (409), and the whole decision with it.
+    let in_intake = columns.first().is_some_and(|(id, _)| *id == row.column_id);
+    if let (Decision::Accepted, true, Some(column)) = (request.decision, in_intake, next_todo) {
+        return Item::move_to(
+            conn,
+            &row.key,
+            &MoveRequest {
+                column,
+                before: None,
+                after: None,
+                override_wip: request.override_wip,
+                resolution: None,
+            },
+            caller.id(),
+            manages,
+            IfMatch(None),
+        );
     }
-    Item::find(conn, &item.key)
-}
-
-fn item_board_id(conn: &mut DbConnection, item_id: i64) -> Result<i64, ApiError> {
-    Ok(items::table
-        .find(item_id)
-        .select(items::board_id)
-        .first(conn)?)
+    Item::find(conn, &row.key)
 }
 
 /// Filters of the roadmap.
@@ -785,6 +781,7 @@ pub fn intake(
             ..DemandInput::default()
         }),
         incident: None,
+        override_wip: false,
     };
-    Item::create(conn, &item, caller.id())
+    Item::create(conn, &item, caller.id(), false)
 }

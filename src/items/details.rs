@@ -278,6 +278,8 @@ pub async fn edit_comment(
         .db
         .transaction(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
+            // Read the comment under its lock, so that its version is the one writers see.
+            crate::db::lock(conn, crate::db::Lock::Comment(id))?;
             let current = comment(conn, item.id, id)?;
             if current.author_id != actor {
                 return Err(ApiError::Forbidden(
@@ -304,7 +306,7 @@ pub async fn edit_comment(
                 .execute(conn)?;
             if updated == 0 {
                 return Err(ApiError::PreconditionFailed {
-                    current_version: current.version + 1,
+                    current_version: comment(conn, item.id, id)?.version,
                 });
             }
             history::record(
@@ -356,6 +358,8 @@ pub async fn delete_comment(
         .db
         .transaction(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
+            // Read the comment under its lock, so that its version is the one writers see.
+            crate::db::lock(conn, crate::db::Lock::Comment(id))?;
             let current = comment(conn, item.id, id)?;
             if current.author_id != actor && !is_admin {
                 return Err(ApiError::Forbidden(
@@ -372,7 +376,7 @@ pub async fn delete_comment(
                     item_comments::body.eq(""),
                     item_comments::deleted_at.eq(Some(stamp)),
                     item_comments::updated_at.eq(stamp),
-                    item_comments::version.eq(current.version + 1),
+                    item_comments::version.eq(item_comments::version + 1),
                 ))
                 .execute(conn)?;
             history::record(

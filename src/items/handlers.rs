@@ -61,9 +61,10 @@ pub async fn create_item(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
+    let manages = caller.0.role.at_least(Role::Manager);
     let item = state
         .db
-        .transaction(move |conn| Item::create(conn, &body.0, actor))
+        .transaction(move |conn| Item::create(conn, &body.0, actor, manages))
         .await?;
     Ok(created(
         &item,
@@ -210,9 +211,10 @@ pub async fn put_item_raci(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
+    let manages = caller.0.role.at_least(Role::Manager);
     let item = state
         .db
-        .transaction(move |conn| Item::replace_raci(conn, &key, &body.0, actor, if_match))
+        .transaction(move |conn| Item::replace_raci(conn, &key, &body.0, actor, manages, if_match))
         .await?;
     Ok(ok_with_etag(&item.raci, item.version))
 }

@@ -16,7 +16,7 @@ use crate::db::schema::{
     board_columns, boards, demand_details, incident_details, item_external_refs, item_labels,
     item_raci, items, organizations, service_raci, services, users,
 };
-use crate::db::{DbConnection, now};
+use crate::db::{DbConnection, Lock, now};
 use crate::demands::model::{self as demands, Decision, DemandFields, DemandInput};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
@@ -27,6 +27,23 @@ use crate::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
 use crate::sla::clock::SlaState;
+
+/// The one versioned write of an item: sets the changes and the next version on the row read
+/// by [`Item::row_for_update`] if its version is still the one read, else 412 with the version
+/// it has now. Under the row lock (PostgreSQL) or the write lock (SQLite) the version cannot
+/// have moved, so a request without `If-Match` never gets this 412. A macro because the
+/// changeset's type differs at every call and diesel's bounds for it do not cross the
+/// multi-backend connection as a generic function.
+macro_rules! versioned_update {
+    ($conn:expr, $row:expr, $changes:expr $(,)?) => {{
+        let row: &ItemRow = $row;
+        let updated = diesel::update(items::table)
+            .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
+            .set(($changes, items::version.eq(row.version + 1)))
+            .execute($conn)?;
+        check_written($conn, row, updated)
+    }};
+}
 
 /// What kind of work an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -210,6 +227,10 @@ pub struct NewItem {
     pub demand: Option<DemandInput>,
     /// Incident fields (incidents only; `severity` is required).
     pub incident: Option<IncidentInput>,
+    /// Managers only: create the item even when the board's first column is at its WIP limit
+    /// (recorded in the history).
+    #[serde(default)]
+    pub override_wip: bool,
 }
 
 /// The body of `PATCH /api/v1/items/{key}`. `key`, `created_*`, `version` and the timestamps
@@ -352,13 +373,14 @@ pub struct ItemFilter {
     pub cursor: Option<String>,
 }
 
+/// An item as stored in its own table, without what lives beside it.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = items)]
 pub(crate) struct ItemRow {
     pub(crate) id: i64,
     pub(crate) board_id: i64,
     pub(crate) key: String,
-    item_type: String,
+    pub(crate) item_type: String,
     pub(crate) title: String,
     description: String,
     pub(crate) service_id: Option<i64>,
@@ -373,6 +395,13 @@ pub(crate) struct ItemRow {
     done_at: Option<NaiveDateTime>,
     deleted_at: Option<NaiveDateTime>,
     pub(crate) version: i64,
+}
+
+impl ItemRow {
+    /// Whether the item is a demand.
+    pub(crate) fn is_demand(&self) -> bool {
+        self.item_type == ItemType::Demand.as_str()
+    }
 }
 
 /// Labels of items by id (one query).
@@ -720,18 +749,98 @@ fn raci_summary(raci: &ItemRaci) -> Value {
     })
 }
 
-/// The bottom rank of a column (one query).
-fn bottom_rank(conn: &mut DbConnection, column_id: i64) -> Result<Option<String>, ApiError> {
+/// A column's live items in board order (rank, then id), without `except`: `(id, key, rank)`.
+fn column_order(
+    conn: &mut DbConnection,
+    column_id: i64,
+    except: Option<i64>,
+) -> Result<Vec<(i64, String, String)>, ApiError> {
     Ok(items::table
+        .filter(
+            items::column_id
+                .eq(column_id)
+                .and(items::deleted_at.is_null())
+                .and(items::id.ne(except.unwrap_or(-1))),
+        )
+        .order((items::rank.asc(), items::id.asc()))
+        .select((items::id, items::key, items::rank))
+        .load(conn)?)
+}
+
+/// The rank for a new item at the bottom of a column: one query for the bottom rank, and a
+/// re-rank of the column only when it leaves no room.
+fn bottom_rank(conn: &mut DbConnection, column_id: i64) -> Result<String, ApiError> {
+    let bottom: Option<String> = items::table
         .filter(
             items::column_id
                 .eq(column_id)
                 .and(items::deleted_at.is_null()),
         )
-        .order(items::rank.desc())
+        .order((items::rank.desc(), items::id.desc()))
         .select(items::rank)
-        .first::<String>(conn)
-        .optional()?)
+        .first(conn)
+        .optional()?;
+    match rank::after(bottom.as_deref()).filter(|r| r.len() <= rank::MAX_RANK_LEN) {
+        Some(rank) => Ok(rank),
+        None => {
+            let others = column_order(conn, column_id, None)?;
+            rank_at(conn, &others, others.len())
+        }
+    }
+}
+
+/// The rank for a place at index `at` among `others` (a column's items in board order,
+/// without the one being placed). When the neighbours leave no room (equal or malformed ranks,
+/// or ranks grown past [`rank::MAX_RANK_LEN`]) the whole column is re-ranked here, in the
+/// caller's transaction, around a free slot at `at`, whose rank is returned.
+fn rank_at(
+    conn: &mut DbConnection,
+    others: &[(i64, String, String)],
+    at: usize,
+) -> Result<String, ApiError> {
+    let low = at
+        .checked_sub(1)
+        .and_then(|i| others.get(i))
+        .map(|o| o.2.as_str());
+    let high = others.get(at).map(|o| o.2.as_str());
+    if let Some(rank) = rank::place(low, high).filter(|r| r.len() <= rank::MAX_RANK_LEN) {
+        return Ok(rank);
+    }
+    let mut spread = rank::spread(others.len() + 1);
+    let slot = spread.remove(at.min(others.len()));
+    for ((id, _, old), new) in others.iter().zip(spread) {
+        if *old != new {
+            diesel::update(items::table.find(id))
+                .set(items::rank.eq(new))
+                .execute(conn)?;
+        }
+    }
+    Ok(slot)
+}
+
+/// Fails with 409 `wip-limit-exceeded` when a column with a WIP limit already holds `held`
+/// items (keys), unless `override_wip` (a manager's choice, checked by the caller); returns
+/// whether the limit was overridden.
+fn check_wip(
+    column_name: &str,
+    wip_limit: Option<i32>,
+    held: &[String],
+    override_wip: bool,
+) -> Result<bool, ApiError> {
+    let Some(limit) = wip_limit else {
+        return Ok(false);
+    };
+    if held.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+        return Ok(false);
+    }
+    if override_wip {
+        return Ok(true);
+    }
+    Err(ApiError::WipLimitExceeded {
+        column: column_name.to_string(),
+        limit,
+        items: held.to_vec(),
+    })
 }
 
 impl Item {
@@ -750,6 +859,27 @@ impl Item {
                 .optional()?,
         };
         row.ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+
+    /// The stored row of a live item, locked until the end of the transaction: the row every
+    /// write of an item starts from, so that a concurrent writer waits and then reads the
+    /// version this one leaves (see [`crate::db::lock`]).
+    pub(crate) fn row_for_update(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+    ) -> Result<ItemRow, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        if crate::db::lock(conn, Lock::Item(row.id))? {
+            // Locked only now: read again what the lock protects.
+            return Item::row(conn, &row.id.to_string());
+        }
+        Ok(row)
+    }
+
+    /// Moves a locked item's version and `updated_at` on for a change stored beside it (its
+    /// RACI roles, a demand's decision), through the one versioned write.
+    pub(crate) fn touch(conn: &mut DbConnection, row: &ItemRow) -> Result<(), ApiError> {
+        versioned_update!(conn, row, items::updated_at.eq(now()))
     }
 
     /// The stored row of a live item the caller may see: a requester sees only the demands of
@@ -812,7 +942,12 @@ impl Item {
 
     /// Creates an item at the bottom of its board's first column, with its RACI (from the
     /// input, else from the service's template) and its `created` event.
-    pub fn create(conn: &mut DbConnection, form: &NewItem, actor: i64) -> Result<Item, ApiError> {
+    pub fn create(
+        conn: &mut DbConnection,
+        form: &NewItem,
+        actor: i64,
+        may_override: bool,
+    ) -> Result<Item, ApiError> {
         let mut errors = Vec::new();
         let title = check_title(&form.title, &mut errors);
         check_text(&mut errors, "description", &form.description, 65_536);
@@ -921,13 +1056,14 @@ impl Item {
         let Some((board_id, board_key, _)) = board else {
             return Err(ApiError::internal("board vanished"));
         };
-        let first_column: (i64, String) = board_columns::table
-            .filter(board_columns::board_id.eq(board_id))
-            .order((board_columns::position, board_columns::id))
-            .select((board_columns::id, board_columns::category))
-            .first(conn)?;
+        if form.override_wip && !may_override {
+            return Err(ApiError::Forbidden(
+                "Only managers and admins may override a WIP limit.".into(),
+            ));
+        }
         // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
-        // concurrent creations, so numbers are never handed out twice.
+        // concurrent creations, so numbers are never handed out twice. The board is locked
+        // before its column, as every change of a board's columns does.
         diesel::update(boards::table.find(board_id))
             .set(boards::next_item_number.eq(boards::next_item_number + 1))
             .execute(conn)?;
@@ -936,8 +1072,31 @@ impl Item {
             .select(boards::next_item_number)
             .first::<i64>(conn)?
             - 1;
+        let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) =
+            board_columns::table
+                .filter(board_columns::board_id.eq(board_id))
+                .order((board_columns::position, board_columns::id))
+                .select((
+                    (board_columns::id, board_columns::category),
+                    board_columns::name,
+                    board_columns::wip_limit,
+                ))
+                .first(conn)?;
+        // The column's WIP limit and bottom rank are read and then written on: hold its lock.
+        crate::db::lock(conn, Lock::Column(first_column.0))?;
+        let overridden = match wip_limit {
+            // A column with a limit holds few items: load them for the count and the message.
+            Some(_) => {
+                let held: Vec<String> = column_order(conn, first_column.0, None)?
+                    .into_iter()
+                    .map(|o| o.1)
+                    .collect();
+                check_wip(&column_name, wip_limit, &held, form.override_wip)?
+            }
+            None => false,
+        };
         let key = format!("{board_key}-{number}");
-        let rank = rank::between(bottom_rank(conn, first_column.0)?.as_deref(), None);
+        let rank = bottom_rank(conn, first_column.0)?;
         let stamp = now();
         let category = ColumnCategory::parse(&first_column.1);
         let id: i64 = diesel::insert_into(items::table)
@@ -983,7 +1142,8 @@ impl Item {
             Some(actor),
             json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
                    "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
-                   "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident}),
+                   "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
+                   "override_wip": overridden}),
         )?;
         Ok(item)
     }
@@ -996,7 +1156,7 @@ impl Item {
         actor: i64,
         expected: IfMatch,
     ) -> Result<Item, ApiError> {
-        let row = Item::row(conn, key_or_id)?;
+        let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
         // The row is already loaded: assemble it rather than look it up again.
         let current = assemble(conn, vec![row.clone()])?
@@ -1101,9 +1261,10 @@ impl Item {
         if changed.is_empty() {
             return Ok(current);
         }
-        let updated = diesel::update(items::table)
-            .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
-            .set((
+        versioned_update!(
+            conn,
+            &row,
+            (
                 items::item_type.eq(item_type.as_str()),
                 items::title.eq(&title),
                 items::description.eq(&description),
@@ -1111,18 +1272,8 @@ impl Item {
                 items::priority.eq(priority.as_str()),
                 items::due_date.eq(due_date),
                 items::updated_at.eq(now()),
-                items::version.eq(row.version + 1),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let version = items::table
-                .find(row.id)
-                .select(items::version)
-                .first(conn)?;
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
-        }
+            ),
+        )?;
         if labels != current.labels {
             write_labels(conn, row.id, &labels)?;
         }
@@ -1143,26 +1294,41 @@ impl Item {
     }
 
     /// Replaces the item's RACI roles (exactly one accountable), honouring `If-Match`.
+    /// Who is accountable changes only by the hand of the present accountable person or of a
+    /// manager (`actor_manages`): a member cannot make themself accountable and then decide.
     pub fn replace_raci(
         conn: &mut DbConnection,
         key_or_id: &str,
         input: &RaciInput,
         actor: i64,
+        actor_manages: bool,
         expected: IfMatch,
     ) -> Result<Item, ApiError> {
-        let row = Item::row(conn, key_or_id)?;
+        let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
         let rows = raci::validate(conn, input, "")?;
-        if !rows.iter().any(|(_, r)| *r == RaciRole::Accountable) {
+        let Some(accountable) = rows
+            .iter()
+            .find(|(_, r)| *r == RaciRole::Accountable)
+            .map(|(user, _)| *user)
+        else {
             return Err(ApiError::invalid(
                 "accountable",
                 "is required: every item has one accountable person",
             ));
-        }
+        };
         let before = raci_of(conn, &[row.id])?
             .remove(&row.id)
             .unwrap_or_default();
-        bump(conn, &row)?;
+        let present = before.accountable.as_ref().map(|p| p.id);
+        if present != Some(accountable) && !actor_manages && present != Some(actor) {
+            return Err(ApiError::Forbidden(format!(
+                "Only the accountable person of {}, managers and admins may change who is \
+                 accountable for it.",
+                row.key
+            )));
+        }
+        Item::touch(conn, &row)?;
         write_raci(conn, row.id, &rows)?;
         let item = Item::find(conn, &row.key)?;
         history::record(
@@ -1196,6 +1362,10 @@ impl Item {
 
     /// Places the item in a column, before or after a named item or at the bottom; enforces
     /// the WIP limit (managers may override, which is recorded); keeps `started_at`/`done_at`.
+    ///
+    /// The target column is locked first, then the item (always in this order, so that two
+    /// moves cannot deadlock): concurrent moves into one column see each other's ranks and
+    /// counts, and the WIP limit and the order of ranks hold under any concurrency.
     pub fn move_to(
         conn: &mut DbConnection,
         key_or_id: &str,
@@ -1204,8 +1374,6 @@ impl Item {
         may_override: bool,
         expected: IfMatch,
     ) -> Result<Item, ApiError> {
-        let row = Item::row(conn, key_or_id)?;
-        expected.check(row.version)?;
         if request.before.is_some() && request.after.is_some() {
             return Err(ApiError::invalid(
                 "before",
@@ -1217,6 +1385,9 @@ impl Item {
                 "Only managers and admins may override a WIP limit.".into(),
             ));
         }
+        crate::db::lock(conn, Lock::Column(request.column))?;
+        let row = Item::row_for_update(conn, key_or_id)?;
+        expected.check(row.version)?;
         let target: Option<(i64, String, Option<i32>, String)> = board_columns::table
             .filter(
                 board_columns::id
@@ -1244,31 +1415,14 @@ impl Item {
             ColumnCategory::parse(&category),
             request.resolution.as_deref(),
         )?;
-        // The column's items in rank order, without the one being moved (one query).
-        let others: Vec<(i64, String, String)> = items::table
-            .filter(
-                items::column_id
-                    .eq(column_id)
-                    .and(items::deleted_at.is_null())
-                    .and(items::id.ne(row.id)),
-            )
-            .order(items::rank.asc())
-            .select((items::id, items::key, items::rank))
-            .load(conn)?;
-        let mut overridden = false;
-        if column_id != row.column_id
-            && let Some(limit) = wip_limit
-            && others.len() >= usize::try_from(limit).unwrap_or(usize::MAX)
-        {
-            if !request.override_wip {
-                return Err(ApiError::WipLimitExceeded {
-                    column: column_name,
-                    limit,
-                    items: others.iter().map(|o| o.1.clone()).collect(),
-                });
-            }
-            overridden = true;
-        }
+        // The column's items in board order, without the one being moved (one query).
+        let others = column_order(conn, column_id, Some(row.id))?;
+        let overridden = if column_id == row.column_id {
+            false
+        } else {
+            let held: Vec<String> = others.iter().map(|o| o.1.clone()).collect();
+            check_wip(&column_name, wip_limit, &held, request.override_wip)?
+        };
         let position_of = |field: &str, key: &str| {
             others
                 .iter()
@@ -1282,59 +1436,28 @@ impl Item {
             (_, Some(after)) => position_of("after", after)? + 1,
             _ => others.len(),
         };
-        let low = at
-            .checked_sub(1)
-            .and_then(|i| others.get(i))
-            .map(|o| o.2.as_str());
-        let high = others.get(at).map(|o| o.2.as_str());
-        let mut new_rank = rank::between(low, high);
-        if new_rank.len() > rank::MAX_RANK_LEN {
-            // No room left: re-rank the whole column in this transaction.
-            let mut order: Vec<i64> = others.iter().map(|o| o.0).collect();
-            order.insert(at, row.id);
-            for (id, spread) in order.iter().zip(rank::spread(order.len())) {
-                if *id == row.id {
-                    new_rank = spread.clone();
-                }
-                diesel::update(items::table.find(id))
-                    .set(items::rank.eq(spread))
-                    .execute(conn)?;
-            }
-        }
+        let new_rank = rank_at(conn, &others, at)?;
         let stamp = now();
         let category = ColumnCategory::parse(&category);
-        let current = items::table
-            .find(row.id)
-            .select((items::started_at, items::done_at))
-            .first::<(Option<NaiveDateTime>, Option<NaiveDateTime>)>(conn)?;
-        let started_at = current
-            .0
+        let started_at = row
+            .started_at
             .or((category == Some(ColumnCategory::InProgress)).then_some(stamp));
         let done_at = if category == Some(ColumnCategory::Done) {
-            current.1.or(Some(stamp))
+            row.done_at.or(Some(stamp))
         } else {
             None
         };
-        let updated = diesel::update(items::table)
-            .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
-            .set((
+        versioned_update!(
+            conn,
+            &row,
+            (
                 items::column_id.eq(column_id),
                 items::rank.eq(&new_rank),
                 items::started_at.eq(started_at),
                 items::done_at.eq(done_at),
                 items::updated_at.eq(stamp),
-                items::version.eq(row.version + 1),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let version = items::table
-                .find(row.id)
-                .select(items::version)
-                .first(conn)?;
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
-        }
+            ),
+        )?;
         history::record(
             conn,
             Subject {
@@ -1355,16 +1478,17 @@ impl Item {
         actor: i64,
         expected: IfMatch,
     ) -> Result<(), ApiError> {
-        let row = Item::row(conn, key_or_id)?;
+        let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
         let stamp = now();
-        diesel::update(items::table.find(row.id))
-            .set((
+        versioned_update!(
+            conn,
+            &row,
+            (
                 items::deleted_at.eq(Some(stamp)),
-                items::updated_at.eq(stamp),
-                items::version.eq(row.version + 1),
-            ))
-            .execute(conn)?;
+                items::updated_at.eq(stamp)
+            ),
+        )?;
         history::record(
             conn,
             Subject {
@@ -1610,15 +1734,8 @@ fn service_required(item_type: ItemType) -> String {
     }
 }
 
-/// Bumps an item's version and `updated_at` for a change stored elsewhere (its RACI).
-fn bump(conn: &mut DbConnection, row: &ItemRow) -> Result<(), ApiError> {
-    let updated = diesel::update(items::table)
-        .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
-        .set((
-            items::updated_at.eq(now()),
-            items::version.eq(row.version + 1),
-        ))
-        .execute(conn)?;
+/// Fails with 412 and the version the item has now when a versioned write changed no row.
+fn check_written(conn: &mut DbConnection, row: &ItemRow, updated: usize) -> Result<(), ApiError> {
     if updated == 0 {
         let version = items::table
             .find(row.id)
@@ -1655,7 +1772,10 @@ pub(crate) fn hand_over_items(
         return Ok(0);
     }
     raci::check_replacement(conn, user_id, replacement)?;
-    for (item_id, version) in &held {
+    for (item_id, _) in &held {
+        crate::db::lock(conn, Lock::Item(*item_id))?;
+    }
+    for (item_id, _) in &held {
         diesel::update(
             item_raci::table.filter(
                 item_raci::item_id
@@ -1665,8 +1785,12 @@ pub(crate) fn hand_over_items(
         )
         .set(item_raci::user_id.eq(replacement))
         .execute(conn)?;
+        // Relative to the stored version: the lock above makes it the one other writers see.
         diesel::update(items::table.find(item_id))
-            .set((items::updated_at.eq(now()), items::version.eq(version + 1)))
+            .set((
+                items::updated_at.eq(now()),
+                items::version.eq(items::version + 1),
+            ))
             .execute(conn)?;
         history::record(
             conn,

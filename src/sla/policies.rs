@@ -410,6 +410,8 @@ impl SlaPolicy {
             check_minutes(&mut errors, "resolution_minutes", minutes);
         }
         ApiError::from_fields(errors)?;
+        // Read under the row's lock, so that the version is the one other writers see.
+        crate::db::lock(conn, crate::db::Lock::SlaPolicy(id))?;
         let current = SlaPolicy::find(conn, id)?;
         expected.check(current.version)?;
         let response = changes.response_minutes.unwrap_or(current.response_minutes);
@@ -490,6 +492,8 @@ impl SlaPolicy {
         actor: i64,
         expected: IfMatch,
     ) -> Result<(), ApiError> {
+        // Read under the row's lock, so that the version is the one other writers see.
+        crate::db::lock(conn, crate::db::Lock::SlaPolicy(id))?;
         let current = SlaPolicy::find(conn, id)?;
         expected.check(current.version)?;
         let deleted = diesel::delete(

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Role, password};
 use crate::db::schema::users;
-use crate::db::{DbConnection, lower, now};
+use crate::db::{self, DbConnection, Lock, lower, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
 use crate::http::{IfMatch, check_text};
@@ -372,6 +372,12 @@ impl User {
             .transpose()?;
 
         conn.transaction(|conn| {
+            // A role change may demote an admin: take the admin set first (always before a
+            // user row, so that two such changes cannot deadlock), then the row itself.
+            if changes.role.is_some() {
+                db::lock(conn, Lock::Admins)?;
+            }
+            db::lock(conn, Lock::User(id))?;
             let row: UserRow = users::table
                 .find(id)
                 .select(UserRow::as_select())
@@ -493,6 +499,9 @@ impl User {
         expected_version: IfMatch,
     ) -> Result<User, ApiError> {
         conn.transaction(|conn| {
+            // Deactivating an admin reads the admin set: lock it, then the row (see `update`).
+            db::lock(conn, Lock::Admins)?;
+            db::lock(conn, Lock::User(id))?;
             let row: UserRow = users::table
                 .find(id)
                 .select(UserRow::as_select())
