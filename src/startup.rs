@@ -37,6 +37,15 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
 /// Builds the state the app runs on: opens the database, resolves the JWT secret and creates
 /// the first admin on an empty database.
 pub fn prepare(settings: Settings) -> Result<AppState, String> {
+    crate::sla::clock::configure(settings.sla.calendar().map_err(|e| e.to_string())?);
+    let db = open_database(&settings)?;
+    bootstrap_admin(&db, &settings)?;
+    state_over(settings, db)
+}
+
+/// The state over a database that is already open (or, for tests of an outage, one that
+/// cannot be reached): the JWT keys, with a random secret in development when none is set.
+pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
     let secret = if settings.auth.jwt_secret.is_empty() {
         log::warn!(
             "no JWT secret configured (OPSBOARD_JWT_SECRET): using a random one for this run; \
@@ -49,9 +58,6 @@ pub fn prepare(settings: Settings) -> Result<AppState, String> {
         settings.auth.jwt_secret.as_bytes().to_vec()
     };
     let jwt = JwtKeys::new(&secret, &settings.auth)?;
-    crate::sla::clock::configure(settings.sla.calendar().map_err(|e| e.to_string())?);
-    let db = open_database(&settings)?;
-    bootstrap_admin(&db, &settings)?;
     let dummy_hash = password::hash(&Alphanumeric.sample_string(&mut rand::rng(), 32))
         .map_err(|e| e.to_string())?;
     Ok(AppState {

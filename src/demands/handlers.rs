@@ -24,7 +24,7 @@ use crate::pagination::Page;
     responses(
         (status = 201, description = "The new demand", body = Item,
             headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The demand board does not exist", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The demand board does not exist, or its intake column is at its WIP limit (`wip-limit-exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -88,8 +88,10 @@ pub async fn list_demands(
 ///
 /// For the demand's accountable person, managers and admins. `rejected` and `deferred` need a
 /// `reason`. Accepting a demand that still waits in the intake column (the board's first)
-/// moves it to the board's next `todo` column; accepted demands appear on the roadmap under
-/// their `target_quarter`. Writes a `demand_decided` event. Honours `If-Match`.
+/// moves it to the board's next `todo` column, unless that column is at its WIP limit: then
+/// the demand stays in intake, undecided, with a 409 (managers may pass `override_wip`).
+/// Accepted demands appear on the roadmap under their `target_quarter`. Writes a
+/// `demand_decided` event. Honours `If-Match`.
 #[utoipa::path(
     tag = "demands",
     params(
@@ -99,7 +101,7 @@ pub async fn list_demands(
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "The decided demand", body = Item, headers(("ETag" = String, description = "Its new version"))),
-        (status = 409, description = "The item is not a demand", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The item is not a demand, or accepting it would move it into a column at its WIP limit (`wip-limit-exceeded`; it stays in intake, undecided)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -45,12 +45,16 @@ pub async fn list_items(
 ///
 /// Members and up. The item gets the next key of its board (`OPS-43`) and goes to the bottom
 /// of the board's first column. When `raci` names no accountable person, the service's RACI
-/// template is copied; when neither has one, the item is refused (422).
+/// template is copied; when neither has one, the item is refused (422). A first column at its
+/// WIP limit refuses new items (409 `wip-limit-exceeded`); managers may pass `override_wip`.
 #[utoipa::path(
     tag = "items",
     request_body = NewItem,
-    responses((status = 201, description = "The new item", body = Item,
-        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version")))),
+    responses(
+        (status = 201, description = "The new item", body = Item,
+            headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
+        (status = 409, description = "The board's first column is at its WIP limit (`wip-limit-exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = []))
 )]
 #[post("/items")]
@@ -187,7 +191,9 @@ pub async fn get_item_raci(
 /// Replace an item's RACI roles.
 ///
 /// Members and up. Exactly one accountable person, always; every person an active user. The
-/// whole set is replaced in one transaction. Honours `If-Match` (the item's version).
+/// whole set is replaced in one transaction. Who is accountable changes only by the present
+/// accountable person, a manager or an admin (403 otherwise); anyone who may write may change
+/// the other roles. Honours `If-Match` (the item's version).
 #[utoipa::path(
     tag = "items",
     params(

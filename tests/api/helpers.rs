@@ -124,23 +124,13 @@ impl TestApp {
             .await
             .expect("blocking pool")
             .expect("the app starts");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
-        let port = listener.local_addr().expect("local address").port();
-        let server_state = state.clone();
-        let server = HttpServer::new(move || build_app(server_state.clone()))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let (address, handle) = serve(state.clone());
         let client = awc::Client::builder()
             .disable_redirects()
             .timeout(std::time::Duration::from_secs(60))
             .finish();
         let mut app = TestApp {
-            address: format!("http://127.0.0.1:{port}"),
+            address,
             state,
             admin_token: String::new(),
             client,
@@ -223,6 +213,22 @@ impl TestApp {
     pub fn conn(&self) -> r2d2::PooledConnection<opsboard::db::ConnectionManager> {
         self.state.db.pool().get().expect("a connection")
     }
+}
+
+/// Serves the app over `state` on a free port of 127.0.0.1: its base URL and the handle that
+/// stops it.
+pub fn serve(state: AppState) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = listener.local_addr().expect("local address").port();
+    let server = HttpServer::new(move || build_app(state.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (format!("http://127.0.0.1:{port}"), handle)
 }
 
 /// The PostgreSQL URL for tests. Unset: a clear failure under CI, a visible skip locally.

@@ -5,6 +5,7 @@ mod auth;
 mod boards;
 mod catalog;
 mod cli;
+mod concurrency;
 mod demands;
 mod docs;
 mod errors;

@@ -1,0 +1,707 @@
+//! Rules that read and then write, under real concurrency: parallel requests against a bound
+//! server, on SQLite (which serializes writers) and on PostgreSQL (which does not, and where
+//! these rules rest on row locks). Plus the outages: an unreachable PostgreSQL and a locked
+//! SQLite file answer 503 quickly.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use actix_web::http::Method;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use futures_util::future::join_all;
+use opsboard::db::schema::{items, users};
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::{Engine, Response, TestApp, test_settings};
+
+both_engines!(
+    fifty_concurrent_moves_keep_ranks_unique_and_never_412,
+    a_move_between_equal_ranks_re_ranks_the_column,
+    a_wip_limit_holds_under_eight_concurrent_moves,
+    creation_and_acceptance_honour_wip_limits,
+    only_the_accountable_person_and_managers_change_who_is_accountable,
+    concurrent_writes_without_if_match_never_get_412,
+    two_admins_demoting_each_other_leave_an_admin,
+);
+
+/// A board `key` with the given columns `(name, category, wip_limit)`, and a service `svc`
+/// whose RACI template makes a new manager accountable. Returns the board and the manager.
+async fn board_with(app: &TestApp, key: &str, columns: Value) -> (Value, (Value, String)) {
+    let manager = app.user("manager").await;
+    let created = app
+        .post(
+            "/api/v1/boards",
+            &app.admin_token,
+            &json!({"key": key, "name": key, "columns": columns, "lead": manager.0["id"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    (created.json(), manager)
+}
+
+fn column_id(board: &Value, name: &str) -> i64 {
+    board["columns"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["id"].as_i64())
+        .unwrap_or_else(|| panic!("no column {name} in {board}"))
+}
+
+async fn task(app: &TestApp, board: &str, title: &str) -> Value {
+    let response = app
+        .post(
+            "/api/v1/items",
+            &app.admin_token,
+            &json!({"board": board, "type": "task", "title": title}),
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.json()
+}
+
+/// A request with owned arguments, so that many can be in flight at once.
+async fn call(app: &TestApp, method: Method, path: String, token: String, body: Value) -> Response {
+    app.request(method, &path)
+        .token(&token)
+        .json(&body)
+        .send()
+        .await
+}
+
+async fn move_item(app: &TestApp, token: &str, key: &str, body: Value) -> Response {
+    app.post(&format!("/api/v1/items/{key}/move"), token, &body)
+        .await
+}
+
+/// The keys of a column in board-view order and in `GET /items?sort=rank` order.
+async fn orders(app: &TestApp, board: &str, column: i64) -> (Vec<String>, Vec<String>) {
+    let view = app
+        .get(&format!("/api/v1/boards/{board}/view"), &app.admin_token)
+        .await
+        .json();
+    let in_view: Vec<String> = view["columns"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == column))
+        .and_then(|c| c["cards"].as_array())
+        .map(|cards| {
+            cards
+                .iter()
+                .filter_map(|c| c["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let list = app
+        .get(
+            &format!("/api/v1/items?column={column}&sort=rank&limit=500"),
+            &app.admin_token,
+        )
+        .await
+        .json();
+    let in_list = list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (in_view, in_list)
+}
+
+/// The ranks of a column's live items, in key order of storage's rank order.
+fn stored_ranks(app: &TestApp, column: i64) -> Vec<(String, String)> {
+    items::table
+        .filter(items::column_id.eq(column).and(items::deleted_at.is_null()))
+        .order((items::rank, items::id))
+        .select((items::key, items::rank))
+        .load(&mut *app.conn())
+        .expect("ranks")
+}
+
+async fn fifty_concurrent_moves_keep_ranks_unique_and_never_412(app: TestApp) {
+    let (board, _) = board_with(
+        &app,
+        "RACE",
+        json!([{"name": "Backlog", "category": "todo"}, {"name": "Ready", "category": "todo"}]),
+    )
+    .await;
+    let ready = column_id(&board, "Ready");
+    let first = task(&app, "RACE", "first").await;
+    let last = task(&app, "RACE", "last").await;
+    for key in [&first["key"], &last["key"]] {
+        let key = key.as_str().unwrap_or_default();
+        let moved = move_item(&app, &app.admin_token, key, json!({"column": ready})).await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+    }
+    let mut keys = Vec::new();
+    for n in 0..50 {
+        keys.push(task(&app, "RACE", &format!("card {n}")).await["key"].clone());
+    }
+    // Half squeeze in right after `first` (the place where racing midpoints collide), half
+    // go to the bottom; none sends If-Match, so none may get 412.
+    let moves = keys.iter().enumerate().map(|(n, key)| {
+        let body = if n % 2 == 0 {
+            json!({"column": ready, "after": first["key"]})
+        } else {
+            json!({"column": ready})
+        };
+        let key = key.as_str().unwrap_or_default().to_string();
+        let app = &app;
+        async move { move_item(app, &app.admin_token, &key, body).await }
+    });
+    let answers = join_all(moves).await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let ranks = stored_ranks(&app, ready);
+    assert_eq!(ranks.len(), 52);
+    let distinct: HashSet<&String> = ranks.iter().map(|(_, r)| r).collect();
+    assert_eq!(distinct.len(), 52, "every rank is unique: {ranks:?}");
+    assert!(ranks.iter().all(|(_, r)| r.len() <= 48), "{ranks:?}");
+    assert_eq!(ranks[0].0, first["key"].as_str().unwrap_or_default());
+    let (in_view, in_list) = orders(&app, "RACE", ready).await;
+    assert_eq!(in_view, in_list, "the board view and the list agree");
+    assert_eq!(
+        in_view,
+        ranks.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+    );
+}
+
+async fn a_move_between_equal_ranks_re_ranks_the_column(app: TestApp) {
+    let (board, _) = board_with(
+        &app,
+        "EQ",
+        json!([{"name": "Backlog", "category": "todo"}, {"name": "Doing", "category": "in_progress"}]),
+    )
+    .await;
+    let backlog = column_id(&board, "Backlog");
+    let a = task(&app, "EQ", "a").await;
+    let b = task(&app, "EQ", "b").await;
+    let c = task(&app, "EQ", "c").await;
+    // What a race or a copied database can leave behind: two neighbours with one rank.
+    diesel::update(items::table.filter(items::key.eq_any(["EQ-1", "EQ-2"])))
+        .set(items::rank.eq("zq"))
+        .execute(&mut *app.conn())
+        .expect("plant equal ranks");
+    let started = Instant::now();
+    let moved = move_item(
+        &app,
+        &app.admin_token,
+        "EQ-3",
+        json!({"column": backlog, "before": b["key"]}),
+    )
+    .await;
+    // The old between() looped for ever here, growing without bound; any answer proves it
+    // ends, and it comes at once (a generous bound, so that a loaded CI cannot flake it).
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let ranks = stored_ranks(&app, backlog);
+    assert_eq!(
+        ranks.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        [a["key"].as_str(), c["key"].as_str(), b["key"].as_str()]
+            .map(|k| k.unwrap_or_default())
+            .to_vec()
+    );
+    assert!(
+        ranks.windows(2).all(|w| w[0].1 < w[1].1),
+        "strictly increasing: {ranks:?}"
+    );
+    // A malformed rank (not base 62) is repaired the same way.
+    diesel::update(items::table.filter(items::key.eq("EQ-1")))
+        .set(items::rank.eq("ä!"))
+        .execute(&mut *app.conn())
+        .expect("plant a malformed rank");
+    let moved = move_item(
+        &app,
+        &app.admin_token,
+        "EQ-2",
+        json!({"column": backlog, "after": a["key"]}),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let ranks = stored_ranks(&app, backlog);
+    assert!(ranks.windows(2).all(|w| w[0].1 < w[1].1), "{ranks:?}");
+    // Creation at the bottom of a column whose bottom rank is broken re-ranks it too.
+    diesel::update(items::table.filter(items::key.eq("EQ-2")))
+        .set(items::rank.eq("V0"))
+        .execute(&mut *app.conn())
+        .expect("plant a rank ending in 0");
+    let d = task(&app, "EQ", "d").await;
+    let ranks = stored_ranks(&app, backlog);
+    assert_eq!(ranks.last().map(|(k, _)| k.as_str()), d["key"].as_str());
+    assert!(ranks.windows(2).all(|w| w[0].1 < w[1].1), "{ranks:?}");
+}
+
+async fn a_wip_limit_holds_under_eight_concurrent_moves(app: TestApp) {
+    let (board, _) = board_with(
+        &app,
+        "WIP",
+        json!([{"name": "Backlog", "category": "todo"},
+               {"name": "Doing", "category": "in_progress", "wip_limit": 5}]),
+    )
+    .await;
+    let doing = column_id(&board, "Doing");
+    let mut keys = Vec::new();
+    for n in 0..12 {
+        keys.push(
+            task(&app, "WIP", &format!("t{n}")).await["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    for key in &keys[..4] {
+        let moved = move_item(&app, &app.admin_token, key, json!({"column": doing})).await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+    }
+    let (_, member) = app.user("member").await;
+    let answers = join_all(
+        keys[4..]
+            .iter()
+            .map(|key| move_item(&app, &member, key, json!({"column": doing}))),
+    )
+    .await;
+    let succeeded = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(succeeded, 1, "exactly one fits: {answers:?}");
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        let problem = refused.problem(409);
+        assert_eq!(
+            problem["type"],
+            "https://opsboard.dev/problems/wip-limit-exceeded"
+        );
+        assert_eq!(problem["wip_limit"], 5);
+    }
+    assert_eq!(stored_ranks(&app, doing).len(), 5);
+}
+
+async fn creation_and_acceptance_honour_wip_limits(app: TestApp) {
+    let (board, manager) = board_with(
+        &app,
+        "INT",
+        json!([{"name": "Intake", "category": "todo", "wip_limit": 2},
+               {"name": "Next", "category": "todo", "wip_limit": 1},
+               {"name": "Done", "category": "done"}]),
+    )
+    .await;
+    let intake = column_id(&board, "Intake");
+    let (_, member) = app.user("member").await;
+    let create = |token: String, extra: Value| {
+        let app = &app;
+        async move {
+            let mut body = json!({"board": "INT", "type": "task", "title": "t"});
+            if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+                body.extend(extra.clone());
+            }
+            app.post("/api/v1/items", &token, &body).await
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(create(member.clone(), json!({})).await.status, 201);
+    }
+    let full = create(member.clone(), json!({})).await;
+    let problem = full.problem(409);
+    assert_eq!(problem["items"], json!(["INT-1", "INT-2"]));
+    create(member.clone(), json!({"override_wip": true}))
+        .await
+        .problem(403);
+    let overridden = create(manager.1.clone(), json!({"override_wip": true})).await;
+    assert_eq!(overridden.status, 201, "{}", overridden.text);
+    assert_eq!(
+        overridden.json()["key"],
+        "INT-3",
+        "a refused creation uses no number"
+    );
+    let history = app
+        .get("/api/v1/items/INT-3/history", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(history["items"][0]["data"]["override_wip"], true);
+    assert_eq!(stored_ranks(&app, intake).len(), 3);
+
+    // Acceptance: the demand goes to `Next`, which holds one item already (its limit).
+    let next = column_id(&board, "Next");
+    app.patch(
+        &format!("/api/v1/boards/INT/columns/{intake}"),
+        &app.admin_token,
+        &json!({"wip_limit": null}),
+    )
+    .await;
+    let moved = move_item(
+        &app,
+        &manager.1,
+        "INT-1",
+        json!({"column": next, "override_wip": true}),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    app.post(
+        "/api/v1/services",
+        &app.admin_token,
+        &json!({"key": "svc", "name": "Service", "kind": "own"}),
+    )
+    .await;
+    let demand = app
+        .post(
+            "/api/v1/items",
+            &member,
+            &json!({"board": "INT", "type": "demand", "title": "Statusabfrage", "service": "svc",
+                    "raci": {"accountable": manager.0["id"]}}),
+        )
+        .await;
+    assert_eq!(demand.status, 201, "{}", demand.text);
+    let key = demand.json()["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let accept = json!({"decision": "accepted"});
+    let refused = app
+        .post(
+            &format!("/api/v1/items/{key}/decision"),
+            &manager.1,
+            &accept,
+        )
+        .await;
+    refused.problem(409);
+    let still = app
+        .get(&format!("/api/v1/items/{key}"), &app.admin_token)
+        .await
+        .json();
+    assert_eq!(still["column"]["id"], intake, "it stays in intake");
+    assert_eq!(still["demand"]["decision"], "pending", "and undecided");
+    let accepted = app
+        .post(
+            &format!("/api/v1/items/{key}/decision"),
+            &manager.1,
+            &json!({"decision": "accepted", "override_wip": true}),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    assert_eq!(accepted.json()["column"]["id"], next);
+    let history = app
+        .get(&format!("/api/v1/items/{key}/history"), &app.admin_token)
+        .await
+        .json();
+    let moved = history["items"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["kind"] == "moved"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(moved["data"]["override_wip"], true, "{history}");
+}
+
+async fn only_the_accountable_person_and_managers_change_who_is_accountable(app: TestApp) {
+    let (_, manager) = board_with(
+        &app,
+        "RACI",
+        json!([{"name": "Backlog", "category": "todo"}]),
+    )
+    .await;
+    let (owner, owner_token) = app.user("member").await;
+    let (other, other_token) = app.user("member").await;
+    let created = app
+        .post(
+            "/api/v1/items",
+            &owner_token,
+            &json!({"board": "RACI", "type": "task", "title": "t",
+                    "raci": {"accountable": owner["id"]}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let put = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.request(Method::PUT, "/api/v1/items/RACI-1/raci")
+                .token(&token)
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    // Another member makes themself accountable: refused, and nothing changes.
+    put(
+        other_token.clone(),
+        json!({"accountable": other["id"], "responsible": [owner["id"]]}),
+    )
+    .await
+    .problem(403);
+    let item = app
+        .get("/api/v1/items/RACI-1", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(item["raci"]["accountable"]["id"], owner["id"]);
+    assert_eq!(item["version"], 1);
+    // The same member may change the other roles.
+    let changed = put(
+        other_token.clone(),
+        json!({"accountable": owner["id"], "responsible": [other["id"]]}),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    // The accountable person hands over; a manager hands back.
+    let handed = put(owner_token.clone(), json!({"accountable": other["id"]})).await;
+    assert_eq!(handed.status, 200, "{}", handed.text);
+    let back = put(manager.1.clone(), json!({"accountable": owner["id"]})).await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    // A member who is not accountable cannot decide on a demand either.
+    let history = app
+        .get("/api/v1/items/RACI-1/history", &app.admin_token)
+        .await
+        .json();
+    let changes = history["items"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["kind"] == "accountable_changed")
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(changes, 2, "{history}");
+}
+
+async fn concurrent_writes_without_if_match_never_get_412(app: TestApp) {
+    let (board, manager) = board_with(
+        &app,
+        "LWW",
+        json!([{"name": "Backlog", "category": "todo"}, {"name": "Doing", "category": "in_progress"}]),
+    )
+    .await;
+    let item = task(&app, "LWW", "t").await;
+    let (worker, _) = app.user("member").await;
+    let patches = (0..40).map(|n| {
+        call(
+            &app,
+            Method::PATCH,
+            "/api/v1/items/LWW-1".into(),
+            app.admin_token.clone(),
+            json!({"title": format!("title {n}")}),
+        )
+    });
+    let racis = (0..20).map(|n| {
+        let accountable = if n % 2 == 0 {
+            &manager.0["id"]
+        } else {
+            &worker["id"]
+        };
+        call(
+            &app,
+            Method::PUT,
+            "/api/v1/items/LWW-1/raci".into(),
+            manager.1.clone(),
+            json!({"accountable": accountable}),
+        )
+    });
+    let columns = [column_id(&board, "Backlog"), column_id(&board, "Doing")];
+    let moves = (0..20).map(|n| {
+        move_item(
+            &app,
+            &app.admin_token,
+            "LWW-1",
+            json!({"column": columns[n % 2]}),
+        )
+    });
+    let (patched, raci, moved) =
+        futures_util::join!(join_all(patches), join_all(racis), join_all(moves));
+    for answer in patched.iter().chain(&raci).chain(&moved) {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let after = app
+        .get("/api/v1/items/LWW-1", &app.admin_token)
+        .await
+        .json();
+    let history = app
+        .get("/api/v1/items/LWW-1/history?limit=500", &app.admin_token)
+        .await
+        .json();
+    let events = history["items"].as_array().map(Vec::len).unwrap_or(0);
+    // Each write moved the version on by one and wrote its event: none was lost.
+    let writes = events as i64 - 1 - accountable_events(&history);
+    assert_eq!(
+        after["version"].as_i64(),
+        item["version"].as_i64().map(|v| v + writes),
+        "{after}"
+    );
+    assert_eq!(writes, 80, "{history}");
+    // A stale If-Match is still a 412, naming the current version.
+    let stale = app
+        .request(Method::PATCH, "/api/v1/items/LWW-1")
+        .token(&app.admin_token)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"title": "stale"}))
+        .send()
+        .await;
+    assert_eq!(stale.problem(412)["current_version"], after["version"]);
+}
+
+fn accountable_events(history: &Value) -> i64 {
+    history["items"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["kind"] == "accountable_changed")
+                .count() as i64
+        })
+        .unwrap_or(0)
+}
+
+async fn two_admins_demoting_each_other_leave_an_admin(app: TestApp) {
+    // Several rounds, each with two admins who demote (or deactivate) each other at once.
+    for round in 0..6 {
+        let (a, a_token) = app.user("member").await;
+        let (b, b_token) = app.user("member").await;
+        let pair = [a["id"].as_i64(), b["id"].as_i64()].map(Option::unwrap_or_default);
+        // Make these two the only active admins (set up in storage, the test's own business).
+        let [a_id, b_id] = pair;
+        sql(
+            &app,
+            &format!(
+                "UPDATE users SET role = CASE WHEN id IN ({a_id}, {b_id}) THEN 'admin' \
+                 ELSE 'manager' END WHERE id IN ({a_id}, {b_id}) OR role = 'admin'"
+            ),
+        );
+        let (method, suffix) = if round % 2 == 0 {
+            (Method::PATCH, "")
+        } else {
+            (Method::POST, "/deactivate")
+        };
+        let path = |id: &Value| format!("/api/v1/users/{id}{suffix}");
+        let body = if round % 2 == 0 {
+            json!({"role": "member"})
+        } else {
+            json!({})
+        };
+        let (first, second) = futures_util::join!(
+            call(
+                &app,
+                method.clone(),
+                path(&b["id"]),
+                a_token.clone(),
+                body.clone()
+            ),
+            call(&app, method, path(&a["id"]), b_token.clone(), body),
+        );
+        let active_admins: i64 = users::table
+            .filter(users::role.eq("admin").and(users::active.eq(true)))
+            .count()
+            .get_result(&mut *app.conn())
+            .expect("count");
+        assert_eq!(
+            active_admins, 1,
+            "round {round}: {} {} / {} {}",
+            first.status, first.text, second.status, second.text
+        );
+        // One wins; the other is refused: the last-admin rule (409), or, when it arrived after
+        // the first had committed, because its caller is no longer an admin (401/403).
+        let statuses = [first.status, second.status];
+        assert!(statuses.contains(&200), "round {round}: {statuses:?}");
+        assert!(
+            statuses.iter().any(|s| [401, 403, 409].contains(s)),
+            "round {round}: {statuses:?}"
+        );
+        // The first admin takes over again, so that the next round can create users.
+        sql(
+            &app,
+            &format!(
+                "UPDATE users SET role = 'admin' WHERE email = '{}'",
+                crate::helpers::ADMIN_EMAIL
+            ),
+        );
+    }
+}
+
+/// Runs SQL on the app's database (the same text on both engines).
+fn sql(app: &TestApp, statement: &str) {
+    app.conn().batch_execute(statement).expect(statement);
+}
+
+/// PostgreSQL down: `/ready` answers 503 within a second, and an API call 503 (with
+/// `Retry-After`) within the configured timeouts, instead of hanging for ten seconds or more.
+#[actix_web::test]
+async fn an_unreachable_postgresql_fails_fast() {
+    // Port 1 on loopback: nothing listens, every connection is refused.
+    let mut settings = test_settings("postgres://postgres@127.0.0.1:1/opsboard");
+    settings.database.pool_timeout_ms = 1_500;
+    let db = opsboard::db::Db::from_settings(
+        opsboard::db::build_pool_lazily(&settings.database),
+        &settings.database,
+    );
+    let state = opsboard::startup::state_over(settings, db).expect("state");
+    let token = state.jwt.issue(1, "admin").expect("token");
+    let (address, server) = crate::helpers::serve(state);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let started = Instant::now();
+    let ready = client
+        .get(format!("{address}/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status().as_u16(), 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "/ready took {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let me = client
+        .get(format!("{address}/api/v1/me"))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status().as_u16(), 503);
+    assert!(me.headers().contains_key("retry-after"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an API call took {:?}",
+        started.elapsed()
+    );
+    server.stop(false).await;
+}
+
+/// SQLite held by another writer (a backup tool, a stuck process): a write answers 503 with
+/// `Retry-After` within a few seconds instead of half a minute, while reads and `/ready` go on.
+#[actix_web::test]
+async fn a_locked_sqlite_database_answers_within_seconds() {
+    let Some(app) = TestApp::spawn(Engine::Sqlite).await else {
+        return;
+    };
+    app.post(
+        "/api/v1/boards",
+        &app.admin_token,
+        &json!({"key": "LCK", "name": "Locked"}),
+    )
+    .await;
+    let mut holder = app.conn();
+    holder
+        .batch_execute("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let started = Instant::now();
+    let write = app
+        .patch(
+            "/api/v1/boards/LCK",
+            &app.admin_token,
+            &json!({"name": "renamed"}),
+        )
+        .await;
+    let took = started.elapsed();
+    write.problem(503);
+    assert!(write.header("retry-after").is_some());
+    assert!(took < Duration::from_secs(6), "the write took {took:?}");
+    let read = app.get("/api/v1/boards/LCK", &app.admin_token).await;
+    assert_eq!(read.status, 200, "reads go on: {}", read.text);
+    let started = Instant::now();
+    let ready = app.request(Method::GET, "/ready").send().await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    holder.batch_execute("ROLLBACK").expect("release");
+}
