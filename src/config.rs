@@ -269,19 +269,25 @@ impl Settings {
         if self.auth.jwt_issuer.is_empty() || self.auth.jwt_audience.is_empty() {
             return fail("auth.jwt_issuer and auth.jwt_audience must not be empty".into());
         }
-        let secret = self.auth.jwt_secret.as_bytes();
+        let secret = &self.auth.jwt_secret;
+        let how = crate::auth::secret::HOW_TO_GENERATE;
         match self.environment {
-            Environment::Production if secret.is_empty() => fail(
-                "auth.jwt_secret (OPSBOARD_JWT_SECRET) is required in production; \
-                 set it to at least 32 random bytes"
-                    .into(),
-            ),
+            Environment::Production if secret.is_empty() => fail(format!(
+                "auth.jwt_secret (OPSBOARD_JWT_SECRET) is required in production; {how}"
+            )),
             _ if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES => fail(format!(
                 "auth.jwt_secret (OPSBOARD_JWT_SECRET) is {} bytes long; it must be at least \
-                 {MIN_SECRET_BYTES} bytes",
+                 {MIN_SECRET_BYTES} bytes; {how}",
                 secret.len()
             )),
-            _ => Ok(()),
+            // Development takes any secret of 32 bytes (the tests' fixed one among them).
+            Environment::Production => match crate::auth::secret::weakness(secret) {
+                Some(why) => fail(format!(
+                    "auth.jwt_secret (OPSBOARD_JWT_SECRET) is too easy to guess: {why}; {how}"
+                )),
+                None => Ok(()),
+            },
+            Environment::Development => Ok(()),
         }?;
         if self.demands.board.trim().is_empty() {
             return fail("demands.board must name a board key such as DEM".into());
@@ -336,6 +342,16 @@ mod tests {
         assert!(settings.validate().is_err());
         settings.auth.jwt_secret = "x".repeat(31);
         assert!(settings.validate().is_err());
+        settings.auth.jwt_secret = "x".repeat(32);
+        let refused = settings
+            .validate()
+            .expect_err("aaaa… is refused in production");
+        assert!(refused.0.contains("openssl rand -base64 48"), "{refused}");
+        settings.auth.jwt_secret =
+            "b6eea4e5b6db4f2355b7aa33f56299f2a9c64a9012cd971b8cd187c67008fc1f".into();
+        assert!(settings.validate().is_ok());
+        // Development keeps taking any secret of 32 bytes.
+        settings.environment = Environment::Development;
         settings.auth.jwt_secret = "x".repeat(32);
         assert!(settings.validate().is_ok());
     }

@@ -4,6 +4,7 @@
 pub mod handlers;
 pub mod jwt;
 pub mod password;
+pub mod secret;
 
 use std::future::Future;
 use std::pin::Pin;
