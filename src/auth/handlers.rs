@@ -43,6 +43,9 @@ pub struct TokenResponse {
 /// Exchanges e-mail and password for an access token (HS256 JWT). A wrong e-mail, a wrong
 /// password and a deactivated account all get the same 401, in the same time. In Swagger UI,
 /// paste the `access_token` into "Authorize".
+///
+/// The token stays valid until it expires or the user's password, role or active state
+/// changes.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -68,16 +71,20 @@ pub async fn login(
             let found = User::find_for_login(conn, &email)?;
             // Verify against a dummy hash when there is no such user, so that both failures
             // cost the same argon2 work and cannot be told apart by timing.
-            let (user, hash) = match found {
-                Some((user, hash)) => (Some(user), hash),
+            let (candidate, hash) = match found {
+                Some(credentials) => (
+                    Some((credentials.user, credentials.auth_epoch)),
+                    credentials.password_hash,
+                ),
                 None => (None, dummy_hash.to_string()),
             };
             let matches = password::verify(&given, &hash);
-            Ok(user.filter(|u| matches && u.active))
+            Ok(candidate.filter(|(user, _)| matches && user.active))
         })
         .await?;
-    let user = user.ok_or_else(|| ApiError::Unauthorized("Wrong e-mail or password.".into()))?;
-    let token = state.jwt.issue(user.id, user.role.as_str())?;
+    let (user, auth_epoch) =
+        user.ok_or_else(|| ApiError::Unauthorized("Wrong e-mail or password.".into()))?;
+    let token = state.jwt.issue(user.id, user.role.as_str(), auth_epoch)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {

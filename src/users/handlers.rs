@@ -105,7 +105,8 @@ pub async fn get_user(
 /// password; everyone may change their own display name and password (giving
 /// `current_password`). Send the `ETag` as `If-Match` to be sure not to overwrite another
 /// change: a stale one gets 412 with the current version. The last active admin cannot be
-/// demoted.
+/// demoted. A new password (own change or an admin's reset) and a new role end every session
+/// of the user: tokens issued before get 401, and the user logs in again.
 #[utoipa::path(
     tag = "users",
     params(
@@ -206,7 +207,7 @@ pub async fn deactivate_user(
 
 /// Reactivate a user.
 ///
-/// Admins only. The user may log in again; tokens issued before still work until they expire.
+/// Admins only. The user may log in again; tokens issued before the deactivation stay invalid.
 #[utoipa::path(
     tag = "users",
     params(

@@ -8,6 +8,7 @@ mod cli;
 mod demands;
 mod docs;
 mod errors;
+mod hardening_auth;
 mod helpers;
 mod import;
 mod incidents;
