@@ -163,6 +163,24 @@ pub struct AuthSettings {
     pub admin_email: String,
     /// First admin's password on an empty database.
     pub admin_password: String,
+    /// Login attempts one account (e-mail) may make in a row before it is throttled.
+    pub login_account_burst: u32,
+    /// Seconds after which a throttled account may make one more attempt.
+    pub login_account_refill_secs: u64,
+    /// Login attempts one client address may make in a row before it is throttled.
+    pub login_address_burst: u32,
+    /// Seconds after which a throttled address may make one more attempt.
+    pub login_address_refill_secs: u64,
+    /// Accounts (and, apart, addresses) the login throttle tracks at most; bounds its memory.
+    pub login_tracked_keys: usize,
+    /// Take the client address from `Forwarded` / `X-Forwarded-For` (the entry the nearest
+    /// proxy added) instead of the TCP peer; only behind a reverse proxy that sets them.
+    pub trust_forwarded_for: bool,
+    /// Password hashes computed or verified at the same time, at most (argon2id: 19 MiB and a
+    /// core each).
+    pub password_hash_concurrency: usize,
+    /// Seconds a request waits for its turn to hash before it gets 503.
+    pub password_hash_wait_secs: u64,
 }
 
 // Secrets never reach a log line, not even through `{:?}`.
@@ -189,7 +207,73 @@ impl std::fmt::Debug for AuthSettings {
                     "<set>"
                 },
             )
+            .field("login_account_burst", &self.login_account_burst)
+            .field("login_account_refill_secs", &self.login_account_refill_secs)
+            .field("login_address_burst", &self.login_address_burst)
+            .field("login_address_refill_secs", &self.login_address_refill_secs)
+            .field("login_tracked_keys", &self.login_tracked_keys)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("password_hash_wait_secs", &self.password_hash_wait_secs)
             .finish()
+    }
+}
+
+impl AuthSettings {
+    /// Checks the login throttling and password hashing limits.
+    fn validate_throttling(&self) -> Result<(), ConfigError> {
+        const DAY: u64 = 24 * 60 * 60;
+        let within = |name: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError(format!(
+                    "auth.{name} must be between {min} and {max}, got {value}"
+                )))
+            }
+        };
+        within(
+            "login_account_burst",
+            self.login_account_burst.into(),
+            1,
+            1_000_000,
+        )?;
+        within(
+            "login_account_refill_secs",
+            self.login_account_refill_secs,
+            1,
+            DAY,
+        )?;
+        within(
+            "login_address_burst",
+            self.login_address_burst.into(),
+            1,
+            1_000_000,
+        )?;
+        within(
+            "login_address_refill_secs",
+            self.login_address_refill_secs,
+            1,
+            DAY,
+        )?;
+        within(
+            "login_tracked_keys",
+            self.login_tracked_keys as u64,
+            100,
+            1 << 27,
+        )?;
+        within(
+            "password_hash_concurrency",
+            self.password_hash_concurrency as u64,
+            1,
+            1024,
+        )?;
+        within(
+            "password_hash_wait_secs",
+            self.password_hash_wait_secs,
+            1,
+            600,
+        )
     }
 }
 
@@ -289,6 +373,7 @@ impl Settings {
             },
             Environment::Development => Ok(()),
         }?;
+        self.auth.validate_throttling()?;
         if self.demands.board.trim().is_empty() {
             return fail("demands.board must name a board key such as DEM".into());
         }
@@ -333,6 +418,31 @@ mod tests {
         settings.auth.admin_password = "admin-password-value".into();
         let printed = format!("{settings:?}");
         assert!(!printed.contains("super-secret") && !printed.contains("admin-password-value"));
+    }
+
+    #[test]
+    fn throttling_limits_are_checked_and_named() {
+        let mut settings = Settings::defaults().expect("defaults");
+        assert_eq!(settings.auth.login_account_burst, 10);
+        assert!(
+            !settings.auth.trust_forwarded_for,
+            "the peer address by default"
+        );
+        settings.auth.password_hash_concurrency = 0;
+        let refused = settings.validate().expect_err("no hashing at all");
+        assert!(
+            refused.0.contains("auth.password_hash_concurrency"),
+            "{refused}"
+        );
+        settings.auth.password_hash_concurrency = 2;
+        settings.auth.login_address_refill_secs = 0;
+        let refused = settings
+            .validate()
+            .expect_err("a bucket that never refills");
+        assert!(
+            refused.0.contains("auth.login_address_refill_secs"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod handlers;
 pub mod jwt;
 pub mod password;
 pub mod secret;
+pub mod throttle;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -48,6 +48,10 @@ pub async fn list_users(
                  ("ETag" = String, description = "The user's version"))),
         (status = 409, description = "The e-mail is taken", body = crate::error::Problem,
          content_type = "application/problem+json"),
+        (status = 503, description = "The server is busy hashing other passwords; try again \
+         after `Retry-After` seconds", body = crate::error::Problem,
+         content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = []))
 )]
@@ -59,6 +63,8 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let actor = caller.id();
+    // Taken before the work goes to the blocking pool; creating a user hashes its password.
+    let _permit = state.passwords.permit().await?;
     let user = state
         .db
         .transaction(move |conn| User::create(conn, body.0.clone(), Some(actor)))
@@ -122,6 +128,10 @@ pub async fn get_user(
          body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
          content_type = "application/problem+json"),
+        (status = 503, description = "The server is busy hashing other passwords (only when \
+         the body sets `password`); try again after `Retry-After` seconds",
+         body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = []))
 )]
@@ -138,6 +148,11 @@ pub async fn update_user(
         caller.require(Role::Admin)?;
     }
     let actor = caller.0;
+    // A new password is hashed, and `current_password` verified, only with a new password.
+    let _permit = match body.0.password {
+        Some(_) => Some(state.passwords.permit().await?),
+        None => None,
+    };
     let user = state
         .db
         .transaction(move |conn| User::update(conn, id, body.0.clone(), &actor, if_match))
