@@ -48,8 +48,9 @@ pub async fn list_users(
                  ("ETag" = String, description = "The user's version"))),
         (status = 409, description = "The e-mail is taken", body = crate::error::Problem,
          content_type = "application/problem+json"),
-        (status = 503, description = "The server is busy hashing other passwords; try again \
-         after `Retry-After` seconds", body = crate::error::Problem,
+        (status = 503, description = "The server is busy hashing other passwords (or the \
+         database is unavailable); try again after `Retry-After` seconds",
+         body = crate::error::Problem,
          content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
@@ -128,8 +129,9 @@ pub async fn get_user(
          body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
          content_type = "application/problem+json"),
-        (status = 503, description = "The server is busy hashing other passwords (only when \
-         the body sets `password`); try again after `Retry-After` seconds",
+        (status = 503, description = "The server is busy hashing other passwords (when the \
+         body sets `password`), or the database is unavailable; try again after `Retry-After` \
+         seconds",
          body = crate::error::Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
