@@ -27,7 +27,9 @@ trap cleanup EXIT
 
 export DATABASE_URL="$WORK/bench.db" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
     OPSBOARD_JWT_SECRET="bench-secret-bench-secret-bench-secret-!" \
-    OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123
+    OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123 \
+    OPSBOARD__AUTH__LOGIN_ACCOUNT_BURST=1000
+# The sequential logins below would otherwise meet the login throttle (10 per account).
 "${CARGO_TARGET_DIR:-target}/release/opsboard" serve > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do

@@ -167,6 +167,24 @@ pub struct AuthSettings {
     pub admin_email: String,
     /// First admin's password on an empty database.
     pub admin_password: String,
+    /// Login attempts one account (e-mail) may make in a row before it is throttled.
+    pub login_account_burst: u32,
+    /// Seconds after which a throttled account may make one more attempt.
+    pub login_account_refill_secs: u64,
+    /// Login attempts one client address may make in a row before it is throttled.
+    pub login_address_burst: u32,
+    /// Seconds after which a throttled address may make one more attempt.
+    pub login_address_refill_secs: u64,
+    /// Accounts (and, apart, addresses) the login throttle tracks at most; bounds its memory.
+    pub login_tracked_keys: usize,
+    /// Take the client address from `Forwarded` / `X-Forwarded-For` (the entry the nearest
+    /// proxy added) instead of the TCP peer; only behind a reverse proxy that sets them.
+    pub trust_forwarded_for: bool,
+    /// Password hashes computed or verified at the same time, at most (argon2id: 19 MiB and a
+    /// core each).
+    pub password_hash_concurrency: usize,
+    /// Seconds a request waits for its turn to hash before it gets 503.
+    pub password_hash_wait_secs: u64,
 }
 
 // Secrets never reach a log line, not even through `{:?}`.
@@ -193,7 +211,73 @@ impl std::fmt::Debug for AuthSettings {
                     "<set>"
                 },
             )
+            .field("login_account_burst", &self.login_account_burst)
+            .field("login_account_refill_secs", &self.login_account_refill_secs)
+            .field("login_address_burst", &self.login_address_burst)
+            .field("login_address_refill_secs", &self.login_address_refill_secs)
+            .field("login_tracked_keys", &self.login_tracked_keys)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("password_hash_wait_secs", &self.password_hash_wait_secs)
             .finish()
+    }
+}
+
+impl AuthSettings {
+    /// Checks the login throttling and password hashing limits.
+    fn validate_throttling(&self) -> Result<(), ConfigError> {
+        const DAY: u64 = 24 * 60 * 60;
+        let within = |name: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError(format!(
+                    "auth.{name} must be between {min} and {max}, got {value}"
+                )))
+            }
+        };
+        within(
+            "login_account_burst",
+            self.login_account_burst.into(),
+            1,
+            1_000_000,
+        )?;
+        within(
+            "login_account_refill_secs",
+            self.login_account_refill_secs,
+            1,
+            DAY,
+        )?;
+        within(
+            "login_address_burst",
+            self.login_address_burst.into(),
+            1,
+            1_000_000,
+        )?;
+        within(
+            "login_address_refill_secs",
+            self.login_address_refill_secs,
+            1,
+            DAY,
+        )?;
+        within(
+            "login_tracked_keys",
+            self.login_tracked_keys as u64,
+            100,
+            1 << 27,
+        )?;
+        within(
+            "password_hash_concurrency",
+            self.password_hash_concurrency as u64,
+            1,
+            1024,
+        )?;
+        within(
+            "password_hash_wait_secs",
+            self.password_hash_wait_secs,
+            1,
+            600,
+        )
     }
 }
 
@@ -279,20 +363,27 @@ impl Settings {
         if self.auth.jwt_issuer.is_empty() || self.auth.jwt_audience.is_empty() {
             return fail("auth.jwt_issuer and auth.jwt_audience must not be empty".into());
         }
-        let secret = self.auth.jwt_secret.as_bytes();
+        let secret = &self.auth.jwt_secret;
+        let how = crate::auth::secret::HOW_TO_GENERATE;
         match self.environment {
-            Environment::Production if secret.is_empty() => fail(
-                "auth.jwt_secret (OPSBOARD_JWT_SECRET) is required in production; \
-                 set it to at least 32 random bytes"
-                    .into(),
-            ),
+            Environment::Production if secret.is_empty() => fail(format!(
+                "auth.jwt_secret (OPSBOARD_JWT_SECRET) is required in production; {how}"
+            )),
             _ if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES => fail(format!(
                 "auth.jwt_secret (OPSBOARD_JWT_SECRET) is {} bytes long; it must be at least \
-                 {MIN_SECRET_BYTES} bytes",
+                 {MIN_SECRET_BYTES} bytes; {how}",
                 secret.len()
             )),
-            _ => Ok(()),
+            // Development takes any secret of 32 bytes (the tests' fixed one among them).
+            Environment::Production => match crate::auth::secret::weakness(secret) {
+                Some(why) => fail(format!(
+                    "auth.jwt_secret (OPSBOARD_JWT_SECRET) is too easy to guess: {why}; {how}"
+                )),
+                None => Ok(()),
+            },
+            Environment::Development => Ok(()),
         }?;
+        self.auth.validate_throttling()?;
         if self.demands.board.trim().is_empty() {
             return fail("demands.board must name a board key such as DEM".into());
         }
@@ -340,12 +431,47 @@ mod tests {
     }
 
     #[test]
+    fn throttling_limits_are_checked_and_named() {
+        let mut settings = Settings::defaults().expect("defaults");
+        assert_eq!(settings.auth.login_account_burst, 10);
+        assert!(
+            !settings.auth.trust_forwarded_for,
+            "the peer address by default"
+        );
+        settings.auth.password_hash_concurrency = 0;
+        let refused = settings.validate().expect_err("no hashing at all");
+        assert!(
+            refused.0.contains("auth.password_hash_concurrency"),
+            "{refused}"
+        );
+        settings.auth.password_hash_concurrency = 2;
+        settings.auth.login_address_refill_secs = 0;
+        let refused = settings
+            .validate()
+            .expect_err("a bucket that never refills");
+        assert!(
+            refused.0.contains("auth.login_address_refill_secs"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn production_requires_a_strong_secret() {
         let mut settings = Settings::defaults().expect("defaults");
         settings.environment = Environment::Production;
         assert!(settings.validate().is_err());
         settings.auth.jwt_secret = "x".repeat(31);
         assert!(settings.validate().is_err());
+        settings.auth.jwt_secret = "x".repeat(32);
+        let refused = settings
+            .validate()
+            .expect_err("aaaa… is refused in production");
+        assert!(refused.0.contains("openssl rand -base64 48"), "{refused}");
+        settings.auth.jwt_secret =
+            "b6eea4e5b6db4f2355b7aa33f56299f2a9c64a9012cd971b8cd187c67008fc1f".into();
+        assert!(settings.validate().is_ok());
+        // Development keeps taking any secret of 32 bytes.
+        settings.environment = Environment::Development;
         settings.auth.jwt_secret = "x".repeat(32);
         assert!(settings.validate().is_ok());
     }

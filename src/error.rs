@@ -6,6 +6,8 @@
 //! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409.
 //! - Anything unexpected is logged with its whole cause chain and answered with an opaque 500
 //!   that leaks no detail. An unreachable database is a 503, so that clients retry.
+//! - Throttled logins are a 429 and work the server cannot start in time (password hashing at
+//!   its cap) a 503; both say in `Retry-After` when to try again.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
@@ -128,6 +130,24 @@ pub enum ApiError {
     /// 422: well-formed but invalid input; each field is named.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 429 `too-many-requests`: too many attempts (login throttling); even a right password is
+    /// refused until the wait is over.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// What was throttled.
+        detail: String,
+        /// Seconds until an attempt is let through again, sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// 503 `overloaded`: the server is at its cap for password hashing and could not start this
+    /// request's share in time.
+    #[error("overloaded: {detail}")]
+    Overloaded {
+        /// What could not start.
+        detail: String,
+        /// Seconds to wait before retrying, sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// 503 after retries: a concurrent writer held the database (SQLite's lock, PostgreSQL's
     /// serialization failure). [`crate::db::Db::transaction`] retries these before giving up.
     #[error("database busy: {0}")]
@@ -223,6 +243,12 @@ impl ApiError {
                     many => format!("The request has {} invalid fields.", many.len()),
                 },
             ),
+            ApiError::TooManyRequests { detail, .. } => {
+                ("too-many-requests", "Too many requests", detail.clone())
+            }
+            ApiError::Overloaded { detail, .. } => {
+                ("overloaded", "Service overloaded", detail.clone())
+            }
             ApiError::Unavailable(_) | ApiError::Busy(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -278,6 +304,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -289,6 +317,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(cause) | ApiError::Busy(cause) => {
                 log::warn!("database unavailable: {cause}")
             }
+            ApiError::Overloaded { detail, .. } => log::warn!("overloaded: {detail}"),
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -305,6 +334,14 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) | ApiError::Busy(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

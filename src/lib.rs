@@ -67,6 +67,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// An argon2id hash of a random password, verified when a login names an unknown e-mail.
     pub dummy_hash: Arc<str>,
+    /// The per-account and per-address login buckets.
+    pub login_throttle: Arc<auth::throttle::LoginThrottle>,
+    /// The cap on concurrent password hashing.
+    pub passwords: auth::password::PasswordGate,
 }
 
 /// Registers every documented route: the probes at the root, the API under `/api/v1`.

@@ -60,11 +60,18 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
     let jwt = JwtKeys::new(&secret, &settings.auth)?;
     let dummy_hash = password::hash(&Alphanumeric.sample_string(&mut rand::rng(), 32))
         .map_err(|e| e.to_string())?;
+    let throttle = crate::auth::throttle::LoginThrottle::new(&settings.auth);
+    let passwords = password::PasswordGate::new(
+        settings.auth.password_hash_concurrency,
+        Duration::from_secs(settings.auth.password_hash_wait_secs),
+    );
     Ok(AppState {
         db,
         jwt: Arc::new(jwt),
         settings: Arc::new(settings),
         dummy_hash: dummy_hash.into(),
+        login_throttle: Arc::new(throttle),
+        passwords,
     })
 }
 

@@ -1,11 +1,12 @@
 //! `POST /api/v1/auth/login` and `GET /api/v1/me`.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, password};
+use crate::auth::CurrentUser;
+use crate::auth::throttle::client_address;
 use crate::error::ApiError;
 use crate::http::{Json, ok_with_etag};
 use crate::users::model::User;
@@ -43,6 +44,12 @@ pub struct TokenResponse {
 /// Exchanges e-mail and password for an access token (HS256 JWT). A wrong e-mail, a wrong
 /// password and a deactivated account all get the same 401, in the same time. In Swagger UI,
 /// paste the `access_token` into "Authorize".
+///
+/// Attempts are throttled per account (the e-mail, whether or not it exists) and per client
+/// address: after `auth.login_account_burst` attempts (10 by default) an account gets one more
+/// every `auth.login_account_refill_secs` (30 s), and in between every attempt, even with the
+/// right password, gets 429 with `Retry-After`. The token stays valid until it expires or the
+/// user's password, role or active state changes.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -50,34 +57,47 @@ pub struct TokenResponse {
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong e-mail or password", body = crate::error::Problem,
          content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts for this account or from this address; \
+         try again after `Retry-After` seconds", body = crate::error::Problem,
+         content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds until an attempt is let through"))),
+        (status = 503, description = "The server is busy checking other passwords (or the \
+         database is unavailable); try again after `Retry-After` seconds",
+         body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest {
         email,
         password: given,
     } = body.0;
-    let dummy_hash = state.dummy_hash.clone();
-    let user = state
+    let address = client_address(&req, state.settings.auth.trust_forwarded_for);
+    state.login_throttle.admit(&email, address)?;
+    let found = state
         .db
-        .run(move |conn| {
-            let found = User::find_for_login(conn, &email)?;
-            // Verify against a dummy hash when there is no such user, so that both failures
-            // cost the same argon2 work and cannot be told apart by timing.
-            let (user, hash) = match found {
-                Some((user, hash)) => (Some(user), hash),
-                None => (None, dummy_hash.to_string()),
-            };
-            let matches = password::verify(&given, &hash);
-            Ok(user.filter(|u| matches && u.active))
-        })
+        .run(move |conn| User::find_for_login(conn, &email))
         .await?;
-    let user = user.ok_or_else(|| ApiError::Unauthorized("Wrong e-mail or password.".into()))?;
-    let token = state.jwt.issue(user.id, user.role.as_str())?;
+    // The connection is back in the pool before argon2 runs. Verify against a dummy hash
+    // when there is no such user, so that both failures cost the same argon2 work and cannot
+    // be told apart by timing.
+    let (candidate, hash) = match found {
+        Some(credentials) => (
+            Some((credentials.user, credentials.auth_epoch)),
+            credentials.password_hash,
+        ),
+        None => (None, state.dummy_hash.to_string()),
+    };
+    let matches = state.passwords.verify(given, hash).await?;
+    let (user, auth_epoch) = candidate
+        .filter(|(user, _)| matches && user.active)
+        .ok_or_else(|| ApiError::Unauthorized("Wrong e-mail or password.".into()))?;
+    let token = state.jwt.issue(user.id, user.role.as_str(), auth_epoch)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {

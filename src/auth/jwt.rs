@@ -1,5 +1,7 @@
-//! Access tokens: HS256 JWTs with `sub`, `role`, `iat`, `exp`, `iss` and `aud`. The algorithm is
-//! pinned on both sides, so a token signed otherwise (or `alg: none`) is refused.
+//! Access tokens: HS256 JWTs with `sub`, `role`, `auth_epoch`, `iat`, `exp`, `iss` and `aud`.
+//! The algorithm is pinned on both sides, so a token signed otherwise (or `alg: none`) is
+//! refused. `auth_epoch` is the user's token epoch when the token was issued; the caller
+//! extractor refuses the token once the user's epoch has moved on (password, role, deactivation).
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -15,6 +17,10 @@ pub struct Claims {
     pub sub: String,
     /// The user's role when the token was issued (informational: every request re-reads it).
     pub role: String,
+    /// The user's token epoch when the token was issued. Optional here only so that a token
+    /// without it gets a clear 401 from the extractor rather than "malformed".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_epoch: Option<i64>,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
     /// Expires at, seconds since the epoch.
@@ -61,12 +67,13 @@ impl JwtKeys {
         self.ttl_seconds
     }
 
-    /// Issues a token for a user.
-    pub fn issue(&self, user_id: i64, role: &str) -> Result<String, ApiError> {
+    /// Issues a token for a user at their present token epoch.
+    pub fn issue(&self, user_id: i64, role: &str, auth_epoch: i64) -> Result<String, ApiError> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
             role: role.to_string(),
+            auth_epoch: Some(auth_epoch),
             iat: now,
             exp: now + self.ttl_seconds,
             iss: self.issuer.clone(),

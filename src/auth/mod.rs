@@ -4,6 +4,8 @@
 pub mod handlers;
 pub mod jwt;
 pub mod password;
+pub mod secret;
+pub mod throttle;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -78,7 +80,9 @@ impl Role {
 }
 
 /// The authenticated caller, re-read from storage on every request so that a deactivated
-/// user's tokens stop working at once and a changed role takes effect at once.
+/// user's tokens stop working at once, and so that a token issued before the user's last
+/// password change, password reset, role change or deactivation (an older `auth_epoch`) is
+/// refused: the same one query that loads the user.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub User);
 
@@ -135,14 +139,24 @@ impl FromRequest for CurrentUser {
             let id: i64 = claims.sub.parse().map_err(|_| {
                 ApiError::Unauthorized("The access token's subject is invalid.".into())
             })?;
+            let Some(token_epoch) = claims.auth_epoch else {
+                return Err(ApiError::Unauthorized(
+                    "The access token lacks the auth_epoch claim; log in again.".into(),
+                ));
+            };
             let user = state
                 .db
-                .run(move |conn| User::find(conn, id).map_err(ApiError::from))
+                .run(move |conn| User::find_with_auth_epoch(conn, id).map_err(ApiError::from))
                 .await;
             match user {
-                Ok(user) if user.active => Ok(CurrentUser(user)),
-                Ok(_) => Err(ApiError::Unauthorized(
+                Ok((user, _)) if !user.active => Err(ApiError::Unauthorized(
                     "This account is deactivated.".into(),
+                )),
+                Ok((user, epoch)) if epoch == token_epoch => Ok(CurrentUser(user)),
+                Ok(_) => Err(ApiError::Unauthorized(
+                    "The access token was revoked by a change of password, role or account \
+                     status; log in again."
+                        .into(),
                 )),
                 Err(ApiError::NotFound(_)) => Err(ApiError::Unauthorized(
                     "The token's user no longer exists.".into(),

@@ -54,3 +54,45 @@ pub fn verify(password: &str, stored: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// The cap on argon2 work running at once. Each hash or verification takes 19 MiB and
+/// 30–80 ms of a core; without a cap a flood of logins fills the blocking thread pool, which
+/// every database request needs too, and the memory. A request takes a permit *before* its
+/// work goes to the blocking pool, so a waiting login holds no thread; one that cannot get a
+/// permit within `auth.password_hash_wait_secs` gets 503 with `Retry-After`.
+#[derive(Clone)]
+pub struct PasswordGate {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+impl PasswordGate {
+    /// At most `concurrency` hashes at once; waiting at most `wait` for a turn.
+    pub fn new(concurrency: usize, wait: std::time::Duration) -> Self {
+        PasswordGate {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            wait,
+        }
+    }
+
+    /// A turn to hash or verify; hold it while the work runs.
+    pub async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let acquire = self.permits.clone().acquire_owned();
+        match tokio::time::timeout(self.wait, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(ApiError::internal(format!(
+                "password semaphore closed: {closed}"
+            ))),
+            Err(_) => Err(ApiError::Overloaded {
+                detail: "The server is busy checking other passwords; try again shortly.".into(),
+                retry_after_secs: self.wait.as_secs().max(1),
+            }),
+        }
+    }
+
+    /// [`verify`] on the blocking pool, within the cap.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
+        let _permit = self.permit().await?;
+        Ok(actix_web::web::block(move || verify(&password, &stored)).await?)
+    }
+}

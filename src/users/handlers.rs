@@ -48,6 +48,11 @@ pub async fn list_users(
                  ("ETag" = String, description = "The user's version"))),
         (status = 409, description = "The e-mail is taken", body = crate::error::Problem,
          content_type = "application/problem+json"),
+        (status = 503, description = "The server is busy hashing other passwords (or the \
+         database is unavailable); try again after `Retry-After` seconds",
+         body = crate::error::Problem,
+         content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = []))
 )]
@@ -59,6 +64,8 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let actor = caller.id();
+    // Taken before the work goes to the blocking pool; creating a user hashes its password.
+    let _permit = state.passwords.permit().await?;
     let user = state
         .db
         .transaction(move |conn| User::create(conn, body.0.clone(), Some(actor)))
@@ -105,7 +112,8 @@ pub async fn get_user(
 /// password; everyone may change their own display name and password (giving
 /// `current_password`). Send the `ETag` as `If-Match` to be sure not to overwrite another
 /// change: a stale one gets 412 with the current version. The last active admin cannot be
-/// demoted.
+/// demoted. A new password (own change or an admin's reset) and a new role end every session
+/// of the user: tokens issued before get 401, and the user logs in again.
 #[utoipa::path(
     tag = "users",
     params(
@@ -121,6 +129,11 @@ pub async fn get_user(
          body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
          content_type = "application/problem+json"),
+        (status = 503, description = "The server is busy hashing other passwords (when the \
+         body sets `password`), or the database is unavailable; try again after `Retry-After` \
+         seconds",
+         body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = []))
 )]
@@ -137,6 +150,11 @@ pub async fn update_user(
         caller.require(Role::Admin)?;
     }
     let actor = caller.0;
+    // A new password is hashed, and `current_password` verified, only with a new password.
+    let _permit = match body.0.password {
+        Some(_) => Some(state.passwords.permit().await?),
+        None => None,
+    };
     let user = state
         .db
         .transaction(move |conn| User::update(conn, id, body.0.clone(), &actor, if_match))
@@ -206,7 +224,7 @@ pub async fn deactivate_user(
 
 /// Reactivate a user.
 ///
-/// Admins only. The user may log in again; tokens issued before still work until they expire.
+/// Admins only. The user may log in again; tokens issued before the deactivation stay invalid.
 #[utoipa::path(
     tag = "users",
     params(

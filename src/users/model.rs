@@ -34,6 +34,7 @@ pub struct UserRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     version: i64,
+    auth_epoch: i64,
 }
 
 /// A person with a login.
@@ -81,6 +82,18 @@ impl UserRow {
             version: self.version,
         })
     }
+}
+
+/// A user's login data: the stored argon2id hash to verify against, and the token epoch that a
+/// token issued now carries (see [`User::find_with_auth_epoch`]).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The account.
+    pub user: User,
+    /// Its argon2id PHC string.
+    pub password_hash: String,
+    /// Its present token epoch.
+    pub auth_epoch: i64,
 }
 
 /// The body of `POST /api/v1/users`.
@@ -157,9 +170,15 @@ pub struct UserFilter {
     pub cursor: Option<String>,
 }
 
+/// The stored form of an e-mail address: trimmed and lower-case. Logins look users up (and are
+/// throttled) by it, so that `Anna@Example.org ` is the same account as `anna@example.org`.
+pub fn canonical_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 /// Normalizes and checks an e-mail address; the stored form is lower-case.
 pub fn normalize_email(field: &str, email: &str, errors: &mut Vec<FieldError>) -> String {
-    let email = email.trim().to_lowercase();
+    let email = canonical_email(email);
     let valid = email.len() <= MAX_EMAIL_CHARS
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && match email.split_once('@') {
@@ -193,28 +212,42 @@ fn check_display_name(name: &str, errors: &mut Vec<FieldError>) -> String {
 impl User {
     /// The user with this id.
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<User> {
-        users::table
-            .find(id)
-            .select(UserRow::as_select())
-            .first(conn)?
-            .into_user()
-            .map_err(|_| diesel::result::Error::NotFound)
+        Self::find_with_auth_epoch(conn, id).map(|(user, _)| user)
     }
 
-    /// The user and password hash for a login e-mail (any case).
+    /// The user with this id and their token epoch, for the caller extractor: a token is
+    /// valid only while it carries the epoch the user has now.
+    pub fn find_with_auth_epoch(conn: &mut DbConnection, id: i64) -> QueryResult<(User, i64)> {
+        let row = users::table
+            .find(id)
+            .select(UserRow::as_select())
+            .first(conn)?;
+        let epoch = row.auth_epoch;
+        let user = row
+            .into_user()
+            .map_err(|_| diesel::result::Error::NotFound)?;
+        Ok((user, epoch))
+    }
+
+    /// What a login needs of the account with this e-mail (any case), if there is one.
     pub fn find_for_login(
         conn: &mut DbConnection,
         email: &str,
-    ) -> Result<Option<(User, String)>, ApiError> {
+    ) -> Result<Option<Credentials>, ApiError> {
         let row = users::table
-            .filter(users::email.eq(email.trim().to_lowercase()))
+            .filter(users::email.eq(canonical_email(email)))
             .select(UserRow::as_select())
             .first(conn)
             .optional()?;
         match row {
             Some(row) => {
-                let hash = row.password_hash.clone();
-                Ok(Some((row.into_user()?, hash)))
+                let password_hash = row.password_hash.clone();
+                let auth_epoch = row.auth_epoch;
+                Ok(Some(Credentials {
+                    user: row.into_user()?,
+                    password_hash,
+                    auth_epoch,
+                }))
             }
             None => Ok(None),
         }
@@ -452,6 +485,10 @@ impl User {
             if changed.is_empty() {
                 return row.into_user();
             }
+            // A new password or role ends every session opened before (the tokens' epoch).
+            let revoke = i64::from(
+                new_hash.is_some() || changes.role.is_some_and(|r| r.as_str() != row.role),
+            );
             let updated = diesel::update(users::table)
                 .filter(users::id.eq(id).and(users::version.eq(row.version)))
                 .set((
@@ -461,6 +498,7 @@ impl User {
                     users::organization_id
                         .eq(changes.organization_id.unwrap_or(row.organization_id)),
                     users::password_hash.eq(new_hash.unwrap_or(row.password_hash.clone())),
+                    users::auth_epoch.eq(users::auth_epoch + revoke),
                     users::updated_at.eq(now()),
                     users::version.eq(row.version + 1),
                 ))
@@ -523,6 +561,8 @@ impl User {
                 .filter(users::id.eq(id).and(users::version.eq(row.version)))
                 .set((
                     users::active.eq(active),
+                    // Deactivation ends every session; reactivation opens none of the old ones.
+                    users::auth_epoch.eq(users::auth_epoch + i64::from(!active)),
                     users::updated_at.eq(now()),
                     users::version.eq(row.version + 1),
                 ))

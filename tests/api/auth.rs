@@ -70,7 +70,8 @@ async fn wrong_email_and_wrong_password_get_the_same_401(app: TestApp) {
 
 fn claims(offset_exp: i64, iss: &str, aud: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"sub": "1", "role": "admin", "iat": now, "exp": now + offset_exp, "iss": iss, "aud": aud})
+    json!({"sub": "1", "role": "admin", "auth_epoch": 0, "iat": now, "exp": now + offset_exp,
+           "iss": iss, "aud": aud})
 }
 
 fn sign(alg: Algorithm, secret: &str, claims: &Value) -> String {
@@ -131,6 +132,16 @@ async fn forged_and_stale_tokens_are_refused(app: TestApp) {
             ),
         ),
         ("alg none", unsigned),
+        ("no auth_epoch", {
+            let mut c = claims(600, "opsboard", "opsboard-api");
+            c.as_object_mut().map(|c| c.remove("auth_epoch"));
+            sign(Algorithm::HS256, TEST_SECRET, &c)
+        }),
+        ("another auth_epoch", {
+            let mut c = claims(600, "opsboard", "opsboard-api");
+            c["auth_epoch"] = json!(1);
+            sign(Algorithm::HS256, TEST_SECRET, &c)
+        }),
         (
             "other algorithm",
             sign(
@@ -176,13 +187,16 @@ async fn deactivated_users_tokens_stop_working(app: TestApp) {
             .contains("deactivated"),
         "{problem}"
     );
-    // Reactivation lets the person in again.
+    // Reactivation lets the person log in again; the tokens from before stay dead.
     let path = format!("/api/v1/users/{}/reactivate", member["id"]);
     assert_eq!(
         app.post(&path, &app.admin_token, &json!({})).await.json()["active"],
         true
     );
-    assert_eq!(app.get("/api/v1/me", &token).await.status, 200);
+    app.get("/api/v1/me", &token).await.problem(401);
+    let email = member["email"].as_str().unwrap_or_default();
+    let fresh = app.login(email, USER_PASSWORD).await;
+    assert_eq!(app.get("/api/v1/me", &fresh).await.status, 200);
 }
 
 async fn role_changes_take_effect_at_once(app: TestApp) {
@@ -195,6 +209,9 @@ async fn role_changes_take_effect_at_once(app: TestApp) {
             .status,
         200
     );
-    // The token still says manager; the stored role (requester) decides.
-    app.get("/api/v1/users", &token).await.problem(403);
+    // The token issued as manager is revoked; a new one carries the stored role (requester).
+    app.get("/api/v1/users", &token).await.problem(401);
+    let email = member["email"].as_str().unwrap_or_default();
+    let fresh = app.login(email, USER_PASSWORD).await;
+    app.get("/api/v1/users", &fresh).await.problem(403);
 }

@@ -22,6 +22,9 @@ const VARIABLES: &[&str] = &[
     "OPSBOARD_PASSWORD",
 ];
 
+/// A secret that production accepts, printed by `openssl rand -base64 48`.
+const PRODUCTION_SECRET: &str = "XpupaDPY//JDTRmM1gv1a1NKtPCPMaRGzYCS0IUKN5Lrq3tPdwrFiS/y4IzzTXUX";
+
 fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_opsboard"));
     for variable in VARIABLES {
@@ -94,6 +97,39 @@ fn production_refuses_a_missing_or_weak_secret() {
         !dir.path().join("db.sqlite").exists(),
         "nothing was started"
     );
+}
+
+#[test]
+fn production_refuses_a_guessable_secret_and_says_how_to_make_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    for weak in ["a".repeat(48), " ".repeat(32)] {
+        let (output, text) = run(opsboard(
+            &dir,
+            &[
+                ("OPSBOARD_ENV", "production"),
+                ("OPSBOARD_JWT_SECRET", weak.as_str()),
+            ],
+        )
+        .arg("serve"));
+        assert!(!output.status.success(), "{weak:?} was accepted: {text}");
+        assert!(
+            text.contains("OPSBOARD_JWT_SECRET")
+                && text.contains("too easy to guess")
+                && text.contains("openssl rand -base64 48"),
+            "{weak:?}: {text}"
+        );
+        if weak.starts_with('a') {
+            assert!(!text.contains(&weak), "the secret itself is never printed");
+        }
+    }
+    assert!(
+        !dir.path().join("db.sqlite").exists(),
+        "nothing was started"
+    );
+    // Development still takes any secret of 32 bytes.
+    let (output, text) =
+        run(opsboard(&dir, &[("OPSBOARD_JWT_SECRET", "a".repeat(32).as_str())]).arg("migrate"));
+    assert!(output.status.success(), "{text}");
 }
 
 #[test]
@@ -269,10 +305,7 @@ fn the_same_binary_serves_postgresql_by_url() {
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("OPSBOARD_ENV", "production"),
-        (
-            "OPSBOARD_JWT_SECRET",
-            "a-production-secret-of-at-least-32-bytes",
-        ),
+        ("OPSBOARD_JWT_SECRET", PRODUCTION_SECRET),
         ("OPSBOARD_ADMIN_EMAIL", "ops@example.org"),
         ("OPSBOARD_ADMIN_PASSWORD", "a-strong-admin-password"),
     ];
@@ -385,10 +418,7 @@ fn demo_data_loads_once_and_never_in_production() {
     );
     let production = [
         ("OPSBOARD_ENV", "production"),
-        (
-            "OPSBOARD_JWT_SECRET",
-            "a-production-secret-of-at-least-32-bytes",
-        ),
+        ("OPSBOARD_JWT_SECRET", PRODUCTION_SECRET),
     ];
     let empty = tempfile::tempdir().expect("dir");
     let (output, text) = run(opsboard(&empty, &production).arg("seed-demo"));

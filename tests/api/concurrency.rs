@@ -634,7 +634,7 @@ async fn an_unreachable_postgresql_fails_fast() {
         &settings.database,
     );
     let state = opsboard::startup::state_over(settings, db).expect("state");
-    let token = state.jwt.issue(1, "admin").expect("token");
+    let token = state.jwt.issue(1, "admin", 0).expect("token");
     let (address, server) = crate::helpers::serve(state);
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))

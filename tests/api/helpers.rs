@@ -75,7 +75,9 @@ impl Drop for TestApp {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// Test settings for a database URL: a known secret and first admin, a small pool.
+/// Test settings for a database URL: a known secret and first admin, a small pool, and login
+/// throttling that a suite logging everyone in from 127.0.0.1 does not trip (the throttling
+/// tests set strict limits of their own).
 pub fn test_settings(url: &str) -> Settings {
     let mut settings = Settings::defaults().expect("defaults are valid");
     settings.database.url = url.to_string();
@@ -83,6 +85,8 @@ pub fn test_settings(url: &str) -> Settings {
     settings.auth.jwt_secret = TEST_SECRET.to_string();
     settings.auth.admin_email = ADMIN_EMAIL.to_string();
     settings.auth.admin_password = ADMIN_PASSWORD.to_string();
+    settings.auth.login_address_burst = 100_000;
+    settings.auth.login_account_burst = 1_000;
     settings
 }
 
@@ -369,9 +373,32 @@ impl Response {
 }
 
 /// Runs a test body once on SQLite and once on PostgreSQL: `both_engines!(name, …)` makes
-/// `name::sqlite` and `name::postgres` from `async fn name(app: TestApp)`.
+/// `name::sqlite` and `name::postgres` from `async fn name(app: TestApp)`;
+/// `both_engines!(name => super::adjust, …)` starts the app with settings changed by
+/// `fn adjust(&mut Settings)` (see [`TestApp::spawn_with`]).
 #[macro_export]
 macro_rules! both_engines {
+    ($($name:ident => $adjust:expr),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Engine::Sqlite, $adjust).await
+                {
+                    super::$name(app).await;
+                }
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Engine::Postgres, $adjust).await
+                {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[actix_web::test]

@@ -9,6 +9,7 @@ mod concurrency;
 mod demands;
 mod docs;
 mod errors;
+mod hardening_auth;
 mod helpers;
 mod import;
 mod incidents;

@@ -181,7 +181,9 @@ async fn users_change_their_own_name_and_password(app: TestApp) {
         .await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     let email = member["email"].as_str().unwrap_or_default();
-    app.login(email, "brand-new-password").await;
+    // The new password ends the session the change was made in; the new one logs in.
+    app.get("/api/v1/me", &token).await.problem(401);
+    let token = app.login(email, "brand-new-password").await;
     let old = app
         .request(Method::POST, "/api/v1/auth/login")
         .json(&json!({"email": email, "password": USER_PASSWORD}))
