@@ -8,6 +8,7 @@ mod cli;
 mod demands;
 mod docs;
 mod errors;
+mod hardening_edges;
 mod helpers;
 mod import;
 mod incidents;
