@@ -122,6 +122,18 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// 414: the request target (path and query) is longer than opsboard reads.
+    #[error("URI too long")]
+    UriTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 431: the request's header fields are larger than opsboard reads.
+    #[error("request header fields too large")]
+    HeadersTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// 415: the body is not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
@@ -210,6 +222,19 @@ impl ApiError {
                 "Payload too large",
                 format!("The request body exceeds the limit of {limit} bytes."),
             ),
+            ApiError::UriTooLong { limit } => (
+                "uri-too-long",
+                "URI too long",
+                format!(
+                    "The path and query exceed the limit of {limit} bytes; send long filters \
+                     in fewer parameters or page with the cursor."
+                ),
+            ),
+            ApiError::HeadersTooLarge { limit } => (
+                "header-fields-too-large",
+                "Request header fields too large",
+                format!("The request's header fields exceed the limit of {limit} bytes."),
+            ),
             ApiError::UnsupportedMediaType(d) => (
                 "unsupported-media-type",
                 "Unsupported media type",
@@ -276,6 +301,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) | ApiError::WipLimitExceeded { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,

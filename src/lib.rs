@@ -152,6 +152,7 @@ pub fn build_app(
         .default_service(web::to(http::no_route))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(from_fn(head_as_get))
+        .wrap(from_fn(http::limit_request_head))
         .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
         .wrap(from_fn(security_headers))
         .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
