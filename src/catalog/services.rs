@@ -793,35 +793,42 @@ impl Service {
         Service::find(conn, key)
     }
 
-    /// Deletes a service with its RACI template. Refused with 409 while items (deleted ones
-    /// included, whose history refers to it) refer to it: retire it instead; and while SLA
-    /// policies are for it: delete those first.
+    /// Deletes a service with its RACI template. Refused with 409 naming what still refers to
+    /// it: items (deleted ones included, whose history refers to it), incidents that list it
+    /// as affected, SLA policies for it. Retire a service instead of deleting it.
     pub fn delete(
         conn: &mut DbConnection,
         key: &str,
         actor: i64,
         expected: IfMatch,
     ) -> Result<(), ApiError> {
+        use crate::db::schema::{incident_services, items, sla_policies};
         let row = Service::row(conn, key)?;
         expected.check(row.version)?;
-        let referring: i64 = crate::db::schema::items::table
-            .filter(crate::db::schema::items::service_id.eq(row.id))
+        let referring: i64 = items::table
+            .filter(items::service_id.eq(row.id))
             .count()
             .get_result(conn)?;
-        if referring > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{referring} item(s) refer to `{key}`; retire it (lifecycle: retired) instead of deleting it."
-            )));
-        }
-        let policies: i64 = crate::db::schema::sla_policies::table
-            .filter(crate::db::schema::sla_policies::service_id.eq(row.id))
+        // An incident's own service is among its affected ones; count only the others here.
+        let affected: i64 = incident_services::table
+            .inner_join(items::table)
+            .filter(incident_services::service_id.eq(row.id))
+            .filter(items::service_id.ne(row.id).or(items::service_id.is_null()))
             .count()
             .get_result(conn)?;
-        if policies > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{policies} SLA policy(ies) are for `{key}`; delete them first."
-            )));
-        }
+        let policies: i64 = sla_policies::table
+            .filter(sla_policies::service_id.eq(row.id))
+            .count()
+            .get_result(conn)?;
+        ApiError::unless_unreferenced(
+            &format!("`{key}`"),
+            &[
+                (referring, "item(s) (deleted ones included)"),
+                (affected, "incident(s) as an affected service"),
+                (policies, "SLA policy(ies)"),
+            ],
+            "retire it (lifecycle: retired) instead of deleting it, or delete its SLA policies first.",
+        )?;
         diesel::delete(services::table.find(row.id)).execute(conn)?;
         history::record(
             conn,

@@ -291,3 +291,338 @@ async fn trailing_slash_paths_are_404_not_405() {
     response.problem(405);
     assert_eq!(response.header("allow").as_deref(), Some("GET, HEAD"));
 }
+
+/// An organization by short name, created by the admin.
+async fn organization(app: &TestApp, short_name: &str) -> serde_json::Value {
+    let created = app
+        .post(
+            "/api/v1/organizations",
+            &app.admin_token,
+            &json!({"short_name": short_name, "name": short_name, "kind": "municipality"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json()
+}
+
+/// A board OPS with the default workflow and services with an accountable member.
+async fn board_and_services(app: &TestApp, services: &[&str]) {
+    let board = app
+        .post(
+            "/api/v1/boards",
+            &app.admin_token,
+            &json!({"key": "OPS", "name": "Betrieb"}),
+        )
+        .await;
+    assert_eq!(board.status, 201, "{}", board.text);
+    let (worker, _) = app.user("member").await;
+    for key in services {
+        let created = app
+            .post(
+                "/api/v1/services",
+                &app.admin_token,
+                &json!({"key": key, "name": key, "kind": "own"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let raci = app
+            .request(Method::PUT, &format!("/api/v1/services/{key}/raci"))
+            .token(&app.admin_token)
+            .json(&json!({"accountable": worker["id"]}))
+            .send()
+            .await;
+        assert_eq!(raci.status, 200, "{}", raci.text);
+    }
+}
+
+/// Creates an item on OPS; returns it.
+async fn item(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
+    let mut body = body;
+    body["board"] = json!("OPS");
+    let created = app.post("/api/v1/items", &app.admin_token, &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json()
+}
+
+/// `DELETE path` as the admin.
+async fn delete(app: &TestApp, path: &str) -> crate::helpers::Response {
+    app.request(Method::DELETE, path)
+        .token(&app.admin_token)
+        .send()
+        .await
+}
+
+/// Asserts a 409 whose detail names `what` and nothing of the database's.
+fn refused_naming(response: &crate::helpers::Response, what: &str) {
+    let problem = response.problem(409);
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(what), "expected `{what}` in: {detail}");
+    for leak in ["constraint", "fkey", "FOREIGN", "violates"] {
+        assert!(!response.text.contains(leak), "{}", response.text);
+    }
+}
+
+both_engines!(
+    deleting_a_referenced_organization_is_a_409_naming_the_reference,
+    deleting_a_referenced_service_is_a_409_naming_the_reference,
+    a_unique_key_race_is_a_409_naming_the_field_without_internals,
+    deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones,
+);
+
+/// An organization that a demand asks for, that reported an incident, or that a user belongs
+/// to stays, with a 409 naming that reference (deleted items count too); one that nothing
+/// refers to goes.
+async fn deleting_a_referenced_organization_is_a_409_naming_the_reference(app: TestApp) {
+    board_and_services(&app, &["wohngeld"]).await;
+    for short in ["LK-DEM", "LK-INC", "LK-USR", "LK-NONE"] {
+        organization(&app, short).await;
+    }
+    let demand = item(
+        &app,
+        json!({"type": "demand", "title": "Statusabfrage", "service": "wohngeld",
+               "demand": {"requesting_organization": "LK-DEM"}}),
+    )
+    .await;
+    item(
+        &app,
+        json!({"type": "incident", "title": "Upload bricht ab", "service": "wohngeld",
+               "incident": {"severity": "s2", "reported_by_org": "LK-INC"}}),
+    )
+    .await;
+    let (user, _) = app.user("requester").await;
+    let orgs = app
+        .get("/api/v1/organizations?limit=100", &app.admin_token)
+        .await
+        .json();
+    let usr_id = orgs["items"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["short_name"] == "LK-USR"))
+        .map(|o| o["id"].clone())
+        .unwrap_or_default();
+    let patched = app
+        .patch(
+            &format!("/api/v1/users/{}", user["id"]),
+            &app.admin_token,
+            &json!({"organization_id": usr_id}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+
+    for (short, what) in [
+        ("LK-DEM", "1 demand(s) as requesting organization"),
+        ("LK-INC", "1 incident(s) as reporting organization"),
+        ("LK-USR", "1 user(s)"),
+    ] {
+        let response = delete(&app, &format!("/api/v1/organizations/{short}")).await;
+        refused_naming(&response, what);
+        let still = app
+            .get(&format!("/api/v1/organizations/{short}"), &app.admin_token)
+            .await;
+        assert_eq!(still.status, 200, "{short} is still there");
+    }
+    // A deleted demand keeps its organization: its tombstone still names it.
+    let key = demand["key"].as_str().unwrap_or_default();
+    assert_eq!(
+        delete(&app, &format!("/api/v1/items/{key}")).await.status,
+        204
+    );
+    let response = delete(&app, "/api/v1/organizations/LK-DEM").await;
+    refused_naming(&response, "1 demand(s) as requesting organization");
+
+    assert_eq!(
+        delete(&app, "/api/v1/organizations/LK-NONE").await.status,
+        204
+    );
+    assert_eq!(
+        app.get("/api/v1/organizations/LK-NONE", &app.admin_token)
+            .await
+            .status,
+        404
+    );
+}
+
+/// A service that an incident lists as affected, that items belong to, or that has SLA
+/// policies of its own stays, with a 409 naming that reference; once free, it goes.
+async fn deleting_a_referenced_service_is_a_409_naming_the_reference(app: TestApp) {
+    board_and_services(&app, &["wohngeld", "portal", "bafoeg", "elster"]).await;
+    item(
+        &app,
+        json!({"type": "incident", "title": "Portal down", "service": "wohngeld",
+               "incident": {"severity": "s1", "affected_services": ["portal"]}}),
+    )
+    .await;
+    item(
+        &app,
+        json!({"type": "task", "title": "Formular prüfen", "service": "bafoeg"}),
+    )
+    .await;
+    let policy = app
+        .post(
+            "/api/v1/sla-policies",
+            &app.admin_token,
+            &json!({"severity": "s1", "service": "elster", "response_minutes": 30,
+                    "resolution_minutes": 240, "clock": "calendar"}),
+        )
+        .await;
+    assert_eq!(policy.status, 201, "{}", policy.text);
+
+    for (key, what) in [
+        ("portal", "1 incident(s) as an affected service"),
+        ("bafoeg", "1 item(s)"),
+        ("wohngeld", "1 item(s)"),
+        ("elster", "1 SLA policy(ies)"),
+    ] {
+        let response = delete(&app, &format!("/api/v1/services/{key}")).await;
+        refused_naming(&response, what);
+        let still = app
+            .get(&format!("/api/v1/services/{key}"), &app.admin_token)
+            .await;
+        assert_eq!(still.status, 200, "{key} is still there");
+    }
+    // The incident's own service is named once, as its item's service, not as affected too.
+    let response = delete(&app, "/api/v1/services/wohngeld").await;
+    assert!(!response.text.contains("affected"), "{}", response.text);
+
+    let policy_id = policy.json()["id"].clone();
+    assert_eq!(
+        delete(&app, &format!("/api/v1/sla-policies/{policy_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(delete(&app, "/api/v1/services/elster").await.status, 204);
+}
+
+/// Another writer holds a row with the same unique key in an open transaction while the API
+/// creates a service with it: the feature's own check cannot see the row, so on PostgreSQL
+/// the database refuses the insert; on SQLite the writer lock serializes the two and the
+/// feature's check answers. Either way a 409 that names `key` and no constraint.
+async fn a_unique_key_race_is_a_409_naming_the_field_without_internals(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    let mut held = app.conn();
+    let postgres = matches!(*held, opsboard::db::DbConnection::Postgresql(_));
+    held.batch_execute(if postgres { "BEGIN" } else { "BEGIN IMMEDIATE" })
+        .expect("begin");
+    held.batch_execute(
+        "INSERT INTO services (key, name, lifecycle, kind, maturity_level, created_at, updated_at) \
+         VALUES ('race', 'Race', 'planned', 'own', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    )
+    .expect("insert");
+    let holder = std::thread::spawn(move || {
+        // On PostgreSQL, wait until the API's insert waits for this transaction's row lock.
+        if postgres && let Some(url) = crate::helpers::postgres_url() {
+            use diesel::{Connection, RunQueryDsl};
+            let mut watcher = diesel::pg::PgConnection::establish(&url).expect("connect");
+            for _ in 0..200 {
+                let waiting: Vec<Count> = diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"services\"%'",
+                )
+                .load(&mut watcher)
+                .expect("pg_stat_activity");
+                if waiting.first().is_some_and(|c| c.n > 0) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        held.batch_execute("COMMIT").expect("commit");
+    });
+    let body = json!({"key": "race", "name": "Race", "kind": "own"});
+    let response = app.post("/api/v1/services", &app.admin_token, &body).await;
+    holder.join().expect("holder");
+    let problem = response.problem(409);
+    for leak in [
+        "constraint",
+        "duplicate",
+        "UNIQUE",
+        "services_key",
+        "services.key",
+    ] {
+        assert!(!response.text.contains(leak), "{}", response.text);
+    }
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("key"),
+        "{problem}"
+    );
+    if postgres {
+        // The database's refusal, mapped: the field is named in `errors`.
+        assert_eq!(
+            problem["errors"],
+            json!([{"field": "key", "message": "is already taken"}])
+        );
+    }
+    // Exactly the one row, and the API's attempt left nothing behind.
+    let services = app.get("/api/v1/services?q=race", &app.admin_token).await;
+    assert_eq!(services.json()["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Boards and users have no delete (users are deactivated); a column's delete is the one that
+/// references can block: a live item is a 409 naming it, a deleted item's tombstone moves to
+/// the first column instead of breaking the foreign key.
+async fn deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones(app: TestApp) {
+    board_and_services(&app, &["wohngeld"]).await;
+    let board = app.get("/api/v1/boards/OPS", &app.admin_token).await.json();
+    let ready = board["columns"][1]["id"].clone();
+    let live = item(
+        &app,
+        json!({"type": "task", "title": "Live", "service": "wohngeld"}),
+    )
+    .await;
+    let gone = item(
+        &app,
+        json!({"type": "task", "title": "Gone", "service": "wohngeld"}),
+    )
+    .await;
+    for task in [&live, &gone] {
+        let moved = app
+            .post(
+                &format!(
+                    "/api/v1/items/{}/move",
+                    task["key"].as_str().unwrap_or_default()
+                ),
+                &app.admin_token,
+                &json!({"column": ready}),
+            )
+            .await;
+        assert_eq!(moved.status, 200, "{}", moved.text);
+    }
+    let column = format!("/api/v1/boards/OPS/columns/{ready}");
+    let response = delete(&app, &column).await;
+    refused_naming(&response, live["key"].as_str().unwrap_or_default());
+    assert_eq!(
+        delete(
+            &app,
+            &format!("/api/v1/items/{}", live["key"].as_str().unwrap_or_default())
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        delete(
+            &app,
+            &format!("/api/v1/items/{}", gone["key"].as_str().unwrap_or_default())
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(delete(&app, &column).await.status, 204);
+    let columns = app
+        .get("/api/v1/boards/OPS/columns", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(columns.as_array().map(Vec::len), Some(4));
+}
