@@ -24,6 +24,7 @@ pub mod auth;
 pub mod board;
 pub mod catalog;
 pub mod config;
+pub mod csv_out;
 pub mod db;
 pub mod demands;
 pub mod error;

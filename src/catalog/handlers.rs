@@ -264,7 +264,8 @@ pub async fn get_user_raci(
 /// (`application/json`, the same fields as `POST /api/v1/services`). Idempotent by key:
 /// importing the same file twice reports every row `unchanged` the second time. All-or-nothing:
 /// if any row is invalid nothing is written and the 422 problem lists every bad row as
-/// `line N: column`.
+/// `line N: column` (a column named twice in the header is `line 1: <column>`). Cells are
+/// stored as given, formulas included; CSV that opsboard writes neutralizes them.
 #[utoipa::path(
     tag = "services",
     request_body(

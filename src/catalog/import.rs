@@ -1,6 +1,10 @@
 //! Bulk import of online services from CSV (as Excel or Baserow export it: `;` or `,`
 //! separated, UTF-8 with or without BOM) or JSON (an array of service objects).
 //!
+//! Cells are stored as given, also those that a spreadsheet would run as a formula (`=`, `+`,
+//! `-`, `@`, …): the catalogue is data, not a sheet. Whatever writes CSV goes through
+//! [`crate::csv_out`], which neutralizes such cells.
+//!
 //! Idempotent by `key`: a row equal to the stored service changes nothing, a changed row updates
 //! that service, a new key creates one. All-or-nothing: when any row is invalid, nothing is
 //! written and every bad row is reported with its line, column and reason.
@@ -240,6 +244,17 @@ fn parse_csv(body: &[u8]) -> Parsed {
                 1,
                 name,
                 format!("column {} is not one of {}", i + 1, CSV_COLUMNS.join(", ")),
+            ));
+        } else if let Some(first) = headers[..i].iter().position(|h| h == name) {
+            // Otherwise the later cell would silently win over the earlier one.
+            problems.push(problem(
+                1,
+                name,
+                format!(
+                    "column {} repeats column {}: each column may appear once",
+                    i + 1,
+                    first + 1
+                ),
             ));
         }
     }

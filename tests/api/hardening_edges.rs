@@ -367,6 +367,8 @@ both_engines!(
     deleting_a_referenced_service_is_a_409_naming_the_reference,
     a_unique_key_race_is_a_409_naming_the_field_without_internals,
     deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones,
+    a_duplicate_csv_header_column_is_a_422_naming_it,
+    formula_cells_are_imported_as_given,
 );
 
 /// An organization that a demand asks for, that reported an incident, or that a user belongs
@@ -625,4 +627,51 @@ async fn deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones(app:
         .await
         .json();
     assert_eq!(columns.as_array().map(Vec::len), Some(4));
+}
+
+/// `POST /services/import` with a CSV body.
+async fn import_csv(app: &TestApp, body: &str) -> crate::helpers::Response {
+    app.request(Method::POST, "/api/v1/services/import")
+        .token(&app.admin_token)
+        .raw("text/csv", body.as_bytes().to_vec())
+        .send()
+        .await
+}
+
+/// A header that names a column twice is refused as a whole (the later cell would otherwise
+/// silently win), naming the column; nothing is imported.
+async fn a_duplicate_csv_header_column_is_a_422_naming_it(app: TestApp) {
+    let response = import_csv(
+        &app,
+        "key;name;kind;Name\nwohngeld;Wohngeld;own;Wohngeld-Antrag\n",
+    )
+    .await;
+    let problem = response.names_field(422, "line 1: name");
+    assert!(
+        response.text.contains("column 4 repeats column 2"),
+        "{problem}"
+    );
+    let services = app.get("/api/v1/services", &app.admin_token).await.json();
+    assert_eq!(services["items"], json!([]));
+    // The same file without the repeat imports.
+    let response = import_csv(&app, "key;name;kind\nwohngeld;Wohngeld;own\n").await;
+    assert_eq!(response.status, 200, "{}", response.text);
+}
+
+/// Cells that a spreadsheet would run as formulas are data here: stored and served as given
+/// (every CSV the service writes neutralizes them, see `csv_out`).
+async fn formula_cells_are_imported_as_given(app: TestApp) {
+    let csv = concat!(
+        "key,kind,name,description,topic\n",
+        "formel,own,\"=cmd|' /C calc'!A0\",@SUM(A1:A9),\"+HYPERLINK(\"\"https://evil.example\"\")\"\n",
+    );
+    let response = import_csv(&app, csv).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let service = app
+        .get("/api/v1/services/formel", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(service["name"], "=cmd|' /C calc'!A0");
+    assert_eq!(service["description"], "@SUM(A1:A9)");
+    assert_eq!(service["topic"], "+HYPERLINK(\"https://evil.example\")");
 }
