@@ -369,6 +369,7 @@ both_engines!(
     deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones,
     a_duplicate_csv_header_column_is_a_422_naming_it,
     formula_cells_are_imported_as_given,
+    a_requester_sees_linked_keys_only_of_items_visible_to_them,
 );
 
 /// An organization that a demand asks for, that reported an incident, or that a user belongs
@@ -674,4 +675,142 @@ async fn formula_cells_are_imported_as_given(app: TestApp) {
     assert_eq!(service["name"], "=cmd|' /C calc'!A0");
     assert_eq!(service["description"], "@SUM(A1:A9)");
     assert_eq!(service["topic"], "+HYPERLINK(\"https://evil.example\")");
+}
+
+/// A requester of a new organization `short_name`: `(user, token)`.
+async fn requester_of(app: &TestApp, short_name: &str) -> (serde_json::Value, String) {
+    let org = organization(app, short_name).await;
+    let (user, token) = app.user("requester").await;
+    let patched = app
+        .patch(
+            &format!("/api/v1/users/{}", user["id"]),
+            &app.admin_token,
+            &json!({"organization_id": org["id"]}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    (user, token)
+}
+
+/// The `(kind, item)` of every link event in an item's history, as `token` reads it.
+async fn link_events(
+    app: &TestApp,
+    key: &str,
+    token: &str,
+) -> (Vec<(String, Option<String>)>, String) {
+    let response = app
+        .get(&format!("/api/v1/items/{key}/history?limit=500"), token)
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let events = response.json()["items"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["kind"] == "linked" || e["kind"] == "unlinked")
+                .map(|e| {
+                    (
+                        e["kind"].as_str().unwrap_or_default().to_string(),
+                        e["data"]["item"].as_str().map(str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (events, response.text)
+}
+
+/// A requester's demand linked to another demand of their organization, to another
+/// organization's demand and to a team task: in its history the requester sees every link
+/// event, but the key only of the demand of their own organization; the team sees all keys.
+async fn a_requester_sees_linked_keys_only_of_items_visible_to_them(app: TestApp) {
+    board_and_services(&app, &["wohngeld"]).await;
+    let dem = app
+        .post(
+            "/api/v1/boards",
+            &app.admin_token,
+            &json!({"key": "DEM", "name": "Bedarfe"}),
+        )
+        .await;
+    assert_eq!(dem.status, 201, "{}", dem.text);
+    let (_, requester_a) = requester_of(&app, "LK-A").await;
+    let (_, requester_b) = requester_of(&app, "LK-B").await;
+    let raise = |token: String, title: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .post(
+                    "/api/v1/demands",
+                    &token,
+                    &json!({"title": title, "service": "wohngeld", "justification": "Weniger Nachfragen"}),
+                )
+                .await;
+            assert_eq!(response.status, 201, "{}", response.text);
+            response.json()["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let own = raise(requester_a.clone(), "Statusabfrage").await;
+    let sibling = raise(requester_a.clone(), "Online-Bezahlung").await;
+    let foreign = raise(requester_b.clone(), "Fremder Bedarf").await;
+    let task = item(
+        &app,
+        json!({"type": "task", "title": "Intern", "service": "wohngeld"}),
+    )
+    .await;
+    let task = task["key"].as_str().unwrap_or_default().to_string();
+
+    let mut foreign_link = json!(null);
+    for (kind, other) in [
+        ("relates", &sibling),
+        ("blocks", &foreign),
+        ("relates", &task),
+    ] {
+        let linked = app
+            .post(
+                &format!("/api/v1/items/{own}/links"),
+                &app.admin_token,
+                &json!({"kind": kind, "item": other}),
+            )
+            .await;
+        assert_eq!(linked.status, 201, "{}", linked.text);
+        if other == &foreign {
+            foreign_link = linked.json()["id"].clone();
+        }
+    }
+    let removed = delete(&app, &format!("/api/v1/items/{own}/links/{foreign_link}")).await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+
+    let (seen, text) = link_events(&app, &own, &requester_a).await;
+    assert_eq!(
+        seen,
+        vec![
+            ("linked".to_string(), Some(sibling.clone())),
+            ("linked".to_string(), None),
+            ("linked".to_string(), None),
+            ("unlinked".to_string(), None),
+        ]
+    );
+    assert!(!text.contains(&foreign) && !text.contains(&task), "{text}");
+
+    let (team, _) = link_events(&app, &own, &app.admin_token).await;
+    assert_eq!(
+        team,
+        vec![
+            ("linked".to_string(), Some(sibling.clone())),
+            ("linked".to_string(), Some(foreign.clone())),
+            ("linked".to_string(), Some(task.clone())),
+            ("unlinked".to_string(), Some(foreign.clone())),
+        ]
+    );
+    // The other end's history names this demand: for requester B it is another
+    // organization's, so B sees the link without its key.
+    let (seen_by_b, text) = link_events(&app, &foreign, &requester_b).await;
+    assert_eq!(
+        seen_by_b,
+        vec![("linked".to_string(), None), ("unlinked".to_string(), None)]
+    );
+    assert!(!text.contains(&own), "{text}");
 }
