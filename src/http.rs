@@ -388,6 +388,67 @@ where
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
+/// Serde helper for a list in a request body: at most `N` entries, else a 422 naming the
+/// field ("must hold at most N entries"). Parsing stops at entry `N + 1`, so an oversized list
+/// costs no memory. Pair it with `#[schema(max_items = N)]`, the same number, so that the spec
+/// says what the server enforces: `#[serde(default, deserialize_with =
+/// "crate::http::at_most::<20, _, _>")]`.
+pub fn at_most<'de, const N: usize, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <AtMost<T, N> as serde::Deserialize>::deserialize(deserializer).map(|list| list.0)
+}
+
+/// [`at_most`] for an optional list (`null` or absent is `None`), as PATCH bodies have them;
+/// use with `#[serde(default, deserialize_with = "crate::http::at_most_or_null::<N, _, _>")]`.
+pub fn at_most_or_null<'de, const N: usize, D, T>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<AtMost<T, N>> as serde::Deserialize>::deserialize(deserializer)
+        .map(|list| list.map(|l| l.0))
+}
+
+/// A list of at most `N` entries, read by [`at_most`].
+struct AtMost<T, const N: usize>(Vec<T>);
+
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for AtMost<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries<T, const N: usize>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Entries<T, N> {
+            type Value = AtMost<T, N>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a list of at most {N} entries")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+                while let Some(entry) = seq.next_element()? {
+                    if entries.len() == N {
+                        return Err(serde::de::Error::custom(format!(
+                            "must hold at most {N} entries"
+                        )));
+                    }
+                    entries.push(entry);
+                }
+                Ok(AtMost(entries))
+            }
+        }
+
+        deserializer.deserialize_seq(Entries::<T, N>(std::marker::PhantomData))
+    }
+}
+
 /// The LIKE pattern for a free-text `q` parameter: trimmed, lower-cased, with `%`, `_` and `\`
 /// escaped (use with `ESCAPE '\'`), wrapped in `%…%`. `None` when `q` is absent or blank; a 400
 /// naming `q` when it cannot be searched.
@@ -413,4 +474,49 @@ pub fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(default, deserialize_with = "crate::http::at_most::<3, _, _>")]
+        tags: Vec<String>,
+        #[serde(default, deserialize_with = "crate::http::at_most_or_null::<2, _, _>")]
+        refs: Option<Vec<i64>>,
+    }
+
+    fn field_error(body: &str) -> Option<FieldError> {
+        match parse_json::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(mut errors)) => errors.pop(),
+            other => panic!("expected a 422 for {body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lists_over_their_limit_are_422_naming_the_field() {
+        let ok = parse_json::<Body>(br#"{"tags": ["a", "b", "c"], "refs": [1, 2]}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((ok.tags.len(), ok.refs.map(|r| r.len())), (3, Some(2)));
+        let absent = parse_json::<Body>(b"{}").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(absent.tags.is_empty() && absent.refs.is_none());
+        let null = parse_json::<Body>(br#"{"refs": null}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(null.refs.is_none());
+        assert_eq!(
+            field_error(r#"{"tags": ["a", "b", "c", "d"]}"#),
+            Some(FieldError::new("tags", "must hold at most 3 entries"))
+        );
+        assert_eq!(
+            field_error(r#"{"refs": [1, 2, 3]}"#),
+            Some(FieldError::new("refs", "must hold at most 2 entries"))
+        );
+        // An entry of the wrong type is still named by its index.
+        assert_eq!(
+            field_error(r#"{"tags": ["a", 1]}"#).map(|e| e.field),
+            Some("tags[1]".to_string())
+        );
+    }
 }

@@ -271,7 +271,7 @@ pub async fn get_user_raci(
     request_body(
         content(
             (String = "text/csv", example = "key;name;kind;lifecycle;operator;leika_keys\nwohngeld;Wohngeld;own;productive;DVZ;99107001000000|99107002000000\n"),
-            (Vec<ServiceInput> = "application/json"),
+            (import::ServiceImport = "application/json"),
         ),
         description = "The services to create or update"
     ),

@@ -142,8 +142,9 @@ pub struct ServiceInput {
     /// 5-digit OZG id.
     #[schema(pattern = r"^[0-9]{5}$")]
     pub ozg_id: Option<String>,
-    /// LeiKa keys: 14 digits each, starting with 99.
-    #[serde(default)]
+    /// LeiKa keys: 14 digits each, starting with 99; at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub leika_keys: Vec<String>,
     /// OZG topic field.
     #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
@@ -157,8 +158,9 @@ pub struct ServiceInput {
     pub url: Option<String>,
     /// Go-live date.
     pub go_live_date: Option<NaiveDate>,
-    /// Tags: lower-case letters, digits, `-`, `_`, `.`; up to 20.
-    #[serde(default)]
+    /// Tags: lower-case letters, digits, `-`, `_`, `.`; at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
 }
 
@@ -189,7 +191,9 @@ pub struct ServiceChanges {
     #[serde(default, deserialize_with = "crate::http::double_option")]
     #[schema(pattern = r"^[0-9]{5}$")]
     pub ozg_id: Option<Option<String>>,
-    /// New LeiKa keys (replaces the list).
+    /// New LeiKa keys (replaces the list); at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub leika_keys: Option<Vec<String>>,
     /// New topic; `null` removes it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
@@ -208,7 +212,9 @@ pub struct ServiceChanges {
     /// New go-live date; `null` removes it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
     pub go_live_date: Option<Option<NaiveDate>>,
-    /// New tags (replaces the list).
+    /// New tags (replaces the list); at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
 

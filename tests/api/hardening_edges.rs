@@ -370,6 +370,8 @@ both_engines!(
     a_duplicate_csv_header_column_is_a_422_naming_it,
     formula_cells_are_imported_as_given,
     a_requester_sees_linked_keys_only_of_items_visible_to_them,
+    every_list_limit_in_the_spec_is_the_servers,
+    an_import_over_its_row_limit_is_refused,
 );
 
 /// An organization that a demand asks for, that reported an incident, or that a user belongs
@@ -813,4 +815,266 @@ async fn a_requester_sees_linked_keys_only_of_items_visible_to_them(app: TestApp
         vec![("linked".to_string(), None), ("unlinked".to_string(), None)]
     );
     assert!(!text.contains(&own), "{text}");
+}
+
+/// The `maxItems` of property `property` of schema `schema` in the served spec.
+fn max_items(spec: &serde_json::Value, schema: &str, property: &str) -> usize {
+    let list = &spec["components"]["schemas"][schema]["properties"][property];
+    list["maxItems"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or_else(|| panic!("{schema}.{property} has no maxItems: {list}"))
+}
+
+/// For every list of a request body, the server accepts as many entries as the spec's
+/// `maxItems` and refuses one more with a 422 naming the list, before anything is stored.
+async fn every_list_limit_in_the_spec_is_the_servers(app: TestApp) {
+    board_and_services(&app, &["wohngeld"]).await;
+    let spec = app
+        .request(Method::GET, "/api-docs/openapi.json")
+        .send()
+        .await
+        .json();
+    let me = app.get("/api/v1/me", &app.admin_token).await.json()["id"].clone();
+    let task = item(
+        &app,
+        json!({"type": "task", "title": "Ziel", "service": "wohngeld"}),
+    )
+    .await;
+    let task = task["key"].as_str().unwrap_or_default().to_string();
+    let incident = item(
+        &app,
+        json!({"type": "incident", "title": "Ziel", "service": "wohngeld", "incident": {"severity": "s3"}}),
+    )
+    .await;
+    let incident = incident["key"].as_str().unwrap_or_default().to_string();
+
+    // (schema, property, method, path, field named in the 422, body with a list of n entries)
+    type Body = Box<dyn Fn(usize) -> serde_json::Value>;
+    let same = |value: serde_json::Value| move |n: usize| json!(vec![value.clone(); n]);
+    let labels = |n: usize| json!((0..n).map(|i| format!("l{i}")).collect::<Vec<_>>());
+    // Keys are unique per system across items: each body gets keys of its own.
+    let refs = |prefix: &str, n: usize| {
+        json!(
+            (0..n)
+                .map(|i| json!({"system": format!("s{i}"), "key": format!("{prefix}-{n}-{i}")}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let leika = |n: usize| json!((0..n).map(|i| format!("99{i:012}")).collect::<Vec<_>>());
+    let ids = same(me.clone());
+    let cases: Vec<(&str, &str, Method, String, &str, Body)> = vec![
+        (
+            "NewItem",
+            "labels",
+            Method::POST,
+            "/api/v1/items".into(),
+            "labels",
+            Box::new(
+                move |n| json!({"board": "OPS", "type": "task", "title": "t", "service": "wohngeld", "labels": labels(n)}),
+            ),
+        ),
+        (
+            "NewItem",
+            "external_refs",
+            Method::POST,
+            "/api/v1/items".into(),
+            "external_refs",
+            Box::new(
+                move |n| json!({"board": "OPS", "type": "task", "title": "t", "service": "wohngeld", "external_refs": refs("POST", n)}),
+            ),
+        ),
+        (
+            "ItemChanges",
+            "labels",
+            Method::PATCH,
+            format!("/api/v1/items/{task}"),
+            "labels",
+            Box::new(move |n| json!({"labels": labels(n)})),
+        ),
+        (
+            "ItemChanges",
+            "external_refs",
+            Method::PATCH,
+            format!("/api/v1/items/{task}"),
+            "external_refs",
+            Box::new(move |n| json!({"external_refs": refs("PATCH", n)})),
+        ),
+        (
+            "IncidentInput",
+            "affected_services",
+            Method::PATCH,
+            format!("/api/v1/items/{incident}"),
+            "incident.affected_services",
+            Box::new(move |n| json!({"incident": {"affected_services": vec!["wohngeld"; n]}})),
+        ),
+        (
+            "RaciInput",
+            "responsible",
+            Method::PUT,
+            format!("/api/v1/items/{task}/raci"),
+            "responsible",
+            Box::new({
+                let ids = ids.clone();
+                let me = me.clone();
+                move |n| json!({"accountable": me, "responsible": ids(n)})
+            }),
+        ),
+        (
+            "RaciInput",
+            "consulted",
+            Method::PUT,
+            "/api/v1/services/wohngeld/raci".into(),
+            "consulted",
+            Box::new({
+                let ids = ids.clone();
+                let me = me.clone();
+                move |n| json!({"accountable": me, "consulted": ids(n)})
+            }),
+        ),
+        (
+            "RaciInput",
+            "informed",
+            Method::POST,
+            "/api/v1/items".into(),
+            "raci.informed",
+            Box::new({
+                let ids = ids.clone();
+                let me = me.clone();
+                move |n| json!({"board": "OPS", "type": "task", "title": "t", "raci": {"accountable": me, "informed": ids(n)}})
+            }),
+        ),
+        (
+            "ServiceInput",
+            "leika_keys",
+            Method::POST,
+            "/api/v1/services".into(),
+            "leika_keys",
+            Box::new(
+                move |n| json!({"key": format!("leika-{n}"), "name": "L", "kind": "own", "leika_keys": leika(n)}),
+            ),
+        ),
+        (
+            "ServiceInput",
+            "tags",
+            Method::POST,
+            "/api/v1/services".into(),
+            "tags",
+            Box::new(
+                move |n| json!({"key": format!("tags-{n}"), "name": "T", "kind": "own", "tags": labels(n)}),
+            ),
+        ),
+        (
+            "ServiceChanges",
+            "leika_keys",
+            Method::PATCH,
+            "/api/v1/services/wohngeld".into(),
+            "leika_keys",
+            Box::new(move |n| json!({"leika_keys": leika(n)})),
+        ),
+        (
+            "ServiceChanges",
+            "tags",
+            Method::PATCH,
+            "/api/v1/services/wohngeld".into(),
+            "tags",
+            Box::new(move |n| json!({"tags": labels(n)})),
+        ),
+        (
+            "NewBoard",
+            "columns",
+            Method::POST,
+            "/api/v1/boards".into(),
+            "columns",
+            Box::new(
+                move |n| json!({"key": format!("B{n}"), "name": "B", "columns": (0..n).map(|i| json!({"name": format!("c{i}"), "category": "todo"})).collect::<Vec<_>>()}),
+            ),
+        ),
+    ];
+    for (schema, property, method, path, field, body) in &cases {
+        let limit = max_items(&spec, schema, property);
+        let over = app
+            .request(method.clone(), path)
+            .token(&app.admin_token)
+            .json(&body(limit + 1))
+            .send()
+            .await;
+        let problem = over.names_field(422, field);
+        assert!(
+            over.text.contains(&format!("at most {limit}")),
+            "{schema}.{property}: {problem}"
+        );
+        let at_limit = app
+            .request(method.clone(), path)
+            .token(&app.admin_token)
+            .json(&body(limit))
+            .send()
+            .await;
+        assert!(
+            (200..300).contains(&at_limit.status),
+            "{schema}.{property} with {limit} entries: {}",
+            at_limit.text
+        );
+    }
+    // The accountable person, when sent as a list, is a list of exactly one.
+    let accountable = &spec["components"]["schemas"]["Accountable"]["oneOf"][1];
+    assert_eq!(
+        (
+            accountable["minItems"].as_u64(),
+            accountable["maxItems"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    for list in [json!([]), json!([me, me])] {
+        app.request(Method::PUT, &format!("/api/v1/items/{task}/raci"))
+            .token(&app.admin_token)
+            .json(&json!({"accountable": list}))
+            .send()
+            .await
+            .names_field(422, "accountable");
+    }
+    // Nothing of the refused requests was stored: one board more per accepted POST only.
+    let boards = app.get("/api/v1/boards", &app.admin_token).await.json();
+    assert_eq!(boards["items"].as_array().map(Vec::len), Some(2));
+}
+
+/// An import holds at most `maxItems` services, as a JSON array or as CSV rows.
+async fn an_import_over_its_row_limit_is_refused(app: TestApp) {
+    let spec = app
+        .request(Method::GET, "/api-docs/openapi.json")
+        .send()
+        .await
+        .json();
+    let limit = spec["components"]["schemas"]["ServiceImport"]["maxItems"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .expect("ServiceImport.maxItems");
+    let rows: Vec<serde_json::Value> = (0..=limit)
+        .map(|i| json!({"key": format!("s{i}"), "name": "n", "kind": "own"}))
+        .collect();
+    let response = app
+        .request(Method::POST, "/api/v1/services/import")
+        .token(&app.admin_token)
+        .json(&json!(rows))
+        .send()
+        .await;
+    response.names_field(422, "line 0: file");
+    assert!(
+        response.text.contains(&format!("at most {limit}")),
+        "{}",
+        response.text
+    );
+    let mut csv = String::from("key;name;kind\n");
+    for i in 0..=limit {
+        csv.push_str(&format!("s{i};n;own\n"));
+    }
+    let response = import_csv(&app, &csv).await;
+    response.names_field(422, "line 0: file");
+    assert!(
+        response.text.contains(&format!("more than {limit} rows")),
+        "{}",
+        response.text
+    );
+    let services = app.get("/api/v1/services", &app.admin_token).await.json();
+    assert_eq!(services["items"], json!([]));
 }
