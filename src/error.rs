@@ -40,7 +40,8 @@ pub struct Problem {
     pub status: u16,
     /// Explanation of this occurrence.
     pub detail: String,
-    /// For validation problems: each invalid field and what is wrong with it.
+    /// For validation problems: each invalid field and what is wrong with it; for a 409 on a
+    /// unique value, the field whose value is taken.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// For a stale `If-Match` (412) or a version conflict: the resource's current version.
