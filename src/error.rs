@@ -3,7 +3,10 @@
 //! Policy: every error is an RFC 9457 `application/problem+json` body ([`Problem`]).
 //! - A client's mistake is a 4xx that says what was wrong and, for validation, names each field
 //!   (`errors: [{field, message}]`); nothing was changed.
-//! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409.
+//! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409 naming the field
+//!   it guards ([`UNIQUE_FIELDS`]), a broken foreign key a 409 too. Neither ever carries the
+//!   database's text or constraint names: features check these rules first and say more; what
+//!   reaches this mapping is a race with a concurrent request.
 //! - Anything unexpected is logged with its whole cause chain and answered with an opaque 500
 //!   that leaks no detail. An unreachable database is a 503, so that clients retry.
 //! - Throttled logins are a 429 and work the server cannot start in time (password hashing at
@@ -39,7 +42,8 @@ pub struct Problem {
     pub status: u16,
     /// Explanation of this occurrence.
     pub detail: String,
-    /// For validation problems: each invalid field and what is wrong with it.
+    /// For validation problems: each invalid field and what is wrong with it; for a 409 on a
+    /// unique value, the field whose value is taken.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// For a stale `If-Match` (412) or a version conflict: the resource's current version.
@@ -102,6 +106,13 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state (duplicate key, last admin, …).
     #[error("{0}")]
     Conflict(String),
+    /// 409: a value that must be unique is taken, found by the database (a concurrent request
+    /// took it between the feature's own check and the write).
+    #[error("unique value taken")]
+    Taken {
+        /// The field whose value is taken, where the constraint is known.
+        field: Option<&'static str>,
+    },
     /// 409 `wip-limit-exceeded`: the target column is at its WIP limit.
     #[error("WIP limit exceeded")]
     WipLimitExceeded {
@@ -121,6 +132,18 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("payload too large")]
     PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 414: the request target (path and query) is longer than opsboard reads.
+    #[error("URI too long")]
+    UriTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 431: the request's header fields are larger than opsboard reads.
+    #[error("request header fields too large")]
+    HeadersTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
@@ -185,6 +208,29 @@ impl ApiError {
         }
     }
 
+    /// `Ok` when nothing refers to `subject`, else a 409 that names everything that still
+    /// does: `refs` pairs a count with what those records are (`"demand(s) as requesting
+    /// organization"`); `hint` says what to do instead. Every delete that references can block
+    /// checks them through this, so that the answer is never the database's foreign-key error.
+    pub fn unless_unreferenced(
+        subject: &str,
+        refs: &[(i64, &str)],
+        hint: &str,
+    ) -> Result<(), ApiError> {
+        let named: Vec<String> = refs
+            .iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, what)| format!("{count} {what}"))
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::Conflict(format!(
+            "{subject} is still referred to by {}; {hint}",
+            named.join(", ")
+        )))
+    }
+
     /// An unexpected error; its text goes to the log only.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError::Internal(cause.to_string())
@@ -204,6 +250,19 @@ impl ApiError {
                 format!("This resource allows only {}.", allowed.join(", ")),
             ),
             ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
+            ApiError::Taken { field } => (
+                "conflict",
+                "Conflict",
+                match field {
+                    Some(field) => format!(
+                        "The value of `{field}` is already taken (perhaps by a request at the \
+                         same moment); reload and choose another."
+                    ),
+                    None => "A value that must be unique is already taken (perhaps by a request \
+                             at the same moment); reload and try again."
+                        .to_string(),
+                },
+            ),
             ApiError::WipLimitExceeded {
                 column,
                 limit,
@@ -229,6 +288,19 @@ impl ApiError {
                 "payload-too-large",
                 "Payload too large",
                 format!("The request body exceeds the limit of {limit} bytes."),
+            ),
+            ApiError::UriTooLong { limit } => (
+                "uri-too-long",
+                "URI too long",
+                format!(
+                    "The path and query exceed the limit of {limit} bytes; send long filters \
+                     in fewer parameters or page with the cursor."
+                ),
+            ),
+            ApiError::HeadersTooLarge { limit } => (
+                "header-fields-too-large",
+                "Request header fields too large",
+                format!("The request's header fields exceed the limit of {limit} bytes."),
             ),
             ApiError::UnsupportedMediaType(d) => (
                 "unsupported-media-type",
@@ -269,6 +341,9 @@ impl ApiError {
                 ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => {
                     errors.clone()
                 }
+                ApiError::Taken { field: Some(field) } => {
+                    vec![FieldError::new(*field, "is already taken")]
+                }
                 _ => Vec::new(),
             },
             current_version: match self {
@@ -299,9 +374,13 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::WipLimitExceeded { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Taken { .. } | ApiError::WipLimitExceeded { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -355,9 +434,21 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match error {
             Error::NotFound => ApiError::NotFound("The resource does not exist.".into()),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::Conflict(
-                format!("A unique value is already taken ({}).", info.message()),
-            ),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                log::info!("unique violation: {}", info.message());
+                ApiError::Taken {
+                    field: unique_field(info.as_ref()),
+                }
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                log::info!("foreign key violation: {}", info.message());
+                ApiError::Conflict(
+                    "The change conflicts with a reference between records, perhaps one made or \
+                     removed at the same moment: something still refers to what is removed, or \
+                     what is referred to no longer exists. Reload and try again."
+                        .into(),
+                )
+            }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::Busy(info.message().to_string())
             }
@@ -373,6 +464,75 @@ impl From<diesel::result::Error> for ApiError {
             other => ApiError::internal(other),
         }
     }
+}
+
+/// The unique constraints a request can run into, as `(name in PostgreSQL, target in SQLite's
+/// message, field)`. PostgreSQL reports the constraint's name; SQLite only its message, which
+/// names the columns (`services.key`) or, for an index on an expression, the index. Keep in
+/// step with the migrations; an unknown constraint is still a 409, without a field.
+pub const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
+    ("users_email_key", "users.email", "email"),
+    (
+        "organizations_short_name_key",
+        "index 'organizations_short_name_key'",
+        "short_name",
+    ),
+    ("services_key_key", "services.key", "key"),
+    ("boards_key_key", "boards.key", "key"),
+    (
+        "board_columns_name_key",
+        "index 'board_columns_name_key'",
+        "name",
+    ),
+    (
+        "item_external_refs_system_ext_key_key",
+        "item_external_refs.system, item_external_refs.ext_key",
+        "external_refs",
+    ),
+    (
+        "item_external_refs_pkey",
+        "item_external_refs.item_id, item_external_refs.system",
+        "external_refs",
+    ),
+    (
+        "item_links_source_id_target_id_kind_key",
+        "item_links.source_id, item_links.target_id, item_links.kind",
+        "item",
+    ),
+    (
+        "item_raci_one_accountable",
+        "item_raci.item_id",
+        "accountable",
+    ),
+    (
+        "service_raci_one_accountable",
+        "service_raci.service_id",
+        "accountable",
+    ),
+    (
+        "sla_policies_default_idx",
+        "sla_policies.severity",
+        "severity",
+    ),
+    (
+        "sla_policies_service_idx",
+        "sla_policies.severity, sla_policies.service_id",
+        "severity",
+    ),
+];
+
+/// The field a broken unique constraint guards, if it is one of [`UNIQUE_FIELDS`].
+fn unique_field(info: &dyn diesel::result::DatabaseErrorInformation) -> Option<&'static str> {
+    let sqlite_target = info
+        .message()
+        .strip_prefix("UNIQUE constraint failed: ")
+        .map(str::trim);
+    UNIQUE_FIELDS
+        .iter()
+        .find(|(name, target, _)| {
+            info.constraint_name() == Some(*name) || sqlite_target == Some(*target)
+        })
+        .map(|(_, _, field)| *field)
 }
 
 impl From<r2d2::Error> for ApiError {
@@ -404,6 +564,133 @@ mod tests {
             !text.contains("10.0.0.5") && !text.contains("password"),
             "{text}"
         );
+    }
+
+    /// A database error as diesel reports it, for the mapping tests.
+    struct Info {
+        message: &'static str,
+        constraint: Option<&'static str>,
+    }
+
+    impl diesel::result::DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn database_error(
+        kind: diesel::result::DatabaseErrorKind,
+        message: &'static str,
+        constraint: Option<&'static str>,
+    ) -> (StatusCode, String) {
+        let error = ApiError::from(diesel::result::Error::DatabaseError(
+            kind,
+            Box::new(Info {
+                message,
+                constraint,
+            }),
+        ));
+        let response = error.error_response();
+        let body = response.into_body().try_into_bytes().unwrap_or_default();
+        (
+            error.status_code(),
+            String::from_utf8_lossy(&body).to_string(),
+        )
+    }
+
+    #[test]
+    fn unique_violations_name_the_field_and_leak_no_constraint() {
+        use diesel::result::DatabaseErrorKind::UniqueViolation;
+        let cases = [
+            (
+                "duplicate key value violates unique constraint \"services_key_key\"",
+                Some("services_key_key"),
+                Some("key"),
+            ),
+            ("UNIQUE constraint failed: services.key", None, Some("key")),
+            (
+                "UNIQUE constraint failed: index 'organizations_short_name_key'",
+                None,
+                Some("short_name"),
+            ),
+            (
+                "duplicate key value violates unique constraint \"users_email_key\"",
+                Some("users_email_key"),
+                Some("email"),
+            ),
+            (
+                "UNIQUE constraint failed: sla_policies.severity, sla_policies.service_id",
+                None,
+                Some("severity"),
+            ),
+            (
+                "duplicate key value violates unique constraint \"items_key_key\"",
+                Some("items_key_key"),
+                None,
+            ),
+        ];
+        for (message, constraint, field) in cases {
+            let (status, body) = database_error(UniqueViolation, message, constraint);
+            assert_eq!(status, StatusCode::CONFLICT, "{message}");
+            for leak in [
+                "constraint",
+                "duplicate",
+                "UNIQUE",
+                "_key",
+                "services.",
+                "index",
+            ] {
+                assert!(!body.contains(leak), "{message} leaks `{leak}`: {body}");
+            }
+            let problem: Problem = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+            match field {
+                Some(field) => {
+                    assert_eq!(
+                        problem.errors,
+                        vec![FieldError::new(field, "is already taken")]
+                    );
+                    assert!(problem.detail.contains(&format!("`{field}`")), "{body}");
+                }
+                None => assert!(problem.errors.is_empty(), "{body}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_foreign_key_violation_is_a_conflict_without_names() {
+        use diesel::result::DatabaseErrorKind::ForeignKeyViolation;
+        for (message, constraint) in [
+            (
+                "update or delete on table \"organizations\" violates foreign key constraint \
+                 \"demand_details_requesting_org_id_fkey\" on table \"demand_details\"",
+                Some("demand_details_requesting_org_id_fkey"),
+            ),
+            ("FOREIGN KEY constraint failed", None),
+        ] {
+            let (status, body) = database_error(ForeignKeyViolation, message, constraint);
+            assert_eq!(status, StatusCode::CONFLICT);
+            for leak in ["fkey", "demand_details", "organizations", "FOREIGN KEY"] {
+                assert!(!body.contains(leak), "leaks `{leak}`: {body}");
+            }
+        }
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub fn record(
     Ok(())
 }
 
+/// The field of an event's `data` that names another item (its key), as `linked` and
+/// `unlinked` do. Reads confine it: a requester sees it only for items visible to them.
+pub const OTHER_ITEM: &str = "item";
+
 /// One entry of an entity's history.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Event {
@@ -48,7 +52,9 @@ pub struct Event {
     pub kind: String,
     /// Who did it (`null` for the system).
     pub actor_id: Option<i64>,
-    /// The details: for changes `{field: {old, new}}`; for moves the columns.
+    /// The details: for changes `{field: {old, new}}`; for moves the columns; for links the
+    /// other item's key in `item`, which a requester sees only when that item is visible to
+    /// them (a demand of their own organization).
     pub data: Value,
     /// When it happened.
     pub created_at: chrono::DateTime<chrono::Utc>,

@@ -5,8 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -260,7 +262,8 @@ impl RouteTable {
         let mut routes = Vec::new();
         for (path, item) in api.paths.paths.iter() {
             let segments = path
-                .trim_matches('/')
+                .strip_prefix('/')
+                .unwrap_or(path)
                 .split('/')
                 .map(str::to_string)
                 .collect();
@@ -283,9 +286,11 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The methods allowed on `path`, if some route matches it.
+    /// The methods allowed on `path`, if some route matches it. Only the leading slash is
+    /// dropped: `/health/` is not `/health` (actix does not route it there either), so it must
+    /// not get a 405 whose `Allow` names the methods of `/health`.
     pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
-        let wanted: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let wanted: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         self.routes.iter().find_map(|(segments, methods)| {
             let matches = segments.len() == wanted.len()
                 && segments.iter().zip(&wanted).all(|(pattern, actual)| {
@@ -296,15 +301,68 @@ impl RouteTable {
     }
 }
 
-/// The answer for any request no route took: 405 with `Allow` when the path exists, else 404.
+/// The answer for any request no route took: 405 with `Allow` when the path exists, else 404;
+/// a path that exists only without its trailing slash is a 404 that names that path.
 pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let allowed = req
-        .app_data::<web::Data<RouteTable>>()
-        .and_then(|t| t.allowed(req.path()));
-    Err(match allowed {
-        Some(methods) => ApiError::MethodNotAllowed(methods),
-        None => ApiError::NotFound(format!("No resource at {}.", req.path())),
-    })
+    let table = req.app_data::<web::Data<RouteTable>>();
+    let path = req.path();
+    if let Some(methods) = table.and_then(|t| t.allowed(path)) {
+        return Err(ApiError::MethodNotAllowed(methods));
+    }
+    let without_slash = path.trim_end_matches('/');
+    let suggestion = (without_slash.len() < path.len() && !without_slash.is_empty())
+        .then_some(without_slash)
+        .filter(|p| table.is_some_and(|t| t.allowed(p).is_some()));
+    Err(ApiError::NotFound(match suggestion {
+        Some(p) => format!("No resource at {path}; did you mean {p} (without the trailing slash)?"),
+        None => format!("No resource at {path}."),
+    }))
+}
+
+/// The longest request target (path and query) opsboard reads, in bytes; longer is a 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The largest header section opsboard reads (names, values and their separators), in bytes;
+/// larger is a 431. actix-http itself answers a request head over 128 KiB, or with more than
+/// 96 header fields, with an empty 431 before the app sees it; this limit stays well below.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The first limit of the request head that `req` exceeds, as the problem to answer with.
+pub fn check_request_head(req: &HttpRequest) -> Result<(), ApiError> {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::UriTooLong {
+            limit: MAX_URI_BYTES,
+        });
+    }
+    // Each field as on the wire: `name: value` and CRLF.
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Middleware: answers a request whose head exceeds [`MAX_URI_BYTES`] or [`MAX_HEADER_BYTES`]
+/// with a problem document, before routing, authentication or any handler.
+pub async fn limit_request_head(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(error) = check_request_head(req.request()) {
+        return Ok(req.error_response(error).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Rejects text that PostgreSQL cannot store (NUL) or that is absurdly long, for both engines
@@ -328,6 +386,67 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+/// Serde helper for a list in a request body: at most `N` entries, else a 422 naming the
+/// field ("must hold at most N entries"). Parsing stops at entry `N + 1`, so an oversized list
+/// costs no memory. Pair it with `#[schema(max_items = N)]`, the same number, so that the spec
+/// says what the server enforces: `#[serde(default, deserialize_with =
+/// "crate::http::at_most::<20, _, _>")]`.
+pub fn at_most<'de, const N: usize, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <AtMost<T, N> as serde::Deserialize>::deserialize(deserializer).map(|list| list.0)
+}
+
+/// [`at_most`] for an optional list (`null` or absent is `None`), as PATCH bodies have them;
+/// use with `#[serde(default, deserialize_with = "crate::http::at_most_or_null::<N, _, _>")]`.
+pub fn at_most_or_null<'de, const N: usize, D, T>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<AtMost<T, N>> as serde::Deserialize>::deserialize(deserializer)
+        .map(|list| list.map(|l| l.0))
+}
+
+/// A list of at most `N` entries, read by [`at_most`].
+struct AtMost<T, const N: usize>(Vec<T>);
+
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for AtMost<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries<T, const N: usize>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Entries<T, N> {
+            type Value = AtMost<T, N>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a list of at most {N} entries")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+                while let Some(entry) = seq.next_element()? {
+                    if entries.len() == N {
+                        return Err(serde::de::Error::custom(format!(
+                            "must hold at most {N} entries"
+                        )));
+                    }
+                    entries.push(entry);
+                }
+                Ok(AtMost(entries))
+            }
+        }
+
+        deserializer.deserialize_seq(Entries::<T, N>(std::marker::PhantomData))
+    }
 }
 
 /// The LIKE pattern for a free-text `q` parameter: trimmed, lower-cased, with `%`, `_` and `\`
@@ -355,4 +474,49 @@ pub fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(default, deserialize_with = "crate::http::at_most::<3, _, _>")]
+        tags: Vec<String>,
+        #[serde(default, deserialize_with = "crate::http::at_most_or_null::<2, _, _>")]
+        refs: Option<Vec<i64>>,
+    }
+
+    fn field_error(body: &str) -> Option<FieldError> {
+        match parse_json::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(mut errors)) => errors.pop(),
+            other => panic!("expected a 422 for {body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lists_over_their_limit_are_422_naming_the_field() {
+        let ok = parse_json::<Body>(br#"{"tags": ["a", "b", "c"], "refs": [1, 2]}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((ok.tags.len(), ok.refs.map(|r| r.len())), (3, Some(2)));
+        let absent = parse_json::<Body>(b"{}").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(absent.tags.is_empty() && absent.refs.is_none());
+        let null = parse_json::<Body>(br#"{"refs": null}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(null.refs.is_none());
+        assert_eq!(
+            field_error(r#"{"tags": ["a", "b", "c", "d"]}"#),
+            Some(FieldError::new("tags", "must hold at most 3 entries"))
+        );
+        assert_eq!(
+            field_error(r#"{"refs": [1, 2, 3]}"#),
+            Some(FieldError::new("refs", "must hold at most 2 entries"))
+        );
+        // An entry of the wrong type is still named by its index.
+        assert_eq!(
+            field_error(r#"{"tags": ["a", 1]}"#).map(|e| e.field),
+            Some("tags[1]".to_string())
+        );
+    }
 }

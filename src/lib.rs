@@ -24,6 +24,7 @@ pub mod auth;
 pub mod board;
 pub mod catalog;
 pub mod config;
+pub mod csv_out;
 pub mod db;
 pub mod demands;
 pub mod error;
@@ -42,7 +43,7 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{
     DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger, Next, from_fn,
 };
@@ -156,8 +157,52 @@ pub fn build_app(
         .default_service(web::to(http::no_route))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(from_fn(head_as_get))
+        .wrap(from_fn(http::limit_request_head))
         .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+        .wrap(from_fn(security_headers))
         .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+}
+
+/// The Content-Security-Policy of Swagger UI: scripts, stylesheets and images only from this
+/// server (plus the `data:` SVG icons its stylesheet uses), requests only to this server, no
+/// inline script (the page has none), no framing, no forms, no `<base>`. The one inline
+/// `<style>` Swagger UI renders, the colours of its logo, is allowed by its hash rather than
+/// by `'unsafe-inline'`; a test recomputes the hash from the served preset, so an upgrade of
+/// Swagger UI that changes it fails there instead of in a browser.
+pub const SWAGGER_UI_CSP: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// Headers that depend on what is served, set on every response including errors: the API
+/// (`/api/v1`) answers with authenticated data, which no cache may keep; Swagger UI
+/// (`/swagger-ui`) gets a CSP that allows only this server's assets and may not be framed.
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = req.path();
+    let api = path == "/api/v1" || path.starts_with("/api/v1/");
+    let docs = path == "/swagger-ui" || path.starts_with("/swagger-ui/");
+    // The layers inside answer every error with a response (handlers' errors become responses
+    // where they arise, `ensure_problem` returns `Ok`), so an `Err` here cannot carry one.
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if docs {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SWAGGER_UI_CSP),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
+    Ok(res)
 }
 
 /// Serves `HEAD` wherever `GET` is served, as HTTP requires: the request is routed as `GET`,

@@ -142,8 +142,9 @@ pub async fn update_service(
 /// Delete an online service.
 ///
 /// Managers and admins. Removes the service and its RACI template; its history stays. A
-/// service that items refer to cannot be deleted (409): retire it instead. Neither can one
-/// that has SLA policies of its own (409): delete those first.
+/// service that items refer to (deleted ones included), that an incident lists among its
+/// affected services, or that has SLA policies of its own cannot be deleted: the 409 names
+/// what still refers to it. Retire it instead, or delete its policies first.
 #[utoipa::path(
     tag = "services",
     params(
@@ -152,7 +153,7 @@ pub async fn update_service(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "Items or SLA policies refer to the service", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Items, incidents (as affected service) or SLA policies refer to the service", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -263,13 +264,14 @@ pub async fn get_user_raci(
 /// (`application/json`, the same fields as `POST /api/v1/services`). Idempotent by key:
 /// importing the same file twice reports every row `unchanged` the second time. All-or-nothing:
 /// if any row is invalid nothing is written and the 422 problem lists every bad row as
-/// `line N: column`.
+/// `line N: column` (a column named twice in the header is `line 1: <column>`). Cells are
+/// stored as given, formulas included; CSV that opsboard writes neutralizes them.
 #[utoipa::path(
     tag = "services",
     request_body(
         content(
             (String = "text/csv", example = "key;name;kind;lifecycle;operator;leika_keys\nwohngeld;Wohngeld;own;productive;DVZ;99107001000000|99107002000000\n"),
-            (Vec<ServiceInput> = "application/json"),
+            (import::ServiceImport = "application/json"),
         ),
         description = "The services to create or update"
     ),

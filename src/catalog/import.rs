@@ -1,6 +1,10 @@
 //! Bulk import of online services from CSV (as Excel or Baserow export it: `;` or `,`
 //! separated, UTF-8 with or without BOM) or JSON (an array of service objects).
 //!
+//! Cells are stored as given, also those that a spreadsheet would run as a formula (`=`, `+`,
+//! `-`, `@`, …): the catalogue is data, not a sheet. Whatever writes CSV goes through
+//! [`crate::csv_out`], which neutralizes such cells.
+//!
 //! Idempotent by `key`: a row equal to the stored service changes nothing, a changed row updates
 //! that service, a new key creates one. All-or-nothing: when any row is invalid, nothing is
 //! written and every bad row is reported with its line, column and reason.
@@ -35,6 +39,40 @@ pub const CSV_COLUMNS: &[&str] = &[
     "go_live_date",
     "tags",
 ];
+
+/// The most services one import may hold, CSV rows or JSON entries: the whole OZG catalogue
+/// (about 575 services) many times over, yet a bound on the work of one request.
+pub const MAX_IMPORT_ROWS: usize = 10_000;
+
+/// The JSON body of an import: an array of at most [`MAX_IMPORT_ROWS`] services. Only its
+/// schema is used (the import reads JSON itself, to report every row's problems).
+pub struct ServiceImport;
+
+// Written by hand: the derive cannot put `maxItems` on a top-level array.
+impl utoipa::PartialSchema for ServiceImport {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name("ServiceInput"))
+            .max_items(Some(MAX_IMPORT_ROWS))
+            .description(Some("The services to create or update, at most 10,000."))
+            .into()
+    }
+}
+
+impl ToSchema for ServiceImport {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            <ServiceInput as ToSchema>::name().into_owned(),
+            <ServiceInput as utoipa::PartialSchema>::schema(),
+        ));
+        <ServiceInput as ToSchema>::schemas(schemas);
+    }
+}
 
 /// One problem in an import file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -159,10 +197,13 @@ pub fn parse(format: ImportFormat, body: &[u8]) -> Parsed {
 }
 
 fn parse_json(body: &[u8]) -> Parsed {
-    let values: Vec<serde_json::Value> = match serde_json::from_slice(body) {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let values = crate::http::at_most::<MAX_IMPORT_ROWS, _, serde_json::Value>(&mut deserializer)
+        .and_then(|values| deserializer.end().map(|()| values));
+    let values: Vec<serde_json::Value> = match values {
         Ok(values) => values,
         Err(e) => {
-            let message = format!("not a JSON array of services: {e}");
+            let message = format!("not a JSON array of at most {MAX_IMPORT_ROWS} services: {e}");
             return Parsed {
                 rows: Vec::new(),
                 problems: vec![ImportProblem {
@@ -241,6 +282,17 @@ fn parse_csv(body: &[u8]) -> Parsed {
                 name,
                 format!("column {} is not one of {}", i + 1, CSV_COLUMNS.join(", ")),
             ));
+        } else if let Some(first) = headers[..i].iter().position(|h| h == name) {
+            // Otherwise the later cell would silently win over the earlier one.
+            problems.push(problem(
+                1,
+                name,
+                format!(
+                    "column {} repeats column {}: each column may appear once",
+                    i + 1,
+                    first + 1
+                ),
+            ));
         }
     }
     for required in ["key", "name", "kind"] {
@@ -255,7 +307,15 @@ fn parse_csv(body: &[u8]) -> Parsed {
         };
     }
     let mut rows = Vec::new();
-    for record in reader.records() {
+    for (read, record) in reader.records().enumerate() {
+        if read == MAX_IMPORT_ROWS {
+            problems.push(problem(
+                0,
+                "file",
+                format!("holds more than {MAX_IMPORT_ROWS} rows; split it into several imports"),
+            ));
+            break;
+        }
         let record = match record {
             Ok(r) => r,
             Err(e) => {

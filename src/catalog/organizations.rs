@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{CurrentUser, Role};
-use crate::db::schema::{organizations, services, users};
+use crate::db::schema::{demand_details, incident_details, organizations, services, users};
 use crate::db::{DbConnection, lower, now};
 use crate::error::{ApiError, FieldError};
 use crate::history::{self, Subject};
@@ -439,12 +439,25 @@ impl Organization {
             .filter(users::organization_id.eq(current.id))
             .count()
             .get_result(conn)?;
-        if services_using > 0 || members > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{} is still referred to by {services_using} service(s) and {members} user(s).",
-                current.short_name
-            )));
-        }
+        // Items keep these even when deleted: their tombstones and history still name them.
+        let demands: i64 = demand_details::table
+            .filter(demand_details::requesting_org_id.eq(current.id))
+            .count()
+            .get_result(conn)?;
+        let incidents: i64 = incident_details::table
+            .filter(incident_details::reported_by_org_id.eq(current.id))
+            .count()
+            .get_result(conn)?;
+        ApiError::unless_unreferenced(
+            &current.short_name,
+            &[
+                (services_using, "service(s) as operator or responsible"),
+                (members, "user(s)"),
+                (demands, "demand(s) as requesting organization"),
+                (incidents, "incident(s) as reporting organization"),
+            ],
+            "change those first (deleted items count too: they keep their organization).",
+        )?;
         diesel::delete(organizations::table.find(current.id)).execute(conn)?;
         history::record(
             conn,
@@ -577,7 +590,9 @@ pub async fn update_organization(
 
 /// Delete an organization.
 ///
-/// Managers and admins, only while no service and no user refers to it (409 otherwise).
+/// Managers and admins, only while nothing refers to it: no service (as operator or
+/// responsible), no user, no demand (as requesting organization) and no incident (as
+/// reporting organization), deleted items included. Otherwise a 409 names what still does.
 #[utoipa::path(
     tag = "organizations",
     params(
@@ -586,7 +601,7 @@ pub async fn update_organization(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "Still referred to", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Services, users, demands or incidents still refer to it", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -80,7 +80,7 @@ pub struct RaciTemplate {
 
 /// The accountable person: one user id. A list is accepted so that a client may send what it
 /// has, but it must hold exactly one id.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Accountable {
     /// One user id.
@@ -88,6 +88,37 @@ pub enum Accountable {
     /// A list that must hold exactly one id.
     Many(Vec<i64>),
 }
+
+// Written by hand because the derive cannot put `minItems`/`maxItems` on a variant's list:
+// the spec says "exactly one", as `validate` enforces.
+impl utoipa::PartialSchema for Accountable {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let id = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        };
+        OneOfBuilder::new()
+            .item(id().description(Some("One user id.")))
+            .item(
+                ArrayBuilder::new()
+                    .items(id())
+                    .min_items(Some(1))
+                    .max_items(Some(1))
+                    .description(Some("A list that must hold exactly one id.")),
+            )
+            .description(Some(
+                "The accountable person: one user id. A list is accepted so that a client may \
+                 send what it has, but it must hold exactly one id.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Accountable {}
 
 /// The body of `PUT /api/v1/services/{key}/raci`: the whole template, replacing the old one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -97,14 +128,17 @@ pub struct RaciInput {
     /// The accountable user's id; required whenever any other role is set. Omit everything
     /// (or send all lists empty and no accountable) to clear the template.
     pub accountable: Option<Accountable>,
-    /// Responsible users' ids.
-    #[serde(default)]
+    /// Responsible users' ids; at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub responsible: Vec<i64>,
-    /// Consulted users' ids.
-    #[serde(default)]
+    /// Consulted users' ids; at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub consulted: Vec<i64>,
-    /// Informed users' ids.
-    #[serde(default)]
+    /// Informed users' ids; at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub informed: Vec<i64>,
 }
 

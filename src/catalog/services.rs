@@ -142,8 +142,9 @@ pub struct ServiceInput {
     /// 5-digit OZG id.
     #[schema(pattern = r"^[0-9]{5}$")]
     pub ozg_id: Option<String>,
-    /// LeiKa keys: 14 digits each, starting with 99.
-    #[serde(default)]
+    /// LeiKa keys: 14 digits each, starting with 99; at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub leika_keys: Vec<String>,
     /// OZG topic field.
     #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
@@ -157,8 +158,9 @@ pub struct ServiceInput {
     pub url: Option<String>,
     /// Go-live date.
     pub go_live_date: Option<NaiveDate>,
-    /// Tags: lower-case letters, digits, `-`, `_`, `.`; up to 20.
-    #[serde(default)]
+    /// Tags: lower-case letters, digits, `-`, `_`, `.`; at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
 }
 
@@ -189,7 +191,9 @@ pub struct ServiceChanges {
     #[serde(default, deserialize_with = "crate::http::double_option")]
     #[schema(pattern = r"^[0-9]{5}$")]
     pub ozg_id: Option<Option<String>>,
-    /// New LeiKa keys (replaces the list).
+    /// New LeiKa keys (replaces the list); at most 50.
+    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<50, _, _>")]
+    #[schema(max_items = 50)]
     pub leika_keys: Option<Vec<String>>,
     /// New topic; `null` removes it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
@@ -208,7 +212,9 @@ pub struct ServiceChanges {
     /// New go-live date; `null` removes it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
     pub go_live_date: Option<Option<NaiveDate>>,
-    /// New tags (replaces the list).
+    /// New tags (replaces the list); at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -806,35 +812,42 @@ impl Service {
         Service::find(conn, key)
     }
 
-    /// Deletes a service with its RACI template. Refused with 409 while items (deleted ones
-    /// included, whose history refers to it) refer to it: retire it instead; and while SLA
-    /// policies are for it: delete those first.
+    /// Deletes a service with its RACI template. Refused with 409 naming what still refers to
+    /// it: items (deleted ones included, whose history refers to it), incidents that list it
+    /// as affected, SLA policies for it. Retire a service instead of deleting it.
     pub fn delete(
         conn: &mut DbConnection,
         key: &str,
         actor: i64,
         expected: IfMatch,
     ) -> Result<(), ApiError> {
+        use crate::db::schema::{incident_services, items, sla_policies};
         let row = Service::row_for_update(conn, key)?;
         expected.check(row.version)?;
-        let referring: i64 = crate::db::schema::items::table
-            .filter(crate::db::schema::items::service_id.eq(row.id))
+        let referring: i64 = items::table
+            .filter(items::service_id.eq(row.id))
             .count()
             .get_result(conn)?;
-        if referring > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{referring} item(s) refer to `{key}`; retire it (lifecycle: retired) instead of deleting it."
-            )));
-        }
-        let policies: i64 = crate::db::schema::sla_policies::table
-            .filter(crate::db::schema::sla_policies::service_id.eq(row.id))
+        // An incident's own service is among its affected ones; count only the others here.
+        let affected: i64 = incident_services::table
+            .inner_join(items::table)
+            .filter(incident_services::service_id.eq(row.id))
+            .filter(items::service_id.ne(row.id).or(items::service_id.is_null()))
             .count()
             .get_result(conn)?;
-        if policies > 0 {
-            return Err(ApiError::Conflict(format!(
-                "{policies} SLA policy(ies) are for `{key}`; delete them first."
-            )));
-        }
+        let policies: i64 = sla_policies::table
+            .filter(sla_policies::service_id.eq(row.id))
+            .count()
+            .get_result(conn)?;
+        ApiError::unless_unreferenced(
+            &format!("`{key}`"),
+            &[
+                (referring, "item(s) (deleted ones included)"),
+                (affected, "incident(s) as an affected service"),
+                (policies, "SLA policy(ies)"),
+            ],
+            "retire it (lifecycle: retired) instead of deleting it, or delete its SLA policies first.",
+        )?;
         diesel::delete(services::table.find(row.id)).execute(conn)?;
         history::record(
             conn,

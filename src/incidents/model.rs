@@ -87,7 +87,13 @@ pub struct IncidentInput {
     /// Short name of the reporting organization.
     #[serde(default, deserialize_with = "crate::http::double_option")]
     pub reported_by_org: Option<Option<String>>,
-    /// Keys of further affected services (the item's own service is always included).
+    /// Keys of further affected services (the item's own service is always included); at
+    /// most 500, room for an outage of a platform that every service of the catalogue uses.
+    #[serde(
+        default,
+        deserialize_with = "crate::http::at_most_or_null::<500, _, _>"
+    )]
+    #[schema(max_items = 500)]
     pub affected_services: Option<Vec<String>>,
     /// What users cannot do (Markdown), up to 64 KiB.
     #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]

@@ -676,7 +676,14 @@ pub async fn delete_link(
                 )));
             };
             diesel::delete(item_links::table.find(id)).execute(conn)?;
-            for subject in [source, target] {
+            // Each side's event names the other end, as `linked` does.
+            let keys: std::collections::HashMap<i64, String> = items::table
+                .filter(items::id.eq_any([source, target]))
+                .select((items::id, items::key))
+                .load::<(i64, String)>(conn)?
+                .into_iter()
+                .collect();
+            for (subject, other) in [(source, target), (target, source)] {
                 history::record(
                     conn,
                     Subject {
@@ -685,11 +692,57 @@ pub async fn delete_link(
                     },
                     "unlinked",
                     Some(actor),
-                    json!({"link": id, "kind": kind}),
+                    json!({"link": id, "kind": kind, "item": keys.get(&other)}),
                 )?;
             }
             Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Confines a page of an item's history to what the caller may see: an event that names
+/// another item (by convention in `data.item`, as `linked` and `unlinked` do) keeps that key
+/// for a requester only when the other item is visible to them too, a demand of their own
+/// organization. Otherwise the key is left out and the event stays, so the requester still
+/// sees that their demand was linked, not to what. The team sees everything.
+pub(crate) fn confine_history(
+    conn: &mut DbConnection,
+    events: &mut [history::Event],
+    visibility: Visibility,
+) -> Result<(), ApiError> {
+    let Visibility::Organization(org) = visibility else {
+        return Ok(());
+    };
+    let named: Vec<String> = events
+        .iter()
+        .filter_map(|e| {
+            e.data
+                .get(history::OTHER_ITEM)?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    // The same rule as every other read of a requester: demands their organization raised.
+    let visible: std::collections::HashSet<String> = items::table
+        .filter(items::key.eq_any(&named))
+        .filter(items::item_type.eq(crate::items::model::ItemType::Demand.as_str()))
+        .filter(items::id.eq_any(crate::items::model::demands_of(org.unwrap_or(-1))))
+        .select(items::key)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    for event in events.iter_mut() {
+        let hidden = event
+            .data
+            .get(history::OTHER_ITEM)
+            .is_some_and(|key| key.as_str().is_none_or(|key| !visible.contains(key)));
+        if hidden && let Some(data) = event.data.as_object_mut() {
+            data.remove(history::OTHER_ITEM);
+        }
+    }
+    Ok(())
 }

@@ -269,7 +269,8 @@ pub async fn move_item(
 ///
 /// Every change, oldest first: who, when, what (field, old and new value; moves with their
 /// columns; RACI changes). Written in the same transaction as the change. Viewer and up; a
-/// requester reads the history of their own organization's demands only.
+/// requester reads the history of their own organization's demands only, and sees the key
+/// of a linked item only when that item is one of their organization's demands too.
 #[utoipa::path(
     tag = "items",
     params(("key" = String, Path, description = "The item's key or numeric id"), PageParams),
@@ -291,14 +292,16 @@ pub async fn item_history(
         .db
         .run(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
-            history::events_of(
+            let mut page = history::events_of(
                 conn,
                 Subject {
                     entity_type: "item",
                     entity_id: item.id,
                 },
                 &paging,
-            )
+            )?;
+            crate::items::details::confine_history(conn, &mut page.items, visibility)?;
+            Ok(page)
         })
         .await?;
     Ok(page.respond(&req))

@@ -213,15 +213,17 @@ pub struct NewItem {
     /// Priority; `medium` when omitted.
     #[serde(default)]
     pub priority: Priority,
-    /// Labels: lower-case letters, digits, `-`, `_`, `.`.
-    #[serde(default)]
+    /// Labels: lower-case letters, digits, `-`, `_`, `.`; at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub labels: Vec<String>,
     /// Due date.
     pub due_date: Option<NaiveDate>,
     /// RACI roles; when no accountable person is named, the service's RACI template is used.
     pub raci: Option<RaciInput>,
-    /// References to the same item in other systems.
-    #[serde(default)]
+    /// References to the same item in other systems, one per system; at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub external_refs: Vec<ExternalRef>,
     /// Demand fields (demands only).
     pub demand: Option<DemandInput>,
@@ -257,12 +259,16 @@ pub struct ItemChanges {
     pub service: Option<Option<String>>,
     /// New priority.
     pub priority: Option<Priority>,
-    /// New labels (replaces the list).
+    /// New labels (replaces the list); at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub labels: Option<Vec<String>>,
     /// New due date; `null` removes it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
     pub due_date: Option<Option<NaiveDate>>,
-    /// New external references (replaces the list).
+    /// New external references (replaces the list); at most 20.
+    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[schema(max_items = 20)]
     pub external_refs: Option<Vec<ExternalRef>>,
     /// Changed demand fields (demands only); the decision has its own endpoint.
     pub demand: Option<DemandInput>,
@@ -488,6 +494,15 @@ fn refs_of(
 }
 
 fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<ExternalRef> {
+    // Also `maxItems` of `external_refs` in NewItem and ItemChanges: a sync script mirrors an
+    // item into a handful of systems, not thousands.
+    const MAX_EXTERNAL_REFS: usize = 20;
+    if refs.len() > MAX_EXTERNAL_REFS {
+        errors.push(FieldError::new(
+            "external_refs",
+            format!("must hold at most {MAX_EXTERNAL_REFS} entries"),
+        ));
+    }
     let mut out: Vec<ExternalRef> = Vec::new();
     for (i, r) in refs.iter().enumerate() {
         let system = r.system.trim().to_string();

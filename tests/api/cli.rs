@@ -432,3 +432,22 @@ fn demo_data_loads_once_and_never_in_production() {
         "{text}"
     );
 }
+
+#[test]
+fn the_import_command_refuses_a_duplicate_header_column() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("services.csv");
+    std::fs::write(
+        &file,
+        "key;name;kind;key\nwohngeld;Wohngeld;own;wohngeld-2\n",
+    )
+    .expect("write");
+    let (output, text) =
+        run(opsboard(&dir, &[]).args(["import", "services", &file.display().to_string()]));
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains(":1: key: column 4 repeats column 1")
+            && text.contains("nothing was imported"),
+        "{text}"
+    );
+}

@@ -119,3 +119,89 @@ async fn the_served_document_is_the_committed_one_and_swagger_ui_is_offline() {
         page.text
     );
 }
+
+/// Every list a client can send has a bound: each array inside a request body, however deep
+/// (through `$ref`, `oneOf`, properties and items), declares `maxItems`, which the server
+/// enforces (see `hardening_edges::every_list_limit_in_the_spec_is_the_servers`).
+#[test]
+fn every_list_in_a_request_body_has_max_items() {
+    fn walk(
+        doc: &Value,
+        schema: &Value,
+        at: &str,
+        seen: &mut Vec<String>,
+        missing: &mut Vec<String>,
+    ) {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().unwrap_or_default().to_string();
+            if !seen.contains(&name) {
+                seen.push(name.clone());
+                let inner = format!("{at} -> {name}");
+                walk(
+                    doc,
+                    &doc["components"]["schemas"][&name],
+                    &inner,
+                    seen,
+                    missing,
+                );
+                seen.pop();
+            }
+            return;
+        }
+        let is_array = schema["type"] == "array"
+            || schema["type"]
+                .as_array()
+                .is_some_and(|types| types.iter().any(|t| t == "array"));
+        if is_array && !schema["maxItems"].is_u64() {
+            missing.push(at.to_string());
+        }
+        for combinator in ["oneOf", "anyOf", "allOf"] {
+            for (i, option) in schema[combinator]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                walk(
+                    doc,
+                    option,
+                    &format!("{at}/{combinator}[{i}]"),
+                    seen,
+                    missing,
+                );
+            }
+        }
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, property) in properties {
+                walk(doc, property, &format!("{at}.{name}"), seen, missing);
+            }
+        }
+        for nested in ["items", "additionalProperties"] {
+            if schema[nested].is_object() {
+                walk(doc, &schema[nested], &format!("{at}[]"), seen, missing);
+            }
+        }
+    }
+    let doc: Value = serde_json::from_str(&generated()).expect("JSON");
+    let mut missing = Vec::new();
+    let mut bodies = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            for (media, content) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                bodies += 1;
+                let at = format!("{} {path} ({media}) ", method.to_uppercase());
+                walk(&doc, &content["schema"], &at, &mut Vec::new(), &mut missing);
+            }
+        }
+    }
+    assert!(bodies > 20, "the walk found only {bodies} request bodies");
+    assert!(
+        missing.is_empty(),
+        "request-body lists without maxItems:\n{}",
+        missing.join("\n")
+    );
+}

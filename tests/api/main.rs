@@ -10,6 +10,7 @@ mod demands;
 mod docs;
 mod errors;
 mod hardening_auth;
+mod hardening_edges;
 mod helpers;
 mod import;
 mod incidents;
