@@ -95,4 +95,11 @@ impl PasswordGate {
         let _permit = self.permit().await?;
         Ok(actix_web::web::block(move || verify(&password, &stored)).await?)
     }
+
+    /// [`hash`] on the blocking pool, within the cap: before a transaction begins, so that no
+    /// connection (and on SQLite not the write lock) waits for argon2.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let _permit = self.permit().await?;
+        actix_web::web::block(move || hash(&password)).await?
+    }
 }

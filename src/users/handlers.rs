@@ -3,11 +3,12 @@
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Role};
+use crate::auth::throttle::client_address;
+use crate::auth::{CurrentUser, Role, password};
 use crate::error::ApiError;
 use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
 use crate::pagination::Page;
-use crate::users::model::{NewUser, User, UserChanges, UserFilter};
+use crate::users::model::{NewUser, PasswordChange, User, UserChanges, UserFilter};
 
 /// List users.
 ///
@@ -64,11 +65,13 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let actor = caller.id();
-    // Taken before the work goes to the blocking pool; creating a user hashes its password.
-    let _permit = state.passwords.permit().await?;
+    let form = body.0;
+    form.check()?;
+    // Hashed before the transaction, within the cap on argon2 work: no connection waits for it.
+    let hash = state.passwords.hash(form.password.clone()).await?;
     let user = state
         .db
-        .transaction(move |conn| User::create(conn, body.0.clone(), Some(actor)))
+        .transaction(move |conn| User::insert(conn, &form, &hash, Some(actor)))
         .await?;
     Ok(created(
         &user,
@@ -110,7 +113,8 @@ pub async fn get_user(
 ///
 /// Only the fields present change. Admins may change any user's e-mail, display name, role and
 /// password; everyone may change their own display name and password (giving
-/// `current_password`). Send the `ETag` as `If-Match` to be sure not to overwrite another
+/// `current_password`, whose attempts count against the login throttle). Send the `ETag` as
+/// `If-Match` to be sure not to overwrite another
 /// change: a stale one gets 412 with the current version. The last active admin cannot be
 /// demoted. A new password (own change or an admin's reset) and a new role end every session
 /// of the user: tokens issued before get 401, and the user logs in again.
@@ -129,6 +133,10 @@ pub async fn get_user(
          body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
          content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts at `current_password` for this \
+         account or from this address (they count like logins); try again after `Retry-After` \
+         seconds", body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds until an attempt is let through"))),
         (status = 503, description = "The server is busy hashing other passwords (when the \
          body sets `password`), or the database is unavailable; try again after `Retry-After` \
          seconds",
@@ -144,22 +152,72 @@ pub async fn update_user(
     id: web::Path<i64>,
     if_match: IfMatch,
     body: Json<UserChanges>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if caller.id() != id {
         caller.require(Role::Admin)?;
     }
-    let actor = caller.0;
-    // A new password is hashed, and `current_password` verified, only with a new password.
-    let _permit = match body.0.password {
-        Some(_) => Some(state.passwords.permit().await?),
+    let changes = body.0;
+    let password = match &changes.password {
+        Some(new) => Some(prepare_password(&state, &req, &caller, id, new, &changes).await?),
         None => None,
     };
+    let actor = caller.0;
     let user = state
         .db
-        .transaction(move |conn| User::update(conn, id, body.0.clone(), &actor, if_match))
+        .transaction(move |conn| {
+            User::update(
+                conn,
+                id,
+                changes.clone(),
+                &actor,
+                if_match,
+                password.clone(),
+            )
+        })
         .await?;
     Ok(ok_with_etag(&user, user.version))
+}
+
+/// A new password, checked, verified and hashed before the transaction that stores it, each
+/// argon2 step within the cap. Users changing their own password prove it with
+/// `current_password`; those attempts count against the same per-account and per-address
+/// budget as logins, so a stolen token cannot be used to guess the password.
+async fn prepare_password(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &CurrentUser,
+    id: i64,
+    new: &str,
+    changes: &UserChanges,
+) -> Result<PasswordChange, ApiError> {
+    password::check_strength("password", new).map_err(|e| ApiError::Validation(vec![e]))?;
+    let verified_against = if caller.0.role == Role::Admin {
+        None
+    } else {
+        let missing = || {
+            ApiError::invalid(
+                "current_password",
+                "must be your present password to set a new one",
+            )
+        };
+        let current = changes.current_password.clone().ok_or_else(missing)?;
+        let address = client_address(req, state.settings.auth.trust_forwarded_for);
+        state.login_throttle.admit(&caller.0.email, address)?;
+        let stored = state
+            .db
+            .run(move |conn| User::password_hash(conn, id))
+            .await?;
+        if !state.passwords.verify(current, stored.clone()).await? {
+            return Err(missing());
+        }
+        Some(stored)
+    };
+    Ok(PasswordChange {
+        new_hash: state.passwords.hash(new.to_string()).await?,
+        verified_against,
+    })
 }
 
 /// Who takes over when a user is deactivated.

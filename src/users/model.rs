@@ -176,6 +176,31 @@ pub fn canonical_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+impl NewUser {
+    /// Checks the form, naming every invalid field: the normalized e-mail and display name.
+    pub fn check(&self) -> Result<(String, String), ApiError> {
+        let mut errors = Vec::new();
+        let email = normalize_email("email", &self.email, &mut errors);
+        let display_name = check_display_name(&self.display_name, &mut errors);
+        if let Err(e) = password::check_strength("password", &self.password) {
+            errors.push(e);
+        }
+        ApiError::from_fields(errors)?;
+        Ok((email, display_name))
+    }
+}
+
+/// A new password, prepared before the transaction that stores it: argon2 takes tens of
+/// milliseconds, and no transaction (on SQLite: the write lock) should wait for it.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    /// The new password's argon2id hash.
+    pub new_hash: String,
+    /// For users changing their own password: the stored hash their `current_password` was
+    /// verified against. The change is refused (409) if the stored hash changed meanwhile.
+    pub verified_against: Option<String>,
+}
+
 /// Normalizes and checks an e-mail address; the stored form is lower-case.
 pub fn normalize_email(field: &str, email: &str, errors: &mut Vec<FieldError>) -> String {
     let email = canonical_email(email);
@@ -229,6 +254,15 @@ impl User {
         Ok((user, epoch))
     }
 
+    /// The stored password hash of a user, to verify a `current_password` against outside a
+    /// transaction.
+    pub fn password_hash(conn: &mut DbConnection, id: i64) -> Result<String, ApiError> {
+        Ok(users::table
+            .find(id)
+            .select(users::password_hash)
+            .first(conn)?)
+    }
+
     /// What a login needs of the account with this e-mail (any case), if there is one.
     pub fn find_for_login(
         conn: &mut DbConnection,
@@ -258,20 +292,27 @@ impl User {
         diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
     }
 
-    /// Validates and stores a new user, with its `created` event, in one transaction.
+    /// Validates and stores a new user, hashing the password here: for the command line and
+    /// start-up. Requests hash first, outside their transaction, and call [`User::insert`].
     pub fn create(
         conn: &mut DbConnection,
         form: NewUser,
         actor: Option<i64>,
     ) -> Result<User, ApiError> {
-        let mut errors = Vec::new();
-        let email = normalize_email("email", &form.email, &mut errors);
-        let display_name = check_display_name(&form.display_name, &mut errors);
-        if let Err(e) = password::check_strength("password", &form.password) {
-            errors.push(e);
-        }
-        ApiError::from_fields(errors)?;
+        form.check()?;
         let hash = password::hash(&form.password)?;
+        User::insert(conn, &form, &hash, actor)
+    }
+
+    /// Stores a new user whose password is already hashed, with its `created` event, in one
+    /// transaction. Refuses an invalid form (422) and a taken e-mail (409).
+    pub fn insert(
+        conn: &mut DbConnection,
+        form: &NewUser,
+        hash: &str,
+        actor: Option<i64>,
+    ) -> Result<User, ApiError> {
+        let (email, display_name) = form.check()?;
         conn.transaction(|conn| {
             let taken = users::table
                 .filter(users::email.eq(&email))
@@ -352,12 +393,16 @@ impl User {
 
     /// Applies `changes` on behalf of `actor`, checking rights, `If-Match` and the rule that one
     /// active admin must remain; writes the `updated` event in the same transaction.
+    ///
+    /// A new password comes prepared in `password` (see [`PasswordChange`]); `changes.password`
+    /// is then only checked for its strength.
     pub fn update(
         conn: &mut DbConnection,
         id: i64,
         changes: UserChanges,
         actor: &User,
         expected_version: IfMatch,
+        password: Option<PasswordChange>,
     ) -> Result<User, ApiError> {
         let is_admin = actor.role == Role::Admin;
         if !is_admin {
@@ -398,11 +443,12 @@ impl User {
             errors.push(e);
         }
         ApiError::from_fields(errors)?;
-        let new_hash = changes
-            .password
-            .as_deref()
-            .map(password::hash)
-            .transpose()?;
+        if changes.password.is_some() != password.is_some() {
+            return Err(ApiError::internal(
+                "a password change must be prepared before its transaction",
+            ));
+        }
+        let new_hash = password.as_ref().map(|p| p.new_hash.clone());
 
         conn.transaction(|conn| {
             // A role change may demote an admin: take the admin set first (always before a
@@ -416,16 +462,24 @@ impl User {
                 .select(UserRow::as_select())
                 .first(conn)?;
             expected_version.check(row.version)?;
-            if changes.password.is_some() && !is_admin {
-                let current_ok = changes
-                    .current_password
-                    .as_deref()
-                    .is_some_and(|p| password::verify(p, &row.password_hash));
-                if !current_ok {
-                    return Err(ApiError::invalid(
-                        "current_password",
-                        "must be your present password to set a new one",
-                    ));
+            if let Some(change) = &password
+                && !is_admin
+            {
+                match &change.verified_against {
+                    Some(verified) if *verified == row.password_hash => {}
+                    Some(_) => {
+                        return Err(ApiError::Conflict(
+                            "The password changed while this request was checked; send it \
+                             again with the present password."
+                                .into(),
+                        ));
+                    }
+                    None => {
+                        return Err(ApiError::invalid(
+                            "current_password",
+                            "must be your present password to set a new one",
+                        ));
+                    }
                 }
             }
             let mut changed = serde_json::Map::new();

@@ -60,6 +60,7 @@ both_engines!(
     after_retry_after_the_right_password_logs_in => super::one_attempt_then_two_seconds,
     a_login_that_cannot_get_a_turn_to_hash_gets_503 => super::one_hash_at_a_time,
     waiting_logins_hold_no_connection_and_no_thread => super::one_hash_long_wait,
+    guessing_the_current_password_is_throttled_like_a_login => super::strict_accounts,
 );
 
 both_engines!(
@@ -535,4 +536,37 @@ async fn the_token_revocation_migration_reverts_and_reapplies(app: TestApp) {
         .login(member["email"].as_str().unwrap_or_default(), USER_PASSWORD)
         .await;
     assert_eq!(app.get("/api/v1/me", &fresh).await.status, 200);
+}
+
+/// A stolen token must not open a side door for guessing the password: wrong
+/// `current_password`s in `PATCH /users/{id}` spend the account's login budget, and once it is
+/// spent even the right one waits. Nothing changes meanwhile.
+async fn guessing_the_current_password_is_throttled_like_a_login(app: TestApp) {
+    let (user, token) = app.user("member").await; // one attempt of five: the login
+    let path = format!("/api/v1/users/{}", user["id"]);
+    for _ in 0..4 {
+        app.patch(
+            &path,
+            &token,
+            &json!({"password": "a brand new password", "current_password": "a wrong guess!"}),
+        )
+        .await
+        .names_field(422, "current_password");
+    }
+    let throttled = app
+        .patch(
+            &path,
+            &token,
+            &json!({"password": "a brand new password", "current_password": USER_PASSWORD}),
+        )
+        .await;
+    throttled.problem(429);
+    assert!(throttled.header("retry-after").is_some());
+    let me = app.get("/api/v1/me", &token).await;
+    assert_eq!(
+        me.status, 200,
+        "the session is still the old one: {}",
+        me.text
+    );
+    assert_eq!(me.json()["version"], user["version"], "nothing changed");
 }
