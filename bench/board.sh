@@ -13,31 +13,15 @@ CREATE_FOR="${CREATE_FOR:-6s}"
 VIEW_FOR="${VIEW_FOR:-10s}"
 PORT="${PORT:-18082}"
 
-if ! command -v wrk >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+source bench/lib.sh
+bench_need_wrk
 cargo build --release --locked -q
-
-WORK="$(mktemp -d)"
-SERVER_PID=
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 export DATABASE_URL="${BENCH_DATABASE_URL:-$WORK/bench.db}" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
     OPSBOARD_JWT_SECRET="bench-secret-bench-secret-bench-secret-!" \
     OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123
-"${CARGO_TARGET_DIR:-target}/release/opsboard" serve --demo > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-BASE="http://127.0.0.1:$PORT"
-TOKEN="$(curl -fs "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d '{"email":"bench@example.org","password":"bench-password-123"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')"
+bench_start "${CARGO_TARGET_DIR:-target}/release/opsboard" serve --demo
+TOKEN="$(bench_token bench@example.org bench-password-123)"
 KEYS="$(curl -fs "$BASE/api/v1/services?limit=500" -H "Authorization: Bearer $TOKEN" \
     | python3 -c 'import json,sys; print(",".join(chr(34)+s["key"]+chr(34) for s in json.load(sys.stdin)["items"]))')"
 cat > "$WORK/create.lua" <<LUA
@@ -75,4 +59,4 @@ echo "GET /api/v1/items/OPS-100, 16 connections: $(awk '/Requests\/sec/ {print $
     "p50 $(awk '$1 == "50%" {print $2}' <<<"$out"), p99 $(awk '$1 == "99%" {print $2}' <<<"$out")"
 out="$(wrk -t2 -c16 -d"$VIEW_FOR" --latency "$BASE/health")"
 echo "GET /health, 16 connections: $(awk '/Requests\/sec/ {print $2}' <<<"$out") req/s"
-echo "RSS after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+echo "RSS after load: $(bench_rss)"

@@ -14,33 +14,15 @@ CARDS="${CARDS:-3000}"
 VIEW_FOR="${VIEW_FOR:-10s}"
 PORT="${PORT:-18083}"
 
-if ! command -v wrk >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+source bench/lib.sh
+bench_need_wrk
 cargo build --release --locked -q
 
-WORK="$(mktemp -d)"
-SERVER_PID=
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 export DATABASE_URL="$WORK/bench.db" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
-    OPSBOARD_JWT_SECRET="$(head -c 48 /dev/urandom | base64)" \
+    OPSBOARD_JWT_SECRET="$(bench_secret)" \
     OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123
-"${CARGO_TARGET_DIR:-target}/release/opsboard" serve --demo > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-BASE="http://127.0.0.1:$PORT"
-rss() { awk '/VmRSS/ {print $2 " " $3}' "/proc/$SERVER_PID/status"; }
-TOKEN="$(curl -fs "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d '{"email":"bench@example.org","password":"bench-password-123"}' \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+bench_start "${CARGO_TARGET_DIR:-target}/release/opsboard" serve --demo
+TOKEN="$(bench_token bench@example.org bench-password-123)"
 cards() {
     curl -fs "$BASE/api/v1/boards/OPS/view" -H "Authorization: Bearer $TOKEN" \
         | python3 -c 'import json,sys; v=json.load(sys.stdin); print(sum(c["count"] for c in v["columns"]))'
@@ -55,18 +37,17 @@ request = function()
         string.format('{"board":"OPS","type":"task","title":"Bench %d","raci":{"accountable":1}}', i))
 end
 LUA
-echo "machine: $(nproc) cores; $(date -u +%FT%TZ); resident after start with the demo: $(rss)"
+echo "machine: $(nproc) cores; $(date -u +%FT%TZ); resident after start with the demo: $(bench_rss)"
 while [ "$(cards)" -lt "$CARDS" ]; do
     wrk -t2 -c8 -d2s -s "$WORK/create.lua" "$BASE" >/dev/null
 done
 echo "cards on OPS: $(cards); view payload $(curl -fs -o /dev/null -w '%{size_download}' \
-    "$BASE/api/v1/boards/OPS/view" -H "Authorization: Bearer $TOKEN") bytes; resident: $(rss)"
+    "$BASE/api/v1/boards/OPS/view" -H "Authorization: Bearer $TOKEN") bytes; resident: $(bench_rss)"
 
 out="$(wrk -t2 -c64 -d"$VIEW_FOR" -H "Authorization: Bearer $TOKEN" --latency "$BASE/api/v1/boards/OPS/view")"
-echo "board view, 64 connections: $(awk '/Requests\/sec/ {print $2}' <<<"$out") req/s," \
-    "p50 $(awk '$1 == "50%" {print $2}' <<<"$out"), p99 $(awk '$1 == "99%" {print $2}' <<<"$out")," \
+echo "board view, 64 connections: $(bench_figures "$out")," \
     "non-2xx $(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)"
-echo "resident after 64 concurrent board views: $(rss) (peak $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$SERVER_PID/status"))"
+echo "resident after 64 concurrent board views: $(bench_rss) (peak $(bench_rss peak))"
 
 # 400 wrong logins from 32 connections while wrk measures an authenticated GET /me.
 wrk -t1 -c4 -d12s -H "Authorization: Bearer $TOKEN" --latency "$BASE/api/v1/me" > "$WORK/me.txt" &
@@ -96,6 +77,5 @@ slowest = max(seconds for _, seconds in results)
 print(f"400 wrong logins, 32 connections: {took:.1f} s, answers {dict(sorted(statuses.items()))}, slowest {slowest * 1000:.0f} ms")
 PY
 wait "$WRK_PID"
-echo "GET /api/v1/me during the flood: $(awk '/Requests\/sec/ {print $2}' "$WORK/me.txt") req/s," \
-    "p50 $(awk '$1 == "50%" {print $2}' "$WORK/me.txt"), p99 $(awk '$1 == "99%" {print $2}' "$WORK/me.txt")"
-echo "resident after the wrong logins: $(rss) (peak $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$SERVER_PID/status"))"
+echo "GET /api/v1/me during the flood: $(bench_figures "$(cat "$WORK/me.txt")")"
+echo "resident after the wrong logins: $(bench_rss) (peak $(bench_rss peak))"

@@ -12,34 +12,19 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 PORT="${PORT:-18080}"
 
-if ! command -v wrk >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+source bench/lib.sh
+bench_need_wrk
 cargo build --release --locked -q
 
-WORK="$(mktemp -d)"
-SERVER_PID=
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 export DATABASE_URL="$WORK/bench.db" OPSBOARD_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
     OPSBOARD_JWT_SECRET="bench-secret-bench-secret-bench-secret-!" \
     OPSBOARD_ADMIN_EMAIL=bench@example.org OPSBOARD_ADMIN_PASSWORD=bench-password-123 \
     OPSBOARD__AUTH__LOGIN_ACCOUNT_BURST=1000
 # The sequential logins below would otherwise meet the login throttle (10 per account).
-"${CARGO_TARGET_DIR:-target}/release/opsboard" serve > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-
-BASE="http://127.0.0.1:$PORT"
+bench_start "${CARGO_TARGET_DIR:-target}/release/opsboard" serve
 sleep 1
-echo "idle RSS after start: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+echo "idle RSS after start: $(bench_rss)"
 login() {
     curl -fs "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' \
         -d '{"email":"bench@example.org","password":"bench-password-123"}'
@@ -51,7 +36,7 @@ for i in $(seq 1 60); do
 done
 
 echo "machine: $(nproc) cores; $(date -u +%FT%TZ); wrk ${DURATION}, ${CONNECTIONS} connections, 2 threads"
-echo "RSS after start and 60 user creations: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+echo "RSS after start and 60 user creations: $(bench_rss)"
 
 start=$(date +%s%N)
 for _ in $(seq 1 20); do login >/dev/null; done
@@ -75,6 +60,6 @@ run me -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/me"
 run users_page_50 -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/users?limit=50"
 awk -v h="$(cat "$WORK/health.rps")" -v m="$(cat "$WORK/me.rps")" \
     'BEGIN { printf "authenticated GET /me reaches %.0f%% of /health (target: at least 33%%)\n", 100 * m / h }'
-echo "RSS after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+echo "RSS after load: $(bench_rss)"
 sleep 3
-echo "idle RSS 3 s after load: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$SERVER_PID/status)"
+echo "idle RSS 3 s after load: $(bench_rss)"
