@@ -175,9 +175,9 @@ pub struct NewBoard {
     #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub description: String,
     /// The workflow; Backlog → Ready → In progress (WIP 5) → Review (WIP 3) → Done when omitted.
-    /// At most 30 columns.
+    /// 1 to 30 columns.
     #[serde(default, deserialize_with = "crate::http::at_most_or_null::<30, _, _>")]
-    #[schema(max_items = 30)]
+    #[schema(min_items = 1, max_items = 30)]
     pub columns: Option<Vec<NewColumn>>,
     /// Id of the board lead (an active user), accountable when nobody else is.
     pub lead: Option<i64>,
