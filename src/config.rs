@@ -7,6 +7,10 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+pub use crate::common::db::DatabaseSettings;
+pub use crate::demands::DemandSettings;
+pub use crate::web::auth::AuthSettings;
+
 /// The defaults, exactly as documented in `config/default.toml`.
 const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -20,8 +24,7 @@ const SHORT_VARIABLES: &[(&str, &str)] = &[
     ("OPSBOARD_ADMIN_PASSWORD", "auth.admin_password"),
 ];
 
-/// The smallest JWT secret accepted in production, in bytes (the HS256 key size).
-pub const MIN_SECRET_BYTES: usize = 32;
+pub use crate::web::secret::MIN_SECRET_BYTES;
 
 /// Where the service runs; production is strict about secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -51,14 +54,6 @@ pub struct Settings {
     pub sla: SlaSettings,
 }
 
-/// Demand intake settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DemandSettings {
-    /// Key of the board where `POST /demands` puts new demands, in its first column.
-    pub board: String,
-}
-
 /// The business-hours calendar of SLA clocks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +72,7 @@ pub struct SlaSettings {
 
 impl SlaSettings {
     /// The calendar these settings describe, with Mecklenburg-Vorpommern's public holidays.
-    pub fn calendar(&self) -> Result<crate::sla::calendar::Calendar, ConfigError> {
+    pub fn calendar(&self) -> Result<crate::common::calendar::Calendar, ConfigError> {
         let tz: chrono_tz::Tz = self.timezone.parse().map_err(|_| {
             ConfigError(format!(
                 "sla.timezone must be an IANA time zone such as Europe/Berlin, got `{}`",
@@ -115,7 +110,7 @@ impl SlaSettings {
                 "sla.working_days must name at least one day".into(),
             ));
         }
-        Ok(crate::sla::calendar::Calendar::new(tz, hours))
+        Ok(crate::common::calendar::Calendar::new(tz, hours))
     }
 }
 
@@ -133,96 +128,7 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
 }
 
-/// Storage settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// `sqlite://path`, a plain path, or `postgres://…`.
-    pub url: String,
-    /// Connections in the pool.
-    pub pool_size: u32,
-    /// PostgreSQL only: seconds one connection attempt may take (libpq's `connect_timeout`).
-    pub connect_timeout_secs: u64,
-    /// Milliseconds a request waits for a free pooled connection before its 503.
-    pub pool_timeout_ms: u64,
-    /// SQLite only: milliseconds a writer waits for a lock held by another connection.
-    pub sqlite_busy_timeout_ms: u32,
-    /// Milliseconds within which a transaction that lost a race for a lock is retried.
-    pub write_retry_ms: u64,
-}
-
-/// Authentication settings.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    /// HS256 secret; empty means "generate one" in development.
-    pub jwt_secret: String,
-    /// Expected and issued `iss`.
-    pub jwt_issuer: String,
-    /// Expected and issued `aud`.
-    pub jwt_audience: String,
-    /// Token lifetime in minutes.
-    pub token_ttl_minutes: i64,
-    /// First admin's e-mail on an empty database.
-    pub admin_email: String,
-    /// First admin's password on an empty database.
-    pub admin_password: String,
-    /// Login attempts one account (e-mail) may make in a row before it is throttled.
-    pub login_account_burst: u32,
-    /// Seconds after which a throttled account may make one more attempt.
-    pub login_account_refill_secs: u64,
-    /// Login attempts one client address may make in a row before it is throttled.
-    pub login_address_burst: u32,
-    /// Seconds after which a throttled address may make one more attempt.
-    pub login_address_refill_secs: u64,
-    /// Accounts (and, apart, addresses) the login throttle tracks at most; bounds its memory.
-    pub login_tracked_keys: usize,
-    /// Take the client address from `Forwarded` / `X-Forwarded-For` (the entry the nearest
-    /// proxy added) instead of the TCP peer; only behind a reverse proxy that sets them.
-    pub trust_forwarded_for: bool,
-    /// Password hashes computed or verified at the same time, at most (argon2id: 19 MiB and a
-    /// core each).
-    pub password_hash_concurrency: usize,
-    /// Seconds a request waits for its turn to hash before it gets 503.
-    pub password_hash_wait_secs: u64,
-}
-
-// Secrets never reach a log line, not even through `{:?}`.
-impl std::fmt::Debug for AuthSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthSettings")
-            .field(
-                "jwt_secret",
-                &if self.jwt_secret.is_empty() {
-                    ""
-                } else {
-                    "<set>"
-                },
-            )
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("token_ttl_minutes", &self.token_ttl_minutes)
-            .field("admin_email", &self.admin_email)
-            .field(
-                "admin_password",
-                &if self.admin_password.is_empty() {
-                    ""
-                } else {
-                    "<set>"
-                },
-            )
-            .field("login_account_burst", &self.login_account_burst)
-            .field("login_account_refill_secs", &self.login_account_refill_secs)
-            .field("login_address_burst", &self.login_address_burst)
-            .field("login_address_refill_secs", &self.login_address_refill_secs)
-            .field("login_tracked_keys", &self.login_tracked_keys)
-            .field("trust_forwarded_for", &self.trust_forwarded_for)
-            .field("password_hash_concurrency", &self.password_hash_concurrency)
-            .field("password_hash_wait_secs", &self.password_hash_wait_secs)
-            .finish()
-    }
-}
-
+/// The `[auth]` section's limits, checked where every setting is.
 impl AuthSettings {
     /// Checks the login throttling and password hashing limits.
     fn validate_throttling(&self) -> Result<(), ConfigError> {
@@ -364,7 +270,7 @@ impl Settings {
             return fail("auth.jwt_issuer and auth.jwt_audience must not be empty".into());
         }
         let secret = &self.auth.jwt_secret;
-        let how = crate::auth::secret::HOW_TO_GENERATE;
+        let how = crate::web::secret::HOW_TO_GENERATE;
         match self.environment {
             Environment::Production if secret.is_empty() => fail(format!(
                 "auth.jwt_secret (OPSBOARD_JWT_SECRET) is required in production; {how}"
@@ -375,7 +281,7 @@ impl Settings {
                 secret.len()
             )),
             // Development takes any secret of 32 bytes (the tests' fixed one among them).
-            Environment::Production => match crate::auth::secret::weakness(secret) {
+            Environment::Production => match crate::web::secret::weakness(secret) {
                 Some(why) => fail(format!(
                     "auth.jwt_secret (OPSBOARD_JWT_SECRET) is too easy to guess: {why}; {how}"
                 )),

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
 
 /// Mounts `/health` and `/ready` at the root.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -45,12 +45,12 @@ const READY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(800
     responses(
         (status = 200, description = "Ready to serve", body = Status),
         (status = 503, description = "The database is unreachable or not migrated",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::common::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/ready")]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.db.probe(READY_DEADLINE).await?;
+pub async fn ready(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+    db.probe(READY_DEADLINE).await?;
     Ok(HttpResponse::Ok().json(Status {
         status: "ready".into(),
         version: env!("CARGO_PKG_VERSION").into(),

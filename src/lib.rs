@@ -23,21 +23,20 @@ macro_rules! text_enum {
 pub mod auth;
 pub mod board;
 pub mod catalog;
+pub mod common;
 pub mod config;
-pub mod csv_out;
-pub mod db;
 pub mod demands;
-pub mod error;
 pub mod health;
-pub mod history;
-pub mod http;
 pub mod incidents;
 pub mod items;
 pub mod openapi;
-pub mod pagination;
 pub mod sla;
 pub mod startup;
 pub mod users;
+pub mod web;
+
+// The kernel's modules under their old names, for the binary and the tests.
+pub use common::{db, error};
 
 use std::sync::Arc;
 
@@ -47,17 +46,20 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{
     DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger, Next, from_fn,
 };
-use actix_web::{App, HttpResponse, ResponseError, web};
+use actix_web::{App, HttpResponse, ResponseError};
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-use crate::auth::jwt::JwtKeys;
+use crate::common::db::Db;
+use crate::common::error::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::config::Settings;
-use crate::db::Db;
-use crate::error::{ApiError, PROBLEM_CONTENT_TYPE};
-use crate::http::{BodyLimit, RouteTable};
+use crate::web::extract::BodyLimit;
+use crate::web::jwt::JwtKeys;
+use crate::web::routes::RouteTable;
 
-/// Everything a request handler may need; cheap to clone.
+/// What the running app is made of; cheap to clone. The app registers each piece as app data
+/// of its own type, and a handler extracts only what it needs (`web::Data<Db>`,
+/// `web::Data<PasswordGate>`, …), so that no feature depends on the app.
 #[derive(Clone)]
 pub struct AppState {
     /// The database pool.
@@ -67,11 +69,11 @@ pub struct AppState {
     /// The validated configuration.
     pub settings: Arc<Settings>,
     /// An argon2id hash of a random password, verified when a login names an unknown e-mail.
-    pub dummy_hash: Arc<str>,
+    pub dummy_hash: Arc<web::auth::DummyHash>,
     /// The per-account and per-address login buckets.
-    pub login_throttle: Arc<auth::throttle::LoginThrottle>,
+    pub login_throttle: Arc<web::throttle::LoginThrottle>,
     /// The cap on concurrent password hashing.
-    pub passwords: auth::password::PasswordGate,
+    pub passwords: common::password::PasswordGate,
 }
 
 /// Registers every documented route: the probes at the root, the API under `/api/v1`.
@@ -119,24 +121,32 @@ pub fn build_app(
     let api = openapi::finish(api);
     let route_table = RouteTable::from_openapi(&api);
     let body_limit = state.settings.server.body_limit;
-    app.app_data(web::Data::new(state))
-        .app_data(web::Data::new(route_table))
+    use actix_web::web::Data;
+    app.app_data(Data::new(state.db.clone()))
+        .app_data(Data::from(state.jwt.clone()))
+        .app_data(Data::from(state.dummy_hash.clone()))
+        .app_data(Data::from(state.login_throttle.clone()))
+        .app_data(Data::new(state.passwords.clone()))
+        .app_data(Data::new(state.settings.demands.clone()))
+        .app_data(Data::new(route_table))
         .app_data(BodyLimit(body_limit))
-        .app_data(web::PayloadConfig::new(body_limit))
-        .app_data(web::PathConfig::default().error_handler(|error, req| {
-            // Name the path parameter that did not parse.
-            // Numeric parameters are the ids; a key like OPS is text and always parses.
-            let unparsable = |(name, value): &(&str, &str)| {
-                (*name == "id" || name.ends_with("_id")) && value.parse::<i64>().is_err()
-            };
-            let field = req
-                .match_info()
-                .iter()
-                .find(unparsable)
-                .map(|(name, _)| name.to_string())
-                .unwrap_or_else(|| "path".to_string());
-            ApiError::bad_field(field, format!("is not valid here: {error}")).into()
-        }))
+        .app_data(actix_web::web::PayloadConfig::new(body_limit))
+        .app_data(
+            actix_web::web::PathConfig::default().error_handler(|error, req| {
+                // Name the path parameter that did not parse.
+                // Numeric parameters are the ids; a key like OPS is text and always parses.
+                let unparsable = |(name, value): &(&str, &str)| {
+                    (*name == "id" || name.ends_with("_id")) && value.parse::<i64>().is_err()
+                };
+                let field = req
+                    .match_info()
+                    .iter()
+                    .find(unparsable)
+                    .map(|(name, _)| name.to_string())
+                    .unwrap_or_else(|| "path".to_string());
+                ApiError::bad_field(field, format!("is not valid here: {error}")).into()
+            }),
+        )
         .service(
             SwaggerUi::new("/swagger-ui/{_:.*}")
                 .url("/api-docs/openapi.json", api)
@@ -148,16 +158,16 @@ pub fn build_app(
         )
         .route(
             "/swagger-ui",
-            web::get().to(|| async {
+            actix_web::web::get().to(|| async {
                 HttpResponse::PermanentRedirect()
                     .insert_header((header::LOCATION, "/swagger-ui/"))
                     .finish()
             }),
         )
-        .default_service(web::to(http::no_route))
+        .default_service(actix_web::web::to(web::routes::no_route))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(from_fn(head_as_get))
-        .wrap(from_fn(http::limit_request_head))
+        .wrap(from_fn(web::routes::limit_request_head))
         .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
         .wrap(from_fn(security_headers))
         .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))

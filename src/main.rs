@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use opsboard::auth::Role;
+use opsboard::common::actor::Role;
 use opsboard::config::Settings;
 use opsboard::users::model::{NewUser, User};
 

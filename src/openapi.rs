@@ -7,7 +7,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use crate::error::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use crate::common::error::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
 /// The fixed parts of the document.
 #[derive(OpenApi)]

@@ -8,11 +8,12 @@ use actix_web::HttpServer;
 use rand::RngCore;
 use rand::distr::{Alphanumeric, SampleString};
 
-use crate::auth::jwt::JwtKeys;
-use crate::auth::{Role, password};
+use crate::common::actor::Role;
+use crate::common::db::{self, Db};
+use crate::common::password;
 use crate::config::Settings;
-use crate::db::{self, Db};
 use crate::users::model::{NewUser, User};
+use crate::web::jwt::JwtKeys;
 use crate::{AppState, build_app};
 
 /// The first admin of a development database when none is configured.
@@ -60,7 +61,7 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
     let jwt = JwtKeys::new(&secret, &settings.auth)?;
     let dummy_hash = password::hash(&Alphanumeric.sample_string(&mut rand::rng(), 32))
         .map_err(|e| e.to_string())?;
-    let throttle = crate::auth::throttle::LoginThrottle::new(&settings.auth);
+    let throttle = crate::web::throttle::LoginThrottle::new(&settings.auth);
     let passwords = password::PasswordGate::new(
         settings.auth.password_hash_concurrency,
         Duration::from_secs(settings.auth.password_hash_wait_secs),
@@ -69,7 +70,7 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
         db,
         jwt: Arc::new(jwt),
         settings: Arc::new(settings),
-        dummy_hash: dummy_hash.into(),
+        dummy_hash: Arc::new(crate::web::auth::DummyHash(dummy_hash)),
         login_throttle: Arc::new(throttle),
         passwords,
     })
@@ -104,7 +105,7 @@ fn bootstrap_admin(db: &Db, settings: &Settings) -> Result<(), String> {
         password: password.clone(),
     };
     User::create(&mut conn, form, None).map_err(|e| match e {
-        crate::error::ApiError::Validation(errors) => format!(
+        crate::common::error::ApiError::Validation(errors) => format!(
             "OPSBOARD_ADMIN_EMAIL / OPSBOARD_ADMIN_PASSWORD: {}",
             errors
                 .iter()

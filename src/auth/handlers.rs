@@ -1,15 +1,16 @@
 //! `POST /api/v1/auth/login` and `GET /api/v1/me`.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
-use crate::auth::throttle::client_address;
-use crate::error::ApiError;
-use crate::http::{Json, ok_with_etag};
+use crate::common::db::Db;
+use crate::common::error::ApiError;
 use crate::users::model::User;
+use crate::web::auth::{CurrentUser, DummyHash, PasswordChecks};
+use crate::web::extract::Json;
+use crate::web::jwt::JwtKeys;
+use crate::web::respond::ok_with_etag;
 
 /// Mounts the authentication endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -55,32 +56,32 @@ pub struct TokenResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail or password", body = crate::error::Problem,
+        (status = 401, description = "Wrong e-mail or password", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts for this account or from this address; \
-         try again after `Retry-After` seconds", body = crate::error::Problem,
+         try again after `Retry-After` seconds", body = crate::common::error::Problem,
          content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds until an attempt is let through"))),
         (status = 503, description = "The server is busy checking other passwords (or the \
          database is unavailable); try again after `Retry-After` seconds",
-         body = crate::error::Problem, content_type = "application/problem+json",
+         body = crate::common::error::Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    db: web::Data<Db>,
+    jwt: web::Data<JwtKeys>,
+    checks: PasswordChecks,
+    dummy_hash: web::Data<DummyHash>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest {
         email,
         password: given,
     } = body.0;
-    let address = client_address(&req, state.settings.auth.trust_forwarded_for);
-    state.login_throttle.admit(&email, address)?;
-    let found = state
-        .db
+    checks.admit(&email)?;
+    let found = db
         .run(move |conn| User::find_for_login(conn, &email))
         .await?;
     // The connection is back in the pool before argon2 runs. Verify against a dummy hash
@@ -91,19 +92,19 @@ pub async fn login(
             Some((credentials.user, credentials.auth_epoch)),
             credentials.password_hash,
         ),
-        None => (None, state.dummy_hash.to_string()),
+        None => (None, dummy_hash.0.clone()),
     };
-    let matches = state.passwords.verify(given, hash).await?;
+    let matches = checks.passwords.verify(given, hash).await?;
     let (user, auth_epoch) = candidate
         .filter(|(user, _)| matches && user.active)
         .ok_or_else(|| ApiError::Unauthorized("Wrong e-mail or password.".into()))?;
-    let token = state.jwt.issue(user.id, user.role.as_str(), auth_epoch)?;
+    let token = jwt.issue(user.id, user.role.as_str(), auth_epoch)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {
             access_token: token,
             token_type: "Bearer".into(),
-            expires_in: state.jwt.ttl_seconds(),
+            expires_in: jwt.ttl_seconds(),
         }))
 }
 
@@ -119,6 +120,8 @@ pub async fn login(
     security(("bearer" = []))
 )]
 #[get("/me")]
-pub async fn me(caller: CurrentUser) -> HttpResponse {
-    ok_with_etag(&caller.0, caller.0.version)
+pub async fn me(db: web::Data<Db>, caller: CurrentUser) -> Result<HttpResponse, ApiError> {
+    let id = caller.id();
+    let user = db.run(move |conn| Ok(User::find(conn, id)?)).await?;
+    Ok(ok_with_etag(&user, user.version))
 }

@@ -2,14 +2,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
 use crate::board::model::{
     Board, BoardChanges, BoardFilter, Column, ColumnChanges, NewBoard, NewColumn,
 };
-use crate::error::ApiError;
-use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
-use crate::pagination::Page;
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
+use crate::common::pagination::Page;
+use crate::common::version::Precondition;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// List boards.
 ///
@@ -23,14 +27,14 @@ use crate::pagination::Page;
 )]
 #[get("/boards")]
 pub async fn list_boards(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<BoardFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = filter.0;
-    let page = state.db.run(move |conn| Board::list(conn, &filter)).await?;
+    let page = db.run(move |conn| Board::list(conn, &filter)).await?;
     Ok(page.respond(&req))
 }
 
@@ -44,20 +48,19 @@ pub async fn list_boards(
     responses(
         (status = 201, description = "The new board", body = Board,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The key is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/boards")]
 pub async fn create_board(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     body: Json<NewBoard>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let board = state
-        .db
+    let board = db
         .transaction(move |conn| Board::create(conn, &body.0, Some(actor)))
         .await?;
     Ok(created(
@@ -78,12 +81,12 @@ pub async fn create_board(
 )]
 #[get("/boards/{key}")]
 pub async fn get_board(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let board = state.db.run(move |conn| Board::find(conn, &key)).await?;
+    let board = db.run(move |conn| Board::find(conn, &key)).await?;
     Ok(ok_with_etag(&board, board.version))
 }
 
@@ -99,22 +102,21 @@ pub async fn get_board(
     request_body = BoardChanges,
     responses(
         (status = 200, description = "The changed board", body = Board, headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/boards/{key}")]
 pub async fn update_board(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<BoardChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let board = state
-        .db
+    let board = db
         .transaction(move |conn| Board::update(conn, &key, &body.0, actor, if_match))
         .await?;
     Ok(ok_with_etag(&board, board.version))
@@ -131,12 +133,12 @@ pub async fn update_board(
 )]
 #[get("/boards/{key}/columns")]
 pub async fn list_columns(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let board = state.db.run(move |conn| Board::find(conn, &key)).await?;
+    let board = db.run(move |conn| Board::find(conn, &key)).await?;
     Ok(HttpResponse::Ok().json(board.columns))
 }
 
@@ -151,13 +153,13 @@ pub async fn list_columns(
     responses(
         (status = 201, description = "The new column", body = Column,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The name is taken on this board", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken on this board", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/boards/{key}/columns")]
 pub async fn add_column(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
     body: Json<NewColumn>,
@@ -165,8 +167,7 @@ pub async fn add_column(
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let board_key = key.to_uppercase();
-    let column = state
-        .db
+    let column = db
         .transaction(move |conn| Board::add_column(conn, &key, &body.0, actor))
         .await?;
     Ok(created(
@@ -190,24 +191,23 @@ pub async fn add_column(
     request_body = ColumnChanges,
     responses(
         (status = 200, description = "The changed column", body = Column, headers(("ETag" = String, description = "Its new version"))),
-        (status = 409, description = "The name is taken on this board", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken on this board", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/boards/{key}/columns/{id}")]
 pub async fn update_column(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, i64)>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<ColumnChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let (key, id) = path.into_inner();
-    let column = state
-        .db
+    let column = db
         .transaction(move |conn| Board::update_column(conn, &key, id, &body.0, actor, if_match))
         .await?;
     Ok(ok_with_etag(&column, column.version))
@@ -225,24 +225,22 @@ pub async fn update_column(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "The column holds items, or is the board's last", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The column holds items, or is the board's last", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[delete("/boards/{key}/columns/{id}")]
 pub async fn delete_column(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, i64)>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let (key, id) = path.into_inner();
-    state
-        .db
-        .transaction(move |conn| Board::delete_column(conn, &key, id, actor, if_match))
+    db.transaction(move |conn| Board::delete_column(conn, &key, id, actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::db::schema::{board_columns, boards, items};
-use crate::db::{DbConnection, lower, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, check_text};
-use crate::pagination::{Page, PageParams};
+use crate::common::db::schema::{board_columns, boards, items};
+use crate::common::db::{DbConnection, lower, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
 
 /// Where a column stands in the flow; flow metrics and `started_at`/`done_at` follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -176,7 +177,10 @@ pub struct NewBoard {
     pub description: String,
     /// The workflow; Backlog → Ready → In progress (WIP 5) → Review (WIP 3) → Done when omitted.
     /// 1 to 30 columns.
-    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<30, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most_or_null::<30, _, _>"
+    )]
     #[schema(min_items = 1, max_items = 30)]
     pub columns: Option<Vec<NewColumn>>,
     /// Id of the board lead (an active user), accountable when nobody else is.
@@ -199,7 +203,7 @@ pub struct BoardChanges {
     #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     /// New board lead (an active user's id); `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub lead: Option<Option<i64>>,
 }
 
@@ -218,7 +222,7 @@ pub struct ColumnChanges {
     /// New category.
     pub category: Option<ColumnCategory>,
     /// New WIP limit; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(minimum = 1, maximum = 1000)]
     pub wip_limit: Option<Option<i32>>,
     /// Whether an incident waiting here stops its SLA clock.
@@ -346,11 +350,11 @@ impl Board {
     }
 
     /// The stored row of a board, locked until the end of the transaction (see
-    /// [`crate::db::lock`]): changes of a board and of its set of columns start here, so they
+    /// [`crate::common::db::lock`]): changes of a board and of its set of columns start here, so they
     /// never interleave.
     fn row_for_update(conn: &mut DbConnection, key: &str) -> Result<BoardRow, ApiError> {
         let row = Board::row(conn, key)?;
-        if crate::db::lock(conn, crate::db::Lock::Board(row.id))? {
+        if crate::common::db::lock(conn, crate::common::db::Lock::Board(row.id))? {
             return Board::row(conn, key);
         }
         Ok(row)
@@ -487,7 +491,7 @@ impl Board {
         if let Some(since) = filter.updated_since {
             query = query.filter(boards::updated_at.ge(since.naive_utc()));
         }
-        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
+        if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 lower(boards::key)
                     .like(pattern.clone())
@@ -506,7 +510,7 @@ impl Board {
         key: &str,
         changes: &BoardChanges,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Board, ApiError> {
         let mut errors = Vec::new();
         let name = changes
@@ -619,7 +623,7 @@ impl Board {
         column_id: i64,
         changes: &ColumnChanges,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Column, ApiError> {
         let mut errors = Vec::new();
         let name = changes
@@ -737,11 +741,11 @@ impl Board {
         key: &str,
         column_id: i64,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<(), ApiError> {
         let board = Board::find_for_update(conn, key)?;
         // Lock the column too: a move into it holds this lock while it counts the column.
-        crate::db::lock(conn, crate::db::Lock::Column(column_id))?;
+        crate::common::db::lock(conn, crate::common::db::Lock::Column(column_id))?;
         let current = board
             .columns
             .iter()
@@ -868,9 +872,9 @@ fn check_lead(
     errors: &mut Vec<FieldError>,
 ) -> Result<(), ApiError> {
     if let Some(id) = lead {
-        let active = crate::db::schema::users::table
+        let active = crate::common::db::schema::users::table
             .find(id)
-            .select(crate::db::schema::users::active)
+            .select(crate::common::db::schema::users::active)
             .first::<bool>(conn)
             .optional()?;
         match active {

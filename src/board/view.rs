@@ -10,15 +10,16 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role, Visibility};
 use crate::board::model::{Board, ColumnCategory};
-use crate::db::DbConnection;
-use crate::db::schema::{item_labels, item_raci, items, services, users};
-use crate::error::ApiError;
-use crate::http::Query;
+use crate::common::actor::{Role, Visibility};
+use crate::common::db::Db;
+use crate::common::db::DbConnection;
+use crate::common::db::schema::{item_labels, item_raci, items, services, users};
+use crate::common::error::ApiError;
 use crate::incidents::model::{self as incidents, Severity};
 use crate::items::model::{ItemType, Priority, demands_of};
+use crate::web::auth::CurrentUser;
+use crate::web::extract::Query;
 
 /// Filters of the board view.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -198,12 +199,14 @@ pub fn build(
             .select(item_labels::item_id);
         query = query.filter(items::id.eq_any(ids));
     }
-    if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
+    if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
         query = query.filter(
-            crate::db::lower(items::key)
+            crate::common::db::lower(items::key)
                 .like(pattern.clone())
                 .escape('\\')
-                .or(crate::db::lower(items::title).like(pattern).escape('\\')),
+                .or(crate::common::db::lower(items::title)
+                    .like(pattern)
+                    .escape('\\')),
         );
     }
     let rows: Vec<CardRow> = query.load(conn)?;
@@ -325,7 +328,7 @@ pub fn build(
 )]
 #[get("/boards/{key}/view")]
 pub async fn board_view(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
     filter: Query<ViewFilter>,
@@ -335,8 +338,7 @@ pub async fn board_view(
     let visibility = caller.visibility();
     // Serialized on the blocking thread into a buffer sized for the cards: a view of 5,000
     // cards is megabytes, and growing a string by doubling copied it several times over.
-    let body = state
-        .db
+    let body = db
         .run(move |conn| {
             let view = build(conn, &key, &filter, visibility)?;
             let cards: usize = view.columns.iter().map(|c| c.cards.len()).sum();

@@ -4,17 +4,18 @@
 
 use diesel::prelude::*;
 
-use crate::auth::{CurrentUser, Role};
 use crate::board::model::{Board, ColumnCategory, NewBoard, NewColumn};
 use crate::catalog::demo_data;
 use crate::catalog::organizations::{NewOrganization, Organization, OrganizationKind};
 use crate::catalog::raci::{self, Accountable, RaciInput};
 use crate::catalog::services::{Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind};
-use crate::db::DbConnection;
-use crate::db::schema::{organizations, services, users};
+use crate::common::actor::Actor;
+use crate::common::actor::Role;
+use crate::common::db::DbConnection;
+use crate::common::db::schema::{organizations, services, users};
+use crate::common::error::ApiError;
+use crate::common::version::Precondition;
 use crate::demands::model::{self as demands, Decision, DecisionRequest, DemandInput, Effort};
-use crate::error::ApiError;
-use crate::http::IfMatch;
 use crate::incidents::model::{IncidentInput, Severity};
 use crate::items::model::{Item, ItemType, MoveRequest, NewItem, Priority};
 use crate::users::model::{NewUser, User};
@@ -150,7 +151,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
                 consulted: demand.filter(|_| i % 3 == 0).into_iter().collect(),
                 informed: lead.filter(|id| *id != accountable).into_iter().collect(),
             };
-            raci::replace(conn, &service.key, &template, None, IfMatch(None))?;
+            raci::replace(conn, &service.key, &template, None, Precondition(None))?;
         }
         let column =
             |name: &str, category: ColumnCategory, wip_limit: Option<i32>, pauses_sla| NewColumn {
@@ -374,7 +375,8 @@ fn seed_items(
                 ),
             };
             if let Some(decision) = decision {
-                let caller = CurrentUser(User::find(conn, manager)?);
+                let found = User::find(conn, manager)?;
+                let caller = Actor::user(found.id, found.role, found.organization_id);
                 let request = DecisionRequest {
                     decision,
                     reason: reason.map(str::to_string),
@@ -384,7 +386,8 @@ fn seed_items(
                     effort: Some([Effort::S, Effort::M, Effort::L][d % 3]),
                     override_wip: true,
                 };
-                let decided = demands::decide(conn, &item.key, &request, &caller, IfMatch(None))?;
+                let decided =
+                    demands::decide(conn, &item.key, &request, &caller, Precondition(None))?;
                 if decision == Decision::Accepted && d % 3 == 0 {
                     let board = Board::find(conn, "DEM")?;
                     let request = MoveRequest {
@@ -394,7 +397,14 @@ fn seed_items(
                         override_wip: true,
                         resolution: None,
                     };
-                    Item::move_to(conn, &decided.key, &request, manager, true, IfMatch(None))?;
+                    Item::move_to(
+                        conn,
+                        &decided.key,
+                        &request,
+                        manager,
+                        true,
+                        Precondition(None),
+                    )?;
                 }
             }
             created += 1;
@@ -411,7 +421,7 @@ fn seed_items(
                 override_wip: true,
                 resolution: None,
             };
-            Item::move_to(conn, &item.key, &request, actor, true, IfMatch(None))?;
+            Item::move_to(conn, &item.key, &request, actor, true, Precondition(None))?;
         }
         created += 1;
     }

@@ -2,16 +2,20 @@
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
 use crate::catalog::import::{self, ImportFormat, ImportReport};
 use crate::catalog::raci::{self, PersonRaci, RaciInput, RaciTemplate};
 use crate::catalog::services::{
     OrganizationIndex, Service, ServiceChanges, ServiceFilter, ServiceInput,
 };
-use crate::error::ApiError;
-use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
-use crate::pagination::Page;
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
+use crate::common::pagination::Page;
+use crate::common::version::Precondition;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// List online services.
 ///
@@ -27,17 +31,14 @@ use crate::pagination::Page;
 )]
 #[get("/services")]
 pub async fn list_services(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<ServiceFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = filter.0;
-    let page = state
-        .db
-        .run(move |conn| Service::list(conn, &filter))
-        .await?;
+    let page = db.run(move |conn| Service::list(conn, &filter)).await?;
     Ok(page.respond(&req))
 }
 
@@ -50,20 +51,19 @@ pub async fn list_services(
     responses(
         (status = 201, description = "The new service", body = Service,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The key is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/services")]
 pub async fn create_service(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     body: Json<ServiceInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let service = state
-        .db
+    let service = db
         .transaction(move |conn| {
             let orgs = OrganizationIndex::load(conn)?;
             let resolved = body.0.validate(&orgs).map_err(ApiError::Validation)?;
@@ -94,12 +94,12 @@ fn resolved_key(input: &ServiceInput) -> String {
 )]
 #[get("/services/{key}")]
 pub async fn get_service(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let service = state.db.run(move |conn| Service::find(conn, &key)).await?;
+    let service = db.run(move |conn| Service::find(conn, &key)).await?;
     Ok(ok_with_etag(&service, service.version))
 }
 
@@ -118,22 +118,21 @@ pub async fn get_service(
     responses(
         (status = 200, description = "The changed service", body = Service,
          headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/services/{key}")]
 pub async fn update_service(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<ServiceChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let service = state
-        .db
+    let service = db
         .transaction(move |conn| Service::update(conn, &key, &body.0, actor, if_match))
         .await?;
     Ok(ok_with_etag(&service, service.version))
@@ -153,23 +152,21 @@ pub async fn update_service(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "Items, incidents (as affected service) or SLA policies refer to the service", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Items, incidents (as affected service) or SLA policies refer to the service", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[delete("/services/{key}")]
 pub async fn delete_service(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    state
-        .db
-        .transaction(move |conn| Service::delete(conn, &key, actor, if_match))
+    db.transaction(move |conn| Service::delete(conn, &key, actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -187,12 +184,12 @@ pub async fn delete_service(
 )]
 #[get("/services/{key}/raci")]
 pub async fn get_service_raci(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let template = state.db.run(move |conn| raci::template(conn, &key)).await?;
+    let template = db.run(move |conn| raci::template(conn, &key)).await?;
     Ok(ok_with_etag(&template, template.version))
 }
 
@@ -211,22 +208,21 @@ pub async fn get_service_raci(
     responses(
         (status = 200, description = "The new template", body = RaciTemplate,
          headers(("ETag" = String, description = "The template's new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[put("/services/{key}/raci")]
 pub async fn put_service_raci(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<RaciInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let template = state
-        .db
+    let template = db
         .transaction(move |conn| raci::replace(conn, &key, &body.0, Some(actor), if_match))
         .await?;
     Ok(ok_with_etag(&template, template.version))
@@ -244,7 +240,7 @@ pub async fn put_service_raci(
 )]
 #[get("/users/{id}/raci")]
 pub async fn get_user_raci(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,7 +248,7 @@ pub async fn get_user_raci(
     if caller.id() != id {
         caller.require(Role::Viewer)?;
     }
-    let roles = state.db.run(move |conn| raci::of_person(conn, id)).await?;
+    let roles = db.run(move |conn| raci::of_person(conn, id)).await?;
     Ok(HttpResponse::Ok().json(roles))
 }
 
@@ -282,7 +278,7 @@ pub async fn get_user_raci(
 )]
 #[post("/services/import")]
 pub async fn import_services(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     req: HttpRequest,
     body: web::Bytes,
@@ -301,8 +297,7 @@ pub async fn import_services(
     };
     let parsed = import::parse(format, &body);
     let actor = caller.id();
-    let report = state
-        .db
+    let report = db
         .transaction(move |conn| {
             import::apply(conn, &parsed, Some(actor), &mut |_| {}).map_err(ApiError::from)
         })

@@ -3,7 +3,7 @@
 //!
 //! Cells are stored as given, also those that a spreadsheet would run as a formula (`=`, `+`,
 //! `-`, `@`, …): the catalogue is data, not a sheet. Whatever writes CSV goes through
-//! [`crate::csv_out`], which neutralizes such cells.
+//! [`crate::common::csv_out`], which neutralizes such cells.
 //!
 //! Idempotent by `key`: a row equal to the stored service changes nothing, a changed row updates
 //! that service, a new key creates one. All-or-nothing: when any row is invalid, nothing is
@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 use crate::catalog::services::{
     Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind, UpsertOutcome,
 };
-use crate::db::DbConnection;
-use crate::error::{ApiError, FieldError};
+use crate::common::db::DbConnection;
+use crate::common::error::{ApiError, FieldError};
 
 /// The CSV columns, in the order of the sample file. `key`, `name` and `kind` are required;
 /// list cells (`leika_keys`, `tags`) separate values by `|`, `,`, `;` or spaces.
@@ -198,8 +198,9 @@ pub fn parse(format: ImportFormat, body: &[u8]) -> Parsed {
 
 fn parse_json(body: &[u8]) -> Parsed {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let values = crate::http::at_most::<MAX_IMPORT_ROWS, _, serde_json::Value>(&mut deserializer)
-        .and_then(|values| deserializer.end().map(|()| values));
+    let values =
+        crate::common::parse::at_most::<MAX_IMPORT_ROWS, _, serde_json::Value>(&mut deserializer)
+            .and_then(|values| deserializer.end().map(|()| values));
     let values: Vec<serde_json::Value> = match values {
         Ok(values) => values,
         Err(e) => {
@@ -218,7 +219,7 @@ fn parse_json(body: &[u8]) -> Parsed {
     let mut problems = Vec::new();
     for (i, value) in values.into_iter().enumerate() {
         let text = value.to_string();
-        match crate::http::parse_json::<ServiceInput>(text.as_bytes()) {
+        match crate::common::parse::parse_json::<ServiceInput>(text.as_bytes()) {
             Ok(input) => rows.push((i + 1, input)),
             Err(ApiError::Validation(errors)) => {
                 problems.extend(errors.into_iter().map(|e| ImportProblem {

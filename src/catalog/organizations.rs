@@ -8,15 +8,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
-use crate::db::schema::{demand_details, incident_details, organizations, services, users};
-use crate::db::{DbConnection, lower, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, Json, Query, check_text, created, ok_with_etag};
-use crate::pagination::{Page, PageParams};
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::db::schema::{demand_details, incident_details, organizations, services, users};
+use crate::common::db::{DbConnection, lower, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
 use crate::users::model::normalize_email;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// What kind of body an organization is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -170,7 +175,7 @@ pub struct OrganizationChanges {
     /// New kind.
     pub kind: Option<OrganizationKind>,
     /// New contact address; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(format = Email, max_length = 254)]
     pub contact_email: Option<Option<String>>,
 }
@@ -324,7 +329,7 @@ impl Organization {
         if let Some(since) = filter.updated_since {
             query = query.filter(organizations::updated_at.ge(since.naive_utc()));
         }
-        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
+        if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 lower(organizations::short_name)
                     .like(pattern.clone())
@@ -346,7 +351,7 @@ impl Organization {
         short_name: &str,
         changes: &OrganizationChanges,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Organization, ApiError> {
         let mut errors = Vec::new();
         let name = changes
@@ -359,12 +364,13 @@ impl Organization {
         });
         ApiError::from_fields(errors)?;
         let found = Organization::find(conn, short_name)?;
-        let current = if crate::db::lock(conn, crate::db::Lock::Organization(found.id))? {
-            // Locked only now: read again what the lock protects.
-            Organization::find_by_id(conn, found.id)?
-        } else {
-            found
-        };
+        let current =
+            if crate::common::db::lock(conn, crate::common::db::Lock::Organization(found.id))? {
+                // Locked only now: read again what the lock protects.
+                Organization::find_by_id(conn, found.id)?
+            } else {
+                found
+            };
         expected.check(current.version)?;
         let mut changed = serde_json::Map::new();
         let mut note = |field: &str, old: serde_json::Value, new: serde_json::Value| {
@@ -423,7 +429,7 @@ impl Organization {
         conn: &mut DbConnection,
         short_name: &str,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<(), ApiError> {
         let current = Organization::find(conn, short_name)?;
         expected.check(current.version)?;
@@ -484,15 +490,14 @@ impl Organization {
 )]
 #[get("/organizations")]
 pub async fn list_organizations(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<OrganizationFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = filter.0;
-    let page = state
-        .db
+    let page = db
         .run(move |conn| Organization::list(conn, &filter))
         .await?;
     Ok(page.respond(&req))
@@ -507,20 +512,19 @@ pub async fn list_organizations(
     responses(
         (status = 201, description = "The new organization", body = Organization,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The short name is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The short name is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/organizations")]
 pub async fn create_organization(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     body: Json<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let org = state
-        .db
+    let org = db
         .transaction(move |conn| Organization::create(conn, body.0.clone(), Some(actor)))
         .await?;
     Ok(created(
@@ -542,13 +546,12 @@ pub async fn create_organization(
 )]
 #[get("/organizations/{short_name}")]
 pub async fn get_organization(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     short_name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let org = state
-        .db
+    let org = db
         .run(move |conn| Organization::find(conn, &short_name))
         .await?;
     Ok(ok_with_etag(&org, org.version))
@@ -567,22 +570,21 @@ pub async fn get_organization(
     responses(
         (status = 200, description = "The changed organization", body = Organization,
          headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/organizations/{short_name}")]
 pub async fn update_organization(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     short_name: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<OrganizationChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    let org = state
-        .db
+    let org = db
         .transaction(move |conn| Organization::update(conn, &short_name, &body.0, actor, if_match))
         .await?;
     Ok(ok_with_etag(&org, org.version))
@@ -601,23 +603,21 @@ pub async fn update_organization(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "Services, users, demands or incidents still refer to it", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Services, users, demands or incidents still refer to it", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[delete("/organizations/{short_name}")]
 pub async fn delete_organization(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     short_name: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
-    state
-        .db
-        .transaction(move |conn| Organization::delete(conn, &short_name, actor, if_match))
+    db.transaction(move |conn| Organization::delete(conn, &short_name, actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -628,15 +628,18 @@ pub(crate) fn organization_id(
     conn: &mut DbConnection,
     field: &str,
     short_name: &str,
-    errors: &mut Vec<crate::error::FieldError>,
+    errors: &mut Vec<crate::common::error::FieldError>,
 ) -> Result<Option<i64>, ApiError> {
     let id = organizations::table
-        .filter(crate::db::lower(organizations::short_name).eq(short_name.trim().to_lowercase()))
+        .filter(
+            crate::common::db::lower(organizations::short_name)
+                .eq(short_name.trim().to_lowercase()),
+        )
         .select(organizations::id)
         .first::<i64>(conn)
         .optional()?;
     if id.is_none() {
-        errors.push(crate::error::FieldError::new(
+        errors.push(crate::common::error::FieldError::new(
             field,
             format!("there is no organization `{}`", short_name.trim()),
         ));

@@ -10,11 +10,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::catalog::services::Service;
-use crate::db::schema::{service_raci, services, users};
-use crate::db::{DbConnection, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::IfMatch;
+use crate::common::db::schema::{service_raci, services, users};
+use crate::common::db::{DbConnection, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::version::Precondition;
 
 /// A RACI role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -129,15 +129,24 @@ pub struct RaciInput {
     /// (or send all lists empty and no accountable) to clear the template.
     pub accountable: Option<Accountable>,
     /// Responsible users' ids; at most 50.
-    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<50, _, _>"
+    )]
     #[schema(max_items = 50)]
     pub responsible: Vec<i64>,
     /// Consulted users' ids; at most 50.
-    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<50, _, _>"
+    )]
     #[schema(max_items = 50)]
     pub consulted: Vec<i64>,
     /// Informed users' ids; at most 50.
-    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<50, _, _>"
+    )]
     #[schema(max_items = 50)]
     pub informed: Vec<i64>,
 }
@@ -286,7 +295,7 @@ pub fn replace(
     key: &str,
     input: &RaciInput,
     actor: Option<i64>,
-    expected: IfMatch,
+    expected: Precondition,
 ) -> Result<RaciTemplate, ApiError> {
     let row = Service::row_for_update(conn, key)?;
     expected.check(row.raci_version)?;

@@ -12,16 +12,17 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::catalog::organizations::Organization;
 use crate::catalog::raci::PersonRef;
-use crate::db::schema::{
+use crate::common::db::schema::{
     organizations, service_leika_keys, service_raci, service_tags, services, users,
 };
-use crate::db::{DbConnection, lower, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, check_text};
-use crate::pagination::{
+use crate::common::db::{DbConnection, lower, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
 
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -143,7 +144,10 @@ pub struct ServiceInput {
     #[schema(pattern = r"^[0-9]{5}$")]
     pub ozg_id: Option<String>,
     /// LeiKa keys: 14 digits each, starting with 99; at most 50.
-    #[serde(default, deserialize_with = "crate::http::at_most::<50, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<50, _, _>"
+    )]
     #[schema(max_items = 50)]
     pub leika_keys: Vec<String>,
     /// OZG topic field.
@@ -159,7 +163,10 @@ pub struct ServiceInput {
     /// Go-live date.
     pub go_live_date: Option<NaiveDate>,
     /// Tags: lower-case letters, digits, `-`, `_`, `.`; at most 20.
-    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<20, _, _>"
+    )]
     #[schema(max_items = 20)]
     pub tags: Vec<String>,
 }
@@ -188,32 +195,38 @@ pub struct ServiceChanges {
     #[schema(minimum = 0, maximum = 4)]
     pub maturity_level: Option<i16>,
     /// New OZG id; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(pattern = r"^[0-9]{5}$")]
     pub ozg_id: Option<Option<String>>,
     /// New LeiKa keys (replaces the list); at most 50.
-    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<50, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most_or_null::<50, _, _>"
+    )]
     #[schema(max_items = 50)]
     pub leika_keys: Option<Vec<String>>,
     /// New topic; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub topic: Option<Option<String>>,
     /// New operator; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub operator: Option<Option<String>>,
     /// New responsible organization; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub responsible: Option<Option<String>>,
     /// New address; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 2000, pattern = "^https?://[^\\s]+$")]
     pub url: Option<Option<String>>,
     /// New go-live date; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub go_live_date: Option<Option<NaiveDate>>,
     /// New tags (replaces the list); at most 20.
-    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most_or_null::<20, _, _>"
+    )]
     #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
@@ -626,13 +639,13 @@ impl Service {
     }
 
     /// The stored row of a service by key, locked until the end of the transaction (see
-    /// [`crate::db::lock`]): where every write of a service starts.
+    /// [`crate::common::db::lock`]): where every write of a service starts.
     pub(crate) fn row_for_update(
         conn: &mut DbConnection,
         key: &str,
     ) -> Result<ServiceRow, ApiError> {
         let row = Service::row(conn, key)?;
-        if crate::db::lock(conn, crate::db::Lock::Service(row.id))? {
+        if crate::common::db::lock(conn, crate::common::db::Lock::Service(row.id))? {
             return Service::row(conn, key);
         }
         Ok(row)
@@ -785,7 +798,7 @@ impl Service {
         key: &str,
         changes: &ServiceChanges,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Service, ApiError> {
         let row = Service::row_for_update(conn, key)?;
         expected.check(row.version)?;
@@ -819,9 +832,9 @@ impl Service {
         conn: &mut DbConnection,
         key: &str,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<(), ApiError> {
-        use crate::db::schema::{incident_services, items, sla_policies};
+        use crate::common::db::schema::{incident_services, items, sla_policies};
         let row = Service::row_for_update(conn, key)?;
         expected.check(row.version)?;
         let referring: i64 = items::table
@@ -901,7 +914,7 @@ impl Service {
         if let Some(since) = filter.updated_since {
             query = query.filter(services::updated_at.ge(since.naive_utc()));
         }
-        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
+        if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             let by_leika = service_leika_keys::table
                 .filter(
                     service_leika_keys::leika_key

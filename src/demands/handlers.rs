@@ -2,13 +2,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
+use crate::common::pagination::Page;
+use crate::common::version::Precondition;
+use crate::demands::DemandSettings;
 use crate::demands::model::{self, DecisionRequest, DemandIntake, RoadmapFilter, RoadmapQuarter};
-use crate::error::ApiError;
-use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
 use crate::items::model::{Item, ItemFilter, ItemType};
-use crate::pagination::Page;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// Raise a demand.
 ///
@@ -24,25 +29,25 @@ use crate::pagination::Page;
     responses(
         (status = 201, description = "The new demand", body = Item,
             headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The demand board does not exist, or its intake column is at its WIP limit (`wip-limit-exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The demand board does not exist, or its intake column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/demands")]
 pub async fn raise_demand(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
+    settings: web::Data<DemandSettings>,
     caller: CurrentUser,
     body: Json<DemandIntake>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.0.role == Role::Viewer {
+    if caller.role() == Role::Viewer {
         return Err(ApiError::Forbidden(
             "Viewers read; requesters and team members raise demands.".into(),
         ));
     }
-    let board = state.settings.demands.board.trim().to_uppercase();
-    let item = state
-        .db
-        .transaction(move |conn| model::intake(conn, &body.0, &caller, &board))
+    let board = settings.board.trim().to_uppercase();
+    let item = db
+        .transaction(move |conn| model::intake(conn, &body.0, &caller.actor, &board))
         .await?;
     Ok(created(
         &item,
@@ -65,7 +70,7 @@ pub async fn raise_demand(
 )]
 #[get("/demands")]
 pub async fn list_demands(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<ItemFilter>,
     req: HttpRequest,
@@ -77,8 +82,7 @@ pub async fn list_demands(
     }
     filter.item_type = Some(ItemType::Demand);
     let visibility = caller.visibility();
-    let page = state
-        .db
+    let page = db
         .run(move |conn| Item::list(conn, &filter, visibility))
         .await?;
     Ok(page.respond(&req))
@@ -101,23 +105,22 @@ pub async fn list_demands(
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "The decided demand", body = Item, headers(("ETag" = String, description = "Its new version"))),
-        (status = 409, description = "The item is not a demand, or accepting it would move it into a column at its WIP limit (`wip-limit-exceeded`; it stays in intake, undecided)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The item is not a demand, or accepting it would move it into a column at its WIP limit (`wip-limit-exceeded`; it stays in intake, undecided)", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/items/{key}/decision")]
 pub async fn decide(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let item = state
-        .db
-        .transaction(move |conn| model::decide(conn, &key, &body.0, &caller, if_match))
+    let item = db
+        .transaction(move |conn| model::decide(conn, &key, &body.0, &caller.actor, if_match))
         .await?;
     Ok(ok_with_etag(&item, item.version))
 }
@@ -134,15 +137,14 @@ pub async fn decide(
 )]
 #[get("/demands/roadmap")]
 pub async fn roadmap(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<RoadmapFilter>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let visibility = caller.visibility();
     let filter = filter.0;
-    let quarters = state
-        .db
+    let quarters = db
         .run(move |conn| model::roadmap(conn, &filter, visibility))
         .await?;
     Ok(HttpResponse::Ok().json(quarters))

@@ -11,3 +11,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::roadmap)
         .service(handlers::decide);
 }
+
+/// Demand intake settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandSettings {
+    /// Key of the board where `POST /demands` puts new demands, in its first column.
+    pub board: String,
+}

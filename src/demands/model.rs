@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{CurrentUser, Role, Visibility};
 use crate::catalog::organizations::organization_id;
-use crate::db::schema::{board_columns, demand_details, items, organizations, services};
-use crate::db::{DbConnection, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, check_text};
+use crate::common::actor::Actor;
+use crate::common::actor::{Role, Visibility};
+use crate::common::db::schema::{board_columns, demand_details, items, organizations, services};
+use crate::common::db::{DbConnection, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
 use crate::items::model::{Item, MoveRequest};
 
 /// How much work a demand needs, in T-shirt sizes.
@@ -90,27 +92,27 @@ pub struct DemandFields {
 #[schema(example = json!({"value": 4, "effort": "m", "target_quarter": "2027-Q2"}))]
 pub struct DemandInput {
     /// Short name of the organization that asks.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub requesting_organization: Option<Option<String>>,
     /// Name of a service that does not exist yet (then `service` may be omitted).
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 200)]
     pub proposed_service: Option<Option<String>>,
     /// When the requester would like it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub desired_date: Option<Option<NaiveDate>>,
     /// Business justification (Markdown), up to 64 KiB.
     #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
     pub justification: Option<String>,
     /// Business value, 1 (low) to 5 (high).
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(minimum = 1, maximum = 5)]
     pub value: Option<Option<i32>>,
     /// Estimated effort.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub effort: Option<Option<Effort>>,
     /// The quarter it is planned for, `YYYY-Qn`.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(pattern = "^[0-9]{4}-Q[1-4]$")]
     pub target_quarter: Option<Option<String>>,
 }
@@ -409,10 +411,10 @@ pub fn decide(
     conn: &mut DbConnection,
     key_or_id: &str,
     request: &DecisionRequest,
-    caller: &CurrentUser,
-    expected: IfMatch,
+    caller: &Actor,
+    expected: Precondition,
 ) -> Result<Item, ApiError> {
-    let manages = caller.0.role.at_least(Role::Manager);
+    let manages = caller.role.at_least(Role::Manager);
     if request.override_wip && !manages {
         return Err(ApiError::Forbidden(
             "Only managers and admins may override a WIP limit.".into(),
@@ -432,7 +434,7 @@ pub fn decide(
         .find(|(_, category)| category == "todo")
         .map(|(id, _)| *id);
     if let (Decision::Accepted, Some(column)) = (request.decision, next_todo) {
-        crate::db::lock(conn, crate::db::Lock::Column(column))?;
+        crate::common::db::lock(conn, crate::common::db::Lock::Column(column))?;
     }
     let row = Item::row_for_update(conn, &seen.id.to_string())?;
     let is_accountable = crate::items::model::raci_of(conn, &[row.id])?
@@ -520,7 +522,7 @@ pub fn decide(
             },
             caller.id(),
             manages,
-            IfMatch(None),
+            Precondition(None),
         );
     }
     Item::find(conn, &row.key)
@@ -702,7 +704,7 @@ pub fn roadmap(
 pub fn intake(
     conn: &mut DbConnection,
     form: &DemandIntake,
-    caller: &CurrentUser,
+    caller: &Actor,
     board: &str,
 ) -> Result<Item, ApiError> {
     let mut errors = Vec::new();
@@ -712,12 +714,12 @@ pub fn intake(
             "must say why the demand matters",
         ));
     }
-    let own_org = caller.0.organization_id;
+    let own_org = caller.organization_id;
     let org_id = match &form.requesting_organization {
         Some(name) => organization_id(conn, "requesting_organization", name, &mut errors)?,
         None => own_org,
     };
-    if caller.0.role == Role::Requester {
+    if caller.role == Role::Requester {
         if own_org.is_none() {
             return Err(ApiError::Forbidden(
                 "Your account belongs to no organization; an admin must set it before you can \
@@ -752,8 +754,8 @@ pub fn intake(
             .optional()?,
         None => None,
     };
-    let exists = crate::db::schema::boards::table
-        .filter(crate::db::schema::boards::key.eq(board))
+    let exists = crate::common::db::schema::boards::table
+        .filter(crate::common::db::schema::boards::key.eq(board))
         .count()
         .get_result::<i64>(conn)?
         > 0;

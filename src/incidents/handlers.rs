@@ -2,13 +2,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
-use crate::error::ApiError;
-use crate::http::Query;
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
+use crate::common::pagination::Page;
 use crate::incidents::model::{self, IncidentFilter};
 use crate::items::model::Item;
-use crate::pagination::Page;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::Query;
+use crate::web::respond::PageResponse;
 
 /// List incidents by SLA state.
 ///
@@ -25,13 +27,13 @@ use crate::pagination::Page;
 )]
 #[get("/incidents")]
 pub async fn list_incidents(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<IncidentFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = filter.0;
-    let page = state.db.run(move |conn| model::list(conn, &filter)).await?;
+    let page = db.run(move |conn| model::list(conn, &filter)).await?;
     Ok(page.respond(&req))
 }

@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::catalog::organizations::organization_id;
-use crate::db::DbConnection;
-use crate::db::schema::{incident_details, incident_services, organizations, services};
-use crate::error::{ApiError, FieldError};
-use crate::http::check_text;
+use crate::common::db::DbConnection;
+use crate::common::db::schema::{incident_details, incident_services, organizations, services};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::text::check_text;
 use crate::sla::clock::{self, ClockInput, SlaState};
 
 /// How bad an incident is; `s1` is the worst (and sorts first).
@@ -85,13 +85,13 @@ pub struct IncidentInput {
     /// When it was reported; now when omitted on creation.
     pub reported_at: Option<DateTime<Utc>>,
     /// Short name of the reporting organization.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub reported_by_org: Option<Option<String>>,
     /// Keys of further affected services (the item's own service is always included); at
     /// most 500, room for an outage of a platform that every service of the catalogue uses.
     #[serde(
         default,
-        deserialize_with = "crate::http::at_most_or_null::<500, _, _>"
+        deserialize_with = "crate::common::parse::at_most_or_null::<500, _, _>"
     )]
     #[schema(max_items = 500)]
     pub affected_services: Option<Vec<String>>,
@@ -99,13 +99,13 @@ pub struct IncidentInput {
     #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
     pub impact: Option<String>,
     /// When the team first answered.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub first_response_at: Option<Option<DateTime<Utc>>>,
     /// When it was resolved.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub resolved_at: Option<Option<DateTime<Utc>>>,
     /// How it was resolved (Markdown).
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
     pub resolution: Option<Option<String>>,
 }
@@ -287,7 +287,7 @@ pub(crate) fn resolve(
         .reported_at
         .map(micros)
         .or(current.map(|c| c.reported_at))
-        .unwrap_or_else(crate::db::now);
+        .unwrap_or_else(crate::common::db::now);
     let first_response_at = match input.first_response_at {
         Some(t) => t.map(micros),
         None => current.and_then(|c| c.first_response_at),
@@ -356,7 +356,8 @@ pub(crate) fn store(
                 resolution: row.resolution.clone(),
             }
             .as_history();
-            changed = crate::history::field_changes("incident", before, fields.as_history());
+            changed =
+                crate::common::history::field_changes("incident", before, fields.as_history());
             if !changed.is_empty() {
                 diesel::update(incident_details::table.find(item_id))
                     .set(values)
@@ -507,7 +508,7 @@ pub(crate) fn on_move(
         }
         return Ok(());
     };
-    let stamp = crate::db::now();
+    let stamp = crate::common::db::now();
     let done = target == Some(ColumnCategory::Done);
     if resolution.is_some() && !done {
         return Err(ApiError::invalid(
@@ -556,7 +557,7 @@ pub(crate) fn on_team_comment(conn: &mut DbConnection, item_id: i64) -> Result<(
                 .and(incident_details::first_response_at.is_null()),
         ),
     )
-    .set(incident_details::first_response_at.eq(Some(crate::db::now())))
+    .set(incident_details::first_response_at.eq(Some(crate::common::db::now())))
     .execute(conn)?;
     Ok(())
 }
@@ -595,9 +596,9 @@ fn sla_matches(
 pub fn list(
     conn: &mut DbConnection,
     filter: &IncidentFilter,
-) -> Result<crate::pagination::Page<crate::items::model::Item>, ApiError> {
-    use crate::db::schema::items;
-    let paging = crate::pagination::PageParams {
+) -> Result<crate::common::pagination::Page<crate::items::model::Item>, ApiError> {
+    use crate::common::db::schema::items;
+    let paging = crate::common::pagination::PageParams {
         limit: filter.limit,
         cursor: filter.cursor.clone(),
     };
@@ -655,7 +656,11 @@ pub fn list(
         .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
         .collect();
     let items = crate::items::model::Item::by_ids(conn, &wanted)?;
-    Ok(crate::pagination::Page::from_rows(items, limit, |i| i.id))
+    Ok(crate::common::pagination::Page::from_rows(
+        items,
+        limit,
+        |i| i.id,
+    ))
 }
 
 /// Writes one `sla_breached` event for every clock that has run out since the last check
@@ -663,7 +668,7 @@ pub fn list(
 /// once. Returns how many events were written. Runs in a fixed number of queries plus one
 /// insert per new breach.
 pub fn record_breaches(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, ApiError> {
-    use crate::db::schema::{events, items};
+    use crate::common::db::schema::{events, items};
     let candidates: Vec<(i64, Option<i64>, IncidentRow)> = items::table
         .inner_join(incident_details::table)
         .filter(
@@ -711,9 +716,9 @@ pub fn record_breaches(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<us
             ),
         ] {
             if breached && !recorded.contains(&(*id, which.to_string())) {
-                crate::history::record(
+                crate::common::history::record(
                     conn,
-                    crate::history::Subject {
+                    crate::common::history::Subject {
                         entity_type: "item",
                         entity_id: *id,
                     },

@@ -8,15 +8,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role, Visibility};
-use crate::db::schema::{item_comments, item_links, items, users};
-use crate::db::{DbConnection, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, Json, Query, check_text, created, ok_with_etag};
+use crate::common::actor::{Role, Visibility};
+use crate::common::db::Db;
+use crate::common::db::schema::{item_comments, item_links, items, users};
+use crate::common::db::{DbConnection, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
 use crate::items::model::Item;
-use crate::pagination::{Page, PageParams};
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// A comment on an item.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -133,7 +138,7 @@ fn comment(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<Comment, Ap
 )]
 #[get("/items/{key}/comments")]
 pub async fn list_comments(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
     paging: Query<PageParams>,
@@ -142,8 +147,7 @@ pub async fn list_comments(
     caller.require(Role::Requester)?;
     let paging = paging.0;
     let visibility = caller.visibility();
-    let page = state
-        .db
+    let page = db
         .run(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
             let limit = paging.limit()?;
@@ -191,20 +195,19 @@ pub async fn list_comments(
 )]
 #[post("/items/{key}/comments")]
 pub async fn add_comment(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
     body: Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.0.role == Role::Viewer {
+    if caller.role() == Role::Viewer {
         return Err(ApiError::Forbidden(
             "Viewers read; members and up comment, requesters on their own demands.".into(),
         ));
     }
     let actor = caller.id();
     let visibility = caller.visibility();
-    let (item_key, comment) = state
-        .db
+    let (item_key, comment) = db
         .transaction(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
             if visibility == Visibility::All {
@@ -257,16 +260,16 @@ pub async fn add_comment(
     request_body = CommentInput,
     responses(
         (status = 200, description = "The edited comment", body = Comment, headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/items/{key}/comments/{id}")]
 pub async fn edit_comment(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, i64)>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
     // Authors only; a requester authors comments on their organization's demands.
@@ -274,12 +277,11 @@ pub async fn edit_comment(
     let visibility = caller.visibility();
     let actor = caller.id();
     let (key, id) = path.into_inner();
-    let comment = state
-        .db
+    let comment = db
         .transaction(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
             // Read the comment under its lock, so that its version is the one writers see.
-            crate::db::lock(conn, crate::db::Lock::Comment(id))?;
+            crate::common::db::lock(conn, crate::common::db::Lock::Comment(id))?;
             let current = comment(conn, item.id, id)?;
             if current.author_id != actor {
                 return Err(ApiError::Forbidden(
@@ -337,60 +339,58 @@ pub async fn edit_comment(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[delete("/items/{key}/comments/{id}")]
 pub async fn delete_comment(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, i64)>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     // Authors only; a requester authors comments on their organization's demands.
     caller.require(Role::Requester)?;
     let visibility = caller.visibility();
     let actor = caller.id();
-    let is_admin = caller.0.role == Role::Admin;
+    let is_admin = caller.role() == Role::Admin;
     let (key, id) = path.into_inner();
-    state
-        .db
-        .transaction(move |conn| {
-            let item = Item::row_visible(conn, &key, visibility)?;
-            // Read the comment under its lock, so that its version is the one writers see.
-            crate::db::lock(conn, crate::db::Lock::Comment(id))?;
-            let current = comment(conn, item.id, id)?;
-            if current.author_id != actor && !is_admin {
-                return Err(ApiError::Forbidden(
-                    "Only the author or an admin may delete a comment.".into(),
-                ));
-            }
-            if current.deleted_at.is_some() {
-                return Ok(());
-            }
-            if_match.check(current.version)?;
-            let stamp = now();
-            diesel::update(item_comments::table.find(id))
-                .set((
-                    item_comments::body.eq(""),
-                    item_comments::deleted_at.eq(Some(stamp)),
-                    item_comments::updated_at.eq(stamp),
-                    item_comments::version.eq(item_comments::version + 1),
-                ))
-                .execute(conn)?;
-            history::record(
-                conn,
-                Subject {
-                    entity_type: "item",
-                    entity_id: item.id,
-                },
-                "comment_deleted",
-                Some(actor),
-                json!({"comment": id}),
-            )
-        })
-        .await?;
+    db.transaction(move |conn| {
+        let item = Item::row_visible(conn, &key, visibility)?;
+        // Read the comment under its lock, so that its version is the one writers see.
+        crate::common::db::lock(conn, crate::common::db::Lock::Comment(id))?;
+        let current = comment(conn, item.id, id)?;
+        if current.author_id != actor && !is_admin {
+            return Err(ApiError::Forbidden(
+                "Only the author or an admin may delete a comment.".into(),
+            ));
+        }
+        if current.deleted_at.is_some() {
+            return Ok(());
+        }
+        if_match.check(current.version)?;
+        let stamp = now();
+        diesel::update(item_comments::table.find(id))
+            .set((
+                item_comments::body.eq(""),
+                item_comments::deleted_at.eq(Some(stamp)),
+                item_comments::updated_at.eq(stamp),
+                item_comments::version.eq(item_comments::version + 1),
+            ))
+            .execute(conn)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: item.id,
+            },
+            "comment_deleted",
+            Some(actor),
+            json!({"comment": id}),
+        )
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -514,13 +514,12 @@ fn links_of(conn: &mut DbConnection, item_id: i64) -> Result<Vec<Link>, ApiError
 )]
 #[get("/items/{key}/links")]
 pub async fn list_links(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let links = state
-        .db
+    let links = db
         .run(move |conn| {
             let item = Item::row(conn, &key)?;
             links_of(conn, item.id)
@@ -539,21 +538,20 @@ pub async fn list_links(
     request_body = NewLink,
     responses(
         (status = 201, description = "The new link, from this item's side", body = Link),
-        (status = 409, description = "The items are linked this way already", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The items are linked this way already", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/items/{key}/links")]
 pub async fn add_link(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
     body: Json<NewLink>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
-    let link = state
-        .db
+    let link = db
         .transaction(move |conn| {
             let this = Item::row(conn, &key)?;
             let other = Item::row(conn, &body.0.item).map_err(|_| {
@@ -644,60 +642,58 @@ pub async fn add_link(
 )]
 #[delete("/items/{key}/links/{id}")]
 pub async fn delete_link(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
     let (key, id) = path.into_inner();
-    state
-        .db
-        .transaction(move |conn| {
-            let item = Item::row(conn, &key)?;
-            let link: Option<(i64, i64, String)> = item_links::table
-                .filter(item_links::id.eq(id))
-                .filter(
-                    item_links::source_id
-                        .eq(item.id)
-                        .or(item_links::target_id.eq(item.id)),
-                )
-                .select((
-                    item_links::source_id,
-                    item_links::target_id,
-                    item_links::kind,
-                ))
-                .first(conn)
-                .optional()?;
-            let Some((source, target, kind)) = link else {
-                return Err(ApiError::NotFound(format!(
-                    "Item {} has no link {id}.",
-                    item.key
-                )));
-            };
-            diesel::delete(item_links::table.find(id)).execute(conn)?;
-            // Each side's event names the other end, as `linked` does.
-            let keys: std::collections::HashMap<i64, String> = items::table
-                .filter(items::id.eq_any([source, target]))
-                .select((items::id, items::key))
-                .load::<(i64, String)>(conn)?
-                .into_iter()
-                .collect();
-            for (subject, other) in [(source, target), (target, source)] {
-                history::record(
-                    conn,
-                    Subject {
-                        entity_type: "item",
-                        entity_id: subject,
-                    },
-                    "unlinked",
-                    Some(actor),
-                    json!({"link": id, "kind": kind, "item": keys.get(&other)}),
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
+    db.transaction(move |conn| {
+        let item = Item::row(conn, &key)?;
+        let link: Option<(i64, i64, String)> = item_links::table
+            .filter(item_links::id.eq(id))
+            .filter(
+                item_links::source_id
+                    .eq(item.id)
+                    .or(item_links::target_id.eq(item.id)),
+            )
+            .select((
+                item_links::source_id,
+                item_links::target_id,
+                item_links::kind,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((source, target, kind)) = link else {
+            return Err(ApiError::NotFound(format!(
+                "Item {} has no link {id}.",
+                item.key
+            )));
+        };
+        diesel::delete(item_links::table.find(id)).execute(conn)?;
+        // Each side's event names the other end, as `linked` does.
+        let keys: std::collections::HashMap<i64, String> = items::table
+            .filter(items::id.eq_any([source, target]))
+            .select((items::id, items::key))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect();
+        for (subject, other) in [(source, target), (target, source)] {
+            history::record(
+                conn,
+                Subject {
+                    entity_type: "item",
+                    entity_id: subject,
+                },
+                "unlinked",
+                Some(actor),
+                json!({"link": id, "kind": kind, "item": keys.get(&other)}),
+            )?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

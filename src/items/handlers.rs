@@ -2,14 +2,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
 use crate::catalog::raci::RaciInput;
-use crate::error::ApiError;
-use crate::history::{self, Event, Subject};
-use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
+use crate::common::history::{self, Event, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::version::Precondition;
 use crate::items::model::{Item, ItemChanges, ItemFilter, ItemRaci, MoveRequest, NewItem};
-use crate::pagination::{Page, PageParams};
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// List items.
 ///
@@ -26,7 +30,7 @@ use crate::pagination::{Page, PageParams};
 )]
 #[get("/items")]
 pub async fn list_items(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<ItemFilter>,
     req: HttpRequest,
@@ -34,8 +38,7 @@ pub async fn list_items(
     caller.require(Role::Requester)?;
     let filter = filter.0;
     let visibility = caller.visibility();
-    let page = state
-        .db
+    let page = db
         .run(move |conn| Item::list(conn, &filter, visibility))
         .await?;
     Ok(page.respond(&req))
@@ -53,21 +56,20 @@ pub async fn list_items(
     responses(
         (status = 201, description = "The new item", body = Item,
             headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The board's first column is at its WIP limit (`wip-limit-exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The board's first column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/items")]
 pub async fn create_item(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     body: Json<NewItem>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
-    let manages = caller.0.role.at_least(Role::Manager);
-    let item = state
-        .db
+    let manages = caller.role().at_least(Role::Manager);
+    let item = db
         .transaction(move |conn| Item::create(conn, &body.0, actor, manages))
         .await?;
     Ok(created(
@@ -88,14 +90,13 @@ pub async fn create_item(
 )]
 #[get("/items/{key}")]
 pub async fn get_item(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let visibility = caller.visibility();
-    let item = state
-        .db
+    let item = db
         .run(move |conn| Item::find_visible(conn, &key, visibility))
         .await?;
     Ok(ok_with_etag(&item, item.version))
@@ -114,22 +115,21 @@ pub async fn get_item(
     request_body = ItemChanges,
     responses(
         (status = 200, description = "The changed item", body = Item, headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/items/{key}")]
 pub async fn update_item(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<ItemChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
-    let item = state
-        .db
+    let item = db
         .transaction(move |conn| Item::update(conn, &key, &body.0, actor, if_match))
         .await?;
     Ok(ok_with_etag(&item, item.version))
@@ -147,22 +147,20 @@ pub async fn update_item(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[delete("/items/{key}")]
 pub async fn delete_item(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
-    state
-        .db
-        .transaction(move |conn| Item::delete(conn, &key, actor, if_match))
+    db.transaction(move |conn| Item::delete(conn, &key, actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -179,12 +177,12 @@ pub async fn delete_item(
 )]
 #[get("/items/{key}/raci")]
 pub async fn get_item_raci(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let item = state.db.run(move |conn| Item::find(conn, &key)).await?;
+    let item = db.run(move |conn| Item::find(conn, &key)).await?;
     Ok(ok_with_etag(&item.raci, item.version))
 }
 
@@ -203,23 +201,22 @@ pub async fn get_item_raci(
     request_body = RaciInput,
     responses(
         (status = 200, description = "The new roles", body = ItemRaci, headers(("ETag" = String, description = "The item's new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[put("/items/{key}/raci")]
 pub async fn put_item_raci(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<RaciInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
-    let manages = caller.0.role.at_least(Role::Manager);
-    let item = state
-        .db
+    let manages = caller.role().at_least(Role::Manager);
+    let item = db
         .transaction(move |conn| Item::replace_raci(conn, &key, &body.0, actor, manages, if_match))
         .await?;
     Ok(ok_with_etag(&item.raci, item.version))
@@ -242,24 +239,23 @@ pub async fn put_item_raci(
     request_body = MoveRequest,
     responses(
         (status = 200, description = "The moved item", body = Item, headers(("ETag" = String, description = "Its new version"))),
-        (status = 409, description = "The column is at its WIP limit (`wip-limit-exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/items/{key}/move")]
 pub async fn move_item(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<MoveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
     let actor = caller.id();
-    let may_override = caller.0.role.at_least(Role::Manager);
-    let item = state
-        .db
+    let may_override = caller.role().at_least(Role::Manager);
+    let item = db
         .transaction(move |conn| Item::move_to(conn, &key, &body.0, actor, may_override, if_match))
         .await?;
     Ok(ok_with_etag(&item, item.version))
@@ -279,7 +275,7 @@ pub async fn move_item(
 )]
 #[get("/items/{key}/history")]
 pub async fn item_history(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
     paging: Query<PageParams>,
@@ -288,8 +284,7 @@ pub async fn item_history(
     caller.require(Role::Requester)?;
     let paging = paging.0;
     let visibility = caller.visibility();
-    let page = state
-        .db
+    let page = db
         .run(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
             let mut page = history::events_of(

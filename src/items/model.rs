@@ -9,23 +9,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Visibility;
 use crate::board::model::ColumnCategory;
 use crate::catalog::raci::{self, PersonRef, RaciInput, RaciRole};
-use crate::db::schema::{
+use crate::common::actor::Visibility;
+use crate::common::db::schema::{
     board_columns, boards, demand_details, incident_details, item_external_refs, item_labels,
     item_raci, items, organizations, service_raci, services, users,
 };
-use crate::db::{DbConnection, Lock, now};
-use crate::demands::model::{self as demands, Decision, DemandFields, DemandInput};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, check_text};
-use crate::incidents::model::{self as incidents, IncidentFields, IncidentInput, Severity};
-use crate::items::rank;
-use crate::pagination::{
+use crate::common::db::{DbConnection, Lock, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
+use crate::demands::model::{self as demands, Decision, DemandFields, DemandInput};
+use crate::incidents::model::{self as incidents, IncidentFields, IncidentInput, Severity};
+use crate::items::rank;
 use crate::sla::clock::SlaState;
 
 /// The one versioned write of an item: sets the changes and the next version on the row read
@@ -214,7 +215,10 @@ pub struct NewItem {
     #[serde(default)]
     pub priority: Priority,
     /// Labels: lower-case letters, digits, `-`, `_`, `.`; at most 20.
-    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<20, _, _>"
+    )]
     #[schema(max_items = 20)]
     pub labels: Vec<String>,
     /// Due date.
@@ -222,7 +226,10 @@ pub struct NewItem {
     /// RACI roles; when no accountable person is named, the service's RACI template is used.
     pub raci: Option<RaciInput>,
     /// References to the same item in other systems, one per system; at most 20.
-    #[serde(default, deserialize_with = "crate::http::at_most::<20, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most::<20, _, _>"
+    )]
     #[schema(max_items = 20)]
     pub external_refs: Vec<ExternalRef>,
     /// Demand fields (demands only).
@@ -255,19 +262,25 @@ pub struct ItemChanges {
     #[schema(max_length = 65536, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     /// New service key; `null` removes it (tasks only).
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub service: Option<Option<String>>,
     /// New priority.
     pub priority: Option<Priority>,
     /// New labels (replaces the list); at most 20.
-    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most_or_null::<20, _, _>"
+    )]
     #[schema(max_items = 20)]
     pub labels: Option<Vec<String>>,
     /// New due date; `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub due_date: Option<Option<NaiveDate>>,
     /// New external references (replaces the list); at most 20.
-    #[serde(default, deserialize_with = "crate::http::at_most_or_null::<20, _, _>")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::parse::at_most_or_null::<20, _, _>"
+    )]
     #[schema(max_items = 20)]
     pub external_refs: Option<Vec<ExternalRef>>,
     /// Changed demand fields (demands only); the decision has its own endpoint.
@@ -878,13 +891,13 @@ impl Item {
 
     /// The stored row of a live item, locked until the end of the transaction: the row every
     /// write of an item starts from, so that a concurrent writer waits and then reads the
-    /// version this one leaves (see [`crate::db::lock`]).
+    /// version this one leaves (see [`crate::common::db::lock`]).
     pub(crate) fn row_for_update(
         conn: &mut DbConnection,
         key_or_id: &str,
     ) -> Result<ItemRow, ApiError> {
         let row = Item::row(conn, key_or_id)?;
-        if crate::db::lock(conn, Lock::Item(row.id))? {
+        if crate::common::db::lock(conn, Lock::Item(row.id))? {
             // Locked only now: read again what the lock protects.
             return Item::row(conn, &row.id.to_string());
         }
@@ -1098,7 +1111,7 @@ impl Item {
                 ))
                 .first(conn)?;
         // The column's WIP limit and bottom rank are read and then written on: hold its lock.
-        crate::db::lock(conn, Lock::Column(first_column.0))?;
+        crate::common::db::lock(conn, Lock::Column(first_column.0))?;
         let overridden = match wip_limit {
             // A column with a limit holds few items: load them for the count and the message.
             Some(_) => {
@@ -1169,7 +1182,7 @@ impl Item {
         key_or_id: &str,
         changes: &ItemChanges,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Item, ApiError> {
         let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
@@ -1317,7 +1330,7 @@ impl Item {
         input: &RaciInput,
         actor: i64,
         actor_manages: bool,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Item, ApiError> {
         let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
@@ -1387,7 +1400,7 @@ impl Item {
         request: &MoveRequest,
         actor: i64,
         may_override: bool,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<Item, ApiError> {
         if request.before.is_some() && request.after.is_some() {
             return Err(ApiError::invalid(
@@ -1400,7 +1413,7 @@ impl Item {
                 "Only managers and admins may override a WIP limit.".into(),
             ));
         }
-        crate::db::lock(conn, Lock::Column(request.column))?;
+        crate::common::db::lock(conn, Lock::Column(request.column))?;
         let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
         let target: Option<(i64, String, Option<i32>, String)> = board_columns::table
@@ -1491,7 +1504,7 @@ impl Item {
         conn: &mut DbConnection,
         key_or_id: &str,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<(), ApiError> {
         let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
@@ -1562,7 +1575,10 @@ impl Item {
         if let Some(org) = &filter.requesting_organization {
             let ids = demand_details::table
                 .inner_join(organizations::table)
-                .filter(crate::db::lower(organizations::short_name).eq(org.trim().to_lowercase()))
+                .filter(
+                    crate::common::db::lower(organizations::short_name)
+                        .eq(org.trim().to_lowercase()),
+                )
                 .select(demand_details::item_id);
             query = query.filter(
                 items::item_type
@@ -1645,15 +1661,15 @@ impl Item {
         if let Some(since) = filter.updated_since {
             query = query.filter(items::updated_at.ge(since.naive_utc()));
         }
-        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
+        if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(
-                crate::db::lower(items::key)
+                crate::common::db::lower(items::key)
                     .like(pattern.clone())
                     .escape('\\')
-                    .or(crate::db::lower(items::title)
+                    .or(crate::common::db::lower(items::title)
                         .like(pattern.clone())
                         .escape('\\'))
-                    .or(crate::db::lower(items::description)
+                    .or(crate::common::db::lower(items::description)
                         .like(pattern)
                         .escape('\\')),
             );
@@ -1788,7 +1804,7 @@ pub(crate) fn hand_over_items(
     }
     raci::check_replacement(conn, user_id, replacement)?;
     for (item_id, _) in &held {
-        crate::db::lock(conn, Lock::Item(*item_id))?;
+        crate::common::db::lock(conn, Lock::Item(*item_id))?;
     }
     for (item_id, _) in &held {
         diesel::update(

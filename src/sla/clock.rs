@@ -11,10 +11,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::DbConnection;
-use crate::db::schema::{board_columns, events};
-use crate::error::ApiError;
-use crate::sla::calendar::Calendar;
+use crate::common::calendar::Calendar;
+use crate::common::db::DbConnection;
+use crate::common::db::schema::{board_columns, events};
+use crate::common::error::ApiError;
 use crate::sla::policies::{SlaPolicy, policy_for};
 
 static CALENDAR: OnceLock<Calendar> = OnceLock::new();

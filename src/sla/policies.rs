@@ -16,14 +16,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
-use crate::auth::{CurrentUser, Role};
-use crate::db::schema::{events, services, sla_policies};
-use crate::db::{DbConnection, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Event, Subject};
-use crate::http::{IfMatch, Json, Query, check_text, created, ok_with_etag};
-use crate::pagination::{Page, PageParams};
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::db::schema::{events, services, sla_policies};
+use crate::common::db::{DbConnection, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Event, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::text::check_text;
+use crate::common::version::Precondition;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// The `entity_type` of the history events of policies.
 pub const ENTITY_TYPE: &str = "sla_policy";
@@ -400,7 +405,7 @@ impl SlaPolicy {
         id: i64,
         changes: &SlaPolicyChanges,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<SlaPolicy, ApiError> {
         let mut errors = Vec::new();
         if let Some(minutes) = changes.response_minutes {
@@ -411,7 +416,7 @@ impl SlaPolicy {
         }
         ApiError::from_fields(errors)?;
         // Read under the row's lock, so that the version is the one other writers see.
-        crate::db::lock(conn, crate::db::Lock::SlaPolicy(id))?;
+        crate::common::db::lock(conn, crate::common::db::Lock::SlaPolicy(id))?;
         let current = SlaPolicy::find(conn, id)?;
         expected.check(current.version)?;
         let response = changes.response_minutes.unwrap_or(current.response_minutes);
@@ -490,10 +495,10 @@ impl SlaPolicy {
         conn: &mut DbConnection,
         id: i64,
         actor: i64,
-        expected: IfMatch,
+        expected: Precondition,
     ) -> Result<(), ApiError> {
         // Read under the row's lock, so that the version is the one other writers see.
-        crate::db::lock(conn, crate::db::Lock::SlaPolicy(id))?;
+        crate::common::db::lock(conn, crate::common::db::Lock::SlaPolicy(id))?;
         let current = SlaPolicy::find(conn, id)?;
         expected.check(current.version)?;
         let deleted = diesel::delete(
@@ -566,17 +571,14 @@ impl SlaPolicy {
 )]
 #[get("/sla-policies")]
 pub async fn list_sla_policies(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<SlaPolicyFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = filter.0;
-    let page = state
-        .db
-        .run(move |conn| SlaPolicy::list(conn, &filter))
-        .await?;
+    let page = db.run(move |conn| SlaPolicy::list(conn, &filter)).await?;
     Ok(page.respond(&req))
 }
 
@@ -591,21 +593,20 @@ pub async fn list_sla_policies(
     responses(
         (status = 201, description = "The new policy", body = SlaPolicy,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The severity already has a policy for that service (or for every service)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The severity already has a policy for that service (or for every service)", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/sla-policies")]
 pub async fn create_sla_policy(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     body: Json<NewSlaPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let form = body.0;
-    let policy = state
-        .db
+    let policy = db
         .transaction(move |conn| SlaPolicy::create(conn, &form, Some(actor)))
         .await?;
     Ok(created(
@@ -627,13 +628,13 @@ pub async fn create_sla_policy(
 )]
 #[get("/sla-policies/{id}")]
 pub async fn get_sla_policy(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let id = id.into_inner();
-    let policy = state.db.run(move |conn| SlaPolicy::find(conn, id)).await?;
+    let policy = db.run(move |conn| SlaPolicy::find(conn, id)).await?;
     Ok(ok_with_etag(&policy, policy.version))
 }
 
@@ -652,24 +653,23 @@ pub async fn get_sla_policy(
     responses(
         (status = 200, description = "The changed policy", body = SlaPolicy,
          headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[patch("/sla-policies/{id}")]
 pub async fn update_sla_policy(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<SlaPolicyChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let id = id.into_inner();
     let changes = body.0;
-    let policy = state
-        .db
+    let policy = db
         .transaction(move |conn| SlaPolicy::update(conn, id, &changes, actor, if_match))
         .await?;
     Ok(ok_with_etag(&policy, policy.version))
@@ -687,23 +687,21 @@ pub async fn update_sla_policy(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[delete("/sla-policies/{id}")]
 pub async fn delete_sla_policy(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let id = id.into_inner();
-    state
-        .db
-        .transaction(move |conn| SlaPolicy::delete(conn, id, actor, if_match))
+    db.transaction(move |conn| SlaPolicy::delete(conn, id, actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -722,7 +720,7 @@ pub async fn delete_sla_policy(
 )]
 #[get("/sla-policies/{id}/history")]
 pub async fn sla_policy_history(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
     paging: Query<PageParams>,
@@ -731,8 +729,7 @@ pub async fn sla_policy_history(
     caller.require(Role::Viewer)?;
     let id = id.into_inner();
     let paging = paging.0;
-    let page = state
-        .db
+    let page = db
         .run(move |conn| SlaPolicy::history(conn, id, &paging))
         .await?;
     Ok(page.respond(&req))

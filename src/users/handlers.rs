@@ -2,13 +2,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 
-use crate::AppState;
-use crate::auth::throttle::client_address;
-use crate::auth::{CurrentUser, Role, password};
-use crate::error::ApiError;
-use crate::http::{IfMatch, Json, Query, created, ok_with_etag};
-use crate::pagination::Page;
+use crate::common::actor::Role;
+use crate::common::db::Db;
+use crate::common::error::ApiError;
+use crate::common::pagination::Page;
+use crate::common::password;
+use crate::common::password::PasswordGate;
+use crate::common::version::Precondition;
 use crate::users::model::{NewUser, PasswordChange, User, UserChanges, UserFilter};
+use crate::web::auth::{CurrentUser, PasswordChecks};
+use crate::web::extract::{Json, Query};
+use crate::web::respond::PageResponse;
+use crate::web::respond::{created, ok_with_etag};
 
 /// List users.
 ///
@@ -25,14 +30,14 @@ use crate::users::model::{NewUser, PasswordChange, User, UserChanges, UserFilter
 )]
 #[get("/users")]
 pub async fn list_users(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     filter: Query<UserFilter>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = filter.0;
-    let page = state.db.run(move |conn| User::list(conn, &filter)).await?;
+    let page = db.run(move |conn| User::list(conn, &filter)).await?;
     Ok(page.respond(&req))
 }
 
@@ -47,11 +52,11 @@ pub async fn list_users(
         (status = 201, description = "The new user", body = User,
          headers(("Location" = String, description = "URL of the new user"),
                  ("ETag" = String, description = "The user's version"))),
-        (status = 409, description = "The e-mail is taken", body = crate::error::Problem,
+        (status = 409, description = "The e-mail is taken", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
         (status = 503, description = "The server is busy hashing other passwords (or the \
          database is unavailable); try again after `Retry-After` seconds",
-         body = crate::error::Problem,
+         body = crate::common::error::Problem,
          content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
@@ -59,7 +64,8 @@ pub async fn list_users(
 )]
 #[post("/users")]
 pub async fn create_user(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
+    passwords: web::Data<PasswordGate>,
     caller: CurrentUser,
     body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
@@ -68,9 +74,8 @@ pub async fn create_user(
     let form = body.0;
     form.check()?;
     // Hashed before the transaction, within the cap on argon2 work: no connection waits for it.
-    let hash = state.passwords.hash(form.password.clone()).await?;
-    let user = state
-        .db
+    let hash = passwords.hash(form.password.clone()).await?;
+    let user = db
         .transaction(move |conn| User::insert(conn, &form, &hash, Some(actor)))
         .await?;
     Ok(created(
@@ -94,7 +99,7 @@ pub async fn create_user(
 )]
 #[get("/users/{id}")]
 pub async fn get_user(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -102,8 +107,7 @@ pub async fn get_user(
     if caller.id() != id {
         caller.require(Role::Viewer)?;
     }
-    let user = state
-        .db
+    let user = db
         .run(move |conn| User::find(conn, id).map_err(ApiError::from))
         .await?;
     Ok(ok_with_etag(&user, user.version))
@@ -130,29 +134,29 @@ pub async fn get_user(
         (status = 200, description = "The changed user", body = User,
          headers(("ETag" = String, description = "The user's new version"))),
         (status = 409, description = "The e-mail is taken, or this is the last admin",
-         body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
+         body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts at `current_password` for this \
          account or from this address (they count like logins); try again after `Retry-After` \
-         seconds", body = crate::error::Problem, content_type = "application/problem+json",
+         seconds", body = crate::common::error::Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds until an attempt is let through"))),
         (status = 503, description = "The server is busy hashing other passwords (when the \
          body sets `password`), or the database is unavailable; try again after `Retry-After` \
          seconds",
-         body = crate::error::Problem, content_type = "application/problem+json",
+         body = crate::common::error::Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = []))
 )]
 #[patch("/users/{id}")]
 pub async fn update_user(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
+    checks: PasswordChecks,
     caller: CurrentUser,
     id: web::Path<i64>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: Json<UserChanges>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if caller.id() != id {
@@ -160,12 +164,11 @@ pub async fn update_user(
     }
     let changes = body.0;
     let password = match &changes.password {
-        Some(new) => Some(prepare_password(&state, &req, &caller, id, new, &changes).await?),
+        Some(new) => Some(prepare_password(&db, &checks, &caller, id, new, &changes).await?),
         None => None,
     };
-    let actor = caller.0;
-    let user = state
-        .db
+    let actor = caller.actor;
+    let user = db
         .transaction(move |conn| {
             User::update(
                 conn,
@@ -185,15 +188,15 @@ pub async fn update_user(
 /// `current_password`; those attempts count against the same per-account and per-address
 /// budget as logins, so a stolen token cannot be used to guess the password.
 async fn prepare_password(
-    state: &AppState,
-    req: &HttpRequest,
+    db: &Db,
+    checks: &PasswordChecks,
     caller: &CurrentUser,
     id: i64,
     new: &str,
     changes: &UserChanges,
 ) -> Result<PasswordChange, ApiError> {
     password::check_strength("password", new).map_err(|e| ApiError::Validation(vec![e]))?;
-    let verified_against = if caller.0.role == Role::Admin {
+    let verified_against = if caller.role() == Role::Admin {
         None
     } else {
         let missing = || {
@@ -203,19 +206,15 @@ async fn prepare_password(
             )
         };
         let current = changes.current_password.clone().ok_or_else(missing)?;
-        let address = client_address(req, state.settings.auth.trust_forwarded_for);
-        state.login_throttle.admit(&caller.0.email, address)?;
-        let stored = state
-            .db
-            .run(move |conn| User::password_hash(conn, id))
-            .await?;
-        if !state.passwords.verify(current, stored.clone()).await? {
+        checks.admit(&caller.email)?;
+        let stored = db.run(move |conn| User::password_hash(conn, id)).await?;
+        if !checks.passwords.verify(current, stored.clone()).await? {
             return Err(missing());
         }
         Some(stored)
     };
     Ok(PasswordChange {
-        new_hash: state.passwords.hash(new.to_string()).await?,
+        new_hash: checks.passwords.hash(new.to_string()).await?,
         verified_against,
     })
 }
@@ -247,19 +246,19 @@ pub struct Deactivation {
         (status = 200, description = "The deactivated user", body = User,
          headers(("ETag" = String, description = "The user's new version"))),
         (status = 409, description = "This is the last active admin, or the user is accountable \
-         for services and no replacement was named", body = crate::error::Problem,
+         for services and no replacement was named", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/users/{id}/deactivate")]
 pub async fn deactivate_user(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
-    if_match: IfMatch,
+    if_match: Precondition,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     // The body is optional; when present it must be valid JSON like any other.
@@ -267,10 +266,10 @@ pub async fn deactivate_user(
         Deactivation::default()
     } else {
         // `null` is the same as no body.
-        crate::http::parse_json::<Option<Deactivation>>(&body)?.unwrap_or_default()
+        crate::common::parse::parse_json::<Option<Deactivation>>(&body)?.unwrap_or_default()
     };
     set_active(
-        state,
+        db,
         caller,
         id.into_inner(),
         if_match,
@@ -293,33 +292,32 @@ pub async fn deactivate_user(
     responses(
         (status = 200, description = "The reactivated user", body = User,
          headers(("ETag" = String, description = "The user's new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::error::Problem,
+        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[post("/users/{id}/reactivate")]
 pub async fn reactivate_user(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: web::Path<i64>,
-    if_match: IfMatch,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
-    set_active(state, caller, id.into_inner(), if_match, true, None).await
+    set_active(db, caller, id.into_inner(), if_match, true, None).await
 }
 
 async fn set_active(
-    state: web::Data<AppState>,
+    db: web::Data<Db>,
     caller: CurrentUser,
     id: i64,
-    if_match: IfMatch,
+    if_match: Precondition,
     active: bool,
     replacement: Option<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let actor = caller.0;
-    let user = state
-        .db
+    let actor = caller.actor;
+    let user = db
         .transaction(move |conn| User::set_active(conn, id, active, replacement, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&user, user.version))

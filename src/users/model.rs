@@ -7,18 +7,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Role, password};
-use crate::db::schema::users;
-use crate::db::{self, DbConnection, Lock, lower, now};
-use crate::error::{ApiError, FieldError};
-use crate::history::{self, Subject};
-use crate::http::{IfMatch, check_text};
-use crate::pagination::{Page, PageParams};
+use crate::common::actor::{Actor, Role};
+use crate::common::db::schema::users;
+use crate::common::db::{self, DbConnection, Lock, lower, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::password;
+use crate::common::text::check_text;
+pub use crate::common::text::{MAX_EMAIL_CHARS, canonical_email, normalize_email};
+use crate::common::version::Precondition;
 
 /// Longest display name.
 pub const MAX_NAME_CHARS: usize = 100;
-/// Longest e-mail address (RFC 5321).
-pub const MAX_EMAIL_CHARS: usize = 254;
 
 /// A user as stored, password hash included; never serialized.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -141,7 +142,7 @@ pub struct UserChanges {
     /// New role (admins only).
     pub role: Option<Role>,
     /// The organization the person belongs to (admins only); `null` removes it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     pub organization_id: Option<Option<i64>>,
     /// New password, 12 to 256 characters.
     #[schema(format = Password, min_length = 12, max_length = 256, pattern = r"^[^\u0000]*$")]
@@ -170,12 +171,6 @@ pub struct UserFilter {
     pub cursor: Option<String>,
 }
 
-/// The stored form of an e-mail address: trimmed and lower-case. Logins look users up (and are
-/// throttled) by it, so that `Anna@Example.org ` is the same account as `anna@example.org`.
-pub fn canonical_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 impl NewUser {
     /// Checks the form, naming every invalid field: the normalized e-mail and display name.
     pub fn check(&self) -> Result<(String, String), ApiError> {
@@ -199,30 +194,6 @@ pub struct PasswordChange {
     /// For users changing their own password: the stored hash their `current_password` was
     /// verified against. The change is refused (409) if the stored hash changed meanwhile.
     pub verified_against: Option<String>,
-}
-
-/// Normalizes and checks an e-mail address; the stored form is lower-case.
-pub fn normalize_email(field: &str, email: &str, errors: &mut Vec<FieldError>) -> String {
-    let email = canonical_email(email);
-    let valid = email.len() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
-            None => false,
-        };
-    if !valid {
-        errors.push(FieldError::new(
-            field,
-            "must be an e-mail address such as name@example.org",
-        ));
-    }
-    email
 }
 
 fn check_display_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -375,7 +346,7 @@ impl User {
         if let Some(since) = filter.updated_since {
             query = query.filter(users::updated_at.ge(since.naive_utc()));
         }
-        if let Some(pattern) = crate::http::search_pattern(filter.q.as_deref())? {
+        if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(
                 users::email
                     .like(pattern.clone())
@@ -400,13 +371,13 @@ impl User {
         conn: &mut DbConnection,
         id: i64,
         changes: UserChanges,
-        actor: &User,
-        expected_version: IfMatch,
+        actor: &Actor,
+        expected_version: Precondition,
         password: Option<PasswordChange>,
     ) -> Result<User, ApiError> {
         let is_admin = actor.role == Role::Admin;
         if !is_admin {
-            if actor.id != id {
+            if actor.id() != id {
                 return Err(ApiError::Forbidden(
                     "Only admins may change other users.".into(),
                 ));
@@ -521,7 +492,7 @@ impl User {
                 if let Some(org) = organization {
                     // Checked here for both engines; PostgreSQL also has the foreign key.
                     let exists: bool = diesel::select(diesel::dsl::exists(
-                        crate::db::schema::organizations::table.find(org),
+                        crate::common::db::schema::organizations::table.find(org),
                     ))
                     .get_result(conn)?;
                     if !exists {
@@ -571,7 +542,7 @@ impl User {
                     entity_id: id,
                 },
                 "updated",
-                Some(actor.id),
+                actor.user_id,
                 serde_json::Value::Object(changed),
             )?;
             Ok(User::find(conn, id)?)
@@ -587,8 +558,8 @@ impl User {
         id: i64,
         active: bool,
         replacement: Option<i64>,
-        actor: &User,
-        expected_version: IfMatch,
+        actor: &Actor,
+        expected_version: Precondition,
     ) -> Result<User, ApiError> {
         conn.transaction(|conn| {
             // Deactivating an admin reads the admin set: lock it, then the row (see `update`).
@@ -606,9 +577,9 @@ impl User {
                 ensure_another_admin(conn, id)?;
             }
             if !active {
-                crate::catalog::raci::hand_over_accountability(conn, id, replacement, actor.id)?;
+                crate::catalog::raci::hand_over_accountability(conn, id, replacement, actor.id())?;
                 if let Some(replacement) = replacement {
-                    crate::items::model::hand_over_items(conn, id, replacement, actor.id)?;
+                    crate::items::model::hand_over_items(conn, id, replacement, actor.id())?;
                 }
             }
             let updated = diesel::update(users::table)
@@ -634,7 +605,7 @@ impl User {
                     entity_id: id,
                 },
                 if active { "reactivated" } else { "deactivated" },
-                Some(actor.id),
+                actor.user_id,
                 json!({"active": {"old": row.active, "new": active}}),
             )?;
             Ok(User::find(conn, id)?)

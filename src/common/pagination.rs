@@ -4,14 +4,12 @@
 //! A cursor is opaque to clients: base64url of the last row's sort key. Keyset pages stay
 //! correct while rows are inserted, unlike offsets, which a sync script would trip over.
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::common::error::ApiError;
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -96,29 +94,6 @@ impl<T> Page<T> {
             next_cursor: self.next_cursor,
         }
     }
-}
-
-impl<T: Serialize> Page<T> {
-    /// The 200 response, with a `Link: rel="next"` header when there is a next page.
-    pub fn respond(&self, req: &HttpRequest) -> HttpResponse {
-        let mut response = HttpResponse::Ok();
-        if let Some(cursor) = &self.next_cursor {
-            response.insert_header((header::LINK, next_link(req, cursor)));
-        }
-        response.json(self)
-    }
-}
-
-/// `<path?query-with-this-cursor>; rel="next"`, keeping every other parameter.
-fn next_link(req: &HttpRequest, cursor: &str) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if name != "cursor" {
-            query.append_pair(&name, &value);
-        }
-    }
-    query.append_pair("cursor", cursor);
-    format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
 }
 
 /// The cursor of a sorted list: the last row's sort value (as text) and its id, which breaks

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::MIN_SECRET_BYTES;
+/// The smallest JWT secret accepted in production, in bytes (the HS256 key size).
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// How to make a good secret; every refusal says it.
 pub const HOW_TO_GENERATE: &str = "generate one with `openssl rand -base64 48`";

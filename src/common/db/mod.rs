@@ -14,8 +14,25 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::DatabaseSettings;
-use crate::error::ApiError;
+use crate::common::error::ApiError;
+
+/// Storage settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path`, a plain path, or `postgres://…`.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// PostgreSQL only: seconds one connection attempt may take (libpq's `connect_timeout`).
+    pub connect_timeout_secs: u64,
+    /// Milliseconds a request waits for a free pooled connection before its 503.
+    pub pool_timeout_ms: u64,
+    /// SQLite only: milliseconds a writer waits for a lock held by another connection.
+    pub sqlite_busy_timeout_ms: u32,
+    /// Milliseconds within which a transaction that lost a race for a lock is retried.
+    pub write_retry_ms: u64,
+}
 
 /// The schema for SQLite, embedded in the binary.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

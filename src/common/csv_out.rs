@@ -188,7 +188,7 @@ mod tests {
         );
         assert!(
             found.is_empty(),
-            "write CSV through crate::csv_out::CsvOut: {found:?}"
+            "write CSV through crate::common::csv_out::CsvOut: {found:?}"
         );
     }
 }

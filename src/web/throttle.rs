@@ -26,9 +26,9 @@ use actix_web::http::header::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::config::AuthSettings;
-use crate::error::ApiError;
-use crate::users::model::canonical_email;
+use crate::common::error::ApiError;
+use crate::common::text::canonical_email;
+use crate::web::auth::AuthSettings;
 
 /// How often idle keys are dropped even when the tables are far from full.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -42,6 +42,7 @@ pub struct LoginThrottle {
     account_refill: Duration,
     address_refill: Duration,
     max_keys: usize,
+    trust_forwarded_for: bool,
     hasher: std::hash::RandomState,
     clock: DefaultClock,
     last_prune: Mutex<Instant>,
@@ -70,6 +71,7 @@ impl LoginThrottle {
             account_refill: Duration::from_secs(auth.login_account_refill_secs),
             address_refill: Duration::from_secs(auth.login_address_refill_secs),
             max_keys: auth.login_tracked_keys,
+            trust_forwarded_for: auth.trust_forwarded_for,
             hasher: std::hash::RandomState::new(),
             clock: DefaultClock::default(),
             last_prune: Mutex::new(Instant::now()),
@@ -94,6 +96,11 @@ impl LoginThrottle {
             return Err(too_many(not_until.wait_time_from(self.clock.now())));
         }
         Ok(())
+    }
+
+    /// The address `req` is throttled under, as the settings say (see [`client_address`]).
+    pub fn client_address(&self, req: &HttpRequest) -> IpAddr {
+        client_address(req, self.trust_forwarded_for)
     }
 
     /// Accounts and addresses tracked now.

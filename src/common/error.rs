@@ -172,7 +172,7 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     /// 503 after retries: a concurrent writer held the database (SQLite's lock, PostgreSQL's
-    /// serialization failure). [`crate::db::Db::transaction`] retries these before giving up.
+    /// serialization failure). [`crate::common::db::Db::transaction`] retries these before giving up.
     #[error("database busy: {0}")]
     Busy(String),
     /// 503: the database cannot be reached right now.

@@ -5,7 +5,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::{ApiError, FieldError};
+use crate::common::error::{ApiError, FieldError};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;

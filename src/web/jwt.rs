@@ -7,8 +7,8 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AuthSettings;
-use crate::error::ApiError;
+use crate::common::error::ApiError;
+use crate::web::auth::AuthSettings;
 
 /// The claims of an opsboard access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]

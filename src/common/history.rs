@@ -4,9 +4,9 @@
 use diesel::prelude::*;
 use serde_json::Value;
 
-use crate::db::schema::events;
-use crate::db::{DbConnection, now};
-use crate::error::ApiError;
+use crate::common::db::schema::events;
+use crate::common::db::{DbConnection, now};
+use crate::common::error::ApiError;
 
 /// What an event is about.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +64,8 @@ pub struct Event {
 pub fn events_of(
     conn: &mut DbConnection,
     subject: Subject<'_>,
-    paging: &crate::pagination::PageParams,
-) -> Result<crate::pagination::Page<Event>, ApiError> {
+    paging: &crate::common::pagination::PageParams,
+) -> Result<crate::common::pagination::Page<Event>, ApiError> {
     let limit = paging.limit()?;
     let mut query = events::table
         .filter(
@@ -97,7 +97,11 @@ pub fn events_of(
             created_at: created_at.and_utc(),
         })
         .collect();
-    Ok(crate::pagination::Page::from_rows(events, limit, |e| e.id))
+    Ok(crate::common::pagination::Page::from_rows(
+        events,
+        limit,
+        |e| e.id,
+    ))
 }
 
 /// The fields that differ between two JSON objects, as `{"<prefix>.<field>": {"old", "new"}}`
