@@ -16,8 +16,9 @@ use crate::common::db::Db;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{item_labels, item_raci, items, services, users};
 use crate::common::error::ApiError;
-use crate::incidents::model::{self as incidents, Severity};
+use crate::items::incident as incidents;
 use crate::items::model::{ItemType, Priority, demands_of};
+use crate::sla::severity::Severity;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::Query;
 

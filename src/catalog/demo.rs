@@ -15,9 +15,11 @@ use crate::common::db::DbConnection;
 use crate::common::db::schema::{organizations, services, users};
 use crate::common::error::ApiError;
 use crate::common::version::Precondition;
-use crate::demands::model::{self as demands, Decision, DecisionRequest, DemandInput, Effort};
-use crate::incidents::model::{IncidentInput, Severity};
+use crate::demands::model::{self as demands, DecisionRequest};
+use crate::items::demand::{Decision, DemandInput, Effort};
+use crate::items::incident::IncidentInput;
 use crate::items::model::{Item, ItemType, MoveRequest, NewItem, Priority};
+use crate::sla::severity::Severity;
 use crate::users::model::{NewUser, User};
 
 /// The password of every demo login (printed at start-up and in the README).

@@ -211,7 +211,7 @@ pub async fn add_comment(
         .transaction(move |conn| {
             let item = Item::row_visible(conn, &key, visibility)?;
             if visibility == Visibility::All {
-                crate::incidents::model::on_team_comment(conn, item.id)?;
+                crate::items::incident::on_team_comment(conn, item.id)?;
             }
             let text = check_body(&body.0.body)?;
             let stamp = now();

@@ -1,7 +1,9 @@
 //! Items on boards: demands, tasks and incidents with RACI roles, ranks, moves and history.
 
+pub mod demand;
 pub mod details;
 pub mod handlers;
+pub mod incident;
 pub mod model;
 pub mod rank;
 

@@ -24,10 +24,11 @@ use crate::common::pagination::{
 };
 use crate::common::text::check_text;
 use crate::common::version::Precondition;
-use crate::demands::model::{self as demands, Decision, DemandFields, DemandInput};
-use crate::incidents::model::{self as incidents, IncidentFields, IncidentInput, Severity};
+use crate::items::demand::{self as demands, Decision, DemandFields, DemandInput};
+use crate::items::incident::{self as incidents, IncidentFields, IncidentInput};
 use crate::items::rank;
 use crate::sla::clock::SlaState;
+use crate::sla::severity::Severity;
 
 /// The one versioned write of an item: sets the changes and the next version on the row read
 /// by [`Item::row_for_update`] if its version is still the one read, else 412 with the version

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod policies;
+pub mod severity;
 
 /// Mounts the SLA endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
