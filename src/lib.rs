@@ -34,6 +34,7 @@ pub mod sla;
 pub mod startup;
 pub mod users;
 pub mod web;
+pub mod workflows;
 
 // The kernel's modules under their old names, for the binary and the tests.
 pub use common::{db, error};
@@ -82,8 +83,10 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         scope::scope("/api/v1")
             .configure(auth::handlers::configure)
             .configure(users::configure)
+            .configure(workflows::deactivation::configure)
             .configure(catalog::configure)
             .configure(board::configure)
+            .configure(workflows::board_view::configure)
             .configure(items::configure)
             .configure(demands::configure)
             .configure(incidents::configure)

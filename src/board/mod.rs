@@ -1,9 +1,8 @@
-//! Kanban boards and their columns (the workflow). Items, moves and the board view build on
-//! this.
+//! Kanban boards and their columns (the workflow). Items and moves build on this;
+//! the board view, which shows the items, is a workflow (`crate::workflows::board_view`).
 
 pub mod handlers;
 pub mod model;
-pub mod view;
 
 /// Mounts the board endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -14,6 +13,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::list_columns)
         .service(handlers::add_column)
         .service(handlers::update_column)
-        .service(handlers::delete_column)
-        .service(view::board_view);
+        .service(handlers::delete_column);
 }

@@ -1,4 +1,6 @@
-//! People with a login: listing, creating, changing and deactivating them.
+//! People with a login: listing, creating and changing them, and switching an account on or
+//! off (`User::set_active`). Deactivation with its hand-over of accountability is a workflow
+//! above the features it touches: `crate::workflows::deactivation`.
 
 pub mod handlers;
 pub mod model;
@@ -8,7 +10,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::list_users)
         .service(handlers::create_user)
         .service(handlers::get_user)
-        .service(handlers::update_user)
-        .service(handlers::deactivate_user)
-        .service(handlers::reactivate_user);
+        .service(handlers::update_user);
 }

@@ -549,17 +549,16 @@ impl User {
         })
     }
 
-    /// Activates or deactivates a user; refuses to deactivate the last active admin.
-    /// When deactivating someone who is accountable for services, `replacement` takes those
-    /// over, and their open items too; without one the deactivation is refused with 409
-    /// listing the services.
+    /// Activates or deactivates a user; refuses to deactivate the last active admin. Before a
+    /// deactivation is written, `hand_over` runs in the same transaction, under the user's
+    /// lock: the workflow that deactivates passes what must change hands first.
     pub fn set_active(
         conn: &mut DbConnection,
         id: i64,
         active: bool,
-        replacement: Option<i64>,
         actor: &Actor,
         expected_version: Precondition,
+        hand_over: &dyn Fn(&mut DbConnection) -> Result<(), ApiError>,
     ) -> Result<User, ApiError> {
         conn.transaction(|conn| {
             // Deactivating an admin reads the admin set: lock it, then the row (see `update`).
@@ -577,10 +576,7 @@ impl User {
                 ensure_another_admin(conn, id)?;
             }
             if !active {
-                crate::catalog::raci::hand_over_accountability(conn, id, replacement, actor.id())?;
-                if let Some(replacement) = replacement {
-                    crate::items::model::hand_over_items(conn, id, replacement, actor.id())?;
-                }
+                hand_over(conn)?;
             }
             let updated = diesel::update(users::table)
                 .filter(users::id.eq(id).and(users::version.eq(row.version)))

@@ -222,12 +222,22 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn settings() -> AuthSettings {
-        let mut auth = crate::config::Settings::defaults().expect("defaults").auth;
-        auth.login_account_burst = 3;
-        auth.login_account_refill_secs = 60;
-        auth.login_address_burst = 1000;
-        auth.login_address_refill_secs = 1;
-        auth
+        AuthSettings {
+            jwt_secret: String::new(),
+            jwt_issuer: "opsboard".into(),
+            jwt_audience: "opsboard-api".into(),
+            token_ttl_minutes: 60,
+            admin_email: String::new(),
+            admin_password: String::new(),
+            login_account_burst: 3,
+            login_account_refill_secs: 60,
+            login_address_burst: 1000,
+            login_address_refill_secs: 1,
+            login_tracked_keys: 100_000,
+            trust_forwarded_for: false,
+            password_hash_concurrency: 2,
+            password_hash_wait_secs: 5,
+        }
     }
 
     const HOME: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));

@@ -314,6 +314,11 @@ pub fn build(
     })
 }
 
+/// Mounts the board view under the API scope, after the board endpoints.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(board_view);
+}
+
 /// The board view.
 ///
 /// The board's columns in order, each with its WIP limit, count and cards in rank order. A card
