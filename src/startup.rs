@@ -38,8 +38,8 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
 /// Builds the state the app runs on: opens the database, resolves the JWT secret and creates
 /// the first admin on an empty database.
 pub fn prepare(settings: Settings) -> Result<AppState, String> {
-    crate::sla::clock::configure(settings.sla.calendar().map_err(|e| e.to_string())?);
-    let db = open_database(&settings)?;
+    let calendar = settings.sla.calendar().map_err(|e| e.to_string())?;
+    let db = open_database(&settings)?.with_calendar(calendar);
     bootstrap_admin(&db, &settings)?;
     state_over(settings, db)
 }

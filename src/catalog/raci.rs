@@ -14,6 +14,7 @@ use crate::common::db::schema::{service_raci, services, users};
 use crate::common::db::{DbConnection, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
+pub use crate::common::person::PersonRef;
 use crate::common::version::Precondition;
 
 /// A RACI role.
@@ -40,19 +41,6 @@ impl RaciRole {
             Self::Informed => "informed",
         }
     }
-}
-
-/// A person as shown in RACI lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PersonRef {
-    /// The user's id.
-    pub id: i64,
-    /// Their display name.
-    pub display_name: String,
-    /// Their e-mail.
-    pub email: String,
-    /// Whether they may log in.
-    pub active: bool,
 }
 
 /// The RACI template of a service.

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::catalog::organizations::Organization;
-use crate::catalog::raci::PersonRef;
 use crate::common::db::schema::{
     organizations, service_leika_keys, service_raci, service_tags, services, users,
 };
@@ -21,6 +20,7 @@ use crate::common::history::{self, Subject};
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
+use crate::common::person::PersonRef;
 use crate::common::text::check_text;
 use crate::common::version::Precondition;
 

@@ -6,12 +6,78 @@
 //! instants; local working hours are converted per day so that DST switches are
 //! handled exactly.
 
+use std::sync::Arc;
+
 use chrono::{
     DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
 };
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+// The calendar of the app whose database work runs on this thread right now: set by
+// `common::db::Db` around each piece of work, from the app's state, so that two apps in one
+// process (tests) count in their own working hours. Outside any app's work: the default one.
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<Arc<Calendar>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work` with `calendar` as the one SLA clocks count in, and restores the one before
+/// (also when `work` panics).
+pub fn with_calendar<T>(calendar: &Arc<Calendar>, work: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Arc<Calendar>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(CURRENT.with(|current| current.replace(Some(calendar.clone()))));
+    work()
+}
+
+/// The calendar clocks count in now (see [`with_calendar`]).
+pub fn current() -> Arc<Calendar> {
+    static DEFAULT: std::sync::OnceLock<Arc<Calendar>> = std::sync::OnceLock::new();
+    CURRENT
+        .with(|current| current.borrow().clone())
+        .unwrap_or_else(|| {
+            DEFAULT
+                .get_or_init(|| Arc::new(Calendar::default()))
+                .clone()
+        })
+}
+
+/// How a policy counts time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockKind {
+    /// Minutes within working hours, on working days that are not public holidays (default).
+    #[default]
+    Business,
+    /// Wall-clock minutes, day and night.
+    Calendar,
+}
+text_enum!(ClockKind { Business => "business", Calendar => "calendar" });
+
+impl ClockKind {
+    /// Minutes of this clock between two instants.
+    pub fn minutes(self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        match self {
+            ClockKind::Business => current().business_minutes_between(from, to),
+            ClockKind::Calendar => (to - from).num_minutes().max(0),
+        }
+    }
+
+    /// The instant when `minutes` of this clock have passed since `from`.
+    pub fn add(self, from: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
+        match self {
+            ClockKind::Business => current().add_business_minutes(from, minutes),
+            ClockKind::Calendar => from + TimeDelta::minutes(minutes.max(0)),
+        }
+    }
+}
 
 /// How far [`Calendar::add_business_minutes`] searches before giving up: about
 /// 100 years. No SLA target is that long, so hitting it means the calendar has

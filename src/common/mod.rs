@@ -15,5 +15,6 @@ pub mod history;
 pub mod pagination;
 pub mod parse;
 pub mod password;
+pub mod person;
 pub mod text;
 pub mod version;

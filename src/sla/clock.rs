@@ -4,68 +4,23 @@
 //! policy or calendar recomputes every clock consistently.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::common::calendar::Calendar;
+use crate::common::calendar::ClockKind;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{board_columns, events};
 use crate::common::error::ApiError;
 use crate::sla::policies::{SlaPolicy, policy_for};
-
-static CALENDAR: OnceLock<Calendar> = OnceLock::new();
 
 /// A period in a pausing column: its start, and its end unless it still lasts.
 pub type Pause = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// The pauses of each item, by item id.
 pub type Pauses = HashMap<i64, Vec<Pause>>;
-
-/// Sets the working-hours calendar from the configuration, once, at start-up.
-pub fn configure(calendar: Calendar) {
-    // A second call (tests build many apps in one process) keeps the first calendar.
-    let _ = CALENDAR.set(calendar);
-}
-
-/// The configured calendar, or the default (Monday–Friday 08:00–16:00 Europe/Berlin, public
-/// holidays of Mecklenburg-Vorpommern).
-pub fn calendar() -> &'static Calendar {
-    CALENDAR.get_or_init(Calendar::default)
-}
-
-/// How a policy counts time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ClockKind {
-    /// Minutes within working hours, on working days that are not public holidays (default).
-    #[default]
-    Business,
-    /// Wall-clock minutes, day and night.
-    Calendar,
-}
-text_enum!(ClockKind { Business => "business", Calendar => "calendar" });
-
-impl ClockKind {
-    /// Minutes of this clock between two instants.
-    pub fn minutes(self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-        match self {
-            ClockKind::Business => calendar().business_minutes_between(from, to),
-            ClockKind::Calendar => (to - from).num_minutes().max(0),
-        }
-    }
-
-    /// The instant when `minutes` of this clock have passed since `from`.
-    pub fn add(self, from: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
-        match self {
-            ClockKind::Business => calendar().add_business_minutes(from, minutes),
-            ClockKind::Calendar => from + Duration::minutes(minutes.max(0)),
-        }
-    }
-}
 
 /// The SLA state of an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -263,6 +218,7 @@ pub fn states(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
     use chrono::TimeZone;
 
     fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {

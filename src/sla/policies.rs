@@ -36,7 +36,7 @@ pub const ENTITY_TYPE: &str = "sla_policy";
 /// The longest target a policy may set: one year, in minutes.
 pub const MAX_MINUTES: i32 = 525_600;
 
-pub use crate::sla::clock::ClockKind;
+pub use crate::common::calendar::ClockKind;
 pub use crate::sla::severity::Severity;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::common::error::ApiError;
-use crate::web::auth::AuthSettings;
+use crate::web::settings::AuthSettings;
 
 /// The claims of an opsboard access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,4 +11,5 @@ pub mod precondition;
 pub mod respond;
 pub mod routes;
 pub mod secret;
+pub mod settings;
 pub mod throttle;

@@ -28,7 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::common::error::ApiError;
 use crate::common::text::canonical_email;
-use crate::web::auth::AuthSettings;
+use crate::web::settings::AuthSettings;
 
 /// How often idle keys are dropped even when the tables are far from full.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);

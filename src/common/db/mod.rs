@@ -334,13 +334,37 @@ pub fn lock(conn: &mut DbConnection, what: Lock) -> Result<bool, ApiError> {
 pub struct Db {
     pool: Pool,
     retry_budget: Duration,
+    calendar: std::sync::Arc<crate::common::calendar::Calendar>,
 }
 
 impl Db {
     /// Wraps a pool. A transaction that loses a race for a lock is retried while less than
     /// `retry_budget` has passed since it first began.
     pub fn new(pool: Pool, retry_budget: Duration) -> Self {
-        Db { pool, retry_budget }
+        Db {
+            pool,
+            retry_budget,
+            calendar: crate::common::calendar::current(),
+        }
+    }
+
+    /// The same handle, counting SLA time in `calendar` in all the work it runs.
+    pub fn with_calendar(self, calendar: crate::common::calendar::Calendar) -> Self {
+        Db {
+            calendar: std::sync::Arc::new(calendar),
+            ..self
+        }
+    }
+
+    /// Runs `work` on a pooled connection here, on the calling thread, with this app's
+    /// calendar: for start-up, the command line and background tasks that already run off
+    /// the async workers.
+    pub fn run_here<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.pool.get()?;
+        crate::common::calendar::with_calendar(&self.calendar, || work(&mut conn))
     }
 
     /// A pool and retry budget as the settings say, the pool built by `build`.
@@ -360,9 +384,10 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let calendar = self.calendar.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            crate::common::calendar::with_calendar(&calendar, || work(&mut conn))
         })
         .await?
     }
