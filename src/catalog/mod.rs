@@ -12,6 +12,7 @@ pub mod services;
 /// Mounts the catalogue endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(organizations::list_organizations)
+        .service(handlers::import_organizations)
         .service(organizations::create_organization)
         .service(organizations::get_organization)
         .service(organizations::update_organization)
