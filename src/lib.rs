@@ -38,6 +38,7 @@ pub mod pagination;
 pub mod sla;
 pub mod startup;
 pub mod users;
+pub mod workflows;
 
 use std::sync::Arc;
 

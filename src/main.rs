@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use opsboard::auth::Role;
-use opsboard::catalog::import::{self, ImportError, ImportFormat, ImportReport, Parsed};
+use opsboard::catalog::import::{self, ApplyFn, ImportError, ImportFormat, ParseFn};
 use opsboard::config::Settings;
 use opsboard::users::model::{NewUser, User};
 
@@ -183,17 +183,6 @@ fn run(command: Command) -> Result<(), String> {
         Command::Openapi => Ok(()),
     }
 }
-
-/// A parser of an import file, as `import::parse` is.
-type ParseFn<T> = fn(ImportFormat, &[u8]) -> Parsed<T>;
-
-/// A writer of parsed rows, as `import::apply` is.
-type ApplyFn<T> = fn(
-    &mut opsboard::db::DbConnection,
-    &Parsed<T>,
-    Option<i64>,
-    &mut dyn FnMut(usize),
-) -> Result<ImportReport, ImportError>;
 
 /// `opsboard import services|organizations FILE`: parse, validate every row, write all in one
 /// transaction with a progress bar, print the summary; or print every bad row and write nothing.

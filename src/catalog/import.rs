@@ -246,6 +246,18 @@ impl<T> Default for Parsed<T> {
     }
 }
 
+/// A parser of an import file: [`parse`] for services, [`organizations::parse`].
+pub type ParseFn<T> = fn(ImportFormat, &[u8]) -> Parsed<T>;
+
+/// A writer of parsed rows in the caller's transaction: [`apply`] for services,
+/// [`organizations::apply`]. Its arguments: the rows, the acting user, a progress callback.
+pub type ApplyFn<T> = fn(
+    &mut DbConnection,
+    &Parsed<T>,
+    Option<i64>,
+    &mut dyn FnMut(usize),
+) -> Result<ImportReport, ImportError>;
+
 /// Parses a file of services into rows; every problem is collected, none stops the reading.
 pub fn parse(format: ImportFormat, body: &[u8]) -> Parsed {
     match format {

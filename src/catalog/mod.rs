@@ -1,8 +1,5 @@
-//! The catalogue: organizations, online services and their RACI templates, bulk import and
-//! demo data.
+//! The catalogue: organizations, online services and their RACI templates, bulk import.
 
-pub mod demo;
-pub mod demo_data;
 pub mod handlers;
 pub mod import;
 pub mod organizations;

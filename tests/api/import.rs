@@ -174,7 +174,7 @@ async fn demo_data_fills_an_empty_database_once(app: TestApp) {
     let summary = app
         .state
         .db
-        .run(opsboard::catalog::demo::seed)
+        .run(opsboard::workflows::demo::seed)
         .await
         .expect("demo data loads");
     assert!(summary.services >= 230, "{}", summary.services);
@@ -215,10 +215,10 @@ async fn demo_data_fills_an_empty_database_once(app: TestApp) {
         .unwrap_or_default();
     assert_eq!(keys, ["OPS", "DEM"]);
     let login = &summary.logins[0].0;
-    app.login(login, opsboard::catalog::demo::DEMO_PASSWORD)
+    app.login(login, opsboard::workflows::demo::DEMO_PASSWORD)
         .await;
     assert!(
-        opsboard::catalog::demo::seed(&mut app.conn()).is_err(),
+        opsboard::workflows::demo::seed(&mut app.conn()).is_err(),
         "a second run is refused"
     );
 }
