@@ -206,9 +206,7 @@ impl ImportFormat {
             ImportFormat::Csv
         }
     }
-}
 
-impl ImportFormat {
     /// The format a request body declares in its `Content-Type`; 415 for any other type.
     pub fn from_content_type(content_type: &str) -> Result<ImportFormat, ApiError> {
         match content_type.to_ascii_lowercase().as_str() {

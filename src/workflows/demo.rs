@@ -7,8 +7,8 @@
 //! so that it runs from any directory. Each part goes through the path a user's request takes:
 //! organizations and services through their imports (`opsboard import organizations|services`),
 //! people through user creation, RACI templates, boards and SLA policies through the functions
-//! behind their endpoints. Only the items are generated, by the code at the end of this file,
-//! from the texts and knobs of `data/demo/items.toml`.
+//! behind their endpoints. Only the items are generated, by [`items`], from the texts and knobs
+//! of `data/demo/items.toml`.
 
 use std::collections::HashMap;
 
@@ -25,10 +25,12 @@ use crate::db::schema::{organizations, services, users};
 use crate::error::ApiError;
 use crate::http::IfMatch;
 use crate::sla::policies::{NewSlaPolicy, SlaPolicy};
+use crate::users::model::{NewUser, User};
 
 mod items;
+#[cfg(test)]
+mod tests;
 
-use crate::users::model::{NewUser, User};
 use items::{ItemPlan, seed_items};
 
 /// The files of the demo, as `(name, content)`: the name is where it lives in the repository,
@@ -134,7 +136,7 @@ struct SlaPolicies {
 
 /// A broken demo file is the code's fault, not a user's: it is a 500 naming the file (and
 /// tests read every file, so it never ships).
-pub(super) fn broken(file: &str, error: impl std::fmt::Display) -> ApiError {
+fn broken(file: &str, error: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("{file}: {error}"))
 }
 
@@ -151,9 +153,7 @@ fn read_csv<T: serde::de::DeserializeOwned>(
         .map_err(|e| broken(name, e))
 }
 
-pub(super) fn read_toml<T: serde::de::DeserializeOwned>(
-    (name, text): (&str, &str),
-) -> Result<T, ApiError> {
+fn read_toml<T: serde::de::DeserializeOwned>((name, text): (&str, &str)) -> Result<T, ApiError> {
     toml::from_str(text).map_err(|e| broken(name, e))
 }
 
@@ -340,6 +340,3 @@ fn seed_raci(
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;
