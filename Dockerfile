@@ -15,6 +15,8 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
 COPY src src
 COPY migrations migrations
 COPY config config
+# The demo data is compiled into the binary (include_bytes!).
+COPY data/demo data/demo
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use opsboard::catalog::import::{self, ApplyFn, ImportError, ImportFormat, ParseFn};
 use opsboard::common::actor::Role;
 use opsboard::config::Settings;
 use opsboard::users::model::{NewUser, User};
@@ -56,6 +57,14 @@ enum ImportCommand {
     /// Create or update online services from a CSV or JSON file, all or nothing; re-importing
     /// the same file changes nothing. See docs/import-services.sample.csv for the columns.
     Services {
+        /// The file (.csv or .json).
+        file: std::path::PathBuf,
+    },
+    /// Create or update organizations from a CSV file (columns
+    /// short_name;name;kind;contact_email) or a JSON array, by short name, all or nothing;
+    /// re-importing the same file changes nothing. Import them before the services that name
+    /// them.
+    Organizations {
         /// The file (.csv or .json).
         file: std::path::PathBuf,
     },
@@ -113,7 +122,16 @@ fn run(command: Command) -> Result<(), String> {
         }
         Command::Import {
             command: ImportCommand::Services { file },
-        } => import_services(&settings, &file),
+        } => import_file(&settings, &file, "services", import::parse, import::apply),
+        Command::Import {
+            command: ImportCommand::Organizations { file },
+        } => import_file(
+            &settings,
+            &file,
+            "organizations",
+            import::organizations::parse,
+            import::organizations::apply,
+        ),
         Command::Migrate => {
             opsboard::startup::open_database(&settings)?;
             println!("migrations are up to date");
@@ -166,10 +184,15 @@ fn run(command: Command) -> Result<(), String> {
     }
 }
 
-/// `opsboard import services FILE`: parse, validate every row, write all in one transaction
-/// with a progress bar, print the summary; or print every bad row and write nothing.
-fn import_services(settings: &Settings, file: &std::path::Path) -> Result<(), String> {
-    use opsboard::catalog::import::{self, ImportError, ImportFormat};
+/// `opsboard import services|organizations FILE`: parse, validate every row, write all in one
+/// transaction with a progress bar, print the summary; or print every bad row and write nothing.
+fn import_file<T>(
+    settings: &Settings,
+    file: &std::path::Path,
+    what: &str,
+    parse: ParseFn<T>,
+    apply: ApplyFn<T>,
+) -> Result<(), String> {
     let body = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let format = ImportFormat::detect(&file.to_string_lossy(), &body);
     let report_problems = |problems: Vec<import::ImportProblem>| {
@@ -178,18 +201,20 @@ fn import_services(settings: &Settings, file: &std::path::Path) -> Result<(), St
         }
         format!("{} problem(s) found; nothing was imported", problems.len())
     };
-    let parsed = import::parse(format, &body);
+    let parsed = parse(format, &body);
     let rows = parsed.rows.len();
     let db = opsboard::startup::open_database(settings)?;
     let mut conn = db.pool().get().map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(rows as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} services {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what} {{elapsed}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
     let result = diesel::Connection::transaction(&mut *conn, |conn| {
-        import::apply(conn, &parsed, None, &mut |done| {
+        apply(conn, &parsed, None, &mut |done| {
             bar.set_position(done as u64)
         })
     });

@@ -133,11 +133,11 @@ pub fn load_demo(db: &Db, settings: &Settings, must_load: bool) -> Result<(), St
         return Err("demo data is never loaded in production (OPSBOARD_ENV=production)".into());
     }
     let mut conn = db.pool().get().map_err(|e| e.to_string())?;
-    if !must_load && crate::catalog::demo::has_data(&mut conn).map_err(|e| e.to_string())? {
+    if !must_load && crate::workflows::demo::has_data(&mut conn).map_err(|e| e.to_string())? {
         log::info!("demo data not loaded: the database already has data");
         return Ok(());
     }
-    let summary = crate::catalog::demo::seed(&mut conn).map_err(|e| e.problem().detail)?;
+    let summary = crate::workflows::demo::seed(&mut conn).map_err(|e| e.problem().detail)?;
     log::info!(
         "loaded demo data: {} organizations, {} online services with RACI templates, {} items on the OPS and DEM boards",
         summary.organizations,
@@ -147,7 +147,7 @@ pub fn load_demo(db: &Db, settings: &Settings, must_load: bool) -> Result<(), St
     for (email, role, team_role) in &summary.logins {
         log::info!(
             "demo login: {email:<40} password {}  ({role}, {team_role})",
-            crate::catalog::demo::DEMO_PASSWORD
+            crate::workflows::demo::DEMO_PASSWORD
         );
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! HTTP handlers for online services and their RACI templates.
+//! HTTP handlers for online services and their RACI templates, and the imports of services and
+//! organizations.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 
@@ -284,22 +285,56 @@ pub async fn import_services(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let content_type = req.content_type().to_ascii_lowercase();
-    let format = match content_type.as_str() {
-        "text/csv" | "application/csv" => ImportFormat::Csv,
-        "application/json" => ImportFormat::Json,
-        other => {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "Send text/csv or application/json, not `{}`.",
-                if other.is_empty() { "none" } else { other }
-            )));
-        }
-    };
+    let format = ImportFormat::from_content_type(req.content_type())?;
     let parsed = import::parse(format, &body);
     let actor = caller.id();
     let report = db
         .transaction(move |conn| {
             import::apply(conn, &parsed, Some(actor), &mut |_| {}).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Import organizations.
+///
+/// Managers and admins. Send a CSV file (`Content-Type: text/csv`; header row with the columns
+/// `short_name;name;kind;contact_email`, `;` or `,` separated, UTF-8 with or without BOM) or a
+/// JSON array of organizations (`application/json`, the same fields as
+/// `POST /api/v1/organizations`). Idempotent by short name (regardless of case): importing the
+/// same file twice reports every row `unchanged` the second time; a row is the whole
+/// organization, so an empty `contact_email` removes the stored one. All-or-nothing: if any
+/// row is invalid nothing is written and the 422 problem lists every bad row as
+/// `line N: column`. Import the organizations before the services that name them.
+#[utoipa::path(
+    tag = "organizations",
+    request_body(
+        content(
+            (String = "text/csv", example = "short_name;name;kind;contact_email\nLKT;Landkreistag Mecklenburg-Vorpommern;municipal_association;geschaeftsstelle@lkt.example.org\n"),
+            (import::organizations::OrganizationImport = "application/json"),
+        ),
+        description = "The organizations to create or update"
+    ),
+    responses(
+        (status = 200, description = "What the import did", body = ImportReport),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/organizations/import")]
+pub async fn import_organizations(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Manager)?;
+    let format = ImportFormat::from_content_type(req.content_type())?;
+    let parsed = import::organizations::parse(format, &body);
+    let actor = caller.id();
+    let report = db
+        .transaction(move |conn| {
+            import::organizations::apply(conn, &parsed, Some(actor), &mut |_| {})
+                .map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -8,10 +8,16 @@
 //! Idempotent by `key`: a row equal to the stored service changes nothing, a changed row updates
 //! that service, a new key creates one. All-or-nothing: when any row is invalid, nothing is
 //! written and every bad row is reported with its line, column and reason.
+//!
+//! Organizations import the same way ([`organizations`]), by short name; the reading of files,
+//! the problems and the report are shared.
+
+pub mod organizations;
 
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -86,25 +92,54 @@ pub struct ImportProblem {
     pub message: String,
 }
 
-/// What an import did, one service at a time.
+/// What an import did, one row (service or organization) at a time.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportReport {
     /// Rows read.
     pub total: usize,
-    /// Services created.
+    /// Rows created.
     pub created: usize,
-    /// Services changed.
+    /// Rows that changed what was stored.
     pub updated: usize,
-    /// Rows equal to the stored service.
+    /// Rows equal to what was stored.
     pub unchanged: usize,
     /// Each row's key and outcome, in file order.
     pub results: Vec<ImportResult>,
 }
 
+impl ImportReport {
+    fn new(total: usize) -> ImportReport {
+        ImportReport {
+            total,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            results: Vec::new(),
+        }
+    }
+
+    /// Counts one written row.
+    fn count(&mut self, key: &str, outcome: UpsertOutcome) {
+        match outcome {
+            UpsertOutcome::Created => self.created += 1,
+            UpsertOutcome::Updated => self.updated += 1,
+            UpsertOutcome::Unchanged => self.unchanged += 1,
+        }
+        let outcome = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.results.push(ImportResult {
+            key: key.to_string(),
+            outcome,
+        });
+    }
+}
+
 /// The outcome for one row.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportResult {
-    /// The service's key.
+    /// The service's key (the organization's short name).
     pub key: String,
     /// `created`, `updated` or `unchanged`.
     pub outcome: String,
@@ -171,6 +206,18 @@ impl ImportFormat {
             ImportFormat::Csv
         }
     }
+
+    /// The format a request body declares in its `Content-Type`; 415 for any other type.
+    pub fn from_content_type(content_type: &str) -> Result<ImportFormat, ApiError> {
+        match content_type.to_ascii_lowercase().as_str() {
+            "text/csv" | "application/csv" => Ok(ImportFormat::Csv),
+            "application/json" => Ok(ImportFormat::Json),
+            other => Err(ApiError::UnsupportedMediaType(format!(
+                "Send text/csv or application/json, not `{}`.",
+                if other.is_empty() { "none" } else { other }
+            ))),
+        }
+    }
 }
 
 fn strip_bom(body: &[u8]) -> &[u8] {
@@ -180,23 +227,47 @@ fn strip_bom(body: &[u8]) -> &[u8] {
 /// A parsed file: the rows (each with its line number) and the problems found while reading
 /// them. Rows with a cell that could not be read are kept, so that [`apply`] reports the
 /// row's other faults too.
-#[derive(Debug, Default)]
-pub struct Parsed {
+#[derive(Debug)]
+pub struct Parsed<T = ServiceInput> {
     /// The rows read.
-    pub rows: Vec<(usize, ServiceInput)>,
+    pub rows: Vec<(usize, T)>,
     /// Problems found while reading.
     pub problems: Vec<ImportProblem>,
 }
 
-/// Parses a file into rows; every problem is collected, none stops the reading.
+impl<T> Default for Parsed<T> {
+    fn default() -> Self {
+        Parsed {
+            rows: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// A parser of an import file: [`parse`] for services, [`organizations::parse`].
+pub type ParseFn<T> = fn(ImportFormat, &[u8]) -> Parsed<T>;
+
+/// A writer of parsed rows in the caller's transaction: [`apply`] for services,
+/// [`organizations::apply`]. Its arguments: the rows, the acting user, a progress callback.
+pub type ApplyFn<T> = fn(
+    &mut DbConnection,
+    &Parsed<T>,
+    Option<i64>,
+    &mut dyn FnMut(usize),
+) -> Result<ImportReport, ImportError>;
+
+/// Parses a file of services into rows; every problem is collected, none stops the reading.
 pub fn parse(format: ImportFormat, body: &[u8]) -> Parsed {
     match format {
-        ImportFormat::Json => parse_json(strip_bom(body)),
+        ImportFormat::Json => parse_json(strip_bom(body), "services"),
         ImportFormat::Csv => parse_csv(strip_bom(body)),
     }
 }
 
-fn parse_json(body: &[u8]) -> Parsed {
+/// Reads a JSON array of at most [`MAX_IMPORT_ROWS`] entries of `T` (`what` names them in
+/// the message when the file is no such array); each entry's problems are its own.
+fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Parsed<T> {
+    let body = strip_bom(body);
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let values =
         crate::common::parse::at_most::<MAX_IMPORT_ROWS, _, serde_json::Value>(&mut deserializer)
@@ -204,7 +275,7 @@ fn parse_json(body: &[u8]) -> Parsed {
     let values: Vec<serde_json::Value> = match values {
         Ok(values) => values,
         Err(e) => {
-            let message = format!("not a JSON array of at most {MAX_IMPORT_ROWS} services: {e}");
+            let message = format!("not a JSON array of at most {MAX_IMPORT_ROWS} {what}: {e}");
             return Parsed {
                 rows: Vec::new(),
                 problems: vec![ImportProblem {
@@ -219,7 +290,7 @@ fn parse_json(body: &[u8]) -> Parsed {
     let mut problems = Vec::new();
     for (i, value) in values.into_iter().enumerate() {
         let text = value.to_string();
-        match crate::common::parse::parse_json::<ServiceInput>(text.as_bytes()) {
+        match crate::common::parse::parse_json::<T>(text.as_bytes()) {
             Ok(input) => rows.push((i + 1, input)),
             Err(ApiError::Validation(errors)) => {
                 problems.extend(errors.into_iter().map(|e| ImportProblem {
@@ -246,11 +317,34 @@ fn split_list(cell: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_csv(body: &[u8]) -> Parsed {
-    let problem = |line: usize, column: &str, message: String| ImportProblem {
+fn problem(line: usize, column: &str, message: String) -> ImportProblem {
+    ImportProblem {
         line,
         column: column.to_string(),
         message,
+    }
+}
+
+/// A CSV file read as far as every importer reads it: the header (lower-case names) and the
+/// non-empty records with their line numbers.
+struct CsvTable {
+    headers: Vec<String>,
+    records: Vec<(usize, csv::StringRecord)>,
+}
+
+/// Reads a CSV file with a header row of `columns` (each at most once, `required` ones
+/// present), `;` or `,` separated, whichever the header holds more of. Problems go to
+/// `problems`; with a bad header, no record is read.
+fn read_csv(
+    body: &[u8],
+    columns: &[&str],
+    required: &[&str],
+    problems: &mut Vec<ImportProblem>,
+) -> CsvTable {
+    let body = strip_bom(body);
+    let mut table = CsvTable {
+        headers: Vec::new(),
+        records: Vec::new(),
     };
     let header_line = body.split(|b| *b == b'\n').next().unwrap_or_default();
     let semicolons = header_line.iter().filter(|b| **b == b';').count();
@@ -264,24 +358,21 @@ fn parse_csv(body: &[u8]) -> Parsed {
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_lowercase()).collect(),
         Err(e) => {
-            let problems = vec![problem(
+            problems.push(problem(
                 1,
                 "header",
                 format!("cannot read the header row: {e}"),
-            )];
-            return Parsed {
-                rows: Vec::new(),
-                problems,
-            };
+            ));
+            return table;
         }
     };
-    let mut problems = Vec::new();
+    let before = problems.len();
     for (i, name) in headers.iter().enumerate() {
-        if !CSV_COLUMNS.contains(&name.as_str()) {
+        if !columns.contains(&name.as_str()) {
             problems.push(problem(
                 1,
                 name,
-                format!("column {} is not one of {}", i + 1, CSV_COLUMNS.join(", ")),
+                format!("column {} is not one of {}", i + 1, columns.join(", ")),
             ));
         } else if let Some(first) = headers[..i].iter().position(|h| h == name) {
             // Otherwise the later cell would silently win over the earlier one.
@@ -296,18 +387,14 @@ fn parse_csv(body: &[u8]) -> Parsed {
             ));
         }
     }
-    for required in ["key", "name", "kind"] {
+    for required in required {
         if !headers.iter().any(|h| h == required) {
             problems.push(problem(1, required, "this column is required".into()));
         }
     }
-    if !problems.is_empty() {
-        return Parsed {
-            rows: Vec::new(),
-            problems,
-        };
+    if problems.len() > before {
+        return table;
     }
-    let mut rows = Vec::new();
     for (read, record) in reader.records().enumerate() {
         if read == MAX_IMPORT_ROWS {
             problems.push(problem(
@@ -343,6 +430,18 @@ fn parse_csv(body: &[u8]) -> Parsed {
             ));
             continue;
         }
+        table.records.push((line, record));
+    }
+    table.headers = headers;
+    table
+}
+
+fn parse_csv(body: &[u8]) -> Parsed {
+    let mut problems = Vec::new();
+    let CsvTable { headers, records } =
+        read_csv(body, CSV_COLUMNS, &["key", "name", "kind"], &mut problems);
+    let mut rows = Vec::new();
+    for (line, record) in records {
         let mut input = ServiceInput::default();
         for (column, cell) in headers.iter().zip(record.iter()) {
             let cell = cell.trim();
@@ -447,28 +546,10 @@ pub fn apply(
         problems.sort_by_key(|p| p.line);
         return Err(ImportError::Invalid(problems));
     }
-    let mut report = ImportReport {
-        total: rows.len(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        results: Vec::new(),
-    };
+    let mut report = ImportReport::new(rows.len());
     for (i, (service, (_, input))) in resolved.iter().zip(rows).enumerate() {
         let (outcome, _) = Service::upsert(conn, service, &orgs, actor, false)?;
-        match outcome {
-            UpsertOutcome::Created => report.created += 1,
-            UpsertOutcome::Updated => report.updated += 1,
-            UpsertOutcome::Unchanged => report.unchanged += 1,
-        }
-        let outcome = serde_json::to_value(outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        report.results.push(ImportResult {
-            key: input.key.trim().to_string(),
-            outcome,
-        });
+        report.count(input.key.trim(), outcome);
         progress(i + 1);
     }
     Ok(report)

@@ -1,8 +1,5 @@
-//! The catalogue: organizations, online services and their RACI templates, bulk import and
-//! demo data.
+//! The catalogue: organizations, online services and their RACI templates, bulk import.
 
-pub mod demo;
-pub mod demo_data;
 pub mod handlers;
 pub mod import;
 pub mod organizations;
@@ -12,6 +9,7 @@ pub mod services;
 /// Mounts the catalogue endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(organizations::list_organizations)
+        .service(handlers::import_organizations)
         .service(organizations::create_organization)
         .service(organizations::get_organization)
         .service(organizations::update_organization)

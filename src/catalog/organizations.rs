@@ -350,7 +350,7 @@ impl Organization {
         conn: &mut DbConnection,
         short_name: &str,
         changes: &OrganizationChanges,
-        actor: i64,
+        actor: Option<i64>,
         expected: Precondition,
     ) -> Result<Organization, ApiError> {
         let mut errors = Vec::new();
@@ -418,7 +418,7 @@ impl Organization {
                 entity_id: current.id,
             },
             "updated",
-            Some(actor),
+            actor,
             serde_json::Value::Object(changed),
         )?;
         Organization::find_by_id(conn, current.id)
@@ -585,7 +585,9 @@ pub async fn update_organization(
     caller.require(Role::Manager)?;
     let actor = caller.id();
     let org = db
-        .transaction(move |conn| Organization::update(conn, &short_name, &body.0, actor, if_match))
+        .transaction(move |conn| {
+            Organization::update(conn, &short_name, &body.0, Some(actor), if_match)
+        })
         .await?;
     Ok(ok_with_etag(&org, org.version))
 }

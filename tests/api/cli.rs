@@ -25,7 +25,7 @@ const VARIABLES: &[&str] = &[
 /// A secret that production accepts, printed by `openssl rand -base64 48`.
 const PRODUCTION_SECRET: &str = "XpupaDPY//JDTRmM1gv1a1NKtPCPMaRGzYCS0IUKN5Lrq3tPdwrFiS/y4IzzTXUX";
 
-fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
+pub(crate) fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_opsboard"));
     for variable in VARIABLES {
         command.env_remove(variable);
@@ -41,7 +41,7 @@ fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
 
 /// Runs a command that must end by itself within a minute; its output is read while it runs,
 /// so a large output cannot fill the pipe and stall it.
-fn run(command: &mut Command) -> (Output, String) {
+pub(crate) fn run(command: &mut Command) -> (Output, String) {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -437,10 +437,10 @@ both_engines!(the_demo_tells_the_whole_story);
 async fn the_demo_tells_the_whole_story(app: TestApp) {
     app.state
         .db
-        .run(opsboard::catalog::demo::seed)
+        .run(opsboard::workflows::demo::seed)
         .await
         .expect("demo data loads");
-    let password = opsboard::catalog::demo::DEMO_PASSWORD;
+    let password = opsboard::workflows::demo::DEMO_PASSWORD;
     let requester = app.login("martin.hoffmann@example.org", password).await;
     let raised = raise(
         &app,

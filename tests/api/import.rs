@@ -1,8 +1,8 @@
-//! Bulk import of services and the demo data.
+//! Bulk import of services and organizations, and the demo data.
 
 use actix_web::http::Method;
 use diesel::prelude::*;
-use opsboard::db::schema::services;
+use opsboard::db::schema::{events, organizations as organizations_table, services};
 use serde_json::json;
 
 use crate::both_engines;
@@ -13,6 +13,9 @@ both_engines!(
     an_invalid_row_fails_the_whole_import,
     json_import_and_permissions,
     demo_data_fills_an_empty_database_once,
+    organization_import_is_idempotent_and_updates_changed_rows,
+    an_invalid_organization_row_fails_the_whole_import,
+    organization_json_import_and_permissions,
 );
 
 const SAMPLE: &str = include_str!("../../docs/import-services.sample.csv");
@@ -171,7 +174,7 @@ async fn demo_data_fills_an_empty_database_once(app: TestApp) {
     let summary = app
         .state
         .db
-        .run(opsboard::catalog::demo::seed)
+        .run(opsboard::workflows::demo::seed)
         .await
         .expect("demo data loads");
     assert!(summary.services >= 230, "{}", summary.services);
@@ -212,10 +215,197 @@ async fn demo_data_fills_an_empty_database_once(app: TestApp) {
         .unwrap_or_default();
     assert_eq!(keys, ["OPS", "DEM"]);
     let login = &summary.logins[0].0;
-    app.login(login, opsboard::catalog::demo::DEMO_PASSWORD)
+    app.login(login, opsboard::workflows::demo::DEMO_PASSWORD)
         .await;
     assert!(
-        opsboard::catalog::demo::seed(&mut app.conn()).is_err(),
+        opsboard::workflows::demo::seed(&mut app.conn()).is_err(),
         "a second run is refused"
     );
+}
+
+async fn import_organizations(
+    app: &TestApp,
+    content_type: &str,
+    body: &str,
+) -> crate::helpers::Response {
+    app.request(Method::POST, "/api/v1/organizations/import")
+        .token(&app.admin_token)
+        .raw(content_type, body.as_bytes().to_vec())
+        .send()
+        .await
+}
+
+fn organization_count(app: &TestApp) -> i64 {
+    organizations_table::table
+        .count()
+        .get_result(&mut app.conn())
+        .expect("count")
+}
+
+const ORGANIZATIONS: &str = "short_name;name;kind;contact_email\n\
+    LKT;Landkreistag Mecklenburg-Vorpommern;municipal_association;geschaeftsstelle@lkt.example.org\n\
+    HRO;Hanse- und Universitätsstadt Rostock;municipality;\n";
+
+async fn organization_import_is_idempotent_and_updates_changed_rows(app: TestApp) {
+    let first = import_organizations(&app, "text/csv", ORGANIZATIONS).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let report = first.json();
+    assert_eq!(
+        (report["total"].clone(), report["created"].clone()),
+        (json!(2), json!(2)),
+        "{report}"
+    );
+    assert_eq!(
+        report["results"][0],
+        json!({"key": "LKT", "outcome": "created"})
+    );
+    let rostock = app
+        .get("/api/v1/organizations/HRO", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(
+        rostock["name"], "Hanse- und Universitätsstadt Rostock",
+        "UTF-8 survives"
+    );
+    assert_eq!(rostock["kind"], "municipality");
+    let created: i64 = events::table
+        .filter(events::entity_type.eq("organization"))
+        .filter(events::kind.eq("created"))
+        .count()
+        .get_result(&mut app.conn())
+        .expect("count");
+    assert_eq!(created, 2, "each row has its history event");
+
+    let second = import_organizations(&app, "text/csv", ORGANIZATIONS)
+        .await
+        .json();
+    assert_eq!(
+        (
+            second["created"].clone(),
+            second["updated"].clone(),
+            second["unchanged"].clone()
+        ),
+        (json!(0), json!(0), json!(2)),
+        "{second}"
+    );
+    let lkt = app
+        .get("/api/v1/organizations/LKT", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(lkt["version"], 1, "an unchanged row writes nothing");
+
+    // By short name regardless of case; a row is the whole organization, so an empty contact
+    // address removes the stored one. A comma-separated export works as well.
+    let changed = "short_name,name,kind,contact_email\n\
+        lkt,Landkreistag M-V,municipal_association,\n\
+        HRO,Hanse- und Universitätsstadt Rostock,municipality,\n";
+    let third = import_organizations(&app, "text/csv", changed).await;
+    assert_eq!(third.status, 200, "{}", third.text);
+    let third = third.json();
+    assert_eq!(
+        (third["updated"].clone(), third["unchanged"].clone()),
+        (json!(1), json!(1)),
+        "{third}"
+    );
+    let lkt = app
+        .get("/api/v1/organizations/LKT", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(
+        (
+            lkt["short_name"].clone(),
+            lkt["name"].clone(),
+            lkt["contact_email"].clone(),
+            lkt["version"].clone()
+        ),
+        (
+            json!("LKT"),
+            json!("Landkreistag M-V"),
+            json!(null),
+            json!(2)
+        ),
+        "{lkt}"
+    );
+    assert_eq!(organization_count(&app), 2);
+}
+
+async fn an_invalid_organization_row_fails_the_whole_import(app: TestApp) {
+    let mut body = ORGANIZATIONS.to_string();
+    body.push_str("X!;;bogus;not-an-email\n");
+    body.push_str("lkt;Doppelt;other;\n");
+    let problem = import_organizations(&app, "text/csv", &body)
+        .await
+        .problem(422);
+    let fields: Vec<String> = problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for expected in [
+        "line 4: short_name",
+        "line 4: name",
+        "line 4: kind",
+        "line 4: contact_email",
+        "line 5: short_name",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected} missing in {fields:?}"
+        );
+    }
+    assert!(
+        problem.to_string().contains("appears earlier in the file"),
+        "{problem}"
+    );
+    assert_eq!(organization_count(&app), 0, "nothing was written");
+    let header = import_organizations(&app, "text/csv", "short_name;name;colour\nX;X;red\n")
+        .await
+        .problem(422);
+    let errors = header["errors"].to_string();
+    assert!(
+        errors.contains("line 1: colour") && errors.contains("line 1: kind"),
+        "{header}"
+    );
+}
+
+async fn organization_json_import_and_permissions(app: TestApp) {
+    let body = json!([
+        {"short_name": "DVZ", "name": "DVZ Datenverarbeitungszentrum M-V GmbH", "kind": "it_operator"},
+        {"short_name": "FM", "name": "Finanzministerium", "kind": "ministry", "contact_email": "Poststelle@FM.example.org"}
+    ]);
+    let response = import_organizations(&app, "application/json", &body.to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.json()["created"], 2);
+    let again = import_organizations(&app, "application/json", &body.to_string())
+        .await
+        .json();
+    assert_eq!(again["unchanged"], 2, "{again}");
+    let bad = json!([{"short_name": "X", "name": "X", "kind": "ministry", "colour": "red"}]);
+    import_organizations(&app, "application/json", &bad.to_string())
+        .await
+        .names_field(422, "line 1: colour");
+    import_organizations(&app, "text/plain", "short_name\n")
+        .await
+        .problem(415);
+    // The services that name them import next.
+    let services = import(
+        &app,
+        "text/csv",
+        "key;name;kind;operator;responsible\nlohnsteuer;Lohnsteuer;own;DVZ;FM\n",
+    )
+    .await;
+    assert_eq!(services.status, 200, "{}", services.text);
+    for role in ["viewer", "member"] {
+        let (_, token) = app.user(role).await;
+        app.request(Method::POST, "/api/v1/organizations/import")
+            .token(&token)
+            .raw("text/csv", ORGANIZATIONS.as_bytes().to_vec())
+            .send()
+            .await
+            .problem(403);
+    }
+    assert_eq!(organization_count(&app), 2);
 }

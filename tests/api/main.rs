@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod concurrency;
 mod demands;
+mod demo;
 mod docs;
 mod errors;
 mod hardening_auth;

@@ -1,0 +1,213 @@
+//! The house rule: imports point only down. Every `crate::…` path in `src/**/*.rs` is mapped
+//! to the layer of what it names, and an edge to a higher layer, or to a feature of the same
+//! or a higher rank, fails with the file, the line and the import. Exceptions are listed in
+//! `ALLOWED` with their reason; a new one is a design decision, not a shortcut.
+
+use std::path::{Path, PathBuf};
+
+/// The layers, lowest first. A module may use its own layer's modules only where the layer is
+/// a toolbox (kernel, web); features are strictly ordered, each using only those before it.
+const LAYERS: &[(&str, &[&str])] = &[
+    // Errors, db, schema, pagination, history, text, versions, actors, the calendar.
+    ("kernel", &["common"]),
+    // Extractors, preconditions, responses, the caller, JWT, throttling, routes.
+    ("web", &["web"]),
+    // Features, in the order they may use each other.
+    ("users", &["users"]),
+    ("auth", &["auth"]),
+    ("catalog", &["catalog"]),
+    ("board", &["board"]),
+    ("sla", &["sla"]),
+    ("items", &["items"]),
+    ("demands", &["demands"]),
+    ("incidents", &["incidents"]),
+    // What combines features: deactivation with hand-over, the board view, the demo.
+    ("workflows", &["workflows"]),
+    // The app: lib.rs, main.rs, start-up, configuration, the OpenAPI document, the probes.
+    (
+        "app",
+        &["lib", "main", "startup", "config", "openapi", "health"],
+    ),
+];
+
+/// Layers whose modules may use each other freely (a toolbox, not a feature).
+const TOOLBOXES: &[&str] = &["kernel", "web", "app"];
+
+/// Edges that point up or sideways on purpose: `(from file, to module, why)`.
+const ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// Items of the crate root and the layer they belong to (macros exported at the root, the
+/// re-exports kept for the binary and the tests).
+const ROOT_ITEMS: &[(&str, &str)] = &[
+    ("keyset_order", "kernel"),
+    ("db", "kernel"),
+    ("error", "kernel"),
+    ("AppState", "app"),
+    ("build_app", "app"),
+    ("openapi_document", "app"),
+];
+
+fn layer_of_module(module: &str) -> Option<usize> {
+    LAYERS
+        .iter()
+        .position(|(_, modules)| modules.contains(&module))
+        .or_else(|| {
+            ROOT_ITEMS
+                .iter()
+                .find(|(item, _)| *item == module)
+                .and_then(|(_, layer)| LAYERS.iter().position(|(name, _)| name == layer))
+        })
+}
+
+/// The top-level module a file belongs to: `src/items/model.rs` → `items`, `src/lib.rs` →
+/// `lib`.
+fn module_of_file(path: &Path, src: &Path) -> String {
+    let relative = path.strip_prefix(src).unwrap_or(path);
+    let first = relative
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .unwrap_or_default();
+    first.trim_end_matches(".rs").to_string()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The first path segment of every `crate::…` reference on a line, including each member of
+/// a `use crate::{a::…, b::…}` group.
+fn crate_references(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for member in group[..end].split(',') {
+                let name: String = member
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    found.push(name);
+                }
+            }
+        } else {
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.push(name);
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
+/// Every edge that breaks the rule, as `file:line: import (from layer → to layer)`.
+fn violations(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let module = module_of_file(&file, src);
+        let Some(from) = layer_of_module(&module) else {
+            found.push(format!(
+                "{}: module `{module}` is in no layer; add it to LAYERS",
+                file.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let shown = file
+            .strip_prefix(src.parent().unwrap_or(src))
+            .unwrap_or(&file);
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for target in crate_references(code) {
+                if target == module {
+                    continue;
+                }
+                let Some(to) = layer_of_module(&target) else {
+                    found.push(format!(
+                        "{}:{}: `crate::{target}` is in no layer: {}",
+                        shown.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                    continue;
+                };
+                let same_toolbox = from == to && TOOLBOXES.contains(&LAYERS[from].0);
+                let allowed = ALLOWED
+                    .iter()
+                    .any(|(f, t, _)| shown.ends_with(f) && *t == target);
+                if to < from || same_toolbox || allowed {
+                    continue;
+                }
+                found.push(format!(
+                    "{}:{}: {} imports `crate::{target}` ({} → {}): {}",
+                    shown.display(),
+                    number + 1,
+                    module,
+                    LAYERS[from].0,
+                    LAYERS[to].0,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn imports_point_only_down() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = violations(&src);
+    assert!(
+        found.is_empty(),
+        "{} import(s) point up or sideways; move the code down to where both sides can see \
+         it, or up into a workflow (see the layers in tests/layering.rs):\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_planted_upward_import_is_caught() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("common")).expect("dirs");
+    std::fs::create_dir_all(src.join("items")).expect("dirs");
+    std::fs::write(
+        src.join("common/error.rs"),
+        "use crate::items::model::Item; // the kernel must not see a feature\n",
+    )
+    .expect("write");
+    std::fs::write(
+        src.join("items/model.rs"),
+        "use crate::common::error::ApiError;\nuse crate::{common::db, web::auth};\n",
+    )
+    .expect("write");
+    std::fs::write(src.join("lib.rs"), "pub use crate::items::model::Item;\n").expect("write");
+    let found = violations(&src);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("src/common/error.rs:1") && found[0].contains("kernel → items"),
+        "{found:?}"
+    );
+}
