@@ -76,7 +76,7 @@ async fn a_new_board_gets_the_default_workflow(app: TestApp) {
             {"name": "Intake", "category": "todo"}, {"name": "Decided", "category": "done", "wip_limit": 0}]}))
         .await;
     custom.names_field(422, "columns[1].wip_limit");
-    let (_, member) = app.user("member").await;
+    let (_, member) = app.user("member").create().await;
     app.post(
         "/api/v1/boards",
         &member,
@@ -204,7 +204,7 @@ async fn columns_are_added_renamed_reordered_and_deleted(app: TestApp) {
     )
     .await
     .problem(404);
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.request(Method::DELETE, &path)
         .token(&viewer)
         .send()

@@ -88,7 +88,7 @@ async fn organizations_are_unique_by_short_name_and_guarded_on_delete(app: TestA
         .await
         .json();
     assert_eq!(ministries["items"].as_array().map(Vec::len), Some(1));
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.post(
         "/api/v1/organizations",
         &viewer,
@@ -215,7 +215,7 @@ async fn services_crud_with_validation_naming_fields(app: TestApp) {
         .send()
         .await
         .problem(412);
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     assert_eq!(
         app.get("/api/v1/services/baugenehmigung", &viewer)
             .await
@@ -380,9 +380,9 @@ async fn raci_template_has_exactly_one_accountable(app: TestApp) {
         json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own"}),
     )
     .await;
-    let (lead, _) = app.user("manager").await;
-    let (worker, worker_token) = app.user("member").await;
-    let (gone, _) = app.user("member").await;
+    let (lead, _) = app.user("manager").create().await;
+    let (worker, worker_token) = app.user("member").create().await;
+    let (gone, _) = app.user("member").create().await;
     app.post(
         &format!("/api/v1/users/{}/deactivate", gone["id"]),
         &app.admin_token,
@@ -462,8 +462,8 @@ async fn concurrent_raci_puts_with_the_same_if_match(app: TestApp) {
         json!({"key": "kfz", "name": "Kfz-Zulassung", "kind": "efa"}),
     )
     .await;
-    let (a, _) = app.user("member").await;
-    let (b, _) = app.user("member").await;
+    let (a, _) = app.user("member").create().await;
+    let (b, _) = app.user("member").create().await;
     let path = "/api/v1/services/kfz/raci";
     let put = |who: &Value, other: &Value| {
         app.request(Method::PUT, path).token(&app.admin_token).header("If-Match", "\"1\"")
@@ -486,8 +486,8 @@ async fn concurrent_raci_puts_with_the_same_if_match(app: TestApp) {
 }
 
 async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
-    let (lead, _) = app.user("manager").await;
-    let (deputy, _) = app.user("manager").await;
+    let (lead, _) = app.user("manager").create().await;
+    let (deputy, _) = app.user("manager").create().await;
     for key in ["wohngeld", "elterngeld"] {
         service(&app, json!({"key": key, "name": key, "kind": "own"})).await;
         let response = app

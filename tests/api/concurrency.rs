@@ -29,7 +29,7 @@ both_engines!(
 /// A board `key` with the given columns `(name, category, wip_limit)`, and a service `svc`
 /// whose RACI template makes a new manager accountable. Returns the board and the manager.
 async fn board_with(app: &TestApp, key: &str, columns: Value) -> (Value, (Value, String)) {
-    let manager = app.user("manager").await;
+    let manager = app.user("manager").create().await;
     let created = app
         .post(
             "/api/v1/boards",
@@ -261,7 +261,7 @@ async fn a_wip_limit_holds_under_eight_concurrent_moves(app: TestApp) {
         let moved = move_item(&app, &app.admin_token, key, json!({"column": doing})).await;
         assert_eq!(moved.status, 200, "{}", moved.text);
     }
-    let (_, member) = app.user("member").await;
+    let (_, member) = app.user("member").create().await;
     let answers = join_all(
         keys[4..]
             .iter()
@@ -291,7 +291,7 @@ async fn creation_and_acceptance_honour_wip_limits(app: TestApp) {
     )
     .await;
     let intake = column_id(&board, "Intake");
-    let (_, member) = app.user("member").await;
+    let (_, member) = app.user("member").create().await;
     let create = |token: String, extra: Value| {
         let app = &app;
         async move {
@@ -403,8 +403,8 @@ async fn only_the_accountable_person_and_managers_change_who_is_accountable(app:
         json!([{"name": "Backlog", "category": "todo"}]),
     )
     .await;
-    let (owner, owner_token) = app.user("member").await;
-    let (other, other_token) = app.user("member").await;
+    let (owner, owner_token) = app.user("member").create().await;
+    let (other, other_token) = app.user("member").create().await;
     let created = app
         .post(
             "/api/v1/items",
@@ -474,7 +474,7 @@ async fn concurrent_writes_without_if_match_never_get_412(app: TestApp) {
     )
     .await;
     let item = task(&app, "LWW", "t").await;
-    let (worker, _) = app.user("member").await;
+    let (worker, _) = app.user("member").create().await;
     let patches = (0..40).map(|n| {
         call(
             &app,
@@ -555,8 +555,8 @@ fn accountable_events(history: &Value) -> i64 {
 async fn two_admins_demoting_each_other_leave_an_admin(app: TestApp) {
     // Several rounds, each with two admins who demote (or deactivate) each other at once.
     for round in 0..6 {
-        let (a, a_token) = app.user("member").await;
-        let (b, b_token) = app.user("member").await;
+        let (a, a_token) = app.user("member").create().await;
+        let (b, b_token) = app.user("member").create().await;
         let pair = [a["id"].as_i64(), b["id"].as_i64()].map(Option::unwrap_or_default);
         // Make these two the only active admins (set up in storage, the test's own business).
         let [a_id, b_id] = pair;

@@ -47,7 +47,7 @@ async fn setup(app: &TestApp) -> Setup {
     };
     let mut requesters = Vec::new();
     for short in ["LK-A", "LK-B"] {
-        let (user, token) = app.user("requester").await;
+        let (user, token) = app.user("requester").create().await;
         let patched = app
             .patch(
                 &format!("/api/v1/users/{}", user["id"]),
@@ -58,8 +58,8 @@ async fn setup(app: &TestApp) -> Setup {
         assert_eq!(patched.status, 200, "{}", patched.text);
         requesters.push(token);
     }
-    let manager = app.user("manager").await;
-    let accountable = app.user("member").await;
+    let manager = app.user("manager").create().await;
+    let accountable = app.user("member").create().await;
     let board = app
         .post(
             "/api/v1/boards",
@@ -262,7 +262,7 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
         .expect("count");
     assert_eq!(stored, 2);
     // The team sees every demand; a viewer reads but raises none.
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     assert_eq!(
         keys(&app.get("/api/v1/demands", &viewer).await.json()).len(),
         2
@@ -275,7 +275,7 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
     .await
     .problem(403);
     // A requester without an organization sees nothing and raises nothing.
-    let (_, stray) = app.user("requester").await;
+    let (_, stray) = app.user("requester").create().await;
     assert_eq!(
         keys(&app.get("/api/v1/items", &stray).await.json()).len(),
         0
@@ -301,7 +301,7 @@ async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
     let key = demand["key"].as_str().unwrap_or_default().to_string();
     let path = format!("/api/v1/items/{key}/decision");
     // Only the accountable person, managers and admins decide.
-    let (_, bystander) = app.user("member").await;
+    let (_, bystander) = app.user("member").create().await;
     app.post(&path, &bystander, &json!({"decision": "accepted"}))
         .await
         .problem(403);

@@ -134,7 +134,7 @@ async fn missing_token_is_401_with_www_authenticate(app: TestApp) {
 }
 
 async fn viewer_is_forbidden_to_write(app: TestApp) {
-    let (viewer, token) = app.user("viewer").await;
+    let (viewer, token) = app.user("viewer").create().await;
     // A viewer may read…
     assert_eq!(app.get("/api/v1/users", &token).await.status, 200);
     // …but not create…
@@ -211,7 +211,7 @@ async fn duplicate_email_is_409_and_changes_nothing(app: TestApp) {
 }
 
 async fn stale_if_match_is_412_with_current_version(app: TestApp) {
-    let (user, _) = app.user("member").await;
+    let (user, _) = app.user("member").create().await;
     let path = format!("/api/v1/users/{}", user["id"]);
     let first = app
         .request(Method::PATCH, &path)

@@ -315,7 +315,7 @@ async fn board_and_services(app: &TestApp, services: &[&str]) {
         )
         .await;
     assert_eq!(board.status, 201, "{}", board.text);
-    let (worker, _) = app.user("member").await;
+    let (worker, _) = app.user("member").create().await;
     for key in services {
         let created = app
             .post(
@@ -394,7 +394,7 @@ async fn deleting_a_referenced_organization_is_a_409_naming_the_reference(app: T
                "incident": {"severity": "s2", "reported_by_org": "LK-INC"}}),
     )
     .await;
-    let (user, _) = app.user("requester").await;
+    let (user, _) = app.user("requester").create().await;
     let orgs = app
         .get("/api/v1/organizations?limit=100", &app.admin_token)
         .await
@@ -682,7 +682,7 @@ async fn formula_cells_are_imported_as_given(app: TestApp) {
 /// A requester of a new organization `short_name`: `(user, token)`.
 async fn requester_of(app: &TestApp, short_name: &str) -> (serde_json::Value, String) {
     let org = organization(app, short_name).await;
-    let (user, token) = app.user("requester").await;
+    let (user, token) = app.user("requester").create().await;
     let patched = app
         .patch(
             &format!("/api/v1/users/{}", user["id"]),

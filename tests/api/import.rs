@@ -154,7 +154,7 @@ async fn json_import_and_permissions(app: TestApp) {
         .await
         .names_field(422, "line 1: colour");
     import(&app, "text/plain", "key\n").await.problem(415);
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     let refused = app
         .request(Method::POST, "/api/v1/services/import")
         .token(&viewer)

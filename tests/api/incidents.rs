@@ -31,7 +31,7 @@ async fn setup(app: &TestApp, policies: &[Value]) -> Value {
         )
         .await;
     assert_eq!(board.status, 201, "{}", board.text);
-    let (worker, _) = app.user("member").await;
+    let (worker, _) = app.user("member").create().await;
     for key in ["wohngeld", "bafoeg"] {
         app.post(
             "/api/v1/services",
@@ -328,7 +328,7 @@ async fn breached_and_due_soon_lists_and_breach_events(app: TestApp) {
         )
         .await;
     assert_eq!(task.status, 201, "{}", task.text);
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     let list = |query: &'static str| {
         let app = &app;
         let viewer = viewer.clone();
@@ -355,7 +355,7 @@ async fn breached_and_due_soon_lists_and_breach_events(app: TestApp) {
     app.get("/api/v1/incidents?due_within=-5", &viewer)
         .await
         .names_field(400, "due_within");
-    let (_, requester) = app.user("requester").await;
+    let (_, requester) = app.user("requester").create().await;
     app.get("/api/v1/incidents", &requester).await.problem(403);
     app.get("/api/v1/incidents", "nope").await.problem(401);
     // The board shows severity and SLA state on the card.

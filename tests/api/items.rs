@@ -25,8 +25,8 @@ async fn setup(app: &TestApp) -> (Value, Value, Value) {
         &json!({"key": "OPS", "name": "Operations"}),
     )
     .await;
-    let (lead, _) = app.user("manager").await;
-    let (worker, _) = app.user("member").await;
+    let (lead, _) = app.user("manager").create().await;
+    let (worker, _) = app.user("member").create().await;
     app.post(
         "/api/v1/services",
         &app.admin_token,
@@ -179,7 +179,7 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
         .await
         .json();
     assert_eq!(accountable["items"].as_array().map(Vec::len), Some(0));
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.post(
         "/api/v1/items",
         &viewer,
@@ -194,7 +194,7 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
 
 async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
     let (board, _, _) = setup(&app).await;
-    let (_, member) = app.user("member").await;
+    let (_, member) = app.user("member").create().await;
     for n in 1..=4 {
         item(&app, json!({"board": "OPS", "type": "incident", "title": format!("Item {n}"), "service": "wohngeld"})).await;
     }
@@ -500,8 +500,8 @@ both_engines!(comments_and_links_with_their_history);
 
 async fn comments_and_links_with_their_history(app: TestApp) {
     setup(&app).await;
-    let (_, member) = app.user("member").await;
-    let (_, other) = app.user("member").await;
+    let (_, member) = app.user("member").create().await;
+    let (_, other) = app.user("member").create().await;
     for title in ["Ausfall", "Ursache", "Doppelt"] {
         item(
             &app,
@@ -811,7 +811,7 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
     }
     // A requester sees only their organization's demands: none of these items; viewers only
     // read.
-    let (_, requester) = app.user("requester").await;
+    let (_, requester) = app.user("requester").create().await;
     let listed = app.get("/api/v1/items", &requester).await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(listed.json()["items"], json!([]));
@@ -832,7 +832,7 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
     )
     .await
     .problem(403);
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.request(Method::POST, "/api/v1/items/OPS-1/move")
         .token(&viewer)
         .json(&json!({"column": 1}))

@@ -9,6 +9,7 @@ mod concurrency;
 mod demands;
 mod docs;
 mod errors;
+mod fixtures;
 mod hardening_auth;
 mod hardening_edges;
 mod helpers;

@@ -73,8 +73,8 @@ fn stored(app: &TestApp, id: i64) -> Option<(String, Option<i64>, i32, i32, Stri
 
 async fn policies_crud_with_stored_state_and_history(app: TestApp) {
     service(&app, "wohngeld").await;
-    let (manager, manager_token) = app.user("manager").await;
-    let (_, viewer) = app.user("viewer").await;
+    let (manager, manager_token) = app.user("manager").create().await;
+    let (_, viewer) = app.user("viewer").create().await;
 
     let response = app
         .post(
@@ -462,7 +462,7 @@ async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
     let path = format!("{PATH}/{}", created["id"]);
     let body = json!({"severity": "s2", "response_minutes": 30, "resolution_minutes": 240});
     for role in ["viewer", "member"] {
-        let (_, token) = app.user(role).await;
+        let (_, token) = app.user(role).create().await;
         assert_eq!(app.get(PATH, &token).await.status, 200);
         assert_eq!(app.get(&path, &token).await.status, 200);
         assert_eq!(
@@ -479,7 +479,7 @@ async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
             .await
             .problem(403);
     }
-    let (_, requester) = app.user("requester").await;
+    let (_, requester) = app.user("requester").create().await;
     app.get(PATH, &requester).await.problem(403);
     app.get(&path, &requester).await.problem(403);
     app.get(&format!("{path}/history"), &requester)
@@ -494,7 +494,7 @@ async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
         .await
         .problem(401);
     app.request(Method::DELETE, &path).send().await.problem(401);
-    let (_, manager) = app.user("manager").await;
+    let (_, manager) = app.user("manager").create().await;
     let ok = app.post(PATH, &manager, &body).await;
     assert_eq!(ok.status, 201, "{}", ok.text);
     let stored: i64 = sla_policies::table
