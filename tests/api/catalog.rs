@@ -455,10 +455,7 @@ async fn a_raci_template_shows_on_the_service_and_in_the_persons_roles(app: Test
     assert_eq!(listed["items"][0]["accountable"]["id"], lead["id"]);
     assert_eq!(template["responsible"].as_array().map(Vec::len), Some(2));
     assert_eq!(template["informed"][0]["id"], worker["id"]);
-    app.request(Method::PUT, path)
-        .token(&worker_token)
-        .json(&json!({"accountable": worker["id"]}))
-        .send()
+    app.put(path, &worker_token, &json!({"accountable": worker["id"]}))
         .await
         .problem(403);
     let roles = app

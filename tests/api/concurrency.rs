@@ -41,11 +41,6 @@ async fn led_board(app: &TestApp, key: &str, columns: Value) -> (Board, (Value, 
     (board, manager)
 }
 
-/// A task on `board` titled `title`.
-async fn task(app: &TestApp, board: &str, title: &str) -> Value {
-    app.item(board).task().title(title).create().await
-}
-
 /// The keys of a column in board-view order and in `GET /items?sort=rank` order.
 async fn orders(app: &TestApp, board: &str, column: i64) -> (Vec<String>, Vec<String>) {
     let view = app
@@ -100,8 +95,8 @@ async fn fifty_concurrent_moves_keep_ranks_unique_and_never_412(app: TestApp) {
     )
     .await;
     let ready = board.column_id("Ready");
-    let first = task(&app, "RACE", "first").await;
-    let last = task(&app, "RACE", "last").await;
+    let first = app.item("RACE").title("first").create().await;
+    let last = app.item("RACE").title("last").create().await;
     for key in [&first["key"], &last["key"]] {
         let key = key.as_str().unwrap_or_default();
         let moved = app
@@ -111,7 +106,7 @@ async fn fifty_concurrent_moves_keep_ranks_unique_and_never_412(app: TestApp) {
     }
     let mut keys = Vec::new();
     for n in 0..50 {
-        keys.push(task(&app, "RACE", &format!("card {n}")).await["key"].clone());
+        keys.push(app.item("RACE").title(&format!("card {n}")).create().await["key"].clone());
     }
     // Half squeeze in right after `first` (the place where racing midpoints collide), half
     // go to the bottom; none sends If-Match, so none may get 412.
@@ -151,9 +146,9 @@ async fn a_move_between_equal_ranks_re_ranks_the_column(app: TestApp) {
     )
     .await;
     let backlog = board.column_id("Backlog");
-    let a = task(&app, "EQ", "a").await;
-    let b = task(&app, "EQ", "b").await;
-    let c = task(&app, "EQ", "c").await;
+    let a = app.item("EQ").title("a").create().await;
+    let b = app.item("EQ").title("b").create().await;
+    let c = app.item("EQ").title("c").create().await;
     // What a race or a copied database can leave behind: two neighbours with one rank.
     diesel::update(items::table.filter(items::key.eq_any(["EQ-1", "EQ-2"])))
         .set(items::rank.eq("zq"))
@@ -206,7 +201,7 @@ async fn a_move_between_equal_ranks_re_ranks_the_column(app: TestApp) {
         .set(items::rank.eq("V0"))
         .execute(&mut *app.conn())
         .expect("plant a rank ending in 0");
-    let d = task(&app, "EQ", "d").await;
+    let d = app.item("EQ").title("d").create().await;
     let ranks = stored_ranks(&app, backlog);
     assert_eq!(ranks.last().map(|(k, _)| k.as_str()), d["key"].as_str());
     assert!(ranks.windows(2).all(|w| w[0].1 < w[1].1), "{ranks:?}");
@@ -224,7 +219,7 @@ async fn a_wip_limit_holds_under_eight_concurrent_moves(app: TestApp) {
     let mut keys = Vec::new();
     for n in 0..12 {
         keys.push(
-            task(&app, "WIP", &format!("t{n}")).await["key"]
+            app.item("WIP").title(&format!("t{n}")).create().await["key"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
@@ -309,7 +304,7 @@ async fn acceptance_honours_the_wip_limit_of_the_next_column(app: TestApp) {
     let (board, manager) = intake_next_done(&app).await;
     let intake = board.column_id("Intake");
     let (_, member) = app.user("member").create().await;
-    task(&app, "INT", "t").await;
+    app.item("INT").title("t").create().await;
     // Acceptance: the demand goes to `Next`, which holds one item already (its limit).
     let next = board.column_id("Next");
     let moved = app
@@ -376,24 +371,16 @@ async fn only_the_accountable_person_and_managers_change_who_is_accountable(app:
     .await;
     let (owner, owner_token) = app.user("member").create().await;
     let (other, other_token) = app.user("member").create().await;
-    let created = app
-        .post(
-            "/api/v1/items",
-            &owner_token,
-            &json!({"board": "RACI", "type": "task", "title": "t",
-                    "raci": {"accountable": owner["id"]}}),
-        )
+    app.item("RACI")
+        .task()
+        .title("t")
+        .accountable(&owner)
+        .by(&owner_token)
+        .create()
         .await;
-    assert_eq!(created.status, 201, "{}", created.text);
     let put = |token: String, body: Value| {
         let app = &app;
-        async move {
-            app.request(Method::PUT, "/api/v1/items/RACI-1/raci")
-                .token(&token)
-                .json(&body)
-                .send()
-                .await
-        }
+        async move { app.put("/api/v1/items/RACI-1/raci", &token, &body).await }
     };
     // Another member makes themself accountable: refused, and nothing changes.
     put(
@@ -444,7 +431,7 @@ async fn concurrent_writes_without_if_match_never_get_412(app: TestApp) {
         json!([{"name": "Backlog", "category": "todo"}, {"name": "Doing", "category": "in_progress"}]),
     )
     .await;
-    let item = task(&app, "LWW", "t").await;
+    let item = app.item("LWW").title("t").create().await;
     let (worker, _) = app.user("member").create().await;
     let patches = (0..40).map(|n| {
         app.request(Method::PATCH, "/api/v1/items/LWW-1")
@@ -635,12 +622,7 @@ async fn a_locked_sqlite_database_answers_within_seconds() {
     let Some(app) = TestApp::spawn(Engine::Sqlite).await else {
         return;
     };
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "LCK", "name": "Locked"}),
-    )
-    .await;
+    app.board("LCK").name("Locked").create().await;
     let mut holder = app.conn();
     holder
         .batch_execute("BEGIN IMMEDIATE")

@@ -413,13 +413,12 @@ async fn a_deferral_stays_in_intake_and_only_demands_are_decided(app: TestApp) {
     assert_eq!(keys(&listed), [later_key]);
     // Only demands are decided.
     let task = app
-        .post(
-            "/api/v1/items",
-            &app.admin_token,
-            &json!({"board": "DEM", "type": "task", "title": "Intern", "raci": {"accountable": s.manager.0["id"]}}),
-        )
-        .await
-        .json();
+        .item("DEM")
+        .task()
+        .title("Intern")
+        .accountable(&s.manager.0)
+        .create()
+        .await;
     app.post(
         &format!(
             "/api/v1/items/{}/decision",

@@ -102,11 +102,7 @@ async fn unknown_route_is_404(app: TestApp) {
 }
 
 async fn wrong_method_is_405_with_allow(app: TestApp) {
-    let response = app
-        .request(Method::DELETE, "/api/v1/users")
-        .token(&app.admin_token)
-        .send()
-        .await;
+    let response = app.delete("/api/v1/users", &app.admin_token).await;
     response.problem(405);
     assert_eq!(response.header("allow").as_deref(), Some("GET, HEAD, POST"));
     let response = app.request(Method::PUT, "/api/v1/users/1").send().await;

@@ -17,7 +17,6 @@
 //! failed. A test of the endpoint itself (its status, headers, refusals) keeps sending its own
 //! request: builders are for what a test needs, not for what it checks.
 
-use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{COUNTER, Response, TestApp, USER_PASSWORD};
@@ -344,12 +343,7 @@ impl ServiceBuilder<'_> {
             return service;
         }
         let path = format!("/api/v1/services/{key}/raci");
-        let response = app
-            .request(Method::PUT, &path)
-            .token(&app.admin_token)
-            .json(&self.raci.0)
-            .send()
-            .await;
+        let response = app.put(&path, &app.admin_token, &self.raci.0).await;
         expect(
             response,
             200,

@@ -26,11 +26,7 @@ async fn api_responses_are_never_cached(app: TestApp) {
     let invalid = app
         .post("/api/v1/users", &app.admin_token, &json!({"email": 1}))
         .await;
-    let wrong_method = app
-        .request(Method::DELETE, "/api/v1/users")
-        .token(&app.admin_token)
-        .send()
-        .await;
+    let wrong_method = app.delete("/api/v1/users", &app.admin_token).await;
     for (what, response) in [
         ("200", &ok),
         ("failed login", &login),
@@ -283,11 +279,7 @@ async fn trailing_slash_paths_are_404_not_405() {
     }
     // The paths themselves still answer, and a wrong method on them is still a 405.
     assert_eq!(app.request(Method::GET, "/health").send().await.status, 200);
-    let response = app
-        .request(Method::DELETE, "/health")
-        .token(&app.admin_token)
-        .send()
-        .await;
+    let response = app.delete("/health", &app.admin_token).await;
     response.problem(405);
     assert_eq!(response.header("allow").as_deref(), Some("GET, HEAD"));
 }
@@ -413,14 +405,12 @@ async fn deleting_a_referenced_service_is_a_409_naming_the_reference(app: TestAp
         .create()
         .await;
     let policy = app
-        .post(
-            "/api/v1/sla-policies",
-            &app.admin_token,
-            &json!({"severity": "s1", "service": "elster", "response_minutes": 30,
-                    "resolution_minutes": 240, "clock": "calendar"}),
-        )
+        .sla_policy("s1")
+        .service("elster")
+        .minutes(30, 240)
+        .clock("calendar")
+        .create()
         .await;
-    assert_eq!(policy.status, 201, "{}", policy.text);
 
     for (key, what) in [
         ("portal", "1 incident(s) as an affected service"),
@@ -443,7 +433,7 @@ async fn deleting_a_referenced_service_is_a_409_naming_the_reference(app: TestAp
         .await;
     assert!(!response.text.contains("affected"), "{}", response.text);
 
-    let policy_id = policy.json()["id"].clone();
+    let policy_id = policy["id"].clone();
     assert_eq!(
         app.delete(
             &format!("/api/v1/sla-policies/{policy_id}"),
@@ -976,12 +966,13 @@ async fn every_list_limit_in_the_spec_is_the_servers(app: TestApp) {
         (Some(1), Some(1))
     );
     for list in [json!([]), json!([me, me])] {
-        app.request(Method::PUT, &format!("/api/v1/items/{task}/raci"))
-            .token(&app.admin_token)
-            .json(&json!({"accountable": list}))
-            .send()
-            .await
-            .names_field(422, "accountable");
+        app.put(
+            &format!("/api/v1/items/{task}/raci"),
+            &app.admin_token,
+            &json!({"accountable": list}),
+        )
+        .await
+        .names_field(422, "accountable");
     }
     // Nothing of the refused requests was stored: one board more per accepted POST only.
     let boards = app.get("/api/v1/boards", &app.admin_token).await.json();

@@ -173,19 +173,21 @@ async fn an_items_raci_has_exactly_one_accountable_in_storage_too(app: TestApp) 
     let first = incident(&app, "Upload bricht ab").await;
     // RACI of an item: exactly one accountable, enforced by the database as well.
     let put = app
-        .request(Method::PUT, "/api/v1/items/OPS-1/raci")
-        .token(&app.admin_token)
-        .json(&json!({"accountable": worker["id"], "informed": [lead["id"]]}))
-        .send()
+        .put(
+            "/api/v1/items/OPS-1/raci",
+            &app.admin_token,
+            &json!({"accountable": worker["id"], "informed": [lead["id"]]}),
+        )
         .await;
     assert_eq!(put.status, 200, "{}", put.text);
     assert_eq!(put.json()["accountable"]["id"], worker["id"]);
-    app.request(Method::PUT, "/api/v1/items/OPS-1/raci")
-        .token(&app.admin_token)
-        .json(&json!({"responsible": [lead["id"]]}))
-        .send()
-        .await
-        .names_field(422, "accountable");
+    app.put(
+        "/api/v1/items/OPS-1/raci",
+        &app.admin_token,
+        &json!({"responsible": [lead["id"]]}),
+    )
+    .await
+    .names_field(422, "accountable");
     let id = first["id"].as_i64().unwrap_or_default();
     let second_accountable = diesel::insert_into(item_raci::table)
         .values((

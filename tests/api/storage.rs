@@ -152,23 +152,16 @@ async fn rebuilding_the_items_table_keeps_every_child_row() {
     let Some(app) = TestApp::spawn(crate::helpers::Engine::Sqlite).await else {
         return;
     };
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "OPS", "name": "Betrieb"}),
-    )
-    .await;
+    app.board("OPS").name("Betrieb").create().await;
     let (member, _) = app.user("member").create().await;
     for n in 0..3 {
-        let created = app
-            .post(
-                "/api/v1/items",
-                &app.admin_token,
-                &json!({"board": "OPS", "type": "task", "title": format!("Aufgabe {n}"),
-                        "labels": ["a", "b"], "raci": {"accountable": member["id"]}}),
-            )
+        app.item("OPS")
+            .task()
+            .title(&format!("Aufgabe {n}"))
+            .labels(&["a", "b"])
+            .accountable(&member)
+            .create()
             .await;
-        assert_eq!(created.status, 201, "{}", created.text);
     }
     let counts = |conn: &mut opsboard::db::DbConnection| -> (i64, i64, i64) {
         (
