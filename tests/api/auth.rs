@@ -47,7 +47,7 @@ async fn login_returns_a_bearer_token_that_works(app: TestApp) {
 }
 
 async fn wrong_email_and_wrong_password_get_the_same_401(app: TestApp) {
-    let (member, _) = app.user("member").await;
+    let (member, _) = app.user("member").create().await;
     let login = |email: Value, password: &str| {
         app.request(Method::POST, "/api/v1/auth/login")
             .json(&json!({"email": email, "password": password}))
@@ -168,7 +168,7 @@ async fn forged_and_stale_tokens_are_refused(app: TestApp) {
 }
 
 async fn deactivated_users_tokens_stop_working(app: TestApp) {
-    let (member, token) = app.user("member").await;
+    let (member, token) = app.user("member").create().await;
     assert_eq!(app.get("/api/v1/me", &token).await.status, 200);
     let deactivated = app
         .post(
@@ -200,7 +200,7 @@ async fn deactivated_users_tokens_stop_working(app: TestApp) {
 }
 
 async fn role_changes_take_effect_at_once(app: TestApp) {
-    let (member, token) = app.user("manager").await;
+    let (member, token) = app.user("manager").create().await;
     assert_eq!(app.get("/api/v1/users", &token).await.status, 200);
     let path = format!("/api/v1/users/{}", member["id"]);
     assert_eq!(

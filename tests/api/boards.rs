@@ -8,7 +8,12 @@ use crate::helpers::TestApp;
 
 both_engines!(
     a_new_board_gets_the_default_workflow,
-    columns_are_added_renamed_reordered_and_deleted,
+    board_keys_are_unique_and_bad_boards_name_the_field,
+    members_read_and_find_boards_but_create_none,
+    a_board_is_renamed_under_if_match_but_keeps_its_key,
+    columns_are_added_at_a_position_and_unique_by_name,
+    a_column_moves_and_changes_under_if_match,
+    columns_are_deleted_by_admins_and_a_board_keeps_its_last,
 );
 
 fn names(columns: &Value) -> Vec<String> {
@@ -50,6 +55,10 @@ async fn a_new_board_gets_the_default_workflow(app: TestApp) {
     );
     assert_eq!(board["columns"][2]["category"], "in_progress");
     assert_eq!(board["columns"][4]["category"], "done");
+}
+
+async fn board_keys_are_unique_and_bad_boards_name_the_field(app: TestApp) {
+    app.board("OPS").name("Operations").create().await;
     app.post(
         "/api/v1/boards",
         &app.admin_token,
@@ -76,7 +85,11 @@ async fn a_new_board_gets_the_default_workflow(app: TestApp) {
             {"name": "Intake", "category": "todo"}, {"name": "Decided", "category": "done", "wip_limit": 0}]}))
         .await;
     custom.names_field(422, "columns[1].wip_limit");
-    let (_, member) = app.user("member").await;
+}
+
+async fn members_read_and_find_boards_but_create_none(app: TestApp) {
+    app.board("OPS").name("Operations").create().await;
+    let (_, member) = app.user("member").create().await;
     app.post(
         "/api/v1/boards",
         &member,
@@ -90,6 +103,10 @@ async fn a_new_board_gets_the_default_workflow(app: TestApp) {
     );
     let list = app.get("/api/v1/boards?q=oper", &member).await.json();
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+}
+
+async fn a_board_is_renamed_under_if_match_but_keeps_its_key(app: TestApp) {
+    app.board("OPS").name("Operations").create().await;
     let renamed = app
         .request(Method::PATCH, "/api/v1/boards/OPS")
         .token(&app.admin_token)
@@ -107,13 +124,8 @@ async fn a_new_board_gets_the_default_workflow(app: TestApp) {
     .names_field(422, "key");
 }
 
-async fn columns_are_added_renamed_reordered_and_deleted(app: TestApp) {
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "OPS", "name": "Operations"}),
-    )
-    .await;
+async fn columns_are_added_at_a_position_and_unique_by_name(app: TestApp) {
+    app.board("OPS").name("Operations").create().await;
     let added = app
         .post(
             "/api/v1/boards/OPS/columns",
@@ -122,7 +134,6 @@ async fn columns_are_added_renamed_reordered_and_deleted(app: TestApp) {
         )
         .await;
     assert_eq!(added.status, 201, "{}", added.text);
-    let waiting = added.json();
     let columns = app
         .get("/api/v1/boards/OPS/columns", &app.admin_token)
         .await
@@ -145,6 +156,16 @@ async fn columns_are_added_renamed_reordered_and_deleted(app: TestApp) {
     )
     .await
     .problem(409);
+}
+
+async fn a_column_moves_and_changes_under_if_match(app: TestApp) {
+    app.board("OPS").name("Operations").create().await;
+    let waiting = app
+        .column("OPS", "Waiting for reporter")
+        .category("in_progress")
+        .position(3)
+        .create()
+        .await;
     let path = format!("/api/v1/boards/OPS/columns/{}", waiting["id"]);
     let moved = app
         .request(Method::PATCH, &path)
@@ -204,20 +225,21 @@ async fn columns_are_added_renamed_reordered_and_deleted(app: TestApp) {
     )
     .await
     .problem(404);
-    let (_, viewer) = app.user("viewer").await;
-    app.request(Method::DELETE, &path)
-        .token(&viewer)
-        .send()
-        .await
-        .problem(403);
-    assert_eq!(
-        app.request(Method::DELETE, &path)
-            .token(&app.admin_token)
-            .send()
-            .await
-            .status,
-        204
-    );
+}
+
+async fn columns_are_deleted_by_admins_and_a_board_keeps_its_last(app: TestApp) {
+    app.board("OPS").name("Operations").create().await;
+    // A column in front of the others, so that deleting it renumbers them.
+    let waiting = app
+        .column("OPS", "Waiting")
+        .category("in_progress")
+        .position(0)
+        .create()
+        .await;
+    let path = format!("/api/v1/boards/OPS/columns/{}", waiting["id"]);
+    let (_, viewer) = app.user("viewer").create().await;
+    app.delete(&path, &viewer).await.problem(403);
+    assert_eq!(app.delete(&path, &app.admin_token).await.status, 204);
     let columns = app
         .get("/api/v1/boards/OPS/columns", &app.admin_token)
         .await
@@ -228,11 +250,12 @@ async fn columns_are_added_renamed_reordered_and_deleted(app: TestApp) {
     );
     assert_eq!(columns[0]["position"], 0);
     // A board keeps its last column.
-    let single = app.post("/api/v1/boards", &app.admin_token, &json!({"key": "ONE", "name": "One", "columns": [{"name": "Only", "category": "todo"}]})).await.json();
-    let only = format!("/api/v1/boards/ONE/columns/{}", single["columns"][0]["id"]);
-    app.request(Method::DELETE, &only)
-        .token(&app.admin_token)
-        .send()
-        .await
-        .problem(409);
+    let single = app
+        .board("ONE")
+        .name("One")
+        .columns(json!([{"name": "Only", "category": "todo"}]))
+        .create()
+        .await;
+    let only = format!("/api/v1/boards/ONE/columns/{}", single.column_id("Only"));
+    app.delete(&only, &app.admin_token).await.problem(409);
 }

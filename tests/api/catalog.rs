@@ -6,48 +6,28 @@ use opsboard::db::schema::{service_raci, services};
 use serde_json::{Value, json};
 
 use crate::both_engines;
+use crate::fixtures::{keys, last_event};
 use crate::helpers::TestApp;
 
 both_engines!(
-    organizations_are_unique_by_short_name_and_guarded_on_delete,
-    services_crud_with_validation_naming_fields,
-    services_filter_search_and_sort_with_cursor,
-    raci_template_has_exactly_one_accountable,
+    organizations_are_unique_by_short_name_and_bad_ones_name_the_field,
+    organizations_change_under_if_match_filter_by_kind_and_are_made_by_admins,
+    a_referenced_organization_goes_only_once_nothing_refers_to_it,
+    a_service_is_created_with_every_field_and_bad_ones_are_all_named,
+    a_service_changes_under_if_match_but_never_its_key,
+    viewers_read_services_but_change_none,
+    services_filter_and_search,
+    services_sort_and_page_with_a_cursor,
+    a_raci_template_needs_exactly_one_active_accountable,
+    a_raci_template_shows_on_the_service_and_in_the_persons_roles,
+    the_database_refuses_a_second_accountable_for_a_service,
     concurrent_raci_puts_with_the_same_if_match,
     deactivating_an_accountable_person_needs_a_replacement,
+    a_replacement_takes_over_templates_and_open_items_but_not_done_ones,
 );
 
-async fn org(app: &TestApp, short_name: &str, kind: &str) -> Value {
-    let response = app
-        .post(
-            "/api/v1/organizations",
-            &app.admin_token,
-            &json!({"short_name": short_name, "name": format!("Org {short_name}"), "kind": kind}),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.json()
-}
-
-async fn service(app: &TestApp, body: Value) -> Value {
-    let response = app.post("/api/v1/services", &app.admin_token, &body).await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.json()
-}
-
-fn keys(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["key"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn organizations_are_unique_by_short_name_and_guarded_on_delete(app: TestApp) {
-    let dvz = org(&app, "DVZ", "it_operator").await;
+async fn organizations_are_unique_by_short_name_and_bad_ones_name_the_field(app: TestApp) {
+    let dvz = app.organization("DVZ").kind("it_operator").create().await;
     assert_eq!(dvz["kind"], "it_operator");
     app.post(
         "/api/v1/organizations",
@@ -72,6 +52,10 @@ async fn organizations_are_unique_by_short_name_and_guarded_on_delete(app: TestA
     .names_field(422, "kind");
     let fetched = app.get("/api/v1/organizations/dvz", &app.admin_token).await;
     assert_eq!(fetched.json()["short_name"], "DVZ");
+}
+
+async fn organizations_change_under_if_match_filter_by_kind_and_are_made_by_admins(app: TestApp) {
+    app.organization("DVZ").kind("it_operator").create().await;
     let changed = app
         .request(Method::PATCH, "/api/v1/organizations/DVZ")
         .token(&app.admin_token)
@@ -82,13 +66,13 @@ async fn organizations_are_unique_by_short_name_and_guarded_on_delete(app: TestA
     assert_eq!(changed.status, 200, "{}", changed.text);
     assert_eq!(changed.json()["contact_email"], "service@dvz.example.org");
     assert_eq!(changed.json()["version"], 2);
-    org(&app, "FM", "ministry").await;
+    app.organization("FM").kind("ministry").create().await;
     let ministries = app
         .get("/api/v1/organizations?kind=ministry", &app.admin_token)
         .await
         .json();
     assert_eq!(ministries["items"].as_array().map(Vec::len), Some(1));
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.post(
         "/api/v1/organizations",
         &viewer,
@@ -96,27 +80,25 @@ async fn organizations_are_unique_by_short_name_and_guarded_on_delete(app: TestA
     )
     .await
     .problem(403);
+}
+
+async fn a_referenced_organization_goes_only_once_nothing_refers_to_it(app: TestApp) {
+    app.organization("DVZ").kind("it_operator").create().await;
     // Referenced by a service: 409; once the service is gone, the delete works.
-    service(
-        &app,
-        json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own", "operator": "dvz"}),
-    )
-    .await;
-    app.request(Method::DELETE, "/api/v1/organizations/DVZ")
-        .token(&app.admin_token)
-        .send()
+    app.service("wohngeld")
+        .name("Wohngeld")
+        .with(json!({"operator": "dvz"}))
+        .create()
+        .await;
+    app.delete("/api/v1/organizations/DVZ", &app.admin_token)
         .await
         .problem(409);
     let deleted = app
-        .request(Method::DELETE, "/api/v1/services/wohngeld")
-        .token(&app.admin_token)
-        .send()
+        .delete("/api/v1/services/wohngeld", &app.admin_token)
         .await;
     assert_eq!(deleted.status, 204);
     assert_eq!(
-        app.request(Method::DELETE, "/api/v1/organizations/DVZ")
-            .token(&app.admin_token)
-            .send()
+        app.delete("/api/v1/organizations/DVZ", &app.admin_token)
             .await
             .status,
         204
@@ -126,16 +108,24 @@ async fn organizations_are_unique_by_short_name_and_guarded_on_delete(app: TestA
         .problem(404);
 }
 
-async fn services_crud_with_validation_naming_fields(app: TestApp) {
-    org(&app, "DVZ", "it_operator").await;
-    org(&app, "FM", "ministry").await;
-    let created = service(
-        &app,
-        json!({"key": "baugenehmigung", "name": "Bauvorbescheid und Baugenehmigung", "kind": "efa", "lifecycle": "productive",
-               "maturity_level": 3, "ozg_id": "10519", "leika_keys": ["99010003001000"], "topic": "Bauen & Wohnen",
-               "operator": "dvz", "responsible": "FM", "tags": ["Bauen", "efa"], "go_live_date": "2023-05-02"}),
-    )
-    .await;
+/// Operator DVZ, ministry FM, and the service baugenehmigung with every field set; returns it.
+async fn baugenehmigung(app: &TestApp) -> Value {
+    app.organization("DVZ").kind("it_operator").create().await;
+    app.organization("FM").kind("ministry").create().await;
+    app.service("baugenehmigung")
+        .name("Bauvorbescheid und Baugenehmigung")
+        .with(
+            json!({"kind": "efa", "lifecycle": "productive", "maturity_level": 3,
+                     "ozg_id": "10519", "leika_keys": ["99010003001000"], "topic": "Bauen & Wohnen",
+                     "operator": "dvz", "responsible": "FM", "tags": ["Bauen", "efa"],
+                     "go_live_date": "2023-05-02"}),
+        )
+        .create()
+        .await
+}
+
+async fn a_service_is_created_with_every_field_and_bad_ones_are_all_named(app: TestApp) {
+    let created = baugenehmigung(&app).await;
     assert_eq!(created["operator"], "DVZ");
     assert_eq!(created["tags"], json!(["bauen", "efa"]));
     assert_eq!(created["version"], 1);
@@ -173,6 +163,10 @@ async fn services_crud_with_validation_naming_fields(app: TestApp) {
     )
     .await
     .problem(409);
+}
+
+async fn a_service_changes_under_if_match_but_never_its_key(app: TestApp) {
+    baugenehmigung(&app).await;
     // The key cannot be changed: a PATCH naming it is refused, naming the field.
     app.patch(
         "/api/v1/services/baugenehmigung",
@@ -215,7 +209,11 @@ async fn services_crud_with_validation_naming_fields(app: TestApp) {
         .send()
         .await
         .problem(412);
-    let (_, viewer) = app.user("viewer").await;
+}
+
+async fn viewers_read_services_but_change_none(app: TestApp) {
+    baugenehmigung(&app).await;
+    let (_, viewer) = app.user("viewer").create().await;
     assert_eq!(
         app.get("/api/v1/services/baugenehmigung", &viewer)
             .await
@@ -229,18 +227,20 @@ async fn services_crud_with_validation_naming_fields(app: TestApp) {
     )
     .await
     .problem(403);
-    app.request(Method::DELETE, "/api/v1/services/baugenehmigung")
-        .token(&viewer)
-        .send()
+    app.delete("/api/v1/services/baugenehmigung", &viewer)
         .await
         .problem(403);
     app.get("/api/v1/services/nope", &viewer).await.problem(404);
 }
 
-async fn services_filter_search_and_sort_with_cursor(app: TestApp) {
-    org(&app, "DVZ", "it_operator").await;
-    org(&app, "eGo-MV", "it_operator").await;
-    org(&app, "FM", "ministry").await;
+/// Operators DVZ and eGo-MV, ministry FM, and five services for them.
+async fn five_services(app: &TestApp) {
+    app.organization("DVZ").kind("it_operator").create().await;
+    app.organization("eGo-MV")
+        .kind("it_operator")
+        .create()
+        .await;
+    app.organization("FM").kind("ministry").create().await;
     let rows = [
         (
             "wohngeld",
@@ -289,9 +289,19 @@ async fn services_filter_search_and_sort_with_cursor(app: TestApp) {
         ),
     ];
     for (key, name, kind, lifecycle, operator, tag, leika) in rows {
-        service(&app, json!({"key": key, "name": name, "kind": kind, "lifecycle": lifecycle, "operator": operator,
-                             "responsible": "FM", "tags": [tag], "leika_keys": [leika]})).await;
+        app.service(key)
+            .name(name)
+            .with(
+                json!({"kind": kind, "lifecycle": lifecycle, "operator": operator,
+                         "responsible": "FM", "tags": [tag], "leika_keys": [leika]}),
+            )
+            .create()
+            .await;
     }
+}
+
+async fn services_filter_and_search(app: TestApp) {
+    five_services(&app).await;
     let get = |q: &str| {
         let path = format!("/api/v1/services?{q}");
         let app = &app;
@@ -320,6 +330,15 @@ async fn services_filter_search_and_sort_with_cursor(app: TestApp) {
     assert_eq!(get("q=GELD").await, ["elterngeld", "wohngeld"]);
     assert_eq!(get("q=99017005").await, ["hundesteuer"]);
     assert_eq!(get("operator=NOBODY").await, Vec::<String>::new());
+}
+
+async fn services_sort_and_page_with_a_cursor(app: TestApp) {
+    five_services(&app).await;
+    let get = |q: &str| {
+        let path = format!("/api/v1/services?{q}");
+        let app = &app;
+        async move { keys(&app.get(&path, &app.admin_token).await.json()) }
+    };
     assert_eq!(
         get("sort=-key").await,
         [
@@ -374,21 +393,19 @@ async fn services_filter_search_and_sort_with_cursor(app: TestApp) {
         .names_field(400, "lifecycle");
 }
 
-async fn raci_template_has_exactly_one_accountable(app: TestApp) {
-    service(
-        &app,
-        json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own"}),
-    )
-    .await;
-    let (lead, _) = app.user("manager").await;
-    let (worker, worker_token) = app.user("member").await;
-    let (gone, _) = app.user("member").await;
-    app.post(
-        &format!("/api/v1/users/{}/deactivate", gone["id"]),
-        &app.admin_token,
-        &json!({}),
-    )
-    .await;
+async fn a_raci_template_needs_exactly_one_active_accountable(app: TestApp) {
+    app.service("wohngeld").name("Wohngeld").create().await;
+    let (lead, _) = app.user("manager").create().await;
+    let (worker, worker_token) = app.user("member").create().await;
+    let (gone, _) = app.user("member").create().await;
+    let deactivated = app
+        .post(
+            &format!("/api/v1/users/{}/deactivate", gone["id"]),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
     let empty = app
         .get("/api/v1/services/wohngeld/raci", &worker_token)
         .await;
@@ -412,6 +429,19 @@ async fn raci_template_has_exactly_one_accountable(app: TestApp) {
     put(json!({"accountable": 999999}))
         .await
         .names_field(422, "accountable");
+}
+
+async fn a_raci_template_shows_on_the_service_and_in_the_persons_roles(app: TestApp) {
+    app.service("wohngeld").name("Wohngeld").create().await;
+    let (lead, _) = app.user("manager").create().await;
+    let (worker, worker_token) = app.user("member").create().await;
+    let path = "/api/v1/services/wohngeld/raci";
+    let put = |body: Value| {
+        app.request(Method::PUT, path)
+            .token(&app.admin_token)
+            .json(&body)
+            .send()
+    };
     let ok = put(json!({"accountable": lead["id"], "responsible": [worker["id"], lead["id"]], "informed": [worker["id"]]})).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.header("etag").as_deref(), Some("\"2\""));
@@ -425,10 +455,7 @@ async fn raci_template_has_exactly_one_accountable(app: TestApp) {
     assert_eq!(listed["items"][0]["accountable"]["id"], lead["id"]);
     assert_eq!(template["responsible"].as_array().map(Vec::len), Some(2));
     assert_eq!(template["informed"][0]["id"], worker["id"]);
-    app.request(Method::PUT, path)
-        .token(&worker_token)
-        .json(&json!({"accountable": worker["id"]}))
-        .send()
+    app.put(path, &worker_token, &json!({"accountable": worker["id"]}))
         .await
         .problem(403);
     let roles = app
@@ -437,6 +464,16 @@ async fn raci_template_has_exactly_one_accountable(app: TestApp) {
         .json();
     assert_eq!(roles["accountable"][0]["key"], "wohngeld");
     assert_eq!(roles["responsible"][0]["key"], "wohngeld");
+}
+
+async fn the_database_refuses_a_second_accountable_for_a_service(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    let (worker, _) = app.user("member").create().await;
+    app.service("wohngeld")
+        .name("Wohngeld")
+        .accountable(&lead)
+        .create()
+        .await;
     // The database itself refuses a second accountable row.
     let service_id: i64 = services::table
         .filter(services::key.eq("wohngeld"))
@@ -457,13 +494,13 @@ async fn raci_template_has_exactly_one_accountable(app: TestApp) {
 }
 
 async fn concurrent_raci_puts_with_the_same_if_match(app: TestApp) {
-    service(
-        &app,
-        json!({"key": "kfz", "name": "Kfz-Zulassung", "kind": "efa"}),
-    )
-    .await;
-    let (a, _) = app.user("member").await;
-    let (b, _) = app.user("member").await;
+    app.service("kfz")
+        .name("Kfz-Zulassung")
+        .with(json!({"kind": "efa"}))
+        .create()
+        .await;
+    let (a, _) = app.user("member").create().await;
+    let (b, _) = app.user("member").create().await;
     let path = "/api/v1/services/kfz/raci";
     let put = |who: &Value, other: &Value| {
         app.request(Method::PUT, path).token(&app.admin_token).header("If-Match", "\"1\"")
@@ -485,45 +522,36 @@ async fn concurrent_raci_puts_with_the_same_if_match(app: TestApp) {
     assert_eq!(stored["version"], 2);
 }
 
-async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
-    let (lead, _) = app.user("manager").await;
-    let (deputy, _) = app.user("manager").await;
+/// A manager accountable for the templates of wohngeld and elterngeld, and for two wohngeld
+/// tasks on OPS: OPS-1 open, OPS-2 done. Returns the manager and a deputy.
+async fn a_lead_with_templates_and_items(app: &TestApp) -> (Value, Value) {
+    let (lead, _) = app.user("manager").create().await;
+    let (deputy, _) = app.user("manager").create().await;
     for key in ["wohngeld", "elterngeld"] {
-        service(&app, json!({"key": key, "name": key, "kind": "own"})).await;
-        let response = app
-            .request(Method::PUT, &format!("/api/v1/services/{key}/raci"))
-            .token(&app.admin_token)
-            .json(&json!({"accountable": lead["id"]}))
-            .send()
-            .await;
-        assert_eq!(response.status, 200, "{}", response.text);
+        app.service(key).accountable(&lead).create().await;
     }
-    // An open item of the lead's goes to the deputy too, with an event; a done one stays.
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "OPS", "name": "Betrieb"}),
-    )
-    .await;
+    let board = app.board("OPS").name("Betrieb").create().await;
     for title in ["offen", "erledigt"] {
-        let created = app
-            .post(
-                "/api/v1/items",
-                &app.admin_token,
-                &json!({"board": "OPS", "type": "task", "title": title, "service": "wohngeld"}),
-            )
+        app.item("OPS")
+            .task()
+            .title(title)
+            .service("wohngeld")
+            .create()
             .await;
-        assert_eq!(created.status, 201, "{}", created.text);
     }
-    let board = app.get("/api/v1/boards/OPS", &app.admin_token).await.json();
     let moved = app
-        .post(
-            "/api/v1/items/OPS-2/move",
+        .move_item(
+            "OPS-2",
             &app.admin_token,
-            &json!({"column": board["columns"][4]["id"]}),
+            &json!({"column": board.column_id("Done")}),
         )
         .await;
     assert_eq!(moved.status, 200, "{}", moved.text);
+    (lead, deputy)
+}
+
+async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
+    let (lead, _) = a_lead_with_templates_and_items(&app).await;
     let path = format!("/api/v1/users/{}/deactivate", lead["id"]);
     let refused = app
         .post(&path, &app.admin_token, &json!({}))
@@ -543,6 +571,11 @@ async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
     app.post(&path, &app.admin_token, &json!({"replacement": lead["id"]}))
         .await
         .names_field(422, "replacement");
+}
+
+async fn a_replacement_takes_over_templates_and_open_items_but_not_done_ones(app: TestApp) {
+    let (lead, deputy) = a_lead_with_templates_and_items(&app).await;
+    let path = format!("/api/v1/users/{}/deactivate", lead["id"]);
     let done = app
         .post(
             &path,
@@ -569,11 +602,7 @@ async fn deactivating_an_accountable_person_needs_a_replacement(app: TestApp) {
         .get("/api/v1/items/OPS-1/history", &app.admin_token)
         .await
         .json();
-    let last = history["items"]
-        .as_array()
-        .and_then(|e| e.last())
-        .cloned()
-        .unwrap_or_default();
+    let last = last_event(&history);
     assert_eq!(last["kind"], "accountable_changed");
     assert_eq!(last["data"]["new"], deputy["id"]);
     let finished = app

@@ -14,65 +14,31 @@ use opsboard::db::schema::{items, users};
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Response, TestApp, test_settings};
+use crate::fixtures::Board;
+use crate::helpers::{Engine, TestApp, test_settings};
 
 both_engines!(
     fifty_concurrent_moves_keep_ranks_unique_and_never_412,
     a_move_between_equal_ranks_re_ranks_the_column,
     a_wip_limit_holds_under_eight_concurrent_moves,
-    creation_and_acceptance_honour_wip_limits,
+    creation_honours_the_wip_limit_of_the_first_column,
+    acceptance_honours_the_wip_limit_of_the_next_column,
     only_the_accountable_person_and_managers_change_who_is_accountable,
     concurrent_writes_without_if_match_never_get_412,
     two_admins_demoting_each_other_leave_an_admin,
 );
 
-/// A board `key` with the given columns `(name, category, wip_limit)`, and a service `svc`
-/// whose RACI template makes a new manager accountable. Returns the board and the manager.
-async fn board_with(app: &TestApp, key: &str, columns: Value) -> (Value, (Value, String)) {
-    let manager = app.user("manager").await;
-    let created = app
-        .post(
-            "/api/v1/boards",
-            &app.admin_token,
-            &json!({"key": key, "name": key, "columns": columns, "lead": manager.0["id"]}),
-        )
+/// A board `key` with `columns`, led by a new manager (who is accountable for the tasks that
+/// name no one): `(board, (manager, token))`.
+async fn led_board(app: &TestApp, key: &str, columns: Value) -> (Board, (Value, String)) {
+    let manager = app.user("manager").create().await;
+    let board = app
+        .board(key)
+        .columns(columns)
+        .lead(&manager.0)
+        .create()
         .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    (created.json(), manager)
-}
-
-fn column_id(board: &Value, name: &str) -> i64 {
-    board["columns"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .and_then(|c| c["id"].as_i64())
-        .unwrap_or_else(|| panic!("no column {name} in {board}"))
-}
-
-async fn task(app: &TestApp, board: &str, title: &str) -> Value {
-    let response = app
-        .post(
-            "/api/v1/items",
-            &app.admin_token,
-            &json!({"board": board, "type": "task", "title": title}),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.json()
-}
-
-/// A request with owned arguments, so that many can be in flight at once.
-async fn call(app: &TestApp, method: Method, path: String, token: String, body: Value) -> Response {
-    app.request(method, &path)
-        .token(&token)
-        .json(&body)
-        .send()
-        .await
-}
-
-async fn move_item(app: &TestApp, token: &str, key: &str, body: Value) -> Response {
-    app.post(&format!("/api/v1/items/{key}/move"), token, &body)
-        .await
+    (board, manager)
 }
 
 /// The keys of a column in board-view order and in `GET /items?sort=rank` order.
@@ -122,23 +88,25 @@ fn stored_ranks(app: &TestApp, column: i64) -> Vec<(String, String)> {
 }
 
 async fn fifty_concurrent_moves_keep_ranks_unique_and_never_412(app: TestApp) {
-    let (board, _) = board_with(
+    let (board, _) = led_board(
         &app,
         "RACE",
         json!([{"name": "Backlog", "category": "todo"}, {"name": "Ready", "category": "todo"}]),
     )
     .await;
-    let ready = column_id(&board, "Ready");
-    let first = task(&app, "RACE", "first").await;
-    let last = task(&app, "RACE", "last").await;
+    let ready = board.column_id("Ready");
+    let first = app.item("RACE").title("first").create().await;
+    let last = app.item("RACE").title("last").create().await;
     for key in [&first["key"], &last["key"]] {
         let key = key.as_str().unwrap_or_default();
-        let moved = move_item(&app, &app.admin_token, key, json!({"column": ready})).await;
+        let moved = app
+            .move_item(key, &app.admin_token, &json!({"column": ready}))
+            .await;
         assert_eq!(moved.status, 200, "{}", moved.text);
     }
     let mut keys = Vec::new();
     for n in 0..50 {
-        keys.push(task(&app, "RACE", &format!("card {n}")).await["key"].clone());
+        keys.push(app.item("RACE").title(&format!("card {n}")).create().await["key"].clone());
     }
     // Half squeeze in right after `first` (the place where racing midpoints collide), half
     // go to the bottom; none sends If-Match, so none may get 412.
@@ -150,7 +118,7 @@ async fn fifty_concurrent_moves_keep_ranks_unique_and_never_412(app: TestApp) {
         };
         let key = key.as_str().unwrap_or_default().to_string();
         let app = &app;
-        async move { move_item(app, &app.admin_token, &key, body).await }
+        async move { app.move_item(&key, &app.admin_token, &body).await }
     });
     let answers = join_all(moves).await;
     for answer in &answers {
@@ -171,29 +139,29 @@ async fn fifty_concurrent_moves_keep_ranks_unique_and_never_412(app: TestApp) {
 }
 
 async fn a_move_between_equal_ranks_re_ranks_the_column(app: TestApp) {
-    let (board, _) = board_with(
+    let (board, _) = led_board(
         &app,
         "EQ",
         json!([{"name": "Backlog", "category": "todo"}, {"name": "Doing", "category": "in_progress"}]),
     )
     .await;
-    let backlog = column_id(&board, "Backlog");
-    let a = task(&app, "EQ", "a").await;
-    let b = task(&app, "EQ", "b").await;
-    let c = task(&app, "EQ", "c").await;
+    let backlog = board.column_id("Backlog");
+    let a = app.item("EQ").title("a").create().await;
+    let b = app.item("EQ").title("b").create().await;
+    let c = app.item("EQ").title("c").create().await;
     // What a race or a copied database can leave behind: two neighbours with one rank.
     diesel::update(items::table.filter(items::key.eq_any(["EQ-1", "EQ-2"])))
         .set(items::rank.eq("zq"))
         .execute(&mut *app.conn())
         .expect("plant equal ranks");
     let started = Instant::now();
-    let moved = move_item(
-        &app,
-        &app.admin_token,
-        "EQ-3",
-        json!({"column": backlog, "before": b["key"]}),
-    )
-    .await;
+    let moved = app
+        .move_item(
+            "EQ-3",
+            &app.admin_token,
+            &json!({"column": backlog, "before": b["key"]}),
+        )
+        .await;
     // The old between() looped for ever here, growing without bound; any answer proves it
     // ends, and it comes at once (a generous bound, so that a loaded CI cannot flake it).
     assert!(
@@ -218,13 +186,13 @@ async fn a_move_between_equal_ranks_re_ranks_the_column(app: TestApp) {
         .set(items::rank.eq("ä!"))
         .execute(&mut *app.conn())
         .expect("plant a malformed rank");
-    let moved = move_item(
-        &app,
-        &app.admin_token,
-        "EQ-2",
-        json!({"column": backlog, "after": a["key"]}),
-    )
-    .await;
+    let moved = app
+        .move_item(
+            "EQ-2",
+            &app.admin_token,
+            &json!({"column": backlog, "after": a["key"]}),
+        )
+        .await;
     assert_eq!(moved.status, 200, "{}", moved.text);
     let ranks = stored_ranks(&app, backlog);
     assert!(ranks.windows(2).all(|w| w[0].1 < w[1].1), "{ranks:?}");
@@ -233,40 +201,41 @@ async fn a_move_between_equal_ranks_re_ranks_the_column(app: TestApp) {
         .set(items::rank.eq("V0"))
         .execute(&mut *app.conn())
         .expect("plant a rank ending in 0");
-    let d = task(&app, "EQ", "d").await;
+    let d = app.item("EQ").title("d").create().await;
     let ranks = stored_ranks(&app, backlog);
     assert_eq!(ranks.last().map(|(k, _)| k.as_str()), d["key"].as_str());
     assert!(ranks.windows(2).all(|w| w[0].1 < w[1].1), "{ranks:?}");
 }
 
 async fn a_wip_limit_holds_under_eight_concurrent_moves(app: TestApp) {
-    let (board, _) = board_with(
+    let (board, _) = led_board(
         &app,
         "WIP",
         json!([{"name": "Backlog", "category": "todo"},
                {"name": "Doing", "category": "in_progress", "wip_limit": 5}]),
     )
     .await;
-    let doing = column_id(&board, "Doing");
+    let doing = board.column_id("Doing");
     let mut keys = Vec::new();
     for n in 0..12 {
         keys.push(
-            task(&app, "WIP", &format!("t{n}")).await["key"]
+            app.item("WIP").title(&format!("t{n}")).create().await["key"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
         );
     }
     for key in &keys[..4] {
-        let moved = move_item(&app, &app.admin_token, key, json!({"column": doing})).await;
+        let moved = app
+            .move_item(key, &app.admin_token, &json!({"column": doing}))
+            .await;
         assert_eq!(moved.status, 200, "{}", moved.text);
     }
-    let (_, member) = app.user("member").await;
-    let answers = join_all(
-        keys[4..]
-            .iter()
-            .map(|key| move_item(&app, &member, key, json!({"column": doing}))),
-    )
+    let (_, member) = app.user("member").create().await;
+    let answers = join_all(keys[4..].iter().map(|key| {
+        let (app, member) = (&app, &member);
+        async move { app.move_item(key, member, &json!({"column": doing})).await }
+    }))
     .await;
     let succeeded = answers.iter().filter(|a| a.status == 200).count();
     assert_eq!(succeeded, 1, "exactly one fits: {answers:?}");
@@ -281,17 +250,10 @@ async fn a_wip_limit_holds_under_eight_concurrent_moves(app: TestApp) {
     assert_eq!(stored_ranks(&app, doing).len(), 5);
 }
 
-async fn creation_and_acceptance_honour_wip_limits(app: TestApp) {
-    let (board, manager) = board_with(
-        &app,
-        "INT",
-        json!([{"name": "Intake", "category": "todo", "wip_limit": 2},
-               {"name": "Next", "category": "todo", "wip_limit": 1},
-               {"name": "Done", "category": "done"}]),
-    )
-    .await;
-    let intake = column_id(&board, "Intake");
-    let (_, member) = app.user("member").await;
+async fn creation_honours_the_wip_limit_of_the_first_column(app: TestApp) {
+    let (board, manager) = intake_next_done(&app).await;
+    let intake = board.column_id("Intake");
+    let (_, member) = app.user("member").create().await;
     let create = |token: String, extra: Value| {
         let app = &app;
         async move {
@@ -324,42 +286,46 @@ async fn creation_and_acceptance_honour_wip_limits(app: TestApp) {
         .json();
     assert_eq!(history["items"][0]["data"]["override_wip"], true);
     assert_eq!(stored_ranks(&app, intake).len(), 3);
+}
 
+/// Board INT: Intake (WIP limit 2), Next (WIP limit 1) and Done, led by a manager.
+async fn intake_next_done(app: &TestApp) -> (Board, (Value, String)) {
+    led_board(
+        app,
+        "INT",
+        json!([{"name": "Intake", "category": "todo", "wip_limit": 2},
+               {"name": "Next", "category": "todo", "wip_limit": 1},
+               {"name": "Done", "category": "done"}]),
+    )
+    .await
+}
+
+async fn acceptance_honours_the_wip_limit_of_the_next_column(app: TestApp) {
+    let (board, manager) = intake_next_done(&app).await;
+    let intake = board.column_id("Intake");
+    let (_, member) = app.user("member").create().await;
+    app.item("INT").title("t").create().await;
     // Acceptance: the demand goes to `Next`, which holds one item already (its limit).
-    let next = column_id(&board, "Next");
-    app.patch(
-        &format!("/api/v1/boards/INT/columns/{intake}"),
-        &app.admin_token,
-        &json!({"wip_limit": null}),
-    )
-    .await;
-    let moved = move_item(
-        &app,
-        &manager.1,
-        "INT-1",
-        json!({"column": next, "override_wip": true}),
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.text);
-    app.post(
-        "/api/v1/services",
-        &app.admin_token,
-        &json!({"key": "svc", "name": "Service", "kind": "own"}),
-    )
-    .await;
-    let demand = app
-        .post(
-            "/api/v1/items",
-            &member,
-            &json!({"board": "INT", "type": "demand", "title": "Statusabfrage", "service": "svc",
-                    "raci": {"accountable": manager.0["id"]}}),
+    let next = board.column_id("Next");
+    let moved = app
+        .move_item(
+            "INT-1",
+            &manager.1,
+            &json!({"column": next, "override_wip": true}),
         )
         .await;
-    assert_eq!(demand.status, 201, "{}", demand.text);
-    let key = demand.json()["key"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    app.service("svc").name("Service").create().await;
+    let demand = app
+        .item("INT")
+        .demand()
+        .title("Statusabfrage")
+        .service("svc")
+        .accountable(&manager.0)
+        .by(&member)
+        .create()
+        .await;
+    let key = demand["key"].as_str().unwrap_or_default().to_string();
     let accept = json!({"decision": "accepted"});
     let refused = app
         .post(
@@ -397,32 +363,24 @@ async fn creation_and_acceptance_honour_wip_limits(app: TestApp) {
 }
 
 async fn only_the_accountable_person_and_managers_change_who_is_accountable(app: TestApp) {
-    let (_, manager) = board_with(
+    let (_, manager) = led_board(
         &app,
         "RACI",
         json!([{"name": "Backlog", "category": "todo"}]),
     )
     .await;
-    let (owner, owner_token) = app.user("member").await;
-    let (other, other_token) = app.user("member").await;
-    let created = app
-        .post(
-            "/api/v1/items",
-            &owner_token,
-            &json!({"board": "RACI", "type": "task", "title": "t",
-                    "raci": {"accountable": owner["id"]}}),
-        )
+    let (owner, owner_token) = app.user("member").create().await;
+    let (other, other_token) = app.user("member").create().await;
+    app.item("RACI")
+        .task()
+        .title("t")
+        .accountable(&owner)
+        .by(&owner_token)
+        .create()
         .await;
-    assert_eq!(created.status, 201, "{}", created.text);
     let put = |token: String, body: Value| {
         let app = &app;
-        async move {
-            app.request(Method::PUT, "/api/v1/items/RACI-1/raci")
-                .token(&token)
-                .json(&body)
-                .send()
-                .await
-        }
+        async move { app.put("/api/v1/items/RACI-1/raci", &token, &body).await }
     };
     // Another member makes themself accountable: refused, and nothing changes.
     put(
@@ -467,22 +425,19 @@ async fn only_the_accountable_person_and_managers_change_who_is_accountable(app:
 }
 
 async fn concurrent_writes_without_if_match_never_get_412(app: TestApp) {
-    let (board, manager) = board_with(
+    let (board, manager) = led_board(
         &app,
         "LWW",
         json!([{"name": "Backlog", "category": "todo"}, {"name": "Doing", "category": "in_progress"}]),
     )
     .await;
-    let item = task(&app, "LWW", "t").await;
-    let (worker, _) = app.user("member").await;
+    let item = app.item("LWW").title("t").create().await;
+    let (worker, _) = app.user("member").create().await;
     let patches = (0..40).map(|n| {
-        call(
-            &app,
-            Method::PATCH,
-            "/api/v1/items/LWW-1".into(),
-            app.admin_token.clone(),
-            json!({"title": format!("title {n}")}),
-        )
+        app.request(Method::PATCH, "/api/v1/items/LWW-1")
+            .token(&app.admin_token)
+            .json(&json!({"title": format!("title {n}")}))
+            .send()
     });
     let racis = (0..20).map(|n| {
         let accountable = if n % 2 == 0 {
@@ -490,22 +445,16 @@ async fn concurrent_writes_without_if_match_never_get_412(app: TestApp) {
         } else {
             &worker["id"]
         };
-        call(
-            &app,
-            Method::PUT,
-            "/api/v1/items/LWW-1/raci".into(),
-            manager.1.clone(),
-            json!({"accountable": accountable}),
-        )
+        app.request(Method::PUT, "/api/v1/items/LWW-1/raci")
+            .token(&manager.1)
+            .json(&json!({"accountable": accountable}))
+            .send()
     });
-    let columns = [column_id(&board, "Backlog"), column_id(&board, "Doing")];
+    let columns = [board.column_id("Backlog"), board.column_id("Doing")];
     let moves = (0..20).map(|n| {
-        move_item(
-            &app,
-            &app.admin_token,
-            "LWW-1",
-            json!({"column": columns[n % 2]}),
-        )
+        let body = json!({"column": columns[n % 2]});
+        let app = &app;
+        async move { app.move_item("LWW-1", &app.admin_token, &body).await }
     });
     let (patched, raci, moved) =
         futures_util::join!(join_all(patches), join_all(racis), join_all(moves));
@@ -555,8 +504,8 @@ fn accountable_events(history: &Value) -> i64 {
 async fn two_admins_demoting_each_other_leave_an_admin(app: TestApp) {
     // Several rounds, each with two admins who demote (or deactivate) each other at once.
     for round in 0..6 {
-        let (a, a_token) = app.user("member").await;
-        let (b, b_token) = app.user("member").await;
+        let (a, a_token) = app.user("member").create().await;
+        let (b, b_token) = app.user("member").create().await;
         let pair = [a["id"].as_i64(), b["id"].as_i64()].map(Option::unwrap_or_default);
         // Make these two the only active admins (set up in storage, the test's own business).
         let [a_id, b_id] = pair;
@@ -578,16 +527,14 @@ async fn two_admins_demoting_each_other_leave_an_admin(app: TestApp) {
         } else {
             json!({})
         };
-        let (first, second) = futures_util::join!(
-            call(
-                &app,
-                method.clone(),
-                path(&b["id"]),
-                a_token.clone(),
-                body.clone()
-            ),
-            call(&app, method, path(&a["id"]), b_token.clone(), body),
-        );
+        let request = |id: &Value, token: &str| {
+            app.request(method.clone(), &path(id))
+                .token(token)
+                .json(&body)
+                .send()
+        };
+        let (first, second) =
+            futures_util::join!(request(&b["id"], &a_token), request(&a["id"], &b_token),);
         let active_admins: i64 = users::table
             .filter(users::role.eq("admin").and(users::active.eq(true)))
             .count()
@@ -675,12 +622,7 @@ async fn a_locked_sqlite_database_answers_within_seconds() {
     let Some(app) = TestApp::spawn(Engine::Sqlite).await else {
         return;
     };
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "LCK", "name": "Locked"}),
-    )
-    .await;
+    app.board("LCK").name("Locked").create().await;
     let mut holder = app.conn();
     holder
         .batch_execute("BEGIN IMMEDIATE")

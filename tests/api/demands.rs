@@ -7,83 +7,49 @@ use opsboard::db::schema::demand_details;
 use serde_json::{Value, json};
 
 use crate::both_engines;
+use crate::fixtures::{keys, kinds};
 use crate::helpers::TestApp;
 
 both_engines!(
-    a_requester_sees_only_their_organizations_demands,
-    decisions_need_the_right_person_and_a_reason,
+    a_raised_demand_lands_in_intake_with_the_services_raci,
+    another_organizations_demand_does_not_exist_for_a_requester,
+    lists_and_the_board_view_show_a_requester_their_own_demands_only,
+    a_requester_reads_and_comments_on_their_own_demand_and_writes_nothing_else,
+    bad_intake_input_names_the_field_and_stores_nothing,
+    the_team_sees_every_demand_and_a_requester_without_an_organization_none,
+    only_the_accountable_person_and_managers_decide_and_never_without_a_reason,
+    an_accepted_demand_moves_to_ready_and_shows_on_the_roadmap,
+    a_deferral_stays_in_intake_and_only_demands_are_decided,
 );
 
-/// What the demand tests share: two organizations with one requester each, a demand board
-/// whose lead is the demand manager, and a service whose RACI names an accountable member.
-struct Setup {
+/// What the demand tests share: requesters of the organizations LK-A and LK-B, a demand
+/// board DEM whose lead is the demand manager, and the service wohngeld whose RACI names an
+/// accountable member.
+struct Desk {
     requester_a: String,
     requester_b: String,
     manager: (Value, String),
     accountable: (Value, String),
 }
 
-async fn setup(app: &TestApp) -> Setup {
-    for short_name in ["LK-A", "LK-B"] {
-        let created = app
-            .post(
-                "/api/v1/organizations",
-                &app.admin_token,
-                &json!({"short_name": short_name, "name": short_name, "kind": "municipality"}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    let orgs = app
-        .get("/api/v1/organizations", &app.admin_token)
-        .await
-        .json();
-    let org_id = |short: &str| {
-        orgs["items"]
-            .as_array()
-            .and_then(|o| o.iter().find(|o| o["short_name"] == short))
-            .map(|o| o["id"].clone())
-            .unwrap_or_default()
-    };
-    let mut requesters = Vec::new();
-    for short in ["LK-A", "LK-B"] {
-        let (user, token) = app.user("requester").await;
-        let patched = app
-            .patch(
-                &format!("/api/v1/users/{}", user["id"]),
-                &app.admin_token,
-                &json!({"organization_id": org_id(short)}),
-            )
-            .await;
-        assert_eq!(patched.status, 200, "{}", patched.text);
-        requesters.push(token);
-    }
-    let manager = app.user("manager").await;
-    let accountable = app.user("member").await;
-    let board = app
-        .post(
-            "/api/v1/boards",
-            &app.admin_token,
-            &json!({"key": "DEM", "name": "Bedarfe", "lead": manager.0["id"]}),
-        )
+async fn demand_desk(app: &TestApp) -> Desk {
+    let lk_a = app.organization("LK-A").create().await;
+    let lk_b = app.organization("LK-B").create().await;
+    let (_, requester_a) = app.user("requester").organization(&lk_a).create().await;
+    let (_, requester_b) = app.user("requester").organization(&lk_b).create().await;
+    let manager = app.user("manager").create().await;
+    let accountable = app.user("member").create().await;
+    app.board("DEM")
+        .name("Bedarfe")
+        .lead(&manager.0)
+        .create()
         .await;
-    assert_eq!(board.status, 201, "{}", board.text);
-    app.post(
-        "/api/v1/services",
-        &app.admin_token,
-        &json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own"}),
-    )
-    .await;
-    let raci = app
-        .request(Method::PUT, "/api/v1/services/wohngeld/raci")
-        .token(&app.admin_token)
-        .json(&json!({"accountable": accountable.0["id"]}))
-        .send()
+    app.service("wohngeld")
+        .name("Wohngeld")
+        .accountable(&accountable.0)
+        .create()
         .await;
-    assert_eq!(raci.status, 200, "{}", raci.text);
-    let requester_b = requesters.pop().unwrap_or_default();
-    let requester_a = requesters.pop().unwrap_or_default();
-    Setup {
+    Desk {
         requester_a,
         requester_b,
         manager,
@@ -91,33 +57,39 @@ async fn setup(app: &TestApp) -> Setup {
     }
 }
 
-async fn raise(app: &TestApp, token: &str, body: Value) -> Value {
-    let response = app.post("/api/v1/demands", token, &body).await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.json()
+/// The desk with DEM-1, LK-A's demand for wohngeld; DEM-2, LK-B's demand for a new service;
+/// and DEM-3, a team task: `(desk, own, other)`, "own" being LK-A's.
+async fn desk_with_demands(app: &TestApp) -> (Desk, Value, Value) {
+    let s = demand_desk(app).await;
+    let own = app
+        .demand()
+        .by(&s.requester_a)
+        .title("Nachweise nachreichen")
+        .service("wohngeld")
+        .justification("Die Hälfte der Anträge ist unvollständig.")
+        .with(json!({"desired_date": "2027-06-30"}))
+        .create()
+        .await;
+    let other = app
+        .demand()
+        .by(&s.requester_b)
+        .title("Hundesteuer online")
+        .justification("Viele Anfragen in den Bürgerbüros.")
+        .with(json!({"proposed_service": "Hundesteuer-Anmeldung"}))
+        .create()
+        .await;
+    // A task on the same board: not a demand, so no requester sees it.
+    app.item("DEM")
+        .task()
+        .title("Intern")
+        .service("wohngeld")
+        .create()
+        .await;
+    (s, own, other)
 }
 
-fn keys(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["key"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
-    let s = setup(&app).await;
-    let own = raise(
-        &app,
-        &s.requester_a,
-        json!({"title": "Nachweise nachreichen", "service": "wohngeld",
-               "justification": "Die Hälfte der Anträge ist unvollständig.", "desired_date": "2027-06-30"}),
-    )
-    .await;
+async fn a_raised_demand_lands_in_intake_with_the_services_raci(app: TestApp) {
+    let (s, own, other) = desk_with_demands(&app).await;
     assert_eq!(own["type"], "demand");
     assert_eq!(own["board"], "DEM");
     assert_eq!(
@@ -132,28 +104,15 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
         "the service's RACI template applies"
     );
     // A demand for a new service has no service; the board lead is accountable for it.
-    let other = raise(
-        &app,
-        &s.requester_b,
-        json!({"title": "Hundesteuer online", "proposed_service": "Hundesteuer-Anmeldung",
-               "justification": "Viele Anfragen in den Bürgerbüros."}),
-    )
-    .await;
     assert!(other["service"].is_null());
     assert_eq!(other["demand"]["proposed_service"], "Hundesteuer-Anmeldung");
     assert_eq!(other["raci"]["accountable"]["id"], s.manager.0["id"]);
+}
+
+async fn another_organizations_demand_does_not_exist_for_a_requester(app: TestApp) {
+    let (s, _, other) = desk_with_demands(&app).await;
     let other_key = other["key"].as_str().unwrap_or_default().to_string();
     let other_id = other["id"].clone();
-    // A task on the same board: not a demand, so no requester sees it.
-    let task = app
-        .post(
-            "/api/v1/items",
-            &app.admin_token,
-            &json!({"board": "DEM", "type": "task", "title": "Intern", "service": "wohngeld"}),
-        )
-        .await;
-    assert_eq!(task.status, 201, "{}", task.text);
-
     let a = &s.requester_a;
     // By key, by id, history and comments: the other organization's demand does not exist.
     for path in [
@@ -172,6 +131,11 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
     )
     .await
     .problem(404);
+}
+
+async fn lists_and_the_board_view_show_a_requester_their_own_demands_only(app: TestApp) {
+    let (s, own, _) = desk_with_demands(&app).await;
+    let a = &s.requester_a;
     // Lists, filters and the board view show their own demand only.
     let own_key = own["key"].as_str().unwrap_or_default().to_string();
     for path in [
@@ -198,6 +162,12 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
         .filter_map(|c| c["key"].as_str())
         .collect();
     assert_eq!(cards, [own_key.as_str()]);
+}
+
+async fn a_requester_reads_and_comments_on_their_own_demand_and_writes_nothing_else(app: TestApp) {
+    let (s, own, _) = desk_with_demands(&app).await;
+    let a = &s.requester_a;
+    let own_key = own["key"].as_str().unwrap_or_default().to_string();
     // Their own demand: readable, with history, and open to their comments.
     assert_eq!(
         app.get(&format!("/api/v1/items/{own_key}"), a).await.status,
@@ -241,6 +211,11 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
     .problem(403);
     app.get("/api/v1/services", a).await.problem(403);
     app.get("/api/v1/items/DEM-1/links", a).await.problem(403);
+}
+
+async fn bad_intake_input_names_the_field_and_stores_nothing(app: TestApp) {
+    let (s, _, _) = desk_with_demands(&app).await;
+    let a = &s.requester_a;
     // Bad intake input names the field and stores nothing.
     app.post(
         "/api/v1/demands",
@@ -261,8 +236,12 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
         .get_result(&mut app.conn())
         .expect("count");
     assert_eq!(stored, 2);
+}
+
+async fn the_team_sees_every_demand_and_a_requester_without_an_organization_none(app: TestApp) {
+    desk_with_demands(&app).await;
     // The team sees every demand; a viewer reads but raises none.
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     assert_eq!(
         keys(&app.get("/api/v1/demands", &viewer).await.json()).len(),
         2
@@ -275,7 +254,7 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
     .await
     .problem(403);
     // A requester without an organization sees nothing and raises nothing.
-    let (_, stray) = app.user("requester").await;
+    let (_, stray) = app.user("requester").create().await;
     assert_eq!(
         keys(&app.get("/api/v1/items", &stray).await.json()).len(),
         0
@@ -290,18 +269,26 @@ async fn a_requester_sees_only_their_organizations_demands(app: TestApp) {
     app.get("/api/v1/demands", "not-a-token").await.problem(401);
 }
 
-async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
-    let s = setup(&app).await;
-    let demand = raise(
-        &app,
-        &s.requester_a,
-        json!({"title": "Statusabfrage", "service": "wohngeld", "justification": "Nachfragen sparen."}),
-    )
-    .await;
+/// The desk and LK-A's demand "Statusabfrage" for wohngeld, pending: `(desk, demand)`.
+async fn a_pending_demand(app: &TestApp) -> (Desk, Value) {
+    let s = demand_desk(app).await;
+    let demand = app
+        .demand()
+        .by(&s.requester_a)
+        .title("Statusabfrage")
+        .service("wohngeld")
+        .justification("Nachfragen sparen.")
+        .create()
+        .await;
+    (s, demand)
+}
+
+async fn only_the_accountable_person_and_managers_decide_and_never_without_a_reason(app: TestApp) {
+    let (s, demand) = a_pending_demand(&app).await;
     let key = demand["key"].as_str().unwrap_or_default().to_string();
     let path = format!("/api/v1/items/{key}/decision");
     // Only the accountable person, managers and admins decide.
-    let (_, bystander) = app.user("member").await;
+    let (_, bystander) = app.user("member").create().await;
     app.post(&path, &bystander, &json!({"decision": "accepted"}))
         .await
         .problem(403);
@@ -335,6 +322,12 @@ async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
         .send()
         .await
         .problem(412);
+}
+
+async fn an_accepted_demand_moves_to_ready_and_shows_on_the_roadmap(app: TestApp) {
+    let (s, demand) = a_pending_demand(&app).await;
+    let key = demand["key"].as_str().unwrap_or_default().to_string();
+    let path = format!("/api/v1/items/{key}/decision");
     // The accountable member accepts: decided_by/at set, moved from intake to Ready.
     let accepted = app
         .request(Method::POST, &path)
@@ -356,13 +349,7 @@ async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
         .get(&format!("/api/v1/items/{key}/history"), &app.admin_token)
         .await
         .json();
-    let kinds: Vec<&str> = history["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["created", "demand_decided", "moved"]);
+    assert_eq!(kinds(&history), ["created", "demand_decided", "moved"]);
     assert_eq!(history["items"][1]["data"]["new"], "accepted");
     assert_eq!(history["items"][1]["actor_id"], s.accountable.0["id"]);
     // The roadmap shows it under its quarter and service, to the team and to its requester.
@@ -382,13 +369,29 @@ async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
     app.get("/api/v1/demands/roadmap?from=2027", &app.admin_token)
         .await
         .names_field(400, "from");
+}
+
+async fn a_deferral_stays_in_intake_and_only_demands_are_decided(app: TestApp) {
+    let (s, demand) = a_pending_demand(&app).await;
+    // The first demand is accepted, so that the decision filter below has one to leave out.
+    let key = demand["key"].as_str().unwrap_or_default();
+    let accepted = app
+        .post(
+            &format!("/api/v1/items/{key}/decision"),
+            &s.accountable.1,
+            &json!({"decision": "accepted", "target_quarter": "2027-Q2"}),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
     // A deferral with a reason; the decision list filter finds it.
-    let later = raise(
-        &app,
-        &s.requester_b,
-        json!({"title": "Englische Oberfläche", "service": "wohngeld", "justification": "Zuzug."}),
-    )
-    .await;
+    let later = app
+        .demand()
+        .by(&s.requester_b)
+        .title("Englische Oberfläche")
+        .service("wohngeld")
+        .justification("Zuzug.")
+        .create()
+        .await;
     let later_key = later["key"].as_str().unwrap_or_default().to_string();
     let deferred = app
         .post(
@@ -410,13 +413,12 @@ async fn decisions_need_the_right_person_and_a_reason(app: TestApp) {
     assert_eq!(keys(&listed), [later_key]);
     // Only demands are decided.
     let task = app
-        .post(
-            "/api/v1/items",
-            &app.admin_token,
-            &json!({"board": "DEM", "type": "task", "title": "Intern", "raci": {"accountable": s.manager.0["id"]}}),
-        )
-        .await
-        .json();
+        .item("DEM")
+        .task()
+        .title("Intern")
+        .accountable(&s.manager.0)
+        .create()
+        .await;
     app.post(
         &format!(
             "/api/v1/items/{}/decision",
@@ -442,13 +444,14 @@ async fn the_demo_tells_the_whole_story(app: TestApp) {
         .expect("demo data loads");
     let password = opsboard::workflows::demo::DEMO_PASSWORD;
     let requester = app.login("martin.hoffmann@example.org", password).await;
-    let raised = raise(
-        &app,
-        &requester,
-        json!({"title": "Online-Terminvergabe im Bürgerbüro", "proposed_service": "Terminvergabe",
-               "justification": "Lange Warteschlangen."}),
-    )
-    .await;
+    let raised = app
+        .demand()
+        .by(&requester)
+        .title("Online-Terminvergabe im Bürgerbüro")
+        .justification("Lange Warteschlangen.")
+        .with(json!({"proposed_service": "Terminvergabe"}))
+        .create()
+        .await;
     assert_eq!(raised["board"], "DEM");
     assert_eq!(raised["demand"]["requesting_organization"], "LUP");
     let mut seen = 0;

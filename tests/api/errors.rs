@@ -102,11 +102,7 @@ async fn unknown_route_is_404(app: TestApp) {
 }
 
 async fn wrong_method_is_405_with_allow(app: TestApp) {
-    let response = app
-        .request(Method::DELETE, "/api/v1/users")
-        .token(&app.admin_token)
-        .send()
-        .await;
+    let response = app.delete("/api/v1/users", &app.admin_token).await;
     response.problem(405);
     assert_eq!(response.header("allow").as_deref(), Some("GET, HEAD, POST"));
     let response = app.request(Method::PUT, "/api/v1/users/1").send().await;
@@ -134,7 +130,7 @@ async fn missing_token_is_401_with_www_authenticate(app: TestApp) {
 }
 
 async fn viewer_is_forbidden_to_write(app: TestApp) {
-    let (viewer, token) = app.user("viewer").await;
+    let (viewer, token) = app.user("viewer").create().await;
     // A viewer may read…
     assert_eq!(app.get("/api/v1/users", &token).await.status, 200);
     // …but not create…
@@ -211,7 +207,7 @@ async fn duplicate_email_is_409_and_changes_nothing(app: TestApp) {
 }
 
 async fn stale_if_match_is_412_with_current_version(app: TestApp) {
-    let (user, _) = app.user("member").await;
+    let (user, _) = app.user("member").create().await;
     let path = format!("/api/v1/users/{}", user["id"]);
     let first = app
         .request(Method::PATCH, &path)

@@ -117,8 +117,8 @@ async fn flood(
 }
 
 async fn two_hundred_wrong_logins_are_throttled_and_then_the_right_password_waits(app: TestApp) {
-    let (victim, _) = app.user("member").await;
-    let (bystander, _) = app.user("member").await;
+    let (victim, _) = app.user("member").create().await;
+    let (bystander, _) = app.user("member").create().await;
     let victim = victim["email"].as_str().unwrap_or_default().to_string();
     let bystander = bystander["email"].as_str().unwrap_or_default().to_string();
     // The helper's own login took one of the victim's five attempts.
@@ -252,7 +252,7 @@ async fn forwarded_headers_name_no_address_unless_trusted(app: TestApp) {
 }
 
 async fn after_retry_after_the_right_password_logs_in(app: TestApp) {
-    let (member, _) = app.user("member").await;
+    let (member, _) = app.user("member").create().await;
     let email = member["email"].as_str().unwrap_or_default();
     // The helper's login used the one attempt; the next one waits, even with the right password.
     let retry_after = assert_throttled(&attempt(&app, email, USER_PASSWORD, None).await);
@@ -263,7 +263,7 @@ async fn after_retry_after_the_right_password_logs_in(app: TestApp) {
 }
 
 async fn a_login_that_cannot_get_a_turn_to_hash_gets_503(app: TestApp) {
-    let (member, member_token) = app.user("member").await;
+    let (member, member_token) = app.user("member").create().await;
     let email = member["email"].as_str().unwrap_or_default().to_string();
     let path = format!("/api/v1/users/{}", member["id"]);
     // Someone else is hashing: the one permit is taken.
@@ -385,7 +385,7 @@ fn stored_epoch(app: &TestApp, id: &Value) -> i64 {
 }
 
 async fn a_password_change_revokes_every_earlier_token(app: TestApp) {
-    let (member, first) = app.user("member").await;
+    let (member, first) = app.user("member").create().await;
     let email = member["email"].as_str().unwrap_or_default();
     let mut tokens = sessions(&app, email, USER_PASSWORD, 2).await;
     tokens.push(first);
@@ -403,7 +403,7 @@ async fn a_password_change_revokes_every_earlier_token(app: TestApp) {
 }
 
 async fn an_admin_password_reset_revokes_every_earlier_token(app: TestApp) {
-    let (member, first) = app.user("member").await;
+    let (member, first) = app.user("member").create().await;
     let email = member["email"].as_str().unwrap_or_default();
     let mut tokens = sessions(&app, email, USER_PASSWORD, 1).await;
     tokens.push(first);
@@ -421,7 +421,7 @@ async fn an_admin_password_reset_revokes_every_earlier_token(app: TestApp) {
 }
 
 async fn a_role_change_revokes_every_earlier_token(app: TestApp) {
-    let (member, first) = app.user("manager").await;
+    let (member, first) = app.user("manager").create().await;
     let email = member["email"].as_str().unwrap_or_default();
     let mut tokens = sessions(&app, email, USER_PASSWORD, 1).await;
     tokens.push(first);
@@ -439,7 +439,7 @@ async fn a_role_change_revokes_every_earlier_token(app: TestApp) {
 }
 
 async fn a_deactivation_revokes_every_earlier_token(app: TestApp) {
-    let (member, first) = app.user("member").await;
+    let (member, first) = app.user("member").create().await;
     let email = member["email"].as_str().unwrap_or_default();
     let mut tokens = sessions(&app, email, USER_PASSWORD, 1).await;
     tokens.push(first);
@@ -462,7 +462,7 @@ async fn a_deactivation_revokes_every_earlier_token(app: TestApp) {
 }
 
 async fn other_changes_keep_tokens_valid(app: TestApp) {
-    let (member, token) = app.user("member").await;
+    let (member, token) = app.user("member").create().await;
     let path = format!("/api/v1/users/{}", member["id"]);
     let before = stored_epoch(&app, &member["id"]);
     for change in [
@@ -496,7 +496,7 @@ async fn the_token_revocation_migration_reverts_and_reapplies(app: TestApp) {
     use diesel::migration::MigrationSource;
     use diesel_migrations::MigrationHarness;
     const NAME: &str = "2026-11-29-000009_token_revocation";
-    let (member, _) = app.user("member").await;
+    let (member, _) = app.user("member").create().await;
     let mut conn = app.conn();
     let user_count = |conn: &mut opsboard::db::DbConnection| -> i64 {
         users::table.count().get_result(conn).expect("users")
@@ -542,7 +542,7 @@ async fn the_token_revocation_migration_reverts_and_reapplies(app: TestApp) {
 /// `current_password`s in `PATCH /users/{id}` spend the account's login budget, and once it is
 /// spent even the right one waits. Nothing changes meanwhile.
 async fn guessing_the_current_password_is_throttled_like_a_login(app: TestApp) {
-    let (user, token) = app.user("member").await; // one attempt of five: the login
+    let (user, token) = app.user("member").create().await; // one attempt of five: the login
     let path = format!("/api/v1/users/{}", user["id"]);
     for _ in 0..4 {
         app.patch(

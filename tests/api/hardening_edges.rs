@@ -26,11 +26,7 @@ async fn api_responses_are_never_cached(app: TestApp) {
     let invalid = app
         .post("/api/v1/users", &app.admin_token, &json!({"email": 1}))
         .await;
-    let wrong_method = app
-        .request(Method::DELETE, "/api/v1/users")
-        .token(&app.admin_token)
-        .send()
-        .await;
+    let wrong_method = app.delete("/api/v1/users", &app.admin_token).await;
     for (what, response) in [
         ("200", &ok),
         ("failed login", &login),
@@ -283,73 +279,18 @@ async fn trailing_slash_paths_are_404_not_405() {
     }
     // The paths themselves still answer, and a wrong method on them is still a 405.
     assert_eq!(app.request(Method::GET, "/health").send().await.status, 200);
-    let response = app
-        .request(Method::DELETE, "/health")
-        .token(&app.admin_token)
-        .send()
-        .await;
+    let response = app.delete("/health", &app.admin_token).await;
     response.problem(405);
     assert_eq!(response.header("allow").as_deref(), Some("GET, HEAD"));
 }
 
-/// An organization by short name, created by the admin.
-async fn organization(app: &TestApp, short_name: &str) -> serde_json::Value {
-    let created = app
-        .post(
-            "/api/v1/organizations",
-            &app.admin_token,
-            &json!({"short_name": short_name, "name": short_name, "kind": "municipality"}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    created.json()
-}
-
-/// A board OPS with the default workflow and services with an accountable member.
-async fn board_and_services(app: &TestApp, services: &[&str]) {
-    let board = app
-        .post(
-            "/api/v1/boards",
-            &app.admin_token,
-            &json!({"key": "OPS", "name": "Betrieb"}),
-        )
-        .await;
-    assert_eq!(board.status, 201, "{}", board.text);
-    let (worker, _) = app.user("member").await;
+/// A board OPS with the default workflow and `services` with an accountable member.
+async fn ops_and_services(app: &TestApp, services: &[&str]) {
+    app.board("OPS").name("Betrieb").create().await;
+    let (worker, _) = app.user("member").create().await;
     for key in services {
-        let created = app
-            .post(
-                "/api/v1/services",
-                &app.admin_token,
-                &json!({"key": key, "name": key, "kind": "own"}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let raci = app
-            .request(Method::PUT, &format!("/api/v1/services/{key}/raci"))
-            .token(&app.admin_token)
-            .json(&json!({"accountable": worker["id"]}))
-            .send()
-            .await;
-        assert_eq!(raci.status, 200, "{}", raci.text);
+        app.service(key).accountable(&worker).create().await;
     }
-}
-
-/// Creates an item on OPS; returns it.
-async fn item(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
-    let mut body = body;
-    body["board"] = json!("OPS");
-    let created = app.post("/api/v1/items", &app.admin_token, &body).await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    created.json()
-}
-
-/// `DELETE path` as the admin.
-async fn delete(app: &TestApp, path: &str) -> crate::helpers::Response {
-    app.request(Method::DELETE, path)
-        .token(&app.admin_token)
-        .send()
-        .await
 }
 
 /// Asserts a 409 whose detail names `what` and nothing of the database's.
@@ -378,47 +319,40 @@ both_engines!(
 /// to stays, with a 409 naming that reference (deleted items count too); one that nothing
 /// refers to goes.
 async fn deleting_a_referenced_organization_is_a_409_naming_the_reference(app: TestApp) {
-    board_and_services(&app, &["wohngeld"]).await;
+    ops_and_services(&app, &["wohngeld"]).await;
+    let mut organizations = Vec::new();
     for short in ["LK-DEM", "LK-INC", "LK-USR", "LK-NONE"] {
-        organization(&app, short).await;
+        organizations.push(app.organization(short).create().await);
     }
-    let demand = item(
-        &app,
-        json!({"type": "demand", "title": "Statusabfrage", "service": "wohngeld",
-               "demand": {"requesting_organization": "LK-DEM"}}),
-    )
-    .await;
-    item(
-        &app,
-        json!({"type": "incident", "title": "Upload bricht ab", "service": "wohngeld",
-               "incident": {"severity": "s2", "reported_by_org": "LK-INC"}}),
-    )
-    .await;
-    let (user, _) = app.user("requester").await;
-    let orgs = app
-        .get("/api/v1/organizations?limit=100", &app.admin_token)
-        .await
-        .json();
-    let usr_id = orgs["items"]
-        .as_array()
-        .and_then(|o| o.iter().find(|o| o["short_name"] == "LK-USR"))
-        .map(|o| o["id"].clone())
-        .unwrap_or_default();
-    let patched = app
-        .patch(
-            &format!("/api/v1/users/{}", user["id"]),
-            &app.admin_token,
-            &json!({"organization_id": usr_id}),
-        )
+    let demand = app
+        .item("OPS")
+        .demand()
+        .title("Statusabfrage")
+        .service("wohngeld")
+        .with(json!({"demand": {"requesting_organization": "LK-DEM"}}))
+        .create()
         .await;
-    assert_eq!(patched.status, 200, "{}", patched.text);
+    app.item("OPS")
+        .incident()
+        .title("Upload bricht ab")
+        .service("wohngeld")
+        .severity("s2")
+        .with(json!({"incident": {"reported_by_org": "LK-INC"}}))
+        .create()
+        .await;
+    app.user("requester")
+        .organization(&organizations[2])
+        .create()
+        .await;
 
     for (short, what) in [
         ("LK-DEM", "1 demand(s) as requesting organization"),
         ("LK-INC", "1 incident(s) as reporting organization"),
         ("LK-USR", "1 user(s)"),
     ] {
-        let response = delete(&app, &format!("/api/v1/organizations/{short}")).await;
+        let response = app
+            .delete(&format!("/api/v1/organizations/{short}"), &app.admin_token)
+            .await;
         refused_naming(&response, what);
         let still = app
             .get(&format!("/api/v1/organizations/{short}"), &app.admin_token)
@@ -428,14 +362,20 @@ async fn deleting_a_referenced_organization_is_a_409_naming_the_reference(app: T
     // A deleted demand keeps its organization: its tombstone still names it.
     let key = demand["key"].as_str().unwrap_or_default();
     assert_eq!(
-        delete(&app, &format!("/api/v1/items/{key}")).await.status,
+        app.delete(&format!("/api/v1/items/{key}"), &app.admin_token)
+            .await
+            .status,
         204
     );
-    let response = delete(&app, "/api/v1/organizations/LK-DEM").await;
+    let response = app
+        .delete("/api/v1/organizations/LK-DEM", &app.admin_token)
+        .await;
     refused_naming(&response, "1 demand(s) as requesting organization");
 
     assert_eq!(
-        delete(&app, "/api/v1/organizations/LK-NONE").await.status,
+        app.delete("/api/v1/organizations/LK-NONE", &app.admin_token)
+            .await
+            .status,
         204
     );
     assert_eq!(
@@ -449,27 +389,28 @@ async fn deleting_a_referenced_organization_is_a_409_naming_the_reference(app: T
 /// A service that an incident lists as affected, that items belong to, or that has SLA
 /// policies of its own stays, with a 409 naming that reference; once free, it goes.
 async fn deleting_a_referenced_service_is_a_409_naming_the_reference(app: TestApp) {
-    board_and_services(&app, &["wohngeld", "portal", "bafoeg", "elster"]).await;
-    item(
-        &app,
-        json!({"type": "incident", "title": "Portal down", "service": "wohngeld",
-               "incident": {"severity": "s1", "affected_services": ["portal"]}}),
-    )
-    .await;
-    item(
-        &app,
-        json!({"type": "task", "title": "Formular prüfen", "service": "bafoeg"}),
-    )
-    .await;
-    let policy = app
-        .post(
-            "/api/v1/sla-policies",
-            &app.admin_token,
-            &json!({"severity": "s1", "service": "elster", "response_minutes": 30,
-                    "resolution_minutes": 240, "clock": "calendar"}),
-        )
+    ops_and_services(&app, &["wohngeld", "portal", "bafoeg", "elster"]).await;
+    app.item("OPS")
+        .incident()
+        .title("Portal down")
+        .service("wohngeld")
+        .severity("s1")
+        .with(json!({"incident": {"affected_services": ["portal"]}}))
+        .create()
         .await;
-    assert_eq!(policy.status, 201, "{}", policy.text);
+    app.item("OPS")
+        .task()
+        .title("Formular prüfen")
+        .service("bafoeg")
+        .create()
+        .await;
+    let policy = app
+        .sla_policy("s1")
+        .service("elster")
+        .minutes(30, 240)
+        .clock("calendar")
+        .create()
+        .await;
 
     for (key, what) in [
         ("portal", "1 incident(s) as an affected service"),
@@ -477,7 +418,9 @@ async fn deleting_a_referenced_service_is_a_409_naming_the_reference(app: TestAp
         ("wohngeld", "1 item(s)"),
         ("elster", "1 SLA policy(ies)"),
     ] {
-        let response = delete(&app, &format!("/api/v1/services/{key}")).await;
+        let response = app
+            .delete(&format!("/api/v1/services/{key}"), &app.admin_token)
+            .await;
         refused_naming(&response, what);
         let still = app
             .get(&format!("/api/v1/services/{key}"), &app.admin_token)
@@ -485,17 +428,27 @@ async fn deleting_a_referenced_service_is_a_409_naming_the_reference(app: TestAp
         assert_eq!(still.status, 200, "{key} is still there");
     }
     // The incident's own service is named once, as its item's service, not as affected too.
-    let response = delete(&app, "/api/v1/services/wohngeld").await;
+    let response = app
+        .delete("/api/v1/services/wohngeld", &app.admin_token)
+        .await;
     assert!(!response.text.contains("affected"), "{}", response.text);
 
-    let policy_id = policy.json()["id"].clone();
+    let policy_id = policy["id"].clone();
     assert_eq!(
-        delete(&app, &format!("/api/v1/sla-policies/{policy_id}"))
+        app.delete(
+            &format!("/api/v1/sla-policies/{policy_id}"),
+            &app.admin_token
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.delete("/api/v1/services/elster", &app.admin_token)
             .await
             .status,
         204
     );
-    assert_eq!(delete(&app, "/api/v1/services/elster").await.status, 204);
 }
 
 /// Another writer holds a row with the same unique key in an open transaction while the API
@@ -577,19 +530,23 @@ struct Count {
 /// references can block: a live item is a 409 naming it, a deleted item's tombstone moves to
 /// the first column instead of breaking the foreign key.
 async fn deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones(app: TestApp) {
-    board_and_services(&app, &["wohngeld"]).await;
+    ops_and_services(&app, &["wohngeld"]).await;
     let board = app.get("/api/v1/boards/OPS", &app.admin_token).await.json();
     let ready = board["columns"][1]["id"].clone();
-    let live = item(
-        &app,
-        json!({"type": "task", "title": "Live", "service": "wohngeld"}),
-    )
-    .await;
-    let gone = item(
-        &app,
-        json!({"type": "task", "title": "Gone", "service": "wohngeld"}),
-    )
-    .await;
+    let live = app
+        .item("OPS")
+        .task()
+        .title("Live")
+        .service("wohngeld")
+        .create()
+        .await;
+    let gone = app
+        .item("OPS")
+        .task()
+        .title("Gone")
+        .service("wohngeld")
+        .create()
+        .await;
     for task in [&live, &gone] {
         let moved = app
             .post(
@@ -604,27 +561,27 @@ async fn deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones(app:
         assert_eq!(moved.status, 200, "{}", moved.text);
     }
     let column = format!("/api/v1/boards/OPS/columns/{ready}");
-    let response = delete(&app, &column).await;
+    let response = app.delete(&column, &app.admin_token).await;
     refused_naming(&response, live["key"].as_str().unwrap_or_default());
     assert_eq!(
-        delete(
-            &app,
-            &format!("/api/v1/items/{}", live["key"].as_str().unwrap_or_default())
+        app.delete(
+            &format!("/api/v1/items/{}", live["key"].as_str().unwrap_or_default()),
+            &app.admin_token
         )
         .await
         .status,
         204
     );
     assert_eq!(
-        delete(
-            &app,
-            &format!("/api/v1/items/{}", gone["key"].as_str().unwrap_or_default())
+        app.delete(
+            &format!("/api/v1/items/{}", gone["key"].as_str().unwrap_or_default()),
+            &app.admin_token
         )
         .await
         .status,
         204
     );
-    assert_eq!(delete(&app, &column).await.status, 204);
+    assert_eq!(app.delete(&column, &app.admin_token).await.status, 204);
     let columns = app
         .get("/api/v1/boards/OPS/columns", &app.admin_token)
         .await
@@ -632,23 +589,15 @@ async fn deleting_a_column_that_items_refer_to_is_a_409_or_moves_tombstones(app:
     assert_eq!(columns.as_array().map(Vec::len), Some(4));
 }
 
-/// `POST /services/import` with a CSV body.
-async fn import_csv(app: &TestApp, body: &str) -> crate::helpers::Response {
-    app.request(Method::POST, "/api/v1/services/import")
-        .token(&app.admin_token)
-        .raw("text/csv", body.as_bytes().to_vec())
-        .send()
-        .await
-}
-
 /// A header that names a column twice is refused as a whole (the later cell would otherwise
 /// silently win), naming the column; nothing is imported.
 async fn a_duplicate_csv_header_column_is_a_422_naming_it(app: TestApp) {
-    let response = import_csv(
-        &app,
-        "key;name;kind;Name\nwohngeld;Wohngeld;own;Wohngeld-Antrag\n",
-    )
-    .await;
+    let response = app
+        .import_services(
+            "text/csv",
+            "key;name;kind;Name\nwohngeld;Wohngeld;own;Wohngeld-Antrag\n",
+        )
+        .await;
     let problem = response.names_field(422, "line 1: name");
     assert!(
         response.text.contains("column 4 repeats column 2"),
@@ -657,7 +606,9 @@ async fn a_duplicate_csv_header_column_is_a_422_naming_it(app: TestApp) {
     let services = app.get("/api/v1/services", &app.admin_token).await.json();
     assert_eq!(services["items"], json!([]));
     // The same file without the repeat imports.
-    let response = import_csv(&app, "key;name;kind\nwohngeld;Wohngeld;own\n").await;
+    let response = app
+        .import_services("text/csv", "key;name;kind\nwohngeld;Wohngeld;own\n")
+        .await;
     assert_eq!(response.status, 200, "{}", response.text);
 }
 
@@ -668,7 +619,7 @@ async fn formula_cells_are_imported_as_given(app: TestApp) {
         "key,kind,name,description,topic\n",
         "formel,own,\"=cmd|' /C calc'!A0\",@SUM(A1:A9),\"+HYPERLINK(\"\"https://evil.example\"\")\"\n",
     );
-    let response = import_csv(&app, csv).await;
+    let response = app.import_services("text/csv", csv).await;
     assert_eq!(response.status, 200, "{}", response.text);
     let service = app
         .get("/api/v1/services/formel", &app.admin_token)
@@ -677,21 +628,6 @@ async fn formula_cells_are_imported_as_given(app: TestApp) {
     assert_eq!(service["name"], "=cmd|' /C calc'!A0");
     assert_eq!(service["description"], "@SUM(A1:A9)");
     assert_eq!(service["topic"], "+HYPERLINK(\"https://evil.example\")");
-}
-
-/// A requester of a new organization `short_name`: `(user, token)`.
-async fn requester_of(app: &TestApp, short_name: &str) -> (serde_json::Value, String) {
-    let org = organization(app, short_name).await;
-    let (user, token) = app.user("requester").await;
-    let patched = app
-        .patch(
-            &format!("/api/v1/users/{}", user["id"]),
-            &app.admin_token,
-            &json!({"organization_id": org["id"]}),
-        )
-        .await;
-    assert_eq!(patched.status, 200, "{}", patched.text);
-    (user, token)
 }
 
 /// The `(kind, item)` of every link event in an item's history, as `token` reads it.
@@ -726,42 +662,36 @@ async fn link_events(
 /// organization's demand and to a team task: in its history the requester sees every link
 /// event, but the key only of the demand of their own organization; the team sees all keys.
 async fn a_requester_sees_linked_keys_only_of_items_visible_to_them(app: TestApp) {
-    board_and_services(&app, &["wohngeld"]).await;
-    let dem = app
-        .post(
-            "/api/v1/boards",
-            &app.admin_token,
-            &json!({"key": "DEM", "name": "Bedarfe"}),
-        )
-        .await;
-    assert_eq!(dem.status, 201, "{}", dem.text);
-    let (_, requester_a) = requester_of(&app, "LK-A").await;
-    let (_, requester_b) = requester_of(&app, "LK-B").await;
+    ops_and_services(&app, &["wohngeld"]).await;
+    app.board("DEM").name("Bedarfe").create().await;
+    let lk_a = app.organization("LK-A").create().await;
+    let lk_b = app.organization("LK-B").create().await;
+    let (_, requester_a) = app.user("requester").organization(&lk_a).create().await;
+    let (_, requester_b) = app.user("requester").organization(&lk_b).create().await;
     let raise = |token: String, title: &'static str| {
         let app = &app;
         async move {
-            let response = app
-                .post(
-                    "/api/v1/demands",
-                    &token,
-                    &json!({"title": title, "service": "wohngeld", "justification": "Weniger Nachfragen"}),
-                )
+            let demand = app
+                .demand()
+                .by(&token)
+                .title(title)
+                .service("wohngeld")
+                .justification("Weniger Nachfragen")
+                .create()
                 .await;
-            assert_eq!(response.status, 201, "{}", response.text);
-            response.json()["key"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
+            demand["key"].as_str().unwrap_or_default().to_string()
         }
     };
     let own = raise(requester_a.clone(), "Statusabfrage").await;
     let sibling = raise(requester_a.clone(), "Online-Bezahlung").await;
     let foreign = raise(requester_b.clone(), "Fremder Bedarf").await;
-    let task = item(
-        &app,
-        json!({"type": "task", "title": "Intern", "service": "wohngeld"}),
-    )
-    .await;
+    let task = app
+        .item("OPS")
+        .task()
+        .title("Intern")
+        .service("wohngeld")
+        .create()
+        .await;
     let task = task["key"].as_str().unwrap_or_default().to_string();
 
     let mut foreign_link = json!(null);
@@ -782,7 +712,12 @@ async fn a_requester_sees_linked_keys_only_of_items_visible_to_them(app: TestApp
             foreign_link = linked.json()["id"].clone();
         }
     }
-    let removed = delete(&app, &format!("/api/v1/items/{own}/links/{foreign_link}")).await;
+    let removed = app
+        .delete(
+            &format!("/api/v1/items/{own}/links/{foreign_link}"),
+            &app.admin_token,
+        )
+        .await;
     assert_eq!(removed.status, 204, "{}", removed.text);
 
     let (seen, text) = link_events(&app, &own, &requester_a).await;
@@ -829,24 +764,29 @@ fn max_items(spec: &serde_json::Value, schema: &str, property: &str) -> usize {
 /// For every list of a request body, the server accepts as many entries as the spec's
 /// `maxItems` and refuses one more with a 422 naming the list, before anything is stored.
 async fn every_list_limit_in_the_spec_is_the_servers(app: TestApp) {
-    board_and_services(&app, &["wohngeld"]).await;
+    ops_and_services(&app, &["wohngeld"]).await;
     let spec = app
         .request(Method::GET, "/api-docs/openapi.json")
         .send()
         .await
         .json();
     let me = app.get("/api/v1/me", &app.admin_token).await.json()["id"].clone();
-    let task = item(
-        &app,
-        json!({"type": "task", "title": "Ziel", "service": "wohngeld"}),
-    )
-    .await;
+    let task = app
+        .item("OPS")
+        .task()
+        .title("Ziel")
+        .service("wohngeld")
+        .create()
+        .await;
     let task = task["key"].as_str().unwrap_or_default().to_string();
-    let incident = item(
-        &app,
-        json!({"type": "incident", "title": "Ziel", "service": "wohngeld", "incident": {"severity": "s3"}}),
-    )
-    .await;
+    let incident = app
+        .item("OPS")
+        .incident()
+        .title("Ziel")
+        .service("wohngeld")
+        .severity("s3")
+        .create()
+        .await;
     let incident = incident["key"].as_str().unwrap_or_default().to_string();
 
     // (schema, property, method, path, field named in the 422, body with a list of n entries)
@@ -1026,12 +966,13 @@ async fn every_list_limit_in_the_spec_is_the_servers(app: TestApp) {
         (Some(1), Some(1))
     );
     for list in [json!([]), json!([me, me])] {
-        app.request(Method::PUT, &format!("/api/v1/items/{task}/raci"))
-            .token(&app.admin_token)
-            .json(&json!({"accountable": list}))
-            .send()
-            .await
-            .names_field(422, "accountable");
+        app.put(
+            &format!("/api/v1/items/{task}/raci"),
+            &app.admin_token,
+            &json!({"accountable": list}),
+        )
+        .await
+        .names_field(422, "accountable");
     }
     // Nothing of the refused requests was stored: one board more per accepted POST only.
     let boards = app.get("/api/v1/boards", &app.admin_token).await.json();
@@ -1068,7 +1009,7 @@ async fn an_import_over_its_row_limit_is_refused(app: TestApp) {
     for i in 0..=limit {
         csv.push_str(&format!("s{i};n;own\n"));
     }
-    let response = import_csv(&app, &csv).await;
+    let response = app.import_services("text/csv", &csv).await;
     response.names_field(422, "line 0: file");
     assert!(
         response.text.contains(&format!("more than {limit} rows")),

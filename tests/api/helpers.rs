@@ -1,6 +1,6 @@
 //! `TestApp`: the real app on a bound port over a fresh database (a temp-file SQLite, or a
-//! PostgreSQL schema of its own that is dropped afterwards), plus a small HTTP client and
-//! fixture builders so that tests read as stories.
+//! PostgreSQL schema of its own that is dropped afterwards), plus a small HTTP client. The
+//! fixture builders (`app.user(..)`, `app.service(..)`, …) are in `fixtures.rs`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -19,7 +19,7 @@ pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 pub const ADMIN_EMAIL: &str = "admin@opsboard.test";
 /// Their password.
 pub const ADMIN_PASSWORD: &str = "admin-password-1234";
-/// Password of every user made by [`TestApp::user`].
+/// Password of every user made by `TestApp::user`.
 pub const USER_PASSWORD: &str = "user-password-5678";
 
 /// The storage engine a test runs on.
@@ -73,7 +73,8 @@ impl Drop for TestApp {
     }
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// Numbers test databases and test users apart.
+pub static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Test settings for a database URL: a known secret and first admin, a small pool, and login
 /// throttling that a suite logging everyone in from 127.0.0.1 does not trip (the throttling
@@ -179,6 +180,35 @@ impl TestApp {
             .await
     }
 
+    /// `PUT path` with a JSON body and a token.
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path)
+            .token(token)
+            .json(body)
+            .send()
+            .await
+    }
+
+    /// `DELETE path` with a token.
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path).token(token).send().await
+    }
+
+    /// `POST /items/{key}/move` with `body` (`{"column": …, "before": …}`) and a token.
+    pub async fn move_item(&self, key: &str, token: &str, body: &Value) -> Response {
+        self.post(&format!("/api/v1/items/{key}/move"), token, body)
+            .await
+    }
+
+    /// `POST /services/import` as the admin, with a body of `content_type`.
+    pub async fn import_services(&self, content_type: &str, body: &str) -> Response {
+        self.request(Method::POST, "/api/v1/services/import")
+            .token(&self.admin_token)
+            .raw(content_type, body.as_bytes().to_vec())
+            .send()
+            .await
+    }
+
     /// Logs in and returns the access token; panics unless the login succeeds.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let response = self
@@ -195,22 +225,6 @@ impl TestApp {
             .as_str()
             .expect("access_token")
             .to_string()
-    }
-
-    /// Creates a user with `role` through the API and logs them in: `(user, token)`.
-    pub async fn user(&self, role: &str) -> (Value, String) {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let email = format!("{role}{n}@opsboard.test");
-        let response = self
-            .post(
-                "/api/v1/users",
-                &self.admin_token,
-                &json!({"email": email, "display_name": format!("{role} {n}"), "role": role, "password": USER_PASSWORD}),
-            )
-            .await;
-        assert_eq!(response.status, 201, "{}", response.text);
-        let token = self.login(&email, USER_PASSWORD).await;
-        (response.json(), token)
     }
 
     /// A pooled connection to the app's database, for storage assertions.

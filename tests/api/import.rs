@@ -20,14 +20,7 @@ both_engines!(
 
 const SAMPLE: &str = include_str!("../../docs/import-services.sample.csv");
 
-async fn import(app: &TestApp, content_type: &str, body: &str) -> crate::helpers::Response {
-    app.request(Method::POST, "/api/v1/services/import")
-        .token(&app.admin_token)
-        .raw(content_type, body.as_bytes().to_vec())
-        .send()
-        .await
-}
-
+/// The operators DVZ and eGo-MV and the ministries SM and WM that the sample names.
 async fn organizations(app: &TestApp) {
     for (short_name, kind) in [
         ("DVZ", "it_operator"),
@@ -35,14 +28,7 @@ async fn organizations(app: &TestApp) {
         ("SM", "ministry"),
         ("WM", "ministry"),
     ] {
-        let response = app
-            .post(
-                "/api/v1/organizations",
-                &app.admin_token,
-                &json!({"short_name": short_name, "name": short_name, "kind": kind}),
-            )
-            .await;
-        assert_eq!(response.status, 201, "{}", response.text);
+        app.organization(short_name).kind(kind).create().await;
     }
 }
 
@@ -55,7 +41,7 @@ fn count(app: &TestApp) -> i64 {
 
 async fn csv_import_is_idempotent_and_updates_changed_rows(app: TestApp) {
     organizations(&app).await;
-    let first = import(&app, "text/csv", SAMPLE).await;
+    let first = app.import_services("text/csv", SAMPLE).await;
     assert_eq!(first.status, 200, "{}", first.text);
     let report = first.json();
     assert_eq!(
@@ -79,7 +65,7 @@ async fn csv_import_is_idempotent_and_updates_changed_rows(app: TestApp) {
         kita["go_live_date"], "2025-09-01",
         "German dates are read too"
     );
-    let second = import(&app, "text/csv", SAMPLE).await.json();
+    let second = app.import_services("text/csv", SAMPLE).await.json();
     assert_eq!(second["unchanged"], 4, "{second}");
     assert_eq!(
         app.get("/api/v1/services/wohngeld-antrag", &app.admin_token)
@@ -95,7 +81,7 @@ async fn csv_import_is_idempotent_and_updates_changed_rows(app: TestApp) {
             "99107001000000|99107002000000",
             "\"99107001000000,99107002000000\"",
         );
-    let third = import(&app, "text/csv", &changed).await;
+    let third = app.import_services("text/csv", &changed).await;
     assert_eq!(third.status, 200, "{}", third.text);
     let third = third.json();
     assert_eq!(
@@ -116,7 +102,7 @@ async fn an_invalid_row_fails_the_whole_import(app: TestApp) {
     let mut body = SAMPLE.to_string();
     body.push_str("neu-dienst;Neuer Dienst;;productive;own;9;;123;;NOPE;;;;\n");
     body.push_str("wohngeld-antrag;Doppelt;;planned;own;0;;;;;;;;\n");
-    let problem = import(&app, "text/csv", &body).await.problem(422);
+    let problem = app.import_services("text/csv", &body).await.problem(422);
     let fields: Vec<String> = problem["errors"]
         .as_array()
         .map(|e| {
@@ -137,7 +123,8 @@ async fn an_invalid_row_fails_the_whole_import(app: TestApp) {
         );
     }
     assert_eq!(count(&app), 0, "nothing was written");
-    let header = import(&app, "text/csv", "key;name;colour\nx;X;red\n")
+    let header = app
+        .import_services("text/csv", "key;name;colour\nx;X;red\n")
         .await
         .problem(422);
     assert!(header["errors"].to_string().contains("colour"), "{header}");
@@ -149,15 +136,19 @@ async fn json_import_and_permissions(app: TestApp) {
         {"key": "fischereischein", "name": "Fischereischein", "kind": "own", "operator": "DVZ"},
         {"key": "jagdschein", "name": "Jagdschein", "kind": "reuse", "tags": ["jagd"]}
     ]);
-    let response = import(&app, "application/json", &body.to_string()).await;
+    let response = app
+        .import_services("application/json", &body.to_string())
+        .await;
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.json()["created"], 2);
     let bad = json!([{"key": "x", "name": "X", "kind": "own", "colour": "red"}]);
-    import(&app, "application/json", &bad.to_string())
+    app.import_services("application/json", &bad.to_string())
         .await
         .names_field(422, "line 1: colour");
-    import(&app, "text/plain", "key\n").await.problem(415);
-    let (_, viewer) = app.user("viewer").await;
+    app.import_services("text/plain", "key\n")
+        .await
+        .problem(415);
+    let (_, viewer) = app.user("viewer").create().await;
     let refused = app
         .request(Method::POST, "/api/v1/services/import")
         .token(&viewer)

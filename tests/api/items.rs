@@ -7,64 +7,67 @@ use opsboard::db::schema::{item_raci, items};
 use serde_json::{Value, json};
 
 use crate::both_engines;
+use crate::fixtures::{Board, kinds, last_event};
 use crate::helpers::TestApp;
 
 both_engines!(
     items_get_keys_and_inherit_the_service_raci,
-    moves_keep_rank_order_wip_limits_and_flow_timestamps,
+    an_item_lacking_an_accountable_a_service_or_a_board_names_the_field,
+    items_are_found_by_key_in_any_case_or_by_id,
+    a_patch_refuses_read_only_fields_and_honours_if_match,
+    an_items_raci_has_exactly_one_accountable_in_storage_too,
+    my_items_is_one_call,
+    viewers_neither_create_nor_change_items,
+    moves_place_items_before_or_after_others_in_rank_order,
+    at_the_wip_limit_a_move_is_refused_unless_a_manager_overrides,
+    done_sets_done_at_and_leaving_done_clears_it_but_keeps_started_at,
+    bad_moves_name_their_field_and_a_stale_if_match_is_refused,
     the_board_view_shows_cards_in_rank_order_with_filters,
-    deleted_items_leave_a_tombstone_and_history_is_kept,
+    an_items_history_records_its_creation_and_changes,
+    a_column_with_a_live_item_cannot_be_deleted,
+    deleted_items_leave_a_tombstone_and_their_key_is_never_reused,
     concurrent_creations_never_share_a_key,
 );
 
-/// A board OPS with the default workflow, a service with a RACI template, and two people.
-async fn setup(app: &TestApp) -> (Value, Value, Value) {
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "OPS", "name": "Operations"}),
-    )
-    .await;
-    let (lead, _) = app.user("manager").await;
-    let (worker, _) = app.user("member").await;
-    app.post(
-        "/api/v1/services",
-        &app.admin_token,
-        &json!({"key": "wohngeld", "name": "Wohngeld", "kind": "own"}),
-    )
-    .await;
-    let raci = app
-        .request(Method::PUT, "/api/v1/services/wohngeld/raci")
-        .token(&app.admin_token)
-        .json(&json!({"accountable": lead["id"], "responsible": [worker["id"]]}))
-        .send()
+/// Board OPS with the default workflow and the service wohngeld, whose RACI template makes a
+/// manager accountable and a member responsible: `(board, lead, worker)`.
+async fn ops_and_wohngeld(app: &TestApp) -> (Board, Value, Value) {
+    let board = app.board("OPS").name("Operations").create().await;
+    let (lead, _) = app.user("manager").create().await;
+    let (worker, _) = app.user("member").create().await;
+    app.service("wohngeld")
+        .name("Wohngeld")
+        .accountable(&lead)
+        .responsible(&[&worker])
+        .create()
         .await;
-    assert_eq!(raci.status, 200, "{}", raci.text);
-    let board = app.get("/api/v1/boards/OPS", &app.admin_token).await.json();
     (board, lead, worker)
 }
 
-async fn item(app: &TestApp, body: Value) -> Value {
-    let response = app.post("/api/v1/items", &app.admin_token, &body).await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.json()
-}
-
-fn column_id(board: &Value, name: &str) -> i64 {
-    board["columns"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .and_then(|c| c["id"].as_i64())
-        .unwrap_or_default()
+/// An incident on OPS for wohngeld, titled `title`.
+async fn incident(app: &TestApp, title: &str) -> Value {
+    app.item("OPS")
+        .incident()
+        .title(title)
+        .service("wohngeld")
+        .create()
+        .await
 }
 
 async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
-    let (board, lead, worker) = setup(&app).await;
-    let first = item(&app, json!({"board": "ops", "type": "incident", "title": " Upload bricht ab ", "service": "wohngeld", "labels": ["Upload"]})).await;
+    let (board, lead, worker) = ops_and_wohngeld(&app).await;
+    let first = app
+        .item("ops")
+        .incident()
+        .title(" Upload bricht ab ")
+        .service("wohngeld")
+        .labels(&["Upload"])
+        .create()
+        .await;
     assert_eq!(first["key"], "OPS-1");
     assert_eq!(first["title"], "Upload bricht ab");
     assert_eq!(first["column"]["name"], "Backlog");
-    assert_eq!(first["column"]["id"], column_id(&board, "Backlog"));
+    assert_eq!(first["column"]["id"], board.column_id("Backlog"));
     assert_eq!(first["priority"], "medium");
     assert_eq!(first["labels"], json!(["upload"]));
     assert_eq!(
@@ -72,13 +75,23 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
         "taken from the service's template"
     );
     assert_eq!(first["raci"]["responsible"][0]["id"], worker["id"]);
-    let second = item(&app, json!({"board": "OPS", "type": "task", "title": "Zertifikat erneuern", "raci": {"accountable": worker["id"]}})).await;
+    let second = app
+        .item("OPS")
+        .task()
+        .title("Zertifikat erneuern")
+        .accountable(&worker)
+        .create()
+        .await;
     assert_eq!(second["key"], "OPS-2");
     assert!(second["service"].is_null());
     assert!(
         second["rank"].as_str().unwrap_or("") > first["rank"].as_str().unwrap_or(""),
         "new items go to the bottom"
     );
+}
+
+async fn an_item_lacking_an_accountable_a_service_or_a_board_names_the_field(app: TestApp) {
+    let (_, lead, worker) = ops_and_wohngeld(&app).await;
     // No accountable person anywhere: refused, naming the field.
     app.post(
         "/api/v1/items",
@@ -96,7 +109,11 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
     )
     .await
     .names_field(422, "board");
-    // By key in any case or by id.
+}
+
+async fn items_are_found_by_key_in_any_case_or_by_id(app: TestApp) {
+    ops_and_wohngeld(&app).await;
+    let first = incident(&app, "Upload bricht ab").await;
     assert_eq!(
         app.get("/api/v1/items/ops-1", &app.admin_token)
             .await
@@ -109,6 +126,17 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
             .json()["key"],
         "OPS-1"
     );
+}
+
+async fn a_patch_refuses_read_only_fields_and_honours_if_match(app: TestApp) {
+    ops_and_wohngeld(&app).await;
+    app.item("OPS")
+        .incident()
+        .title("Upload bricht ab")
+        .service("wohngeld")
+        .labels(&["upload"])
+        .create()
+        .await;
     // Read-only fields are refused by name; a PATCH honours If-Match.
     for field in ["key", "created_at", "version", "done_at"] {
         app.patch(
@@ -138,21 +166,28 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
     )
     .await
     .names_field(422, "service");
+}
+
+async fn an_items_raci_has_exactly_one_accountable_in_storage_too(app: TestApp) {
+    let (_, lead, worker) = ops_and_wohngeld(&app).await;
+    let first = incident(&app, "Upload bricht ab").await;
     // RACI of an item: exactly one accountable, enforced by the database as well.
     let put = app
-        .request(Method::PUT, "/api/v1/items/OPS-1/raci")
-        .token(&app.admin_token)
-        .json(&json!({"accountable": worker["id"], "informed": [lead["id"]]}))
-        .send()
+        .put(
+            "/api/v1/items/OPS-1/raci",
+            &app.admin_token,
+            &json!({"accountable": worker["id"], "informed": [lead["id"]]}),
+        )
         .await;
     assert_eq!(put.status, 200, "{}", put.text);
     assert_eq!(put.json()["accountable"]["id"], worker["id"]);
-    app.request(Method::PUT, "/api/v1/items/OPS-1/raci")
-        .token(&app.admin_token)
-        .json(&json!({"responsible": [lead["id"]]}))
-        .send()
-        .await
-        .names_field(422, "accountable");
+    app.put(
+        "/api/v1/items/OPS-1/raci",
+        &app.admin_token,
+        &json!({"responsible": [lead["id"]]}),
+    )
+    .await
+    .names_field(422, "accountable");
     let id = first["id"].as_i64().unwrap_or_default();
     let second_accountable = diesel::insert_into(item_raci::table)
         .values((
@@ -162,7 +197,25 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
         ))
         .execute(&mut app.conn());
     assert!(second_accountable.is_err());
-    // "My items" is one call.
+}
+
+async fn my_items_is_one_call(app: TestApp) {
+    let (_, lead, worker) = ops_and_wohngeld(&app).await;
+    // The worker is accountable for both items, the lead only informed of the first.
+    app.item("OPS")
+        .incident()
+        .title("Upload bricht ab")
+        .service("wohngeld")
+        .accountable(&worker)
+        .with(json!({"raci": {"informed": [lead["id"]]}}))
+        .create()
+        .await;
+    app.item("OPS")
+        .task()
+        .title("Zertifikat erneuern")
+        .accountable(&worker)
+        .create()
+        .await;
     let mine = app
         .get(
             &format!("/api/v1/items?involved={}", worker["id"]),
@@ -179,7 +232,12 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
         .await
         .json();
     assert_eq!(accountable["items"].as_array().map(Vec::len), Some(0));
-    let (_, viewer) = app.user("viewer").await;
+}
+
+async fn viewers_neither_create_nor_change_items(app: TestApp) {
+    ops_and_wohngeld(&app).await;
+    incident(&app, "Upload bricht ab").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.post(
         "/api/v1/items",
         &viewer,
@@ -192,46 +250,48 @@ async fn items_get_keys_and_inherit_the_service_raci(app: TestApp) {
         .problem(403);
 }
 
-async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
-    let (board, _, _) = setup(&app).await;
-    let (_, member) = app.user("member").await;
+/// Four incidents on OPS (OPS-1 to OPS-4) and a member to move them: `(board, member)`.
+async fn four_incidents(app: &TestApp) -> (Board, String) {
+    let (board, _, _) = ops_and_wohngeld(app).await;
+    let (_, member) = app.user("member").create().await;
     for n in 1..=4 {
-        item(&app, json!({"board": "OPS", "type": "incident", "title": format!("Item {n}"), "service": "wohngeld"})).await;
+        incident(app, &format!("Item {n}")).await;
     }
-    let progress = column_id(&board, "In progress");
-    let done = column_id(&board, "Done");
-    let mv = |key: &str, body: Value, token: &str| {
-        let path = format!("/api/v1/items/{key}/move");
-        let token = token.to_string();
-        let app = &app;
-        async move {
-            app.request(Method::POST, &path)
-                .token(&token)
-                .json(&body)
-                .send()
-                .await
-        }
-    };
-    let moved = mv("OPS-1", json!({"column": progress}), &member).await;
-    assert_eq!(moved.status, 200, "{}", moved.text);
-    let moved = moved.json();
-    assert!(moved["started_at"].is_string());
-    assert!(moved["done_at"].is_null());
+    (board, member)
+}
+
+/// Moves `key` as the holder of `token`, asserting that it worked; returns the item.
+async fn moved(app: &TestApp, key: &str, token: &str, body: Value) -> Value {
+    let response = app.move_item(key, token, &body).await;
+    assert_eq!(response.status, 200, "moving {key}: {}", response.text);
+    response.json()
+}
+
+async fn moves_place_items_before_or_after_others_in_rank_order(app: TestApp) {
+    let (board, member) = four_incidents(&app).await;
+    let progress = board.column_id("In progress");
+    let first = app
+        .move_item("OPS-1", &member, &json!({"column": progress}))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first = first.json();
+    assert!(first["started_at"].is_string());
+    assert!(first["done_at"].is_null());
     assert_eq!(
-        mv(
+        app.move_item(
             "OPS-2",
-            json!({"column": progress, "before": "OPS-1"}),
-            &member
+            &member,
+            &json!({"column": progress, "before": "OPS-1"})
         )
         .await
         .status,
         200
     );
     assert_eq!(
-        mv(
+        app.move_item(
             "OPS-3",
-            json!({"column": progress, "after": "OPS-2"}),
-            &member
+            &member,
+            &json!({"column": progress, "after": "OPS-2"})
         )
         .await
         .status,
@@ -250,23 +310,34 @@ async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
     assert_eq!(keys, ["OPS-2", "OPS-3", "OPS-1"]);
     // Reordering inside a column is a move too.
     assert_eq!(
-        mv(
+        app.move_item(
             "OPS-1",
-            json!({"column": progress, "before": "OPS-2"}),
-            &member
+            &member,
+            &json!({"column": progress, "before": "OPS-2"})
         )
         .await
         .status,
         200
     );
+}
+
+async fn at_the_wip_limit_a_move_is_refused_unless_a_manager_overrides(app: TestApp) {
+    let (board, member) = four_incidents(&app).await;
+    let progress = board.column_id("In progress");
+    for key in ["OPS-1", "OPS-2", "OPS-3"] {
+        moved(&app, key, &member, json!({"column": progress})).await;
+    }
     // At the WIP limit: refused with the limit and the items, unless a manager overrides.
-    app.patch(
-        &format!("/api/v1/boards/OPS/columns/{progress}"),
-        &app.admin_token,
-        &json!({"wip_limit": 3}),
-    )
-    .await;
-    let refused = mv("OPS-4", json!({"column": progress}), &member)
+    let limited = app
+        .patch(
+            &format!("/api/v1/boards/OPS/columns/{progress}"),
+            &app.admin_token,
+            &json!({"wip_limit": 3}),
+        )
+        .await;
+    assert_eq!(limited.status, 200, "{}", limited.text);
+    let refused = app
+        .move_item("OPS-4", &member, &json!({"column": progress}))
         .await
         .problem(409);
     assert!(
@@ -278,63 +349,79 @@ async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
     );
     assert_eq!(refused["wip_limit"], 3);
     assert_eq!(refused["items"].as_array().map(Vec::len), Some(3));
-    mv(
+    app.move_item(
         "OPS-4",
-        json!({"column": progress, "override_wip": true}),
         &member,
+        &json!({"column": progress, "override_wip": true}),
     )
     .await
     .problem(403);
-    let overridden = mv(
-        "OPS-4",
-        json!({"column": progress, "override_wip": true}),
-        &app.admin_token,
-    )
-    .await;
+    let overridden = app
+        .move_item(
+            "OPS-4",
+            &app.admin_token,
+            &json!({"column": progress, "override_wip": true}),
+        )
+        .await;
     assert_eq!(overridden.status, 200, "{}", overridden.text);
     let history = app.get("/api/v1/items/OPS-4/history", &member).await.json();
-    let last = history["items"]
-        .as_array()
-        .and_then(|e| e.last())
-        .cloned()
-        .unwrap_or_default();
+    let last = last_event(&history);
     assert_eq!(last["kind"], "moved");
     assert_eq!(last["data"]["override_wip"], true);
+}
+
+async fn done_sets_done_at_and_leaving_done_clears_it_but_keeps_started_at(app: TestApp) {
+    let (board, member) = four_incidents(&app).await;
+    let progress = board.column_id("In progress");
+    let done = board.column_id("Done");
+    let started = moved(&app, "OPS-1", &member, json!({"column": progress})).await;
     // Done sets done_at; leaving done clears it; started_at stays.
-    let refused = mv("OPS-1", json!({"column": done}), &member).await;
+    let refused = app
+        .move_item("OPS-1", &member, &json!({"column": done}))
+        .await;
     assert_eq!(
         refused.status, 422,
         "an incident needs a resolution: {}",
         refused.text
     );
     assert!(refused.text.contains("resolution"), "{}", refused.text);
-    let finished = mv(
-        "OPS-1",
-        json!({"column": done, "resolution": "Zertifikat getauscht"}),
-        &member,
-    )
-    .await
-    .json();
+    let finished = app
+        .move_item(
+            "OPS-1",
+            &member,
+            &json!({"column": done, "resolution": "Zertifikat getauscht"}),
+        )
+        .await
+        .json();
     assert_eq!(finished["incident"]["resolution"], "Zertifikat getauscht");
     assert!(finished["incident"]["resolved_at"].is_string());
     assert!(finished["done_at"].is_string());
-    let reopened = mv(
-        "OPS-1",
-        json!({"column": progress, "override_wip": true}),
-        &app.admin_token,
-    )
-    .await
-    .json();
+    let reopened = app
+        .move_item(
+            "OPS-1",
+            &app.admin_token,
+            &json!({"column": progress, "override_wip": true}),
+        )
+        .await
+        .json();
     assert!(reopened["done_at"].is_null());
-    assert_eq!(reopened["started_at"], moved["started_at"]);
+    assert_eq!(reopened["started_at"], started["started_at"]);
+}
+
+async fn bad_moves_name_their_field_and_a_stale_if_match_is_refused(app: TestApp) {
+    let (board, member) = four_incidents(&app).await;
+    let progress = board.column_id("In progress");
+    let done = board.column_id("Done");
+    // One move, so that version 1 is stale.
+    moved(&app, "OPS-1", &member, json!({"column": progress})).await;
     // Bad moves name their field.
-    mv("OPS-1", json!({"column": 999999}), &member)
+    app.move_item("OPS-1", &member, &json!({"column": 999999}))
         .await
         .names_field(422, "column");
-    mv(
+    app.move_item(
         "OPS-1",
-        json!({"column": progress, "before": "OPS-99"}),
         &member,
+        &json!({"column": progress, "before": "OPS-99"}),
     )
     .await
     .names_field(422, "before");
@@ -348,9 +435,21 @@ async fn moves_keep_rank_order_wip_limits_and_flow_timestamps(app: TestApp) {
 }
 
 async fn the_board_view_shows_cards_in_rank_order_with_filters(app: TestApp) {
-    let (_, lead, worker) = setup(&app).await;
-    item(&app, json!({"board": "OPS", "type": "incident", "title": "Ausfall", "service": "wohngeld", "priority": "critical", "labels": ["prod"]})).await;
-    item(&app, json!({"board": "OPS", "type": "task", "title": "Aufräumen", "raci": {"accountable": worker["id"]}})).await;
+    let (_, lead, worker) = ops_and_wohngeld(&app).await;
+    app.item("OPS")
+        .incident()
+        .title("Ausfall")
+        .service("wohngeld")
+        .priority("critical")
+        .labels(&["prod"])
+        .create()
+        .await;
+    app.item("OPS")
+        .task()
+        .title("Aufräumen")
+        .accountable(&worker)
+        .create()
+        .await;
     let view = app
         .get("/api/v1/boards/OPS/view", &app.admin_token)
         .await
@@ -389,40 +488,46 @@ async fn the_board_view_shows_cards_in_rank_order_with_filters(app: TestApp) {
         .problem(404);
 }
 
-async fn deleted_items_leave_a_tombstone_and_history_is_kept(app: TestApp) {
-    let (board, _, _) = setup(&app).await;
-    item(
-        &app,
-        json!({"board": "OPS", "type": "incident", "title": "Weg damit", "service": "wohngeld"}),
-    )
-    .await;
-    app.patch(
-        "/api/v1/items/OPS-1",
-        &app.admin_token,
-        &json!({"title": "Gleich weg"}),
-    )
-    .await;
+/// Incident OPS-1 "Weg damit", renamed once to "Gleich weg" (so at version 2).
+async fn renamed_incident(app: &TestApp) -> Board {
+    let (board, _, _) = ops_and_wohngeld(app).await;
+    incident(app, "Weg damit").await;
+    let renamed = app
+        .patch(
+            "/api/v1/items/OPS-1",
+            &app.admin_token,
+            &json!({"title": "Gleich weg"}),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    board
+}
+
+async fn an_items_history_records_its_creation_and_changes(app: TestApp) {
+    renamed_incident(&app).await;
     let history = app
         .get("/api/v1/items/OPS-1/history", &app.admin_token)
         .await
         .json();
-    let kinds: Vec<&str> = history["items"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(kinds, ["created", "updated"]);
+    assert_eq!(kinds(&history), ["created", "updated"]);
     assert_eq!(history["items"][1]["data"]["title"]["old"], "Weg damit");
-    let since = "2000-01-01T00:00:00Z";
-    // The column and the service are in use: neither can go.
-    let backlog = column_id(&board, "Backlog");
-    app.request(
-        Method::DELETE,
+}
+
+async fn a_column_with_a_live_item_cannot_be_deleted(app: TestApp) {
+    let board = renamed_incident(&app).await;
+    // The column is in use: it cannot go.
+    let backlog = board.column_id("Backlog");
+    app.delete(
         &format!("/api/v1/boards/OPS/columns/{backlog}"),
+        &app.admin_token,
     )
-    .token(&app.admin_token)
-    .send()
     .await
     .problem(409);
+}
+
+async fn deleted_items_leave_a_tombstone_and_their_key_is_never_reused(app: TestApp) {
+    renamed_incident(&app).await;
+    let since = "2000-01-01T00:00:00Z";
     app.request(Method::DELETE, "/api/v1/items/OPS-1")
         .token(&app.admin_token)
         .header("If-Match", "\"1\"")
@@ -430,9 +535,7 @@ async fn deleted_items_leave_a_tombstone_and_history_is_kept(app: TestApp) {
         .await
         .problem(412);
     assert_eq!(
-        app.request(Method::DELETE, "/api/v1/items/OPS-1")
-            .token(&app.admin_token)
-            .send()
+        app.delete("/api/v1/items/OPS-1", &app.admin_token)
             .await
             .status,
         204
@@ -456,17 +559,12 @@ async fn deleted_items_leave_a_tombstone_and_history_is_kept(app: TestApp) {
         .json();
     assert_eq!(tombstones["items"][0]["key"], "OPS-1");
     assert!(tombstones["items"][0]["deleted_at"].is_string());
-    app.request(Method::DELETE, "/api/v1/services/wohngeld")
-        .token(&app.admin_token)
-        .send()
+    // The tombstone still holds its service: the service cannot go.
+    app.delete("/api/v1/services/wohngeld", &app.admin_token)
         .await
         .problem(409);
     // The key is never reused.
-    let next = item(
-        &app,
-        json!({"board": "OPS", "type": "incident", "title": "Neu", "service": "wohngeld"}),
-    )
-    .await;
+    let next = incident(&app, "Neu").await;
     assert_eq!(next["key"], "OPS-2");
     let stored: i64 = items::table
         .count()
@@ -476,7 +574,7 @@ async fn deleted_items_leave_a_tombstone_and_history_is_kept(app: TestApp) {
 }
 
 async fn concurrent_creations_never_share_a_key(app: TestApp) {
-    let (_, _, _) = setup(&app).await;
+    ops_and_wohngeld(&app).await;
     let create = |n: usize| {
         let app = &app;
         async move {
@@ -496,19 +594,32 @@ async fn concurrent_creations_never_share_a_key(app: TestApp) {
     assert_eq!(keys.len(), 12, "every creation got its own key: {keys:?}");
 }
 
-both_engines!(comments_and_links_with_their_history);
+both_engines!(
+    comments_are_changed_and_deleted_by_their_author_only,
+    links_show_from_both_ends_and_never_twice,
+    comments_and_links_are_in_the_items_history,
+);
 
-async fn comments_and_links_with_their_history(app: TestApp) {
-    setup(&app).await;
-    let (_, member) = app.user("member").await;
-    let (_, other) = app.user("member").await;
+/// Incidents OPS-1 to OPS-3 and two members: `(member, other)`.
+async fn three_incidents(app: &TestApp) -> (String, String) {
+    ops_and_wohngeld(app).await;
+    let (_, member) = app.user("member").create().await;
+    let (_, other) = app.user("member").create().await;
     for title in ["Ausfall", "Ursache", "Doppelt"] {
-        item(
-            &app,
-            json!({"board": "OPS", "type": "incident", "title": title, "service": "wohngeld"}),
-        )
-        .await;
+        incident(app, title).await;
     }
+    (member, other)
+}
+
+/// `POST path` as the holder of `token`, asserting `status`; returns the body.
+async fn posted(app: &TestApp, path: &str, token: &str, body: Value, status: u16) -> Value {
+    let response = app.post(path, token, &body).await;
+    assert_eq!(response.status, status, "POST {path}: {}", response.text);
+    response.json()
+}
+
+async fn comments_are_changed_and_deleted_by_their_author_only(app: TestApp) {
+    let (member, other) = three_incidents(&app).await;
     let posted = app
         .post(
             "/api/v1/items/OPS-1/comments",
@@ -538,26 +649,18 @@ async fn comments_and_links_with_their_history(app: TestApp) {
     )
     .await
     .names_field(422, "body");
-    app.request(Method::DELETE, &path)
-        .token(&other)
-        .send()
-        .await
-        .problem(403);
-    assert_eq!(
-        app.request(Method::DELETE, &path)
-            .token(&member)
-            .send()
-            .await
-            .status,
-        204
-    );
+    app.delete(&path, &other).await.problem(403);
+    assert_eq!(app.delete(&path, &member).await.status, 204);
     let thread = app.get("/api/v1/items/OPS-1/comments", &other).await.json();
     assert!(
         thread["items"][0]["body"].is_null(),
         "a tombstone stays: {thread}"
     );
     assert!(thread["items"][0]["deleted_at"].is_string());
+}
 
+async fn links_show_from_both_ends_and_never_twice(app: TestApp) {
+    let (member, _) = three_incidents(&app).await;
     let blocks = app
         .post(
             "/api/v1/items/OPS-2/links",
@@ -577,10 +680,12 @@ async fn comments_and_links_with_their_history(app: TestApp) {
     )
     .await
     .problem(409);
-    app.post(
+    posted(
+        &app,
         "/api/v1/items/OPS-3/links",
         &member,
-        &json!({"kind": "duplicates", "item": "OPS-1"}),
+        json!({"kind": "duplicates", "item": "OPS-1"}),
+        201,
     )
     .await;
     app.post(
@@ -590,10 +695,12 @@ async fn comments_and_links_with_their_history(app: TestApp) {
     )
     .await
     .names_field(422, "item");
-    app.post(
+    posted(
+        &app,
         "/api/v1/items/OPS-1/links",
         &member,
-        &json!({"kind": "relates", "item": "OPS-3"}),
+        json!({"kind": "relates", "item": "OPS-3"}),
+        201,
     )
     .await;
     app.post(
@@ -611,14 +718,9 @@ async fn comments_and_links_with_their_history(app: TestApp) {
     assert_eq!(kinds, ["blocked_by", "duplicated_by", "relates"]);
     let link_id = links[0]["id"].clone();
     assert_eq!(
-        app.request(
-            Method::DELETE,
-            &format!("/api/v1/items/OPS-1/links/{link_id}")
-        )
-        .token(&member)
-        .send()
-        .await
-        .status,
+        app.delete(&format!("/api/v1/items/OPS-1/links/{link_id}"), &member)
+            .await
+            .status,
         204
     );
     assert_eq!(
@@ -629,13 +731,53 @@ async fn comments_and_links_with_their_history(app: TestApp) {
             .map(Vec::len),
         Some(0)
     );
+}
+
+async fn comments_and_links_are_in_the_items_history(app: TestApp) {
+    let (member, _) = three_incidents(&app).await;
+    let comment = posted(
+        &app,
+        "/api/v1/items/OPS-1/comments",
+        &member,
+        json!({"body": "Tritt nur bei großen Dateien auf."}),
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/items/OPS-1/comments/{}", comment["id"]);
+    let edited = app
+        .patch(
+            &path,
+            &member,
+            &json!({"body": "Nur bei Dateien über 10 MB."}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    assert_eq!(app.delete(&path, &member).await.status, 204);
+    let blocks = posted(
+        &app,
+        "/api/v1/items/OPS-2/links",
+        &member,
+        json!({"kind": "blocks", "item": "OPS-1"}),
+        201,
+    )
+    .await;
+    for (from, kind, to) in [
+        ("OPS-3", "duplicates", "OPS-1"),
+        ("OPS-1", "relates", "OPS-3"),
+    ] {
+        let path = format!("/api/v1/items/{from}/links");
+        posted(&app, &path, &member, json!({"kind": kind, "item": to}), 201).await;
+    }
+    let unlinked = app
+        .delete(
+            &format!("/api/v1/items/OPS-1/links/{}", blocks["id"]),
+            &member,
+        )
+        .await;
+    assert_eq!(unlinked.status, 204, "{}", unlinked.text);
     let history = app.get("/api/v1/items/OPS-1/history", &member).await.json();
-    let kinds: Vec<&str> = history["items"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
-        .unwrap_or_default();
     assert_eq!(
-        kinds,
+        kinds(&history),
         [
             "created",
             "commented",
@@ -652,9 +794,18 @@ async fn comments_and_links_with_their_history(app: TestApp) {
 both_engines!(external_references_map_items_to_other_systems);
 
 async fn external_references_map_items_to_other_systems(app: TestApp) {
-    setup(&app).await;
-    let first = item(&app, json!({"board": "OPS", "type": "incident", "title": "Aus JIRA", "service": "wohngeld",
-        "external_refs": [{"system": "jira", "key": "OZG-123", "url": "https://jira.example.org/browse/OZG-123"}]})).await;
+    ops_and_wohngeld(&app).await;
+    let first = app
+        .item("OPS")
+        .incident()
+        .title("Aus JIRA")
+        .service("wohngeld")
+        .with(
+            json!({"external_refs": [{"system": "jira", "key": "OZG-123",
+                                         "url": "https://jira.example.org/browse/OZG-123"}]}),
+        )
+        .create()
+        .await;
     assert_eq!(first["external_refs"][0]["key"], "OZG-123");
     let found = app
         .get(
@@ -701,14 +852,15 @@ async fn external_references_map_items_to_other_systems(app: TestApp) {
 
 both_engines!(
     two_hundred_random_moves_keep_the_expected_order,
-    concurrent_patches_with_one_if_match
+    concurrent_patches_with_one_if_match,
+    requesters_see_no_team_items_and_viewers_only_read,
 );
 
 async fn two_hundred_random_moves_keep_the_expected_order(app: TestApp) {
-    let (board, _, _) = setup(&app).await;
-    let columns = [column_id(&board, "Backlog"), column_id(&board, "Ready")];
+    let (board, _, _) = ops_and_wohngeld(&app).await;
+    let columns = [board.column_id("Backlog"), board.column_id("Ready")];
     for n in 1..=8 {
-        item(&app, json!({"board": "OPS", "type": "incident", "title": format!("Karte {n}"), "service": "wohngeld"})).await;
+        incident(&app, &format!("Karte {n}")).await;
     }
     // The expected board: item keys per column, in order.
     let mut expected: Vec<Vec<String>> =
@@ -746,12 +898,7 @@ async fn two_hundred_random_moves_keep_the_expected_order(app: TestApp) {
                 )
             }
         };
-        let response = app
-            .request(Method::POST, &format!("/api/v1/items/{key}/move"))
-            .token(&app.admin_token)
-            .json(&body)
-            .send()
-            .await;
+        let response = app.move_item(&key, &app.admin_token, &body).await;
         assert_eq!(response.status, 200, "{}", response.text);
         expected[target].insert(at, key);
     }
@@ -773,12 +920,8 @@ async fn two_hundred_random_moves_keep_the_expected_order(app: TestApp) {
 }
 
 async fn concurrent_patches_with_one_if_match(app: TestApp) {
-    setup(&app).await;
-    item(
-        &app,
-        json!({"board": "OPS", "type": "incident", "title": "Gleichzeitig", "service": "wohngeld"}),
-    )
-    .await;
+    ops_and_wohngeld(&app).await;
+    incident(&app, "Gleichzeitig").await;
     let patch = |body: Value| {
         app.request(Method::PATCH, "/api/v1/items/OPS-1")
             .token(&app.admin_token)
@@ -809,9 +952,14 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
             (json!("medium"), json!(["prod"]))
         );
     }
+}
+
+async fn requesters_see_no_team_items_and_viewers_only_read(app: TestApp) {
+    ops_and_wohngeld(&app).await;
+    incident(&app, "Gleichzeitig").await;
     // A requester sees only their organization's demands: none of these items; viewers only
     // read.
-    let (_, requester) = app.user("requester").await;
+    let (_, requester) = app.user("requester").create().await;
     let listed = app.get("/api/v1/items", &requester).await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(listed.json()["items"], json!([]));
@@ -832,7 +980,7 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
     )
     .await
     .problem(403);
-    let (_, viewer) = app.user("viewer").await;
+    let (_, viewer) = app.user("viewer").create().await;
     app.request(Method::POST, "/api/v1/items/OPS-1/move")
         .token(&viewer)
         .json(&json!({"column": 1}))
@@ -857,7 +1005,10 @@ async fn concurrent_patches_with_one_if_match(app: TestApp) {
     );
 }
 
-both_engines!(item_lists_sort_and_page_in_every_order);
+both_engines!(
+    item_lists_sort_and_page_in_every_order,
+    a_sort_or_a_cursor_of_another_order_is_refused,
+);
 
 /// Collects every page of a list, following `next_cursor`.
 async fn all_pages(app: &TestApp, query: &str) -> Vec<String> {
@@ -883,8 +1034,9 @@ async fn all_pages(app: &TestApp, query: &str) -> Vec<String> {
     panic!("the list never ended: {keys:?}");
 }
 
-async fn item_lists_sort_and_page_in_every_order(app: TestApp) {
-    setup(&app).await;
+/// Tasks OPS-1 to OPS-5 for wohngeld, of priority low, critical, medium, high and critical.
+async fn five_tasks(app: &TestApp) {
+    ops_and_wohngeld(app).await;
     for (title, priority) in [
         ("eins", "low"),
         ("zwei", "critical"),
@@ -892,8 +1044,18 @@ async fn item_lists_sort_and_page_in_every_order(app: TestApp) {
         ("vier", "high"),
         ("fünf", "critical"),
     ] {
-        item(&app, json!({"board": "OPS", "type": "task", "title": title, "priority": priority, "service": "wohngeld"})).await;
+        app.item("OPS")
+            .task()
+            .title(title)
+            .priority(priority)
+            .service("wohngeld")
+            .create()
+            .await;
     }
+}
+
+async fn item_lists_sort_and_page_in_every_order(app: TestApp) {
+    five_tasks(&app).await;
     let keys = |list: &[&str]| list.iter().map(|k| k.to_string()).collect::<Vec<_>>();
     assert_eq!(
         all_pages(&app, "board=OPS").await,
@@ -938,6 +1100,22 @@ async fn item_lists_sort_and_page_in_every_order(app: TestApp) {
         Some("OPS-5")
     );
     assert_eq!(all_pages(&app, "sort=updated_at").await.len(), 5);
+}
+
+async fn a_sort_or_a_cursor_of_another_order_is_refused(app: TestApp) {
+    five_tasks(&app).await;
+    // OPS-5 to the top of the backlog, as in the test above. The rank cursor below then holds
+    // a rank that is no number: one of "1" would also parse as a priority cursor.
+    let backlog =
+        app.get("/api/v1/boards/OPS", &app.admin_token).await.json()["columns"][0]["id"].clone();
+    let moved = app
+        .move_item(
+            "OPS-5",
+            &app.admin_token,
+            &json!({"column": backlog, "before": "OPS-1"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
 
     let bad = app.get("/api/v1/items?sort=title", &app.admin_token).await;
     assert_eq!(bad.status, 400, "{}", bad.text);

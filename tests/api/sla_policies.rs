@@ -6,12 +6,16 @@ use opsboard::db::schema::{events, sla_policies};
 use serde_json::{Value, json};
 
 use crate::both_engines;
+use crate::fixtures::kinds;
 use crate::helpers::TestApp;
 
 both_engines!(
-    policies_crud_with_stored_state_and_history,
+    a_policy_is_created_and_stored_and_its_clock_defaults_to_business,
+    only_the_minutes_and_the_clock_change_under_if_match,
+    a_deleted_policy_is_gone_but_its_history_stays,
     one_policy_per_severity_and_service,
     invalid_targets_and_unknown_services_name_the_field,
+    a_patch_is_checked_against_the_stored_other_target,
     a_stale_if_match_is_refused_with_the_current_version,
     only_managers_write_and_only_the_team_reads,
     list_filters_and_pages_in_severity_then_service_order,
@@ -20,23 +24,6 @@ both_engines!(
 );
 
 const PATH: &str = "/api/v1/sla-policies";
-
-async fn service(app: &TestApp, key: &str) {
-    let response = app
-        .post(
-            "/api/v1/services",
-            &app.admin_token,
-            &json!({"key": key, "name": format!("Service {key}"), "kind": "own"}),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-}
-
-async fn policy(app: &TestApp, body: Value) -> Value {
-    let response = app.post(PATH, &app.admin_token, &body).await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.json()
-}
 
 fn pairs(page: &Value) -> Vec<(String, Option<String>)> {
     page["items"]
@@ -71,10 +58,26 @@ fn stored(app: &TestApp, id: i64) -> Option<(String, Option<i64>, i32, i32, Stri
         .expect("query")
 }
 
-async fn policies_crud_with_stored_state_and_history(app: TestApp) {
-    service(&app, "wohngeld").await;
-    let (manager, manager_token) = app.user("manager").await;
-    let (_, viewer) = app.user("viewer").await;
+/// A manager's policy for s1 and wohngeld, 30 and 240 calendar minutes:
+/// `(id, manager, manager_token)`.
+async fn a_managers_policy(app: &TestApp) -> (i64, Value, String) {
+    app.service("wohngeld").create().await;
+    let (manager, manager_token) = app.user("manager").create().await;
+    let policy = app
+        .sla_policy("s1")
+        .service("wohngeld")
+        .minutes(30, 240)
+        .clock("calendar")
+        .by(&manager_token)
+        .create()
+        .await;
+    (policy["id"].as_i64().expect("id"), manager, manager_token)
+}
+
+async fn a_policy_is_created_and_stored_and_its_clock_defaults_to_business(app: TestApp) {
+    app.service("wohngeld").create().await;
+    let (_, manager_token) = app.user("manager").create().await;
+    let (_, viewer) = app.user("viewer").create().await;
 
     let response = app
         .post(
@@ -106,11 +109,7 @@ async fn policies_crud_with_stored_state_and_history(app: TestApp) {
     assert_eq!((clock.as_str(), version), ("calendar", 1));
 
     // The clock defaults to business minutes.
-    let global = policy(
-        &app,
-        json!({"severity": "s1", "response_minutes": 60, "resolution_minutes": 480}),
-    )
-    .await;
+    let global = app.sla_policy("s1").minutes(60, 480).create().await;
     assert!(global["service"].is_null());
     assert_eq!(global["clock"], "business");
 
@@ -127,7 +126,10 @@ async fn policies_crud_with_stored_state_and_history(app: TestApp) {
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.header("etag").as_deref(), Some("\"1\""));
     assert_eq!(fetched.json(), created);
+}
 
+async fn only_the_minutes_and_the_clock_change_under_if_match(app: TestApp) {
+    let (id, _, manager_token) = a_managers_policy(&app).await;
     // Only the minutes and the clock change; severity and service are the policy's identity.
     let changed = app
         .request(Method::PATCH, &format!("{PATH}/{id}"))
@@ -172,6 +174,29 @@ async fn policies_crud_with_stored_state_and_history(app: TestApp) {
         )
         .await;
     assert_eq!(same.json()["version"], 2);
+}
+
+async fn a_deleted_policy_is_gone_but_its_history_stays(app: TestApp) {
+    let (id, manager, manager_token) = a_managers_policy(&app).await;
+    let (_, viewer) = app.user("viewer").create().await;
+    // The change of the test above, and a refused and an unchanged PATCH, which write no
+    // history.
+    let path = format!("{PATH}/{id}");
+    let changed = app
+        .request(Method::PATCH, &path)
+        .token(&manager_token)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"resolution_minutes": 300, "clock": "business"}))
+        .send()
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    app.patch(&path, &manager_token, &json!({"severity": "s2"}))
+        .await
+        .names_field(422, "severity");
+    let same = app
+        .patch(&path, &manager_token, &json!({"clock": "business"}))
+        .await;
+    assert_eq!(same.json()["version"], 2);
 
     let deleted = app
         .request(Method::DELETE, &format!("{PATH}/{id}"))
@@ -182,9 +207,7 @@ async fn policies_crud_with_stored_state_and_history(app: TestApp) {
     assert_eq!(deleted.status, 204, "{}", deleted.text);
     assert!(stored(&app, id).is_none());
     app.get(&format!("{PATH}/{id}"), &viewer).await.problem(404);
-    app.request(Method::DELETE, &format!("{PATH}/{id}"))
-        .token(&manager_token)
-        .send()
+    app.delete(&format!("{PATH}/{id}"), &manager_token)
         .await
         .problem(404);
 
@@ -192,11 +215,7 @@ async fn policies_crud_with_stored_state_and_history(app: TestApp) {
     let history = app.get(&format!("{PATH}/{id}/history"), &viewer).await;
     assert_eq!(history.status, 200, "{}", history.text);
     let history = history.json();
-    let kinds: Vec<&str> = history["items"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(kinds, ["created", "updated", "deleted"]);
+    assert_eq!(kinds(&history), ["created", "updated", "deleted"]);
     assert_eq!(history["items"][0]["data"]["service"], "wohngeld");
     assert_eq!(
         history["items"][1]["data"]["resolution_minutes"],
@@ -236,18 +255,14 @@ async fn policies_crud_with_stored_state_and_history(app: TestApp) {
 }
 
 async fn one_policy_per_severity_and_service(app: TestApp) {
-    service(&app, "wohngeld").await;
-    service(&app, "kfz").await;
-    policy(
-        &app,
-        json!({"severity": "s2", "response_minutes": 60, "resolution_minutes": 960}),
-    )
-    .await;
-    policy(
-        &app,
-        json!({"severity": "s2", "service": "wohngeld", "response_minutes": 30, "resolution_minutes": 480}),
-    )
-    .await;
+    app.service("wohngeld").create().await;
+    app.service("kfz").create().await;
+    app.sla_policy("s2").minutes(60, 960).create().await;
+    app.sla_policy("s2")
+        .service("wohngeld")
+        .minutes(30, 480)
+        .create()
+        .await;
     // A second policy for every service, or for the same service, is a conflict.
     let twin = app
         .post(
@@ -278,16 +293,12 @@ async fn one_policy_per_severity_and_service(app: TestApp) {
         "{twin}"
     );
     // Other severities and other services are free.
-    policy(
-        &app,
-        json!({"severity": "s3", "response_minutes": 60, "resolution_minutes": 960}),
-    )
-    .await;
-    policy(
-        &app,
-        json!({"severity": "s2", "service": "kfz", "response_minutes": 15, "resolution_minutes": 120}),
-    )
-    .await;
+    app.sla_policy("s3").minutes(60, 960).create().await;
+    app.sla_policy("s2")
+        .service("kfz")
+        .minutes(15, 120)
+        .create()
+        .await;
     let stored: i64 = sla_policies::table
         .count()
         .get_result(&mut app.conn())
@@ -296,7 +307,7 @@ async fn one_policy_per_severity_and_service(app: TestApp) {
 }
 
 async fn invalid_targets_and_unknown_services_name_the_field(app: TestApp) {
-    service(&app, "wohngeld").await;
+    app.service("wohngeld").create().await;
     app.post(
         PATH,
         &app.admin_token,
@@ -358,12 +369,15 @@ async fn invalid_targets_and_unknown_services_name_the_field(app: TestApp) {
             .await
             .names_field(422, field);
     }
+}
+
+async fn a_patch_is_checked_against_the_stored_other_target(app: TestApp) {
     // The largest targets are allowed, and equal ones.
-    let year = policy(
-        &app,
-        json!({"severity": "s4", "response_minutes": 525_600, "resolution_minutes": 525_600}),
-    )
-    .await;
+    let year = app
+        .sla_policy("s4")
+        .minutes(525_600, 525_600)
+        .create()
+        .await;
     let path = format!("{PATH}/{}", year["id"]);
     // A PATCH is checked against the stored value of the other target.
     app.patch(&path, &app.admin_token, &json!({"resolution_minutes": 10}))
@@ -411,11 +425,7 @@ async fn invalid_targets_and_unknown_services_name_the_field(app: TestApp) {
 }
 
 async fn a_stale_if_match_is_refused_with_the_current_version(app: TestApp) {
-    let created = policy(
-        &app,
-        json!({"severity": "s1", "response_minutes": 30, "resolution_minutes": 240}),
-    )
-    .await;
+    let created = app.sla_policy("s1").minutes(30, 240).create().await;
     let path = format!("{PATH}/{}", created["id"]);
     let first = app
         .request(Method::PATCH, &path)
@@ -454,15 +464,11 @@ async fn a_stale_if_match_is_refused_with_the_current_version(app: TestApp) {
 }
 
 async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
-    let created = policy(
-        &app,
-        json!({"severity": "s1", "response_minutes": 30, "resolution_minutes": 240}),
-    )
-    .await;
+    let created = app.sla_policy("s1").minutes(30, 240).create().await;
     let path = format!("{PATH}/{}", created["id"]);
     let body = json!({"severity": "s2", "response_minutes": 30, "resolution_minutes": 240});
     for role in ["viewer", "member"] {
-        let (_, token) = app.user(role).await;
+        let (_, token) = app.user(role).create().await;
         assert_eq!(app.get(PATH, &token).await.status, 200);
         assert_eq!(app.get(&path, &token).await.status, 200);
         assert_eq!(
@@ -473,13 +479,9 @@ async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
         app.patch(&path, &token, &json!({"response_minutes": 1}))
             .await
             .problem(403);
-        app.request(Method::DELETE, &path)
-            .token(&token)
-            .send()
-            .await
-            .problem(403);
+        app.delete(&path, &token).await.problem(403);
     }
-    let (_, requester) = app.user("requester").await;
+    let (_, requester) = app.user("requester").create().await;
     app.get(PATH, &requester).await.problem(403);
     app.get(&path, &requester).await.problem(403);
     app.get(&format!("{path}/history"), &requester)
@@ -494,7 +496,7 @@ async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
         .await
         .problem(401);
     app.request(Method::DELETE, &path).send().await.problem(401);
-    let (_, manager) = app.user("manager").await;
+    let (_, manager) = app.user("manager").create().await;
     let ok = app.post(PATH, &manager, &body).await;
     assert_eq!(ok.status, 201, "{}", ok.text);
     let stored: i64 = sla_policies::table
@@ -506,7 +508,7 @@ async fn only_managers_write_and_only_the_team_reads(app: TestApp) {
 
 async fn list_filters_and_pages_in_severity_then_service_order(app: TestApp) {
     for key in ["wohngeld", "kfz", "kfz-zulassung"] {
-        service(&app, key).await;
+        app.service(key).create().await;
     }
     for (severity, service) in [
         ("s2", Some("wohngeld")),
@@ -516,11 +518,11 @@ async fn list_filters_and_pages_in_severity_then_service_order(app: TestApp) {
         ("s1", None),
         ("s1", Some("kfz")),
     ] {
-        policy(
-            &app,
-            json!({"severity": severity, "service": service, "response_minutes": 30, "resolution_minutes": 60}),
-        )
-        .await;
+        app.sla_policy(severity)
+            .service(service)
+            .minutes(30, 60)
+            .create()
+            .await;
     }
     let expected: Vec<(String, Option<String>)> = [
         ("s1", None),
@@ -596,16 +598,15 @@ async fn list_filters_and_pages_in_severity_then_service_order(app: TestApp) {
 }
 
 async fn a_service_with_policies_cannot_be_deleted(app: TestApp) {
-    service(&app, "wohngeld").await;
-    let own = policy(
-        &app,
-        json!({"severity": "s1", "service": "wohngeld", "response_minutes": 30, "resolution_minutes": 240}),
-    )
-    .await;
+    app.service("wohngeld").create().await;
+    let own = app
+        .sla_policy("s1")
+        .service("wohngeld")
+        .minutes(30, 240)
+        .create()
+        .await;
     let refused = app
-        .request(Method::DELETE, "/api/v1/services/wohngeld")
-        .token(&app.admin_token)
-        .send()
+        .delete("/api/v1/services/wohngeld", &app.admin_token)
         .await
         .problem(409);
     assert!(
@@ -615,31 +616,24 @@ async fn a_service_with_policies_cannot_be_deleted(app: TestApp) {
         "{refused}"
     );
     let deleted = app
-        .request(Method::DELETE, &format!("{PATH}/{}", own["id"]))
-        .token(&app.admin_token)
-        .send()
+        .delete(&format!("{PATH}/{}", own["id"]), &app.admin_token)
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
     let deleted = app
-        .request(Method::DELETE, "/api/v1/services/wohngeld")
-        .token(&app.admin_token)
-        .send()
+        .delete("/api/v1/services/wohngeld", &app.admin_token)
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
 }
 
 async fn the_schema_refuses_a_second_policy_for_every_service(app: TestApp) {
-    service(&app, "wohngeld").await;
-    policy(
-        &app,
-        json!({"severity": "s1", "response_minutes": 30, "resolution_minutes": 240}),
-    )
-    .await;
-    let own = policy(
-        &app,
-        json!({"severity": "s1", "service": "wohngeld", "response_minutes": 15, "resolution_minutes": 120}),
-    )
-    .await;
+    app.service("wohngeld").create().await;
+    app.sla_policy("s1").minutes(30, 240).create().await;
+    let own = app
+        .sla_policy("s1")
+        .service("wohngeld")
+        .minutes(15, 120)
+        .create()
+        .await;
     let service_id: i64 = sla_policies::table
         .find(own["id"].as_i64().unwrap_or_default())
         .select(sla_policies::service_id)

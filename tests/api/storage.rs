@@ -17,7 +17,7 @@ both_engines!(
 );
 
 async fn passwords_are_stored_as_argon2id_hashes(app: TestApp) {
-    let (user, _) = app.user("member").await;
+    let (user, _) = app.user("member").create().await;
     let id = user["id"].as_i64().unwrap_or_default();
     let hash: String = users::table
         .find(id)
@@ -33,7 +33,7 @@ async fn passwords_are_stored_as_argon2id_hashes(app: TestApp) {
 }
 
 async fn every_change_writes_its_history_event(app: TestApp) {
-    let (user, _) = app.user("member").await;
+    let (user, _) = app.user("member").create().await;
     let id = user["id"].as_i64().unwrap_or_default();
     let path = format!("/api/v1/users/{id}");
     app.patch(
@@ -86,7 +86,7 @@ async fn ready_reports_pending_migrations_as_503(app: TestApp) {
 }
 
 async fn the_schema_refuses_a_second_user_with_the_same_email(app: TestApp) {
-    let (user, _) = app.user("member").await;
+    let (user, _) = app.user("member").create().await;
     let now = chrono::Utc::now().naive_utc();
     let duplicate = diesel::insert_into(users::table)
         .values((
@@ -152,23 +152,16 @@ async fn rebuilding_the_items_table_keeps_every_child_row() {
     let Some(app) = TestApp::spawn(crate::helpers::Engine::Sqlite).await else {
         return;
     };
-    app.post(
-        "/api/v1/boards",
-        &app.admin_token,
-        &json!({"key": "OPS", "name": "Betrieb"}),
-    )
-    .await;
-    let (member, _) = app.user("member").await;
+    app.board("OPS").name("Betrieb").create().await;
+    let (member, _) = app.user("member").create().await;
     for n in 0..3 {
-        let created = app
-            .post(
-                "/api/v1/items",
-                &app.admin_token,
-                &json!({"board": "OPS", "type": "task", "title": format!("Aufgabe {n}"),
-                        "labels": ["a", "b"], "raci": {"accountable": member["id"]}}),
-            )
+        app.item("OPS")
+            .task()
+            .title(&format!("Aufgabe {n}"))
+            .labels(&["a", "b"])
+            .accountable(&member)
+            .create()
             .await;
-        assert_eq!(created.status, 201, "{}", created.text);
     }
     let counts = |conn: &mut opsboard::db::DbConnection| -> (i64, i64, i64) {
         (

@@ -57,7 +57,7 @@ fn ids(page: &Value) -> Vec<i64> {
 
 async fn list_pages_with_cursor_and_link_header(app: TestApp) {
     for _ in 0..4 {
-        app.user("viewer").await;
+        app.user("viewer").create().await;
     }
     let mut seen = Vec::new();
     let mut path = "/api/v1/users?limit=2&role=viewer".to_string();
@@ -107,8 +107,8 @@ async fn list_pages_with_cursor_and_link_header(app: TestApp) {
 }
 
 async fn list_filters_by_role_active_text_and_updated_since(app: TestApp) {
-    let (manager, _) = app.user("manager").await;
-    let (viewer, _) = app.user("viewer").await;
+    let (manager, _) = app.user("manager").create().await;
+    let (viewer, _) = app.user("viewer").create().await;
     app.post(
         &format!("/api/v1/users/{}/deactivate", viewer["id"]),
         &app.admin_token,
@@ -153,7 +153,7 @@ async fn list_filters_by_role_active_text_and_updated_since(app: TestApp) {
 }
 
 async fn users_change_their_own_name_and_password(app: TestApp) {
-    let (member, token) = app.user("member").await;
+    let (member, token) = app.user("member").create().await;
     let path = format!("/api/v1/users/{}", member["id"]);
     let renamed = app
         .patch(&path, &token, &json!({"display_name": "Renamed Person"}))
@@ -219,7 +219,7 @@ async fn the_last_active_admin_cannot_be_removed(app: TestApp) {
         .await
         .problem(409);
     // With a second admin, the first may step down.
-    let (second, second_token) = app.user("admin").await;
+    let (second, second_token) = app.user("admin").create().await;
     assert_eq!(
         app.patch(&path, &app.admin_token, &json!({"role": "member"}))
             .await
@@ -236,7 +236,7 @@ async fn the_last_active_admin_cannot_be_removed(app: TestApp) {
 }
 
 async fn concurrent_edits_with_the_same_if_match_lose_nothing(app: TestApp) {
-    let (user, _) = app.user("member").await;
+    let (user, _) = app.user("member").create().await;
     let path = format!("/api/v1/users/{}", user["id"]);
     let edit = |name: &'static str| {
         app.request(Method::PATCH, &path)
@@ -262,7 +262,7 @@ async fn concurrent_edits_with_the_same_if_match_lose_nothing(app: TestApp) {
 }
 
 async fn a_requester_sees_only_themself(app: TestApp) {
-    let (requester, token) = app.user("requester").await;
+    let (requester, token) = app.user("requester").create().await;
     assert_eq!(
         app.get(&format!("/api/v1/users/{}", requester["id"]), &token)
             .await
