@@ -382,15 +382,15 @@ async fn organization_json_import_and_permissions(app: TestApp) {
         .await
         .problem(415);
     // The services that name them import next.
-    let services = import(
-        &app,
-        "text/csv",
-        "key;name;kind;operator;responsible\nlohnsteuer;Lohnsteuer;own;DVZ;FM\n",
-    )
-    .await;
+    let services = app
+        .import_services(
+            "text/csv",
+            "key;name;kind;operator;responsible\nlohnsteuer;Lohnsteuer;own;DVZ;FM\n",
+        )
+        .await;
     assert_eq!(services.status, 200, "{}", services.text);
     for role in ["viewer", "member"] {
-        let (_, token) = app.user(role).await;
+        let (_, token) = app.user(role).create().await;
         app.request(Method::POST, "/api/v1/organizations/import")
             .token(&token)
             .raw("text/csv", ORGANIZATIONS.as_bytes().to_vec())
