@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use opsboard::catalog::import::{self, ApplyFn, ImportError, ImportFormat, ParseFn};
-use opsboard::common::actor::Role;
+use opsboard::common::actor::{Actor, Role};
 use opsboard::config::Settings;
 use opsboard::users::model::{NewUser, User};
 
@@ -164,7 +164,7 @@ fn run(command: Command) -> Result<(), String> {
                 role,
                 password,
             };
-            let user = User::create(&mut conn, form, None).map_err(|e| match e {
+            let user = User::create(&mut conn, form, &Actor::SYSTEM).map_err(|e| match e {
                 opsboard::error::ApiError::Validation(errors) => errors
                     .iter()
                     .map(|e| format!("{} {}", e.field, e.message))
@@ -214,7 +214,7 @@ fn import_file<T>(
     );
     let started = std::time::Instant::now();
     let result = diesel::Connection::transaction(&mut *conn, |conn| {
-        apply(conn, &parsed, None, &mut |done| {
+        apply(conn, &parsed, &Actor::SYSTEM, &mut |done| {
             bar.set_position(done as u64)
         })
     });

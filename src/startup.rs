@@ -104,7 +104,7 @@ fn bootstrap_admin(db: &Db, settings: &Settings) -> Result<(), String> {
         role: Role::Admin,
         password: password.clone(),
     };
-    User::create(&mut conn, form, None).map_err(|e| match e {
+    User::create(&mut conn, form, &crate::common::actor::Actor::SYSTEM).map_err(|e| match e {
         crate::common::error::ApiError::Validation(errors) => format!(
             "OPSBOARD_ADMIN_EMAIL / OPSBOARD_ADMIN_PASSWORD: {}",
             errors

@@ -40,6 +40,8 @@ const ALLOWED: &[(&str, &str, &str)] = &[];
 /// re-exports kept for the binary and the tests).
 const ROOT_ITEMS: &[(&str, &str)] = &[
     ("keyset_order", "kernel"),
+    ("versioned_write", "kernel"),
+    ("versioned_delete", "kernel"),
     ("db", "kernel"),
     ("error", "kernel"),
     ("AppState", "app"),
@@ -209,5 +211,249 @@ fn a_planted_upward_import_is_caught() {
     assert!(
         found[0].contains("src/common/error.rs:1") && found[0].contains("kernel → items"),
         "{found:?}"
+    );
+}
+
+/// Crate-root names that live in a file of their own: re-exports and exported macros.
+const ROOT_FILES: &[(&str, &str)] = &[
+    ("db", "common/db/mod.rs"),
+    ("error", "common/error.rs"),
+    ("keyset_order", "common/pagination.rs"),
+    ("versioned_write", "common/version.rs"),
+    ("versioned_delete", "common/version.rs"),
+];
+
+/// The module path of a file: `src/items/model.rs` → `[items, model]`, `src/items/mod.rs` →
+/// `[items]`, `src/lib.rs` → `[]`.
+fn module_path_of(file: &Path, src: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(src).unwrap_or(file);
+    let mut path: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect();
+    if let Some(last) = path.pop() {
+        let stem = last.trim_end_matches(".rs");
+        if !matches!(stem, "mod" | "lib" | "main") {
+            path.push(stem.to_string());
+        }
+    }
+    path
+}
+
+/// The file that a module path names: the longest prefix of `path` that is a file of `src`.
+fn file_of(path: &[String], src: &Path) -> Option<PathBuf> {
+    if let Some((_, file)) = path
+        .first()
+        .and_then(|first| ROOT_FILES.iter().find(|(name, _)| name == first))
+    {
+        return Some(src.join(file));
+    }
+    (1..=path.len()).rev().find_map(|k| {
+        let joined = path[..k].join("/");
+        [
+            src.join(format!("{joined}.rs")),
+            src.join(&joined).join("mod.rs"),
+        ]
+        .into_iter()
+        .find(|candidate| candidate.is_file())
+    })
+}
+
+/// The module paths a line refers to through `crate::…` or `super::…`, groups expanded one
+/// level (`crate::common::{db::Lock, error}` gives both).
+fn referenced_paths(line: &str, own: &[String], is_mod_file: bool) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for (marker, base) in [
+        ("crate::", Vec::new()),
+        ("super::", {
+            // `super` of `items/model.rs` is `items`; of `items/mod.rs` it is the crate root.
+            let mut parent = own.to_vec();
+            parent.pop();
+            if is_mod_file {
+                parent.pop();
+            }
+            parent
+        }),
+    ] {
+        let mut rest = line;
+        while let Some(at) = rest.find(marker) {
+            // `crate::` inside `$crate::` or a longer name is no reference of this file's.
+            let before = rest[..at].chars().last();
+            let after = &rest[at + marker.len()..];
+            rest = after;
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ':') {
+                continue;
+            }
+            let mut prefix = base.clone();
+            let head: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            prefix.extend(
+                head.split("::")
+                    .filter(|s| !s.is_empty() && *s != "super")
+                    .map(str::to_string),
+            );
+            if head.ends_with("::") && after[head.len()..].starts_with('{') {
+                let group = &after[head.len() + 1..];
+                let end = group.find('}').unwrap_or(group.len());
+                for member in group[..end].split(',') {
+                    let mut path = prefix.clone();
+                    path.extend(
+                        member
+                            .trim()
+                            .split("::")
+                            .map(|s| {
+                                s.chars()
+                                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                    .collect::<String>()
+                            })
+                            .filter(|s| !s.is_empty() && s != "self"),
+                    );
+                    found.push(path);
+                }
+            } else {
+                found.push(prefix);
+            }
+        }
+    }
+    found
+}
+
+/// The import cycles between files of `src`: each strongly connected set of two or more
+/// files, as their paths.
+fn file_cycles(src: &Path) -> Vec<Vec<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files.sort();
+    let index: std::collections::HashMap<PathBuf, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.clone(), i))
+        .collect();
+    let mut edges: Vec<std::collections::BTreeSet<usize>> = vec![Default::default(); files.len()];
+    for (from, file) in files.iter().enumerate() {
+        let own = module_path_of(file, src);
+        let is_mod_file = file.file_name().is_some_and(|n| n == "mod.rs");
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            for path in referenced_paths(code, &own, is_mod_file) {
+                if let Some(to) = file_of(&path, src).and_then(|f| index.get(&f).copied())
+                    && to != from
+                {
+                    edges[from].insert(to);
+                }
+            }
+        }
+    }
+    // Tarjan's strongly connected components.
+    struct Walk<'a> {
+        edges: &'a [std::collections::BTreeSet<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        found: Vec<Vec<usize>>,
+    }
+    fn visit(walk: &mut Walk<'_>, v: usize) {
+        walk.index[v] = Some(walk.next);
+        walk.low[v] = walk.next;
+        walk.next += 1;
+        walk.stack.push(v);
+        walk.on_stack[v] = true;
+        for &w in walk.edges[v].iter() {
+            match walk.index[w] {
+                None => {
+                    visit(walk, w);
+                    walk.low[v] = walk.low[v].min(walk.low[w]);
+                }
+                Some(i) if walk.on_stack[w] => walk.low[v] = walk.low[v].min(i),
+                Some(_) => {}
+            }
+        }
+        if Some(walk.low[v]) == walk.index[v] {
+            let mut component = Vec::new();
+            while let Some(w) = walk.stack.pop() {
+                walk.on_stack[w] = false;
+                component.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                walk.found.push(component);
+            }
+        }
+    }
+    let mut walk = Walk {
+        edges: &edges,
+        index: vec![None; files.len()],
+        low: vec![0; files.len()],
+        on_stack: vec![false; files.len()],
+        stack: Vec::new(),
+        next: 0,
+        found: Vec::new(),
+    };
+    for v in 0..files.len() {
+        if walk.index[v].is_none() {
+            visit(&mut walk, v);
+        }
+    }
+    walk.found
+        .into_iter()
+        .map(|component| {
+            let mut names: Vec<String> = component
+                .into_iter()
+                .map(|i| {
+                    files[i]
+                        .strip_prefix(src)
+                        .unwrap_or(&files[i])
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            names.sort();
+            names
+        })
+        .collect()
+}
+
+#[test]
+fn no_two_files_import_each_other() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let cycles = file_cycles(&src);
+    assert!(
+        cycles.is_empty(),
+        "files that import each other, directly or round a circle; move what both need into \
+         a file below them:\n{}",
+        cycles
+            .iter()
+            .map(|c| c.join(" ↔ "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn a_planted_file_cycle_is_caught() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("items")).expect("dirs");
+    std::fs::write(src.join("lib.rs"), "pub mod items;\n").expect("write");
+    std::fs::write(
+        src.join("items/mod.rs"),
+        "pub mod a;\npub mod b;\npub mod c;\n",
+    )
+    .expect("write");
+    std::fs::write(src.join("items/a.rs"), "use crate::items::b::B;\n").expect("write");
+    std::fs::write(src.join("items/b.rs"), "use super::c::C;\n").expect("write");
+    std::fs::write(src.join("items/c.rs"), "use crate::items::{a::A, b};\n").expect("write");
+    let cycles = file_cycles(&src);
+    assert_eq!(
+        cycles,
+        [["items/a.rs", "items/b.rs", "items/c.rs"]],
+        "{cycles:?}"
     );
 }

@@ -59,9 +59,9 @@ pub async fn create_board(
     body: Json<NewBoard>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let board = db
-        .transaction(move |conn| Board::create(conn, &body.0, Some(actor)))
+        .transaction(move |conn| Board::create(conn, &body.0, &actor))
         .await?;
     Ok(created(
         &board,
@@ -115,9 +115,9 @@ pub async fn update_board(
     body: Json<BoardChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let board = db
-        .transaction(move |conn| Board::update(conn, &key, &body.0, actor, if_match))
+        .transaction(move |conn| Board::update(conn, &key, &body.0, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&board, board.version))
 }
@@ -165,10 +165,10 @@ pub async fn add_column(
     body: Json<NewColumn>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let board_key = key.to_uppercase();
     let column = db
-        .transaction(move |conn| Board::add_column(conn, &key, &body.0, actor))
+        .transaction(move |conn| Board::add_column(conn, &key, &body.0, &actor))
         .await?;
     Ok(created(
         &column,
@@ -205,10 +205,10 @@ pub async fn update_column(
     body: Json<ColumnChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let (key, id) = path.into_inner();
     let column = db
-        .transaction(move |conn| Board::update_column(conn, &key, id, &body.0, actor, if_match))
+        .transaction(move |conn| Board::update_column(conn, &key, id, &body.0, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&column, column.version))
 }
@@ -238,9 +238,9 @@ pub async fn delete_column(
     if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let (key, id) = path.into_inner();
-    db.transaction(move |conn| Board::delete_column(conn, &key, id, actor, if_match))
+    db.transaction(move |conn| Board::delete_column(conn, &key, id, &actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

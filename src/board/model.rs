@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::common::actor::Actor;
 use crate::common::db::schema::{board_columns, boards, items};
 use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self, Subject};
+use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::text::check_text;
 use crate::common::version::Precondition;
@@ -380,7 +381,7 @@ impl Board {
     pub fn create(
         conn: &mut DbConnection,
         form: &NewBoard,
-        actor: Option<i64>,
+        actor: &Actor,
     ) -> Result<Board, ApiError> {
         let mut errors = Vec::new();
         let key = form.key.trim().to_string();
@@ -509,7 +510,7 @@ impl Board {
         conn: &mut DbConnection,
         key: &str,
         changes: &BoardChanges,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<Board, ApiError> {
         let mut errors = Vec::new();
@@ -535,25 +536,17 @@ impl Board {
         if new_name == row.name && new_description == row.description && new_lead == row.lead_id {
             return Board::find(conn, key);
         }
-        let updated = diesel::update(boards::table)
-            .filter(boards::id.eq(row.id).and(boards::version.eq(row.version)))
-            .set((
+        crate::versioned_write!(
+            conn,
+            boards,
+            row.id,
+            row.version,
+            (
                 boards::name.eq(&new_name),
                 boards::description.eq(&new_description),
                 boards::lead_id.eq(new_lead),
-                boards::updated_at.eq(now()),
-                boards::version.eq(row.version + 1),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let version = boards::table
-                .find(row.id)
-                .select(boards::version)
-                .first(conn)?;
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
-        }
+            ),
+        )?;
         history::record(
             conn,
             Subject {
@@ -561,7 +554,7 @@ impl Board {
                 entity_id: row.id,
             },
             "updated",
-            Some(actor),
+            actor,
             json!({"name": {"old": row.name, "new": new_name}, "description_changed": new_description != row.description,
                    "lead": {"old": row.lead_id, "new": new_lead}}),
         )?;
@@ -573,7 +566,7 @@ impl Board {
         conn: &mut DbConnection,
         key: &str,
         form: &NewColumn,
-        actor: i64,
+        actor: &Actor,
     ) -> Result<Column, ApiError> {
         let mut errors = Vec::new();
         let name = check_name("name", &form.name, 60, &mut errors);
@@ -590,7 +583,7 @@ impl Board {
             conn,
             board.id,
             &name,
-            count,
+            position,
             form.category,
             form.wip_limit,
             form.pauses_sla,
@@ -602,7 +595,7 @@ impl Board {
                 .min(order.len()),
             id,
         );
-        renumber(conn, &order)?;
+        renumber(conn, &order, Some(id))?;
         history::record(
             conn,
             Subject {
@@ -610,7 +603,7 @@ impl Board {
                 entity_id: board.id,
             },
             "column_added",
-            Some(actor),
+            actor,
             json!({"column": id, "name": name, "position": position}),
         )?;
         column_by_id(conn, board.id, id)
@@ -622,7 +615,7 @@ impl Board {
         key: &str,
         column_id: i64,
         changes: &ColumnChanges,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<Column, ApiError> {
         let mut errors = Vec::new();
@@ -652,28 +645,12 @@ impl Board {
         let new_category = changes.category.unwrap_or(current.category);
         let new_wip = changes.wip_limit.unwrap_or(current.wip_limit);
         let new_pauses = changes.pauses_sla.unwrap_or(current.pauses_sla);
-        let mut changed = serde_json::Map::new();
-        if new_name != current.name {
-            changed.insert("name".into(), json!({"old": current.name, "new": new_name}));
-        }
-        if new_category != current.category {
-            changed.insert(
-                "category".into(),
-                json!({"old": current.category, "new": new_category}),
-            );
-        }
-        if new_wip != current.wip_limit {
-            changed.insert(
-                "wip_limit".into(),
-                json!({"old": current.wip_limit, "new": new_wip}),
-            );
-        }
-        if new_pauses != current.pauses_sla {
-            changed.insert(
-                "pauses_sla".into(),
-                json!({"old": current.pauses_sla, "new": new_pauses}),
-            );
-        }
+        let mut changed = Diff::new();
+        changed.field("name", &current.name, &new_name);
+        changed.field("category", current.category, new_category);
+        changed.field("wip_limit", current.wip_limit, new_wip);
+        changed.field("pauses_sla", current.pauses_sla, new_pauses);
+        let mut moved_to = current.position;
         if let Some(position) = changes.position {
             let mut order: Vec<i64> = board
                 .columns
@@ -687,41 +664,29 @@ impl Board {
             order.insert(at, column_id);
             let new_position = i32::try_from(at).unwrap_or(i32::MAX);
             if new_position != current.position {
-                changed.insert(
-                    "position".into(),
-                    json!({"old": current.position, "new": new_position}),
-                );
-                renumber(conn, &order)?;
+                changed.field("position", current.position, new_position);
+                // The others here; this column's position goes with its versioned write.
+                renumber(conn, &order, Some(column_id))?;
+                moved_to = new_position;
             }
         }
         if changed.is_empty() {
             return Ok(current);
         }
-        let updated = diesel::update(board_columns::table)
-            .filter(
-                board_columns::id
-                    .eq(column_id)
-                    .and(board_columns::version.eq(current.version)),
-            )
-            .set((
+        crate::versioned_write!(
+            conn,
+            board_columns,
+            column_id,
+            current.version,
+            (
                 board_columns::name.eq(&new_name),
                 board_columns::category.eq(new_category.as_str()),
                 board_columns::wip_limit.eq(new_wip),
                 board_columns::pauses_sla.eq(new_pauses),
-                board_columns::updated_at.eq(now()),
-                board_columns::version.eq(current.version + 1),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let version = board_columns::table
-                .find(column_id)
-                .select(board_columns::version)
-                .first(conn)?;
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
-        }
-        changed.insert("column".into(), json!(column_id));
+                board_columns::position.eq(moved_to),
+            ),
+        )?;
+        changed.note("column", json!(column_id));
         history::record(
             conn,
             Subject {
@@ -729,8 +694,8 @@ impl Board {
                 entity_id: board.id,
             },
             "column_changed",
-            Some(actor),
-            serde_json::Value::Object(changed),
+            actor,
+            changed.into_data(),
         )?;
         column_by_id(conn, board.id, column_id)
     }
@@ -740,7 +705,7 @@ impl Board {
         conn: &mut DbConnection,
         key: &str,
         column_id: i64,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<(), ApiError> {
         let board = Board::find_for_update(conn, key)?;
@@ -787,8 +752,8 @@ impl Board {
                 .set(items::column_id.eq(first))
                 .execute(conn)?;
         }
-        diesel::delete(board_columns::table.find(column_id)).execute(conn)?;
-        renumber(conn, &order)?;
+        crate::versioned_delete!(conn, board_columns, column_id, current.version)?;
+        renumber(conn, &order, None)?;
         history::record(
             conn,
             Subject {
@@ -796,7 +761,7 @@ impl Board {
                 entity_id: board.id,
             },
             "column_deleted",
-            Some(actor),
+            actor,
             json!({"column": column_id, "name": current.name}),
         )
     }
@@ -844,11 +809,29 @@ fn insert_column(
 }
 
 /// Gives the columns positions 0, 1, 2, … in the given order.
-fn renumber(conn: &mut DbConnection, order: &[i64]) -> Result<(), ApiError> {
+/// Gives the columns in `order` the positions 0, 1, … (all but `except`, which its caller
+/// writes itself); a column whose position changes moves to its next version, so that its
+/// ETag names the state it has. Called under the board's lock, which every column write
+/// takes, so the relative bump cannot lose a write.
+fn renumber(conn: &mut DbConnection, order: &[i64], except: Option<i64>) -> Result<(), ApiError> {
     for (position, id) in order.iter().enumerate() {
-        diesel::update(board_columns::table.find(id))
-            .set(board_columns::position.eq(i32::try_from(position).unwrap_or(i32::MAX)))
-            .execute(conn)?;
+        if Some(*id) == except {
+            continue;
+        }
+        let position = i32::try_from(position).unwrap_or(i32::MAX);
+        diesel::update(
+            board_columns::table.filter(
+                board_columns::id
+                    .eq(id)
+                    .and(board_columns::position.ne(position)),
+            ),
+        )
+        .set((
+            board_columns::position.eq(position),
+            board_columns::version.eq(board_columns::version + 1),
+            board_columns::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
     }
     Ok(())
 }

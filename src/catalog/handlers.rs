@@ -63,12 +63,12 @@ pub async fn create_service(
     body: Json<ServiceInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let service = db
         .transaction(move |conn| {
             let orgs = OrganizationIndex::load(conn)?;
             let resolved = body.0.validate(&orgs).map_err(ApiError::Validation)?;
-            Service::upsert(conn, &resolved, &orgs, Some(actor), true)?;
+            Service::upsert(conn, &resolved, &orgs, &actor, true)?;
             Service::find(conn, &resolved_key(&body.0))
         })
         .await?;
@@ -132,9 +132,9 @@ pub async fn update_service(
     body: Json<ServiceChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let service = db
-        .transaction(move |conn| Service::update(conn, &key, &body.0, actor, if_match))
+        .transaction(move |conn| Service::update(conn, &key, &body.0, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&service, service.version))
 }
@@ -166,8 +166,8 @@ pub async fn delete_service(
     if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
-    db.transaction(move |conn| Service::delete(conn, &key, actor, if_match))
+    let actor = caller.actor.clone();
+    db.transaction(move |conn| Service::delete(conn, &key, &actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -222,9 +222,9 @@ pub async fn put_service_raci(
     body: Json<RaciInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let template = db
-        .transaction(move |conn| raci::replace(conn, &key, &body.0, Some(actor), if_match))
+        .transaction(move |conn| raci::replace(conn, &key, &body.0, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&template, template.version))
 }
@@ -287,10 +287,10 @@ pub async fn import_services(
     caller.require(Role::Manager)?;
     let format = ImportFormat::from_content_type(req.content_type())?;
     let parsed = import::parse(format, &body);
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let report = db
         .transaction(move |conn| {
-            import::apply(conn, &parsed, Some(actor), &mut |_| {}).map_err(ApiError::from)
+            import::apply(conn, &parsed, &actor, &mut |_| {}).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))
@@ -330,11 +330,10 @@ pub async fn import_organizations(
     caller.require(Role::Manager)?;
     let format = ImportFormat::from_content_type(req.content_type())?;
     let parsed = import::organizations::parse(format, &body);
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let report = db
         .transaction(move |conn| {
-            import::organizations::apply(conn, &parsed, Some(actor), &mut |_| {})
-                .map_err(ApiError::from)
+            import::organizations::apply(conn, &parsed, &actor, &mut |_| {}).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))

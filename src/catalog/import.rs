@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 use crate::catalog::services::{
     Lifecycle, OrganizationIndex, Service, ServiceInput, ServiceKind, UpsertOutcome,
 };
+use crate::common::actor::Actor;
 use crate::common::db::DbConnection;
 use crate::common::error::{ApiError, FieldError};
 
@@ -252,7 +253,7 @@ pub type ParseFn<T> = fn(ImportFormat, &[u8]) -> Parsed<T>;
 pub type ApplyFn<T> = fn(
     &mut DbConnection,
     &Parsed<T>,
-    Option<i64>,
+    &Actor,
     &mut dyn FnMut(usize),
 ) -> Result<ImportReport, ImportError>;
 
@@ -505,7 +506,7 @@ fn parse_csv(body: &[u8]) -> Parsed {
 pub fn apply(
     conn: &mut DbConnection,
     parsed: &Parsed,
-    actor: Option<i64>,
+    actor: &Actor,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ImportReport, ImportError> {
     let rows = &parsed.rows;

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::common::actor::Role;
+use crate::common::actor::{Actor, Role};
 use crate::common::db::Db;
 use crate::common::db::schema::{demand_details, incident_details, organizations, services, users};
 use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self, Subject};
+use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::text::check_text;
 use crate::common::version::Precondition;
@@ -257,7 +257,7 @@ impl Organization {
     pub fn create(
         conn: &mut DbConnection,
         form: NewOrganization,
-        actor: Option<i64>,
+        actor: &Actor,
     ) -> Result<Organization, ApiError> {
         let mut errors = Vec::new();
         let short_name = form.short_name.trim().to_string();
@@ -350,7 +350,7 @@ impl Organization {
         conn: &mut DbConnection,
         short_name: &str,
         changes: &OrganizationChanges,
-        actor: Option<i64>,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<Organization, ApiError> {
         let mut errors = Vec::new();
@@ -372,45 +372,27 @@ impl Organization {
                 found
             };
         expected.check(current.version)?;
-        let mut changed = serde_json::Map::new();
-        let mut note = |field: &str, old: serde_json::Value, new: serde_json::Value| {
-            if old != new {
-                changed.insert(field.into(), json!({"old": old, "new": new}));
-            }
-        };
+        let mut changed = Diff::new();
         let new_name = name.unwrap_or(current.name.clone());
-        note("name", json!(current.name), json!(new_name));
+        changed.field("name", &current.name, &new_name);
         let new_kind = changes.kind.unwrap_or(current.kind);
-        note("kind", json!(current.kind), json!(new_kind));
+        changed.field("kind", current.kind, new_kind);
         let new_email = email.unwrap_or(current.contact_email.clone());
-        note(
-            "contact_email",
-            json!(current.contact_email),
-            json!(new_email),
-        );
+        changed.field("contact_email", &current.contact_email, &new_email);
         if changed.is_empty() {
             return Ok(current);
         }
-        let updated = diesel::update(organizations::table)
-            .filter(
-                organizations::id
-                    .eq(current.id)
-                    .and(organizations::version.eq(current.version)),
-            )
-            .set((
+        crate::versioned_write!(
+            conn,
+            organizations,
+            current.id,
+            current.version,
+            (
                 organizations::name.eq(&new_name),
                 organizations::kind.eq(new_kind.as_str()),
                 organizations::contact_email.eq(&new_email),
-                organizations::updated_at.eq(now()),
-                organizations::version.eq(current.version + 1),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let version = Organization::find_by_id(conn, current.id)?.version;
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
-        }
+            ),
+        )?;
         history::record(
             conn,
             Subject {
@@ -419,7 +401,7 @@ impl Organization {
             },
             "updated",
             actor,
-            serde_json::Value::Object(changed),
+            changed.into_data(),
         )?;
         Organization::find_by_id(conn, current.id)
     }
@@ -428,7 +410,7 @@ impl Organization {
     pub fn delete(
         conn: &mut DbConnection,
         short_name: &str,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<(), ApiError> {
         let current = Organization::find(conn, short_name)?;
@@ -464,7 +446,7 @@ impl Organization {
             ],
             "change those first (deleted items count too: they keep their organization).",
         )?;
-        diesel::delete(organizations::table.find(current.id)).execute(conn)?;
+        crate::versioned_delete!(conn, organizations, current.id, current.version)?;
         history::record(
             conn,
             Subject {
@@ -472,7 +454,7 @@ impl Organization {
                 entity_id: current.id,
             },
             "deleted",
-            Some(actor),
+            actor,
             json!({"short_name": current.short_name}),
         )
     }
@@ -523,9 +505,9 @@ pub async fn create_organization(
     body: Json<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let org = db
-        .transaction(move |conn| Organization::create(conn, body.0.clone(), Some(actor)))
+        .transaction(move |conn| Organization::create(conn, body.0.clone(), &actor))
         .await?;
     Ok(created(
         &org,
@@ -583,11 +565,9 @@ pub async fn update_organization(
     body: Json<OrganizationChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let org = db
-        .transaction(move |conn| {
-            Organization::update(conn, &short_name, &body.0, Some(actor), if_match)
-        })
+        .transaction(move |conn| Organization::update(conn, &short_name, &body.0, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&org, org.version))
 }
@@ -618,8 +598,8 @@ pub async fn delete_organization(
     if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
-    db.transaction(move |conn| Organization::delete(conn, &short_name, actor, if_match))
+    let actor = caller.actor.clone();
+    db.transaction(move |conn| Organization::delete(conn, &short_name, &actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,8 +10,9 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::catalog::services::Service;
+use crate::common::actor::Actor;
 use crate::common::db::schema::{service_raci, services, users};
-use crate::common::db::{DbConnection, now};
+use crate::common::db::{self, DbConnection, Lock};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
 pub use crate::common::person::PersonRef;
@@ -282,34 +283,15 @@ pub fn replace(
     conn: &mut DbConnection,
     key: &str,
     input: &RaciInput,
-    actor: Option<i64>,
+    actor: &Actor,
     expected: Precondition,
 ) -> Result<RaciTemplate, ApiError> {
     let row = Service::row_for_update(conn, key)?;
     expected.check(row.raci_version)?;
     let rows = validate(conn, input, "")?;
     let before = template(conn, key)?;
-    let claimed = diesel::update(services::table)
-        .filter(
-            services::id
-                .eq(row.id)
-                .and(services::raci_version.eq(row.raci_version)),
-        )
-        // updated_at moves too, so that `updated_since` shows the change to sync scripts.
-        .set((
-            services::raci_version.eq(row.raci_version + 1),
-            services::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    if claimed == 0 {
-        let version = services::table
-            .find(row.id)
-            .select(services::raci_version)
-            .first(conn)?;
-        return Err(ApiError::PreconditionFailed {
-            current_version: version,
-        });
-    }
+    // updated_at moves too, so that `updated_since` shows the change to sync scripts.
+    crate::versioned_write!(conn, services.raci_version, row.id, row.raci_version)?;
     diesel::delete(service_raci::table.filter(service_raci::service_id.eq(row.id)))
         .execute(conn)?;
     for (user_id, role) in &rows {
@@ -415,7 +397,7 @@ pub fn hand_over_accountability(
     conn: &mut DbConnection,
     user_id: i64,
     replacement: Option<i64>,
-    actor: i64,
+    actor: &Actor,
 ) -> Result<(), ApiError> {
     let held: Vec<(i64, String)> = service_raci::table
         .inner_join(services::table)
@@ -441,6 +423,11 @@ pub fn hand_over_accountability(
     };
     check_replacement(conn, user_id, replacement)?;
     for (service_id, _) in &held {
+        db::lock(conn, Lock::Service(*service_id))?;
+        let raci_version: i64 = services::table
+            .find(service_id)
+            .select(services::raci_version)
+            .first(conn)?;
         diesel::update(
             service_raci::table.filter(
                 service_raci::service_id
@@ -451,12 +438,7 @@ pub fn hand_over_accountability(
         )
         .set(service_raci::user_id.eq(replacement))
         .execute(conn)?;
-        diesel::update(services::table.find(service_id))
-            .set((
-                services::raci_version.eq(services::raci_version + 1),
-                services::updated_at.eq(now()),
-            ))
-            .execute(conn)?;
+        crate::versioned_write!(conn, services.raci_version, *service_id, raci_version)?;
         history::record(
             conn,
             Subject {
@@ -464,7 +446,7 @@ pub fn hand_over_accountability(
                 entity_id: *service_id,
             },
             "accountable_changed",
-            Some(actor),
+            actor,
             json!({"old": user_id, "new": replacement, "reason": "deactivated"}),
         )?;
     }

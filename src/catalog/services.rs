@@ -11,12 +11,13 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::catalog::organizations::Organization;
+use crate::common::actor::Actor;
 use crate::common::db::schema::{
     organizations, service_leika_keys, service_raci, service_tags, services, users,
 };
 use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self, Subject};
+use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
@@ -665,7 +666,7 @@ impl Service {
         conn: &mut DbConnection,
         service: &ResolvedService,
         orgs: &OrganizationIndex,
-        actor: Option<i64>,
+        actor: &Actor,
         create_only: bool,
     ) -> Result<(UpsertOutcome, i64), ApiError> {
         let existing = match Service::row_for_update(conn, &service.key) {
@@ -725,24 +726,14 @@ impl Service {
                     return Ok((UpsertOutcome::Unchanged, row.id));
                 }
                 let (old, new) = (before.as_json(orgs), service.as_json(orgs));
-                let mut changed = serde_json::Map::new();
-                if let (Value::Object(old), Value::Object(new)) = (&old, &new) {
-                    for (field, value) in new {
-                        if old.get(field) != Some(value) {
-                            changed.insert(
-                                field.clone(),
-                                json!({"old": old.get(field), "new": value}),
-                            );
-                        }
-                    }
-                }
-                let updated = diesel::update(services::table)
-                    .filter(
-                        services::id
-                            .eq(row.id)
-                            .and(services::version.eq(row.version)),
-                    )
-                    .set((
+                let mut changed = Diff::new();
+                changed.fields_of(None, &old, &new);
+                crate::versioned_write!(
+                    conn,
+                    services,
+                    row.id,
+                    row.version,
+                    (
                         services::name.eq(&service.name),
                         services::description.eq(&service.description),
                         services::lifecycle.eq(service.lifecycle.as_str()),
@@ -754,19 +745,8 @@ impl Service {
                         services::responsible_id.eq(service.responsible_id),
                         services::url.eq(&service.url),
                         services::go_live_date.eq(service.go_live_date),
-                        services::updated_at.eq(stamp),
-                        services::version.eq(row.version + 1),
-                    ))
-                    .execute(conn)?;
-                if updated == 0 {
-                    let version = services::table
-                        .find(row.id)
-                        .select(services::version)
-                        .first(conn)?;
-                    return Err(ApiError::PreconditionFailed {
-                        current_version: version,
-                    });
-                }
+                    ),
+                )?;
                 if before.leika_keys != service.leika_keys || before.tags != service.tags {
                     diesel::delete(
                         service_leika_keys::table.filter(service_leika_keys::service_id.eq(row.id)),
@@ -784,7 +764,7 @@ impl Service {
                     },
                     "updated",
                     actor,
-                    Value::Object(changed),
+                    changed.into_data(),
                 )?;
                 Ok((UpsertOutcome::Updated, row.id))
             }
@@ -797,7 +777,7 @@ impl Service {
         conn: &mut DbConnection,
         key: &str,
         changes: &ServiceChanges,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<Service, ApiError> {
         let row = Service::row_for_update(conn, key)?;
@@ -821,7 +801,7 @@ impl Service {
         };
         let orgs = OrganizationIndex::load(conn)?;
         let resolved = input.validate(&orgs).map_err(ApiError::Validation)?;
-        Service::upsert(conn, &resolved, &orgs, Some(actor), false)?;
+        Service::upsert(conn, &resolved, &orgs, actor, false)?;
         Service::find(conn, key)
     }
 
@@ -831,7 +811,7 @@ impl Service {
     pub fn delete(
         conn: &mut DbConnection,
         key: &str,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<(), ApiError> {
         use crate::common::db::schema::{incident_services, items, sla_policies};
@@ -861,7 +841,7 @@ impl Service {
             ],
             "retire it (lifecycle: retired) instead of deleting it, or delete its SLA policies first.",
         )?;
-        diesel::delete(services::table.find(row.id)).execute(conn)?;
+        crate::versioned_delete!(conn, services, row.id, row.version)?;
         history::record(
             conn,
             Subject {
@@ -869,7 +849,7 @@ impl Service {
                 entity_id: row.id,
             },
             "deleted",
-            Some(actor),
+            actor,
             json!({"key": key}),
         )
     }

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde_json::Value;
 
+use crate::common::actor::Actor;
 use crate::common::db::schema::events;
 use crate::common::db::{DbConnection, now};
 use crate::common::error::ApiError;
@@ -17,12 +18,12 @@ pub struct Subject<'a> {
     pub entity_id: i64,
 }
 
-/// Appends one event. Call it inside the transaction of the change it describes.
+/// Appends one event by `actor`. Call it inside the transaction of the change it describes.
 pub fn record(
     conn: &mut DbConnection,
     subject: Subject<'_>,
     kind: &str,
-    actor_id: Option<i64>,
+    actor: &Actor,
     data: Value,
 ) -> Result<(), ApiError> {
     diesel::insert_into(events::table)
@@ -30,12 +31,79 @@ pub fn record(
             events::entity_type.eq(subject.entity_type),
             events::entity_id.eq(subject.entity_id),
             events::kind.eq(kind),
-            events::actor_id.eq(actor_id),
+            events::actor_id.eq(actor.user_id),
             events::data.eq(data.to_string()),
             events::created_at.eq(now()),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// What a change did to an entity's fields, as the `data` of an `updated` event:
+/// `{field: {"old": …, "new": …}}` for each field whose value differs, in the order noted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diff(serde_json::Map<String, Value>);
+
+impl Diff {
+    /// No change yet.
+    pub fn new() -> Diff {
+        Diff::default()
+    }
+
+    /// Notes `field` when `old` and `new` differ (as JSON); an equal pair is no change.
+    pub fn field(&mut self, field: &str, old: impl serde::Serialize, new: impl serde::Serialize) {
+        let (old, new) = (json(old), json(new));
+        if old != new {
+            self.0.insert(
+                field.to_string(),
+                serde_json::json!({"old": old, "new": new}),
+            );
+        }
+    }
+
+    /// Notes every top-level field in which the JSON objects `old` and `new` differ, named
+    /// `<prefix>.<field>` when a prefix is given (`demand.value`).
+    pub fn fields_of(&mut self, prefix: Option<&str>, old: &Value, new: &Value) {
+        if let Some(new) = new.as_object() {
+            for (field, value) in new {
+                let name = match prefix {
+                    Some(prefix) => format!("{prefix}.{field}"),
+                    None => field.clone(),
+                };
+                self.field(&name, old.get(field), value);
+            }
+        }
+    }
+
+    /// Adds the changes of `other` (the fields stored beside the entity).
+    pub fn extend(&mut self, other: Diff) {
+        self.0.extend(other.0);
+    }
+
+    /// Notes a fact about the change that is not an old/new pair, such as
+    /// `password: {"changed": true}` where the values must not be written down.
+    pub fn note(&mut self, field: &str, value: Value) {
+        self.0.insert(field.to_string(), value);
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `field` changed.
+    pub fn touches(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    /// The event's `data`.
+    pub fn into_data(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+fn json(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 /// The field of an event's `data` that names another item (its key), as `linked` and
@@ -102,22 +170,4 @@ pub fn events_of(
         limit,
         |e| e.id,
     ))
-}
-
-/// The fields that differ between two JSON objects, as `{"<prefix>.<field>": {"old", "new"}}`
-/// entries for an `updated` event.
-pub fn field_changes(prefix: &str, before: Value, after: Value) -> serde_json::Map<String, Value> {
-    let mut changed = serde_json::Map::new();
-    if let (Value::Object(before), Value::Object(after)) = (before, after) {
-        for (field, new) in after {
-            let old = before.get(&field).cloned().unwrap_or(Value::Null);
-            if old != new {
-                changed.insert(
-                    format!("{prefix}.{field}"),
-                    serde_json::json!({"old": old, "new": new}),
-                );
-            }
-        }
-    }
-    changed
 }

@@ -186,7 +186,7 @@ pub fn decide(
             entity_id: row.id,
         },
         "demand_decided",
-        Some(caller.id()),
+        caller,
         json!({"old": current.decision, "new": request.decision, "reason": reason,
                "target_quarter": quarter}),
     )?;
@@ -204,7 +204,7 @@ pub fn decide(
                 override_wip: request.override_wip,
                 resolution: None,
             },
-            caller.id(),
+            caller,
             manages,
             Precondition(None),
         );
@@ -469,5 +469,5 @@ pub fn intake(
         incident: None,
         override_wip: false,
     };
-    Item::create(conn, &item, caller.id(), false)
+    Item::create(conn, &item, caller, false)
 }

@@ -199,7 +199,7 @@ pub fn record_breaches(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<us
                         entity_id: *id,
                     },
                     "sla_breached",
-                    None,
+                    &crate::common::actor::Actor::SYSTEM,
                     json!({"clock": which, "due_at": due_at, "severity": row.severity,
                            "policy_id": state.policy_id}),
                 )?;

@@ -14,7 +14,7 @@ use crate::catalog::organizations::organization_id;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{demand_details, organizations};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self};
+use crate::common::history::Diff;
 use crate::common::text::check_text;
 
 /// How much work a demand needs, in T-shirt sizes.
@@ -289,7 +289,7 @@ pub(crate) fn store(
     item_id: i64,
     fields: &ResolvedDemand,
     current: Option<&DemandRow>,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
+) -> Result<Diff, ApiError> {
     let values = (
         demand_details::requesting_org_id.eq(fields.requesting_org_id),
         demand_details::proposed_service.eq(&fields.proposed_service),
@@ -299,13 +299,13 @@ pub(crate) fn store(
         demand_details::effort.eq(fields.effort.map(Effort::as_str)),
         demand_details::target_quarter.eq(&fields.target_quarter),
     );
-    let mut changed = serde_json::Map::new();
+    let mut changed = Diff::new();
     match current {
         Some(row) => {
-            changed = history::field_changes(
-                "demand",
-                resolved_of(row).as_history(),
-                fields.as_history(),
+            changed.fields_of(
+                Some("demand"),
+                &resolved_of(row).as_history(),
+                &fields.as_history(),
             );
             if !changed.is_empty() {
                 diesel::update(demand_details::table.find(item_id))

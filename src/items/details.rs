@@ -205,7 +205,7 @@ pub async fn add_comment(
             "Viewers read; members and up comment, requesters on their own demands.".into(),
         ));
     }
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let visibility = caller.visibility();
     let (item_key, comment) = db
         .transaction(move |conn| {
@@ -218,7 +218,7 @@ pub async fn add_comment(
             let id: i64 = diesel::insert_into(item_comments::table)
                 .values((
                     item_comments::item_id.eq(item.id),
-                    item_comments::author_id.eq(actor),
+                    item_comments::author_id.eq(actor.id()),
                     item_comments::body.eq(&text),
                     item_comments::edited.eq(false),
                     item_comments::created_at.eq(stamp),
@@ -234,7 +234,7 @@ pub async fn add_comment(
                     entity_id: item.id,
                 },
                 "commented",
-                Some(actor),
+                &actor,
                 json!({"comment": id}),
             )?;
             Ok((item.key.clone(), comment(conn, item.id, id)?))
@@ -275,7 +275,7 @@ pub async fn edit_comment(
     // Authors only; a requester authors comments on their organization's demands.
     caller.require(Role::Requester)?;
     let visibility = caller.visibility();
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let (key, id) = path.into_inner();
     let comment = db
         .transaction(move |conn| {
@@ -283,7 +283,7 @@ pub async fn edit_comment(
             // Read the comment under its lock, so that its version is the one writers see.
             crate::common::db::lock(conn, crate::common::db::Lock::Comment(id))?;
             let current = comment(conn, item.id, id)?;
-            if current.author_id != actor {
+            if current.author_id != actor.id() {
                 return Err(ApiError::Forbidden(
                     "Only the author may edit a comment.".into(),
                 ));
@@ -293,24 +293,16 @@ pub async fn edit_comment(
             }
             if_match.check(current.version)?;
             let text = check_body(&body.0.body)?;
-            let updated = diesel::update(item_comments::table)
-                .filter(
-                    item_comments::id
-                        .eq(id)
-                        .and(item_comments::version.eq(current.version)),
-                )
-                .set((
+            crate::versioned_write!(
+                conn,
+                item_comments,
+                id,
+                current.version,
+                (
                     item_comments::body.eq(&text),
                     item_comments::edited.eq(true),
-                    item_comments::updated_at.eq(now()),
-                    item_comments::version.eq(current.version + 1),
-                ))
-                .execute(conn)?;
-            if updated == 0 {
-                return Err(ApiError::PreconditionFailed {
-                    current_version: comment(conn, item.id, id)?.version,
-                });
-            }
+                ),
+            )?;
             history::record(
                 conn,
                 Subject {
@@ -318,7 +310,7 @@ pub async fn edit_comment(
                     entity_id: item.id,
                 },
                 "comment_edited",
-                Some(actor),
+                &actor,
                 json!({"comment": id, "body": {"old": current.body, "new": text}}),
             )?;
             comment(conn, item.id, id)
@@ -353,7 +345,7 @@ pub async fn delete_comment(
     // Authors only; a requester authors comments on their organization's demands.
     caller.require(Role::Requester)?;
     let visibility = caller.visibility();
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let is_admin = caller.role() == Role::Admin;
     let (key, id) = path.into_inner();
     db.transaction(move |conn| {
@@ -361,7 +353,7 @@ pub async fn delete_comment(
         // Read the comment under its lock, so that its version is the one writers see.
         crate::common::db::lock(conn, crate::common::db::Lock::Comment(id))?;
         let current = comment(conn, item.id, id)?;
-        if current.author_id != actor && !is_admin {
+        if current.author_id != actor.id() && !is_admin {
             return Err(ApiError::Forbidden(
                 "Only the author or an admin may delete a comment.".into(),
             ));
@@ -370,15 +362,16 @@ pub async fn delete_comment(
             return Ok(());
         }
         if_match.check(current.version)?;
-        let stamp = now();
-        diesel::update(item_comments::table.find(id))
-            .set((
+        crate::versioned_write!(
+            conn,
+            item_comments,
+            id,
+            current.version,
+            (
                 item_comments::body.eq(""),
-                item_comments::deleted_at.eq(Some(stamp)),
-                item_comments::updated_at.eq(stamp),
-                item_comments::version.eq(item_comments::version + 1),
-            ))
-            .execute(conn)?;
+                item_comments::deleted_at.eq(Some(now())),
+            ),
+        )?;
         history::record(
             conn,
             Subject {
@@ -386,7 +379,7 @@ pub async fn delete_comment(
                 entity_id: item.id,
             },
             "comment_deleted",
-            Some(actor),
+            &actor,
             json!({"comment": id}),
         )
     })
@@ -550,7 +543,7 @@ pub async fn add_link(
     body: Json<NewLink>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let link = db
         .transaction(move |conn| {
             let this = Item::row(conn, &key)?;
@@ -597,7 +590,7 @@ pub async fn add_link(
                     item_links::source_id.eq(source),
                     item_links::target_id.eq(target),
                     item_links::kind.eq(kind),
-                    item_links::created_by.eq(Some(actor)),
+                    item_links::created_by.eq(actor.user_id),
                     item_links::created_at.eq(now()),
                 ))
                 .returning(item_links::id)
@@ -618,7 +611,7 @@ pub async fn add_link(
                         entity_id: subject,
                     },
                     "linked",
-                    Some(actor),
+                    &actor,
                     json!({"link": id, "kind": seen, "item": with}),
                 )?;
             }
@@ -647,7 +640,7 @@ pub async fn delete_link(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let (key, id) = path.into_inner();
     db.transaction(move |conn| {
         let item = Item::row(conn, &key)?;
@@ -687,7 +680,7 @@ pub async fn delete_link(
                     entity_id: subject,
                 },
                 "unlinked",
-                Some(actor),
+                &actor,
                 json!({"link": id, "kind": kind, "item": keys.get(&other)}),
             )?;
         }

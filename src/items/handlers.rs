@@ -67,10 +67,10 @@ pub async fn create_item(
     body: Json<NewItem>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let manages = caller.role().at_least(Role::Manager);
     let item = db
-        .transaction(move |conn| Item::create(conn, &body.0, actor, manages))
+        .transaction(move |conn| Item::create(conn, &body.0, &actor, manages))
         .await?;
     Ok(created(
         &item,
@@ -128,9 +128,9 @@ pub async fn update_item(
     body: Json<ItemChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let item = db
-        .transaction(move |conn| Item::update(conn, &key, &body.0, actor, if_match))
+        .transaction(move |conn| Item::update(conn, &key, &body.0, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&item, item.version))
 }
@@ -159,8 +159,8 @@ pub async fn delete_item(
     if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
-    db.transaction(move |conn| Item::delete(conn, &key, actor, if_match))
+    let actor = caller.actor.clone();
+    db.transaction(move |conn| Item::delete(conn, &key, &actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -214,10 +214,10 @@ pub async fn put_item_raci(
     body: Json<RaciInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let manages = caller.role().at_least(Role::Manager);
     let item = db
-        .transaction(move |conn| Item::replace_raci(conn, &key, &body.0, actor, manages, if_match))
+        .transaction(move |conn| Item::replace_raci(conn, &key, &body.0, &actor, manages, if_match))
         .await?;
     Ok(ok_with_etag(&item.raci, item.version))
 }
@@ -253,10 +253,10 @@ pub async fn move_item(
     body: Json<MoveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Member)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let may_override = caller.role().at_least(Role::Manager);
     let item = db
-        .transaction(move |conn| Item::move_to(conn, &key, &body.0, actor, may_override, if_match))
+        .transaction(move |conn| Item::move_to(conn, &key, &body.0, &actor, may_override, if_match))
         .await?;
     Ok(ok_with_etag(&item, item.version))
 }

@@ -15,22 +15,10 @@ use crate::catalog::organizations::organization_id;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{incident_details, incident_services, organizations, services};
 use crate::common::error::{ApiError, FieldError};
+use crate::common::history::Diff;
 use crate::common::text::check_text;
 use crate::sla::clock::{self, ClockInput, SlaState};
 use crate::sla::severity::Severity;
-
-impl Severity {
-    /// The severity an item's priority suggests, for incidents that name none.
-    pub fn from_priority(priority: crate::items::model::Priority) -> Severity {
-        use crate::items::model::Priority;
-        match priority {
-            Priority::Critical => Severity::S1,
-            Priority::High => Severity::S2,
-            Priority::Medium => Severity::S3,
-            Priority::Low => Severity::S4,
-        }
-    }
-}
 
 /// The incident fields of an incident item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -318,7 +306,7 @@ pub(crate) fn store(
     item_id: i64,
     fields: &ResolvedIncident,
     current: Option<(&IncidentRow, &[i64])>,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
+) -> Result<Diff, ApiError> {
     let values = (
         incident_details::severity.eq(fields.severity.as_str()),
         incident_details::reported_at.eq(fields.reported_at),
@@ -328,7 +316,7 @@ pub(crate) fn store(
         incident_details::resolved_at.eq(fields.resolved_at),
         incident_details::resolution.eq(&fields.resolution),
     );
-    let mut changed = serde_json::Map::new();
+    let mut changed = Diff::new();
     match current {
         Some((row, affected)) => {
             let before = ResolvedIncident {
@@ -342,8 +330,7 @@ pub(crate) fn store(
                 resolution: row.resolution.clone(),
             }
             .as_history();
-            changed =
-                crate::common::history::field_changes("incident", before, fields.as_history());
+            changed.fields_of(Some("incident"), &before, &fields.as_history());
             if !changed.is_empty() {
                 diesel::update(incident_details::table.find(item_id))
                     .set(values)

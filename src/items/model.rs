@@ -11,14 +11,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::board::model::ColumnCategory;
 use crate::catalog::raci::{self, PersonRef, RaciInput, RaciRole};
-use crate::common::actor::Visibility;
+use crate::common::actor::{Actor, Visibility};
 use crate::common::db::schema::{
     board_columns, boards, demand_details, incident_details, item_external_refs, item_labels,
     item_raci, items, organizations, service_raci, services, users,
 };
 use crate::common::db::{DbConnection, Lock, now};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self, Subject};
+use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
@@ -29,23 +29,6 @@ use crate::items::incident::{self as incidents, IncidentFields, IncidentInput};
 use crate::items::rank;
 use crate::sla::clock::SlaState;
 use crate::sla::severity::Severity;
-
-/// The one versioned write of an item: sets the changes and the next version on the row read
-/// by [`Item::row_for_update`] if its version is still the one read, else 412 with the version
-/// it has now. Under the row lock (PostgreSQL) or the write lock (SQLite) the version cannot
-/// have moved, so a request without `If-Match` never gets this 412. A macro because the
-/// changeset's type differs at every call and diesel's bounds for it do not cross the
-/// multi-backend connection as a generic function.
-macro_rules! versioned_update {
-    ($conn:expr, $row:expr, $changes:expr $(,)?) => {{
-        let row: &ItemRow = $row;
-        let updated = diesel::update(items::table)
-            .filter(items::id.eq(row.id).and(items::version.eq(row.version)))
-            .set(($changes, items::version.eq(row.version + 1)))
-            .execute($conn)?;
-        check_written($conn, row, updated)
-    }};
-}
 
 /// What kind of work an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -77,6 +60,16 @@ pub enum Priority {
 text_enum!(Priority { Critical => "critical", High => "high", Medium => "medium", Low => "low" });
 
 impl Priority {
+    /// The severity this priority suggests, for incidents that name none.
+    pub fn suggested_severity(self) -> Severity {
+        match self {
+            Priority::Critical => Severity::S1,
+            Priority::High => Severity::S2,
+            Priority::Medium => Severity::S3,
+            Priority::Low => Severity::S4,
+        }
+    }
+
     /// Urgency as a number, 0 for critical; the order of `sort=priority`.
     pub fn order(self) -> i32 {
         match self {
@@ -908,7 +901,7 @@ impl Item {
     /// Moves a locked item's version and `updated_at` on for a change stored beside it (its
     /// RACI roles, a demand's decision), through the one versioned write.
     pub(crate) fn touch(conn: &mut DbConnection, row: &ItemRow) -> Result<(), ApiError> {
-        versioned_update!(conn, row, items::updated_at.eq(now()))
+        crate::versioned_write!(conn, items, row.id, row.version).map(drop)
     }
 
     /// The stored row of a live item the caller may see: a requester sees only the demands of
@@ -974,7 +967,7 @@ impl Item {
     pub fn create(
         conn: &mut DbConnection,
         form: &NewItem,
-        actor: i64,
+        actor: &Actor,
         may_override: bool,
     ) -> Result<Item, ApiError> {
         let mut errors = Vec::new();
@@ -1014,7 +1007,7 @@ impl Item {
                 None,
                 &[],
                 service_id,
-                Severity::from_priority(form.priority),
+                form.priority.suggested_severity(),
                 &mut errors,
             )?,
             (_, Some(_)) => {
@@ -1141,7 +1134,7 @@ impl Item {
                 items::rank.eq(&rank),
                 items::priority.eq(form.priority.as_str()),
                 items::due_date.eq(form.due_date),
-                items::created_by.eq(Some(actor)),
+                items::created_by.eq(actor.user_id),
                 items::created_at.eq(stamp),
                 items::updated_at.eq(stamp),
                 items::started_at
@@ -1168,7 +1161,7 @@ impl Item {
                 entity_id: id,
             },
             "created",
-            Some(actor),
+            actor,
             json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
                    "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
                    "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
@@ -1182,7 +1175,7 @@ impl Item {
         conn: &mut DbConnection,
         key_or_id: &str,
         changes: &ItemChanges,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<Item, ApiError> {
         let row = Item::row_for_update(conn, key_or_id)?;
@@ -1230,7 +1223,10 @@ impl Item {
             let stored = incidents::row_of(conn, row.id)?;
             let affected = incidents::affected_ids(conn, row.id)?;
             let input = changes.incident.clone().unwrap_or_default();
-            let suggested = Severity::from_priority(changes.priority.unwrap_or(current.priority));
+            let suggested = changes
+                .priority
+                .unwrap_or(current.priority)
+                .suggested_severity();
             incidents::resolve(
                 conn,
                 &input,
@@ -1262,24 +1258,15 @@ impl Item {
         }
         let priority = changes.priority.unwrap_or(current.priority);
         let due_date = changes.due_date.unwrap_or(current.due_date);
-        let mut changed = serde_json::Map::new();
-        let mut note = |field: &str, old: Value, new: Value| {
-            if old != new {
-                changed.insert(field.into(), json!({"old": old, "new": new}));
-            }
-        };
-        note("type", json!(current.item_type), json!(item_type));
-        note("title", json!(current.title), json!(title));
-        note(
-            "description",
-            json!(current.description),
-            json!(description),
-        );
-        note("service", json!(current.service), json!(service_key));
-        note("priority", json!(current.priority), json!(priority));
-        note("labels", json!(current.labels), json!(labels));
-        note("due_date", json!(current.due_date), json!(due_date));
-        note("external_refs", json!(current.external_refs), json!(refs));
+        let mut changed = Diff::new();
+        changed.field("type", current.item_type, item_type);
+        changed.field("title", &current.title, &title);
+        changed.field("description", &current.description, &description);
+        changed.field("service", &current.service, &service_key);
+        changed.field("priority", current.priority, priority);
+        changed.field("labels", &current.labels, &labels);
+        changed.field("due_date", current.due_date, due_date);
+        changed.field("external_refs", &current.external_refs, &refs);
         if let Some((fields, stored)) = &demand {
             changed.extend(demands::store(conn, row.id, fields, stored.as_ref())?);
         }
@@ -1290,9 +1277,11 @@ impl Item {
         if changed.is_empty() {
             return Ok(current);
         }
-        versioned_update!(
+        crate::versioned_write!(
             conn,
-            &row,
+            items,
+            row.id,
+            row.version,
             (
                 items::item_type.eq(item_type.as_str()),
                 items::title.eq(&title),
@@ -1300,7 +1289,6 @@ impl Item {
                 items::service_id.eq(service_id),
                 items::priority.eq(priority.as_str()),
                 items::due_date.eq(due_date),
-                items::updated_at.eq(now()),
             ),
         )?;
         if labels != current.labels {
@@ -1316,8 +1304,8 @@ impl Item {
                 entity_id: row.id,
             },
             "updated",
-            Some(actor),
-            Value::Object(changed),
+            actor,
+            changed.into_data(),
         )?;
         Item::find(conn, &row.key)
     }
@@ -1329,7 +1317,7 @@ impl Item {
         conn: &mut DbConnection,
         key_or_id: &str,
         input: &RaciInput,
-        actor: i64,
+        actor: &Actor,
         actor_manages: bool,
         expected: Precondition,
     ) -> Result<Item, ApiError> {
@@ -1350,7 +1338,7 @@ impl Item {
             .remove(&row.id)
             .unwrap_or_default();
         let present = before.accountable.as_ref().map(|p| p.id);
-        if present != Some(accountable) && !actor_manages && present != Some(actor) {
+        if present != Some(accountable) && !actor_manages && present != actor.user_id {
             return Err(ApiError::Forbidden(format!(
                 "Only the accountable person of {}, managers and admins may change who is \
                  accountable for it.",
@@ -1367,7 +1355,7 @@ impl Item {
                 entity_id: row.id,
             },
             "raci_changed",
-            Some(actor),
+            actor,
             json!({"old": raci_summary(&before), "new": raci_summary(&item.raci)}),
         )?;
         let (old, new) = (
@@ -1382,7 +1370,7 @@ impl Item {
                     entity_id: row.id,
                 },
                 "accountable_changed",
-                Some(actor),
+                actor,
                 json!({"old": old, "new": new}),
             )?;
         }
@@ -1399,7 +1387,7 @@ impl Item {
         conn: &mut DbConnection,
         key_or_id: &str,
         request: &MoveRequest,
-        actor: i64,
+        actor: &Actor,
         may_override: bool,
         expected: Precondition,
     ) -> Result<Item, ApiError> {
@@ -1476,15 +1464,16 @@ impl Item {
         } else {
             None
         };
-        versioned_update!(
+        crate::versioned_write!(
             conn,
-            &row,
+            items,
+            row.id,
+            row.version,
             (
                 items::column_id.eq(column_id),
                 items::rank.eq(&new_rank),
                 items::started_at.eq(started_at),
                 items::done_at.eq(done_at),
-                items::updated_at.eq(stamp),
             ),
         )?;
         history::record(
@@ -1494,7 +1483,7 @@ impl Item {
                 entity_id: row.id,
             },
             "moved",
-            Some(actor),
+            actor,
             json!({"from_column": row.column_id, "to_column": column_id, "rank": new_rank, "override_wip": overridden}),
         )?;
         Item::find(conn, &row.key)
@@ -1504,19 +1493,18 @@ impl Item {
     pub fn delete(
         conn: &mut DbConnection,
         key_or_id: &str,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<(), ApiError> {
         let row = Item::row_for_update(conn, key_or_id)?;
         expected.check(row.version)?;
         let stamp = now();
-        versioned_update!(
+        crate::versioned_write!(
             conn,
-            &row,
-            (
-                items::deleted_at.eq(Some(stamp)),
-                items::updated_at.eq(stamp)
-            ),
+            items,
+            row.id,
+            row.version,
+            items::deleted_at.eq(Some(stamp)),
         )?;
         history::record(
             conn,
@@ -1525,7 +1513,7 @@ impl Item {
                 entity_id: row.id,
             },
             "deleted",
-            Some(actor),
+            actor,
             json!({"key": row.key}),
         )
     }
@@ -1766,20 +1754,6 @@ fn service_required(item_type: ItemType) -> String {
     }
 }
 
-/// Fails with 412 and the version the item has now when a versioned write changed no row.
-fn check_written(conn: &mut DbConnection, row: &ItemRow, updated: usize) -> Result<(), ApiError> {
-    if updated == 0 {
-        let version = items::table
-            .find(row.id)
-            .select(items::version)
-            .first(conn)?;
-        return Err(ApiError::PreconditionFailed {
-            current_version: version,
-        });
-    }
-    Ok(())
-}
-
 /// Gives a deactivated person's open items (not done, not deleted) to `replacement` as their
 /// accountable person: each item's version moves on and its history gets an
 /// `accountable_changed` event, as with a RACI change by hand.
@@ -1787,7 +1761,7 @@ pub(crate) fn hand_over_items(
     conn: &mut DbConnection,
     user_id: i64,
     replacement: i64,
-    actor: i64,
+    actor: &Actor,
 ) -> Result<usize, ApiError> {
     let held: Vec<(i64, i64)> = items::table
         .inner_join(item_raci::table)
@@ -1808,6 +1782,11 @@ pub(crate) fn hand_over_items(
         crate::common::db::lock(conn, Lock::Item(*item_id))?;
     }
     for (item_id, _) in &held {
+        // Read under the lock: the version other writers see until this transaction ends.
+        let version: i64 = items::table
+            .find(item_id)
+            .select(items::version)
+            .first(conn)?;
         diesel::update(
             item_raci::table.filter(
                 item_raci::item_id
@@ -1817,13 +1796,7 @@ pub(crate) fn hand_over_items(
         )
         .set(item_raci::user_id.eq(replacement))
         .execute(conn)?;
-        // Relative to the stored version: the lock above makes it the one other writers see.
-        diesel::update(items::table.find(item_id))
-            .set((
-                items::updated_at.eq(now()),
-                items::version.eq(items::version + 1),
-            ))
-            .execute(conn)?;
+        crate::versioned_write!(conn, items, *item_id, version)?;
         history::record(
             conn,
             Subject {
@@ -1831,7 +1804,7 @@ pub(crate) fn hand_over_items(
                 entity_id: *item_id,
             },
             "accountable_changed",
-            Some(actor),
+            actor,
             json!({"old": user_id, "new": replacement, "reason": "deactivated"}),
         )?;
     }

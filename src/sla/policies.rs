@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::common::actor::Role;
+use crate::common::actor::{Actor, Role};
 use crate::common::db::Db;
 use crate::common::db::schema::{events, services, sla_policies};
 use crate::common::db::{DbConnection, now};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self, Event, Subject};
+use crate::common::history::{self, Diff, Event, Subject};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::text::check_text;
 use crate::common::version::Precondition;
@@ -305,7 +305,7 @@ impl SlaPolicy {
     pub fn create(
         conn: &mut DbConnection,
         form: &NewSlaPolicy,
-        actor: Option<i64>,
+        actor: &Actor,
     ) -> Result<SlaPolicy, ApiError> {
         let mut errors = Vec::new();
         let response_ok = check_minutes(&mut errors, "response_minutes", form.response_minutes);
@@ -404,7 +404,7 @@ impl SlaPolicy {
         conn: &mut DbConnection,
         id: i64,
         changes: &SlaPolicyChanges,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<SlaPolicy, ApiError> {
         let mut errors = Vec::new();
@@ -438,52 +438,30 @@ impl SlaPolicy {
             });
         }
         let clock = changes.clock.unwrap_or(current.clock);
-        let mut changed = serde_json::Map::new();
-        let mut note = |field: &str, old: serde_json::Value, new: serde_json::Value| {
-            if old != new {
-                changed.insert(field.into(), json!({"old": old, "new": new}));
-            }
-        };
-        note(
-            "response_minutes",
-            json!(current.response_minutes),
-            json!(response),
-        );
-        note(
-            "resolution_minutes",
-            json!(current.resolution_minutes),
-            json!(resolution),
-        );
-        note("clock", json!(current.clock), json!(clock));
+        let mut changed = Diff::new();
+        changed.field("response_minutes", current.response_minutes, response);
+        changed.field("resolution_minutes", current.resolution_minutes, resolution);
+        changed.field("clock", current.clock, clock);
         if changed.is_empty() {
             return Ok(current);
         }
-        let updated = diesel::update(sla_policies::table)
-            .filter(
-                sla_policies::id
-                    .eq(current.id)
-                    .and(sla_policies::version.eq(current.version)),
-            )
-            .set((
+        crate::versioned_write!(
+            conn,
+            sla_policies,
+            current.id,
+            current.version,
+            (
                 sla_policies::response_minutes.eq(response),
                 sla_policies::resolution_minutes.eq(resolution),
                 sla_policies::clock.eq(clock.as_str()),
-                sla_policies::updated_at.eq(now()),
-                sla_policies::version.eq(current.version + 1),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let version = SlaPolicy::find(conn, current.id)?.version;
-            return Err(ApiError::PreconditionFailed {
-                current_version: version,
-            });
-        }
+            ),
+        )?;
         history::record(
             conn,
             subject(current.id),
             "updated",
-            Some(actor),
-            serde_json::Value::Object(changed),
+            actor,
+            changed.into_data(),
         )?;
         SlaPolicy::find(conn, current.id)
     }
@@ -494,35 +472,19 @@ impl SlaPolicy {
     pub fn delete(
         conn: &mut DbConnection,
         id: i64,
-        actor: i64,
+        actor: &Actor,
         expected: Precondition,
     ) -> Result<(), ApiError> {
         // Read under the row's lock, so that the version is the one other writers see.
         crate::common::db::lock(conn, crate::common::db::Lock::SlaPolicy(id))?;
         let current = SlaPolicy::find(conn, id)?;
         expected.check(current.version)?;
-        let deleted = diesel::delete(
-            sla_policies::table.filter(
-                sla_policies::id
-                    .eq(current.id)
-                    .and(sla_policies::version.eq(current.version)),
-            ),
-        )
-        .execute(conn)?;
-        if deleted == 0 {
-            // Changed or deleted since it was read (PostgreSQL's read committed).
-            return Err(match SlaPolicy::find(conn, current.id) {
-                Ok(latest) => ApiError::PreconditionFailed {
-                    current_version: latest.version,
-                },
-                Err(error) => error,
-            });
-        }
+        crate::versioned_delete!(conn, sla_policies, current.id, current.version)?;
         history::record(
             conn,
             subject(current.id),
             "deleted",
-            Some(actor),
+            actor,
             json!({"severity": current.severity, "service": current.service}),
         )
     }
@@ -604,10 +566,10 @@ pub async fn create_sla_policy(
     body: Json<NewSlaPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let form = body.0;
     let policy = db
-        .transaction(move |conn| SlaPolicy::create(conn, &form, Some(actor)))
+        .transaction(move |conn| SlaPolicy::create(conn, &form, &actor))
         .await?;
     Ok(created(
         &policy,
@@ -666,11 +628,11 @@ pub async fn update_sla_policy(
     body: Json<SlaPolicyChanges>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let id = id.into_inner();
     let changes = body.0;
     let policy = db
-        .transaction(move |conn| SlaPolicy::update(conn, id, &changes, actor, if_match))
+        .transaction(move |conn| SlaPolicy::update(conn, id, &changes, &actor, if_match))
         .await?;
     Ok(ok_with_etag(&policy, policy.version))
 }
@@ -699,9 +661,9 @@ pub async fn delete_sla_policy(
     if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let id = id.into_inner();
-    db.transaction(move |conn| SlaPolicy::delete(conn, id, actor, if_match))
+    db.transaction(move |conn| SlaPolicy::delete(conn, id, &actor, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -70,13 +70,13 @@ pub async fn create_user(
     body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let actor = caller.id();
+    let actor = caller.actor.clone();
     let form = body.0;
     form.check()?;
     // Hashed before the transaction, within the cap on argon2 work: no connection waits for it.
     let hash = passwords.hash(form.password.clone()).await?;
     let user = db
-        .transaction(move |conn| User::insert(conn, &form, &hash, Some(actor)))
+        .transaction(move |conn| User::insert(conn, &form, &hash, &actor))
         .await?;
     Ok(created(
         &user,

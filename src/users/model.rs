@@ -11,7 +11,7 @@ use crate::common::actor::{Actor, Role};
 use crate::common::db::schema::users;
 use crate::common::db::{self, DbConnection, Lock, lower, now};
 use crate::common::error::{ApiError, FieldError};
-use crate::common::history::{self, Subject};
+use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::password;
 use crate::common::text::check_text;
@@ -265,11 +265,7 @@ impl User {
 
     /// Validates and stores a new user, hashing the password here: for the command line and
     /// start-up. Requests hash first, outside their transaction, and call [`User::insert`].
-    pub fn create(
-        conn: &mut DbConnection,
-        form: NewUser,
-        actor: Option<i64>,
-    ) -> Result<User, ApiError> {
+    pub fn create(conn: &mut DbConnection, form: NewUser, actor: &Actor) -> Result<User, ApiError> {
         form.check()?;
         let hash = password::hash(&form.password)?;
         User::insert(conn, &form, &hash, actor)
@@ -281,7 +277,7 @@ impl User {
         conn: &mut DbConnection,
         form: &NewUser,
         hash: &str,
-        actor: Option<i64>,
+        actor: &Actor,
     ) -> Result<User, ApiError> {
         let (email, display_name) = form.check()?;
         conn.transaction(|conn| {
@@ -453,14 +449,9 @@ impl User {
                     }
                 }
             }
-            let mut changed = serde_json::Map::new();
-            let mut note = |field: &str, old: serde_json::Value, new: serde_json::Value| {
-                if old != new {
-                    changed.insert(field.to_string(), json!({"old": old, "new": new}));
-                }
-            };
+            let mut changed = Diff::new();
             if let Some(email) = &email {
-                note("email", json!(row.email), json!(email));
+                changed.field("email", &row.email, email);
                 if *email != row.email {
                     let taken = users::table
                         .filter(users::email.eq(email))
@@ -475,20 +466,16 @@ impl User {
                 }
             }
             if let Some(name) = &display_name {
-                note("display_name", json!(row.display_name), json!(name));
+                changed.field("display_name", &row.display_name, name);
             }
             if let Some(role) = changes.role {
-                note("role", json!(row.role), json!(role.as_str()));
+                changed.field("role", &row.role, role.as_str());
                 if row.role == Role::Admin.as_str() && role != Role::Admin && row.active {
                     ensure_another_admin(conn, id)?;
                 }
             }
             if let Some(organization) = changes.organization_id {
-                note(
-                    "organization_id",
-                    json!(row.organization_id),
-                    json!(organization),
-                );
+                changed.field("organization_id", row.organization_id, organization);
                 if let Some(org) = organization {
                     // Checked here for both engines; PostgreSQL also has the foreign key.
                     let exists: bool = diesel::select(diesel::dsl::exists(
@@ -505,7 +492,7 @@ impl User {
             }
             if new_hash.is_some() {
                 // Never the hash itself: only the fact that it changed.
-                changed.insert("password".into(), json!({"changed": true}));
+                changed.note("password", json!({"changed": true}));
             }
             if changed.is_empty() {
                 return row.into_user();
@@ -514,9 +501,12 @@ impl User {
             let revoke = i64::from(
                 new_hash.is_some() || changes.role.is_some_and(|r| r.as_str() != row.role),
             );
-            let updated = diesel::update(users::table)
-                .filter(users::id.eq(id).and(users::version.eq(row.version)))
-                .set((
+            crate::versioned_write!(
+                conn,
+                users,
+                id,
+                row.version,
+                (
                     users::email.eq(email.unwrap_or(row.email.clone())),
                     users::display_name.eq(display_name.unwrap_or(row.display_name.clone())),
                     users::role.eq(changes.role.map(Role::as_str).unwrap_or(&row.role)),
@@ -524,17 +514,8 @@ impl User {
                         .eq(changes.organization_id.unwrap_or(row.organization_id)),
                     users::password_hash.eq(new_hash.unwrap_or(row.password_hash.clone())),
                     users::auth_epoch.eq(users::auth_epoch + revoke),
-                    users::updated_at.eq(now()),
-                    users::version.eq(row.version + 1),
-                ))
-                .execute(conn)?;
-            if updated == 0 {
-                // Someone else changed the row between our read and our write.
-                let current = users::table.find(id).select(users::version).first(conn)?;
-                return Err(ApiError::PreconditionFailed {
-                    current_version: current,
-                });
-            }
+                ),
+            )?;
             history::record(
                 conn,
                 Subject {
@@ -542,8 +523,8 @@ impl User {
                     entity_id: id,
                 },
                 "updated",
-                actor.user_id,
-                serde_json::Value::Object(changed),
+                actor,
+                changed.into_data(),
             )?;
             Ok(User::find(conn, id)?)
         })
@@ -578,22 +559,17 @@ impl User {
             if !active {
                 hand_over(conn)?;
             }
-            let updated = diesel::update(users::table)
-                .filter(users::id.eq(id).and(users::version.eq(row.version)))
-                .set((
+            crate::versioned_write!(
+                conn,
+                users,
+                id,
+                row.version,
+                (
                     users::active.eq(active),
                     // Deactivation ends every session; reactivation opens none of the old ones.
                     users::auth_epoch.eq(users::auth_epoch + i64::from(!active)),
-                    users::updated_at.eq(now()),
-                    users::version.eq(row.version + 1),
-                ))
-                .execute(conn)?;
-            if updated == 0 {
-                let current = users::table.find(id).select(users::version).first(conn)?;
-                return Err(ApiError::PreconditionFailed {
-                    current_version: current,
-                });
-            }
+                ),
+            )?;
             history::record(
                 conn,
                 Subject {
@@ -601,7 +577,7 @@ impl User {
                     entity_id: id,
                 },
                 if active { "reactivated" } else { "deactivated" },
-                actor.user_id,
+                actor,
                 json!({"active": {"old": row.active, "new": active}}),
             )?;
             Ok(User::find(conn, id)?)

@@ -121,9 +121,9 @@ async fn set_active(
     let user = db
         .transaction(move |conn| {
             let hand_over = |conn: &mut crate::common::db::DbConnection| {
-                hand_over_accountability(conn, id, replacement, actor.id())?;
+                hand_over_accountability(conn, id, replacement, &actor)?;
                 if let Some(replacement) = replacement {
-                    hand_over_items(conn, id, replacement, actor.id())?;
+                    hand_over_items(conn, id, replacement, &actor)?;
                 }
                 Ok(())
             };

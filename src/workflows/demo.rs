@@ -19,7 +19,7 @@ use crate::board::model::{Board, NewBoard, NewColumn};
 use crate::catalog::import::{self, ImportFormat};
 use crate::catalog::organizations::Organization;
 use crate::catalog::raci::{self, Accountable, RaciInput};
-use crate::common::actor::Role;
+use crate::common::actor::{Actor, Principal, Role};
 use crate::common::password;
 use crate::common::version::Precondition;
 use crate::db::DbConnection;
@@ -220,19 +220,24 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
                 columns: Some(board.columns.clone()),
                 lead: Some(person(&people, files::BOARDS.0, &board.lead)?),
             };
-            Board::create(conn, &form, None)?;
+            Board::create(conn, &form, &Actor::SYSTEM)?;
         }
         for policy in &data.policies {
-            SlaPolicy::create(conn, policy, None)?;
+            SlaPolicy::create(conn, policy, &Actor::SYSTEM)?;
         }
-        let team: Vec<i64> = data
+        // The demo's items are made by the team's members, as if each had written their own.
+        let team: Vec<Actor> = data
             .people
             .iter()
             .filter(|p| p.team_role.is_some())
-            .map(|p| person(&people, files::PEOPLE.0, &p.email))
-            .collect::<Result<_, _>>()?;
+            .map(|p| {
+                let id = person(&people, files::PEOPLE.0, &p.email)?;
+                Ok(Principal::load(conn, id)?.actor)
+            })
+            .collect::<Result<_, ApiError>>()?;
         let decider = person(&people, files::ITEMS.0, &data.items.demands.decided_by)?;
-        let items = seed_items(conn, &data.items, &team, decider)?;
+        let decider = Principal::load(conn, decider)?.actor;
+        let items = seed_items(conn, &data.items, &team, &decider)?;
         let logins = data
             .people
             .iter()
@@ -262,7 +267,7 @@ fn import_file<T>(
     apply: import::ApplyFn<T>,
 ) -> Result<usize, ApiError> {
     let parsed = parse(ImportFormat::Csv, body);
-    match apply(conn, &parsed, None, &mut |_| {}) {
+    match apply(conn, &parsed, &Actor::SYSTEM, &mut |_| {}) {
         Ok(report) => Ok(report.created),
         Err(import::ImportError::Invalid(problems)) => {
             let problems: Vec<String> = problems
@@ -298,7 +303,7 @@ fn seed_people(
             role: person.role,
             password: DEMO_PASSWORD.into(),
         };
-        let user = User::insert(conn, &form, hash, None)?;
+        let user = User::insert(conn, &form, hash, &Actor::SYSTEM)?;
         // User creation has no organization (an admin sets it afterwards); the demo sets it
         // at once, as part of the person's creation.
         let organization = Organization::find(conn, &person.organization).map_err(|_| {
@@ -337,7 +342,13 @@ fn seed_raci(
             consulted: ids(&row.consulted)?,
             informed: ids(&row.informed)?,
         };
-        raci::replace(conn, &row.service, &template, None, Precondition(None))?;
+        raci::replace(
+            conn,
+            &row.service,
+            &template,
+            &Actor::SYSTEM,
+            Precondition(None),
+        )?;
     }
     Ok(())
 }

@@ -20,3 +20,4 @@ mod items;
 mod sla_policies;
 mod storage;
 mod users;
+mod versions;

@@ -20,6 +20,7 @@ use crate::catalog::organizations::{
     NewOrganization, Organization, OrganizationChanges, OrganizationKind,
 };
 use crate::catalog::services::UpsertOutcome;
+use crate::common::actor::Actor;
 use crate::common::version::Precondition;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -118,7 +119,7 @@ fn parse_csv(body: &[u8]) -> Parsed<NewOrganization> {
 pub fn apply(
     conn: &mut DbConnection,
     parsed: &Parsed<NewOrganization>,
-    actor: Option<i64>,
+    actor: &Actor,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ImportReport, ImportError> {
     let mut problems = parsed.problems.clone();

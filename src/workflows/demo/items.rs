@@ -19,7 +19,6 @@ use crate::items::demand::{Decision, DemandInput, Effort};
 use crate::items::incident::IncidentInput;
 use crate::items::model::{Item, ItemType, MoveRequest, NewItem, Priority};
 use crate::sla::severity::Severity;
-use crate::users::model::User;
 
 /// `items.toml`: the texts and knobs of the item generator (the file explains the rules).
 #[derive(Debug, Deserialize)]
@@ -90,8 +89,8 @@ impl ItemPlan {
 pub(super) fn seed_items(
     conn: &mut DbConnection,
     plan: &ItemPlan,
-    team: &[i64],
-    decider: i64,
+    team: &[Actor],
+    decider: &Actor,
 ) -> Result<usize, ApiError> {
     let services: Vec<String> = services::table
         .order(services::id)
@@ -134,7 +133,7 @@ pub(super) fn seed_items(
             }
         };
         let service = &services[(i * 7) % services.len()];
-        let actor = team[i % team.len()];
+        let actor = &team[i % team.len()];
         let mut form = NewItem {
             board: board.clone(),
             item_type,
@@ -211,8 +210,7 @@ pub(super) fn seed_items(
                 ),
             };
             if let Some(decision) = decision {
-                let found = User::find(conn, decider)?;
-                let caller = Actor::user(found.id, found.role, found.organization_id);
+                let caller = decider;
                 let request = DecisionRequest {
                     decision,
                     reason: reason.cloned(),
@@ -223,7 +221,7 @@ pub(super) fn seed_items(
                     override_wip: true,
                 };
                 let decided =
-                    demands::decide(conn, &item.key, &request, &caller, Precondition(None))?;
+                    demands::decide(conn, &item.key, &request, caller, Precondition(None))?;
                 if decision == Decision::Accepted && d % 3 == 0 {
                     let board = Board::find(conn, board)?;
                     let column = board.columns.get(2).ok_or_else(|| {
