@@ -1,10 +1,12 @@
 //! The OpenAPI document. Paths and schemas are collected from the mounted handlers by
 //! utoipa-actix-web, so the spec is the app; this module adds what is common to all of them:
-//! the info block, the bearer scheme and the standard error responses.
+//! the info block, the bearer scheme and its requirement on every operation but the public
+//! ones, the 412 of every operation that takes `If-Match`, and the standard error responses.
+//! A handler's `#[utoipa::path]` names only what is its own.
 
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
 use crate::common::error::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
@@ -85,8 +87,16 @@ const STANDARD_RESPONSES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The paths whose operations anyone may call without a token: the probes and logging in.
+/// Every other operation requires the bearer token.
+const PUBLIC_PATHS: &[&str] = &["/health", "/ready", "/api/v1/auth/login"];
+
+/// The response of an operation that takes `If-Match` when the version sent is not the
+/// current one.
+const PRECONDITION_FAILED: &str = "`If-Match` is stale";
+
 /// Completes the collected document: the bearer scheme, the shared error responses, and on
-/// every operation the errors it can give.
+/// every operation its security requirement and the errors it can give.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let components = api.components.get_or_insert_with(Default::default);
     components.security_schemes.insert(
@@ -113,7 +123,13 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             item.patch.as_mut(),
             item.delete.as_mut(),
         ];
+        let public = PUBLIC_PATHS.contains(&path.as_str());
         for operation in operations.into_iter().flatten() {
+            parameters_are_unique(operation);
+            if !public {
+                require_bearer(operation);
+            }
+            add_precondition_failed(operation);
             add_standard_errors(operation, has_id);
         }
     }
@@ -132,10 +148,51 @@ fn problem_response(description: &str) -> Response {
         .build()
 }
 
+/// A path parameter named by a shared type (`crate::web::params`) is inferred a second time,
+/// undocumented, by utoipa from the handler's `web::Path` argument; the first, documented one
+/// is kept. (OpenAPI allows a name only once per location anyway.)
+fn parameters_are_unique(operation: &mut Operation) {
+    let Some(parameters) = operation.parameters.as_mut() else {
+        return;
+    };
+    let mut seen: Vec<(String, ParameterIn)> = Vec::new();
+    parameters.retain(|parameter| match parameter {
+        RefOr::T(parameter) => {
+            let key = (parameter.name.clone(), parameter.parameter_in.clone());
+            let first = !seen.contains(&key);
+            seen.push(key);
+            first
+        }
+        RefOr::Ref(_) => true,
+    });
+}
+
+/// Every operation that is not public requires the bearer token.
+fn require_bearer(operation: &mut Operation) {
+    let security = operation.security.get_or_insert_with(Vec::new);
+    if security.is_empty() {
+        security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
+    }
+}
+
+/// An operation that takes `If-Match` answers 412 when it is stale.
+fn add_precondition_failed(operation: &mut Operation) {
+    let takes_if_match = operation.parameters.iter().flatten().any(|parameter| {
+        matches!(parameter, RefOr::T(p)
+            if matches!(p.parameter_in, ParameterIn::Header) && p.name.eq_ignore_ascii_case("If-Match"))
+    });
+    if takes_if_match {
+        operation
+            .responses
+            .responses
+            .entry("412".to_string())
+            .or_insert_with(|| RefOr::T(problem_response(PRECONDITION_FAILED)));
+    }
+}
+
 /// A header is a string or absent, never JSON `null`; utoipa would make an optional one
 /// `["string", "null"]`, which invites fuzzers to send the text `null`.
 fn headers_are_never_null(operation: &mut Operation) {
-    use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::schema::{Schema, SchemaType, Type};
     for parameter in operation.parameters.iter_mut().flatten() {
         if let RefOr::T(parameter) = parameter
@@ -160,9 +217,8 @@ fn add_standard_errors(operation: &mut Operation, has_path_parameter: bool) {
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
     let has_query = operation.parameters.as_ref().is_some_and(|ps| {
-        ps.iter().any(|p| {
-            matches!(p, RefOr::T(p) if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
-        })
+        ps.iter()
+            .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)))
     });
     for (status, name, _) in STANDARD_RESPONSES {
         let applies = match *status {

@@ -116,8 +116,7 @@ pub async fn login(
     responses(
         (status = 200, description = "The calling user", body = User,
          headers(("ETag" = String, description = "The user's version"))),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/me")]
 pub async fn me(db: web::Data<Db>, caller: CurrentUser) -> Result<HttpResponse, ApiError> {

@@ -12,6 +12,8 @@ use crate::common::pagination::Page;
 use crate::common::version::Precondition;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::{BoardKeyPath, ColumnIdPath};
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -22,8 +24,7 @@ use crate::web::respond::{created, ok_with_etag};
     tag = "boards",
     params(BoardFilter),
     responses((status = 200, description = "One page of boards", body = Page<Board>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/boards")]
 pub async fn list_boards(
@@ -49,8 +50,7 @@ pub async fn list_boards(
         (status = 201, description = "The new board", body = Board,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The key is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/boards")]
 pub async fn create_board(
@@ -75,9 +75,8 @@ pub async fn create_board(
 /// Addressed by its key in any case; with its columns in order. Viewer and up.
 #[utoipa::path(
     tag = "boards",
-    params(("key" = String, Path, description = "The board's key, such as OPS")),
-    responses((status = 200, description = "The board", body = Board, headers(("ETag" = String, description = "Its version")))),
-    security(("bearer" = []))
+    params(BoardKeyPath),
+    responses((status = 200, description = "The board", body = Board, headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/boards/{key}")]
 pub async fn get_board(
@@ -95,16 +94,11 @@ pub async fn get_board(
 /// Managers and admins: name and description. The key cannot change. Honours `If-Match`.
 #[utoipa::path(
     tag = "boards",
-    params(
-        ("key" = String, Path, description = "The board's key"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(BoardKeyPath, IfMatchHeader),
     request_body = BoardChanges,
     responses(
         (status = 200, description = "The changed board", body = Board, headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/boards/{key}")]
 pub async fn update_board(
@@ -127,9 +121,8 @@ pub async fn update_board(
 /// The workflow in position order. Viewer and up.
 #[utoipa::path(
     tag = "boards",
-    params(("key" = String, Path, description = "The board's key")),
-    responses((status = 200, description = "The columns in order", body = Vec<Column>)),
-    security(("bearer" = []))
+    params(BoardKeyPath),
+    responses((status = 200, description = "The columns in order", body = Vec<Column>))
 )]
 #[get("/boards/{key}/columns")]
 pub async fn list_columns(
@@ -148,14 +141,13 @@ pub async fn list_columns(
 /// Names are unique on a board regardless of case (409 otherwise).
 #[utoipa::path(
     tag = "boards",
-    params(("key" = String, Path, description = "The board's key")),
+    params(BoardKeyPath),
     request_body = NewColumn,
     responses(
         (status = 201, description = "The new column", body = Column,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The name is taken on this board", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/boards/{key}/columns")]
 pub async fn add_column(
@@ -183,18 +175,12 @@ pub async fn add_column(
 /// move it to another `position`. Honours `If-Match`.
 #[utoipa::path(
     tag = "boards",
-    params(
-        ("key" = String, Path, description = "The board's key"),
-        ("id" = i64, Path, description = "The column's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The column's `ETag`"),
-    ),
+    params(BoardKeyPath, ColumnIdPath, IfMatchHeader),
     request_body = ColumnChanges,
     responses(
         (status = 200, description = "The changed column", body = Column, headers(("ETag" = String, description = "Its new version"))),
         (status = 409, description = "The name is taken on this board", body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/boards/{key}/columns/{id}")]
 pub async fn update_column(
@@ -218,17 +204,11 @@ pub async fn update_column(
 /// Managers and admins; only an empty column, and never a board's last one (409).
 #[utoipa::path(
     tag = "boards",
-    params(
-        ("key" = String, Path, description = "The board's key"),
-        ("id" = i64, Path, description = "The column's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The column's `ETag`"),
-    ),
+    params(BoardKeyPath, ColumnIdPath, IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The column holds items, or is the board's last", body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[delete("/boards/{key}/columns/{id}")]
 pub async fn delete_column(

@@ -15,6 +15,8 @@ use crate::common::pagination::Page;
 use crate::common::version::Precondition;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::{ServiceKeyPath, UserIdPath};
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -27,8 +29,7 @@ use crate::web::respond::{created, ok_with_etag};
     tag = "services",
     params(ServiceFilter),
     responses((status = 200, description = "One page of services", body = Page<Service>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/services")]
 pub async fn list_services(
@@ -53,8 +54,7 @@ pub async fn list_services(
         (status = 201, description = "The new service", body = Service,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The key is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/services")]
 pub async fn create_service(
@@ -88,10 +88,9 @@ fn resolved_key(input: &ServiceInput) -> String {
 /// Addressed by its key. Viewer and up.
 #[utoipa::path(
     tag = "services",
-    params(("key" = String, Path, description = "The service's key")),
+    params(ServiceKeyPath),
     responses((status = 200, description = "The service", body = Service,
-        headers(("ETag" = String, description = "Its version")))),
-    security(("bearer" = []))
+        headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/services/{key}")]
 pub async fn get_service(
@@ -111,17 +110,12 @@ pub async fn get_service(
 /// Honours `If-Match`.
 #[utoipa::path(
     tag = "services",
-    params(
-        ("key" = String, Path, description = "The service's key"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(ServiceKeyPath, IfMatchHeader),
     request_body = ServiceChanges,
     responses(
         (status = 200, description = "The changed service", body = Service,
          headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/services/{key}")]
 pub async fn update_service(
@@ -147,16 +141,11 @@ pub async fn update_service(
 /// what still refers to it. Retire it instead, or delete its policies first.
 #[utoipa::path(
     tag = "services",
-    params(
-        ("key" = String, Path, description = "The service's key"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(ServiceKeyPath, IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "Items, incidents (as affected service) or SLA policies refer to the service", body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[delete("/services/{key}")]
 pub async fn delete_service(
@@ -178,10 +167,9 @@ pub async fn delete_service(
 /// service's items. Its `ETag` is the template's own version.
 #[utoipa::path(
     tag = "services",
-    params(("key" = String, Path, description = "The service's key")),
+    params(ServiceKeyPath),
     responses((status = 200, description = "The RACI template", body = RaciTemplate,
-        headers(("ETag" = String, description = "The template's version")))),
-    security(("bearer" = []))
+        headers(("ETag" = String, description = "The template's version"))))
 )]
 #[get("/services/{key}/raci")]
 pub async fn get_service_raci(
@@ -201,17 +189,12 @@ pub async fn get_service_raci(
 /// template's `ETag` as `If-Match`: of two concurrent changes one wins, the other gets 412.
 #[utoipa::path(
     tag = "services",
-    params(
-        ("key" = String, Path, description = "The service's key"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The template's `ETag`"),
-    ),
+    params(ServiceKeyPath, IfMatchHeader),
     request_body = RaciInput,
     responses(
         (status = 200, description = "The new template", body = RaciTemplate,
          headers(("ETag" = String, description = "The template's new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[put("/services/{key}/raci")]
 pub async fn put_service_raci(
@@ -235,9 +218,8 @@ pub async fn put_service_raci(
 /// person's load is visible. Viewer and up, or the person themself.
 #[utoipa::path(
     tag = "users",
-    params(("id" = i64, Path, description = "The user's id")),
-    responses((status = 200, description = "The person's services by role", body = PersonRaci)),
-    security(("bearer" = []))
+    params(UserIdPath),
+    responses((status = 200, description = "The person's services by role", body = PersonRaci))
 )]
 #[get("/users/{id}/raci")]
 pub async fn get_user_raci(
@@ -274,8 +256,7 @@ pub async fn get_user_raci(
     ),
     responses(
         (status = 200, description = "What the import did", body = ImportReport),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/services/import")]
 pub async fn import_services(
@@ -317,8 +298,7 @@ pub async fn import_services(
     ),
     responses(
         (status = 200, description = "What the import did", body = ImportReport),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/organizations/import")]
 pub async fn import_organizations(

@@ -20,6 +20,8 @@ use crate::common::version::Precondition;
 use crate::users::model::normalize_email;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::OrganizationPath;
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -467,8 +469,7 @@ impl Organization {
     tag = "organizations",
     params(OrganizationFilter),
     responses((status = 200, description = "One page of organizations", body = Page<Organization>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/organizations")]
 pub async fn list_organizations(
@@ -495,8 +496,7 @@ pub async fn list_organizations(
         (status = 201, description = "The new organization", body = Organization,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The short name is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/organizations")]
 pub async fn create_organization(
@@ -521,10 +521,9 @@ pub async fn create_organization(
 /// Addressed by its short name, in any case (`dvz` finds `DVZ`). Viewer and up.
 #[utoipa::path(
     tag = "organizations",
-    params(("short_name" = String, Path, description = "The organization's short name, any case")),
+    params(OrganizationPath),
     responses((status = 200, description = "The organization", body = Organization,
-        headers(("ETag" = String, description = "Its version")))),
-    security(("bearer" = []))
+        headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/organizations/{short_name}")]
 pub async fn get_organization(
@@ -544,17 +543,12 @@ pub async fn get_organization(
 /// Managers and admins; only the fields present change. Honours `If-Match`.
 #[utoipa::path(
     tag = "organizations",
-    params(
-        ("short_name" = String, Path, description = "The organization's short name, any case"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(OrganizationPath, IfMatchHeader),
     request_body = OrganizationChanges,
     responses(
         (status = 200, description = "The changed organization", body = Organization,
          headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/organizations/{short_name}")]
 pub async fn update_organization(
@@ -579,16 +573,11 @@ pub async fn update_organization(
 /// reporting organization), deleted items included. Otherwise a 409 names what still does.
 #[utoipa::path(
     tag = "organizations",
-    params(
-        ("short_name" = String, Path, description = "The organization's short name, any case"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(OrganizationPath, IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "Services, users, demands or incidents still refer to it", body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[delete("/organizations/{short_name}")]
 pub async fn delete_organization(

@@ -12,6 +12,8 @@ use crate::demands::model::{self, DecisionRequest, DemandIntake, RoadmapFilter, 
 use crate::items::model::{Item, ItemFilter, ItemType};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::ItemKeyPath;
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -30,8 +32,7 @@ use crate::web::respond::{created, ok_with_etag};
         (status = 201, description = "The new demand", body = Item,
             headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The demand board does not exist, or its intake column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/demands")]
 pub async fn raise_demand(
@@ -65,8 +66,7 @@ pub async fn raise_demand(
     tag = "demands",
     params(ItemFilter),
     responses((status = 200, description = "One page of demands", body = Page<Item>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/demands")]
 pub async fn list_demands(
@@ -98,17 +98,12 @@ pub async fn list_demands(
 /// `demand_decided` event. Honours `If-Match`.
 #[utoipa::path(
     tag = "demands",
-    params(
-        ("key" = String, Path, description = "The demand's key or numeric id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(ItemKeyPath, IfMatchHeader),
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "The decided demand", body = Item, headers(("ETag" = String, description = "Its new version"))),
         (status = 409, description = "The item is not a demand, or accepting it would move it into a column at its WIP limit (`wip-limit-exceeded`; it stays in intake, undecided)", body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/items/{key}/decision")]
 pub async fn decide(
@@ -132,8 +127,7 @@ pub async fn decide(
 #[utoipa::path(
     tag = "demands",
     params(RoadmapFilter),
-    responses((status = 200, description = "The roadmap", body = Vec<RoadmapQuarter>)),
-    security(("bearer" = []))
+    responses((status = 200, description = "The roadmap", body = Vec<RoadmapQuarter>))
 )]
 #[get("/demands/roadmap")]
 pub async fn roadmap(

@@ -22,8 +22,7 @@ use crate::web::respond::PageResponse;
     tag = "incidents",
     params(IncidentFilter),
     responses((status = 200, description = "One page of incidents", body = Page<Item>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/incidents")]
 pub async fn list_incidents(

@@ -20,6 +20,8 @@ use crate::common::version::Precondition;
 use crate::items::model::Item;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::{CommentIdPath, ItemKeyPath};
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -132,9 +134,8 @@ fn comment(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<Comment, Ap
 /// requester reads the comments on their own organization's demands.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id"), PageParams),
-    responses((status = 200, description = "One page of comments", body = Page<Comment>)),
-    security(("bearer" = []))
+    params(ItemKeyPath, PageParams),
+    responses((status = 200, description = "One page of comments", body = Page<Comment>))
 )]
 #[get("/items/{key}/comments")]
 pub async fn list_comments(
@@ -187,11 +188,10 @@ pub async fn list_comments(
 /// the team's first comment is the first response when none is recorded.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id")),
+    params(ItemKeyPath),
     request_body = CommentInput,
     responses((status = 201, description = "The new comment", body = Comment,
-        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version")))),
-    security(("bearer" = []))
+        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))))
 )]
 #[post("/items/{key}/comments")]
 pub async fn add_comment(
@@ -252,17 +252,11 @@ pub async fn add_comment(
 /// The author only. The comment is marked `edited`. Honours `If-Match`.
 #[utoipa::path(
     tag = "items",
-    params(
-        ("key" = String, Path, description = "The item's key or numeric id"),
-        ("id" = i64, Path, description = "The comment's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The comment's `ETag`"),
-    ),
+    params(ItemKeyPath, CommentIdPath, IfMatchHeader),
     request_body = CommentInput,
     responses(
         (status = 200, description = "The edited comment", body = Comment, headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/items/{key}/comments/{id}")]
 pub async fn edit_comment(
@@ -324,16 +318,10 @@ pub async fn edit_comment(
 /// The author or an admin. A tombstone stays in the thread (`body: null`, `deleted_at` set).
 #[utoipa::path(
     tag = "items",
-    params(
-        ("key" = String, Path, description = "The item's key or numeric id"),
-        ("id" = i64, Path, description = "The comment's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The comment's `ETag`"),
-    ),
+    params(ItemKeyPath, CommentIdPath, IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[delete("/items/{key}/comments/{id}")]
 pub async fn delete_comment(
@@ -501,9 +489,8 @@ fn links_of(conn: &mut DbConnection, item_id: i64) -> Result<Vec<Link>, ApiError
 /// `duplicated_by`. Links to deleted items are left out. Viewer and up.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id")),
-    responses((status = 200, description = "The links", body = Vec<Link>)),
-    security(("bearer" = []))
+    params(ItemKeyPath),
+    responses((status = 200, description = "The links", body = Vec<Link>))
 )]
 #[get("/items/{key}/links")]
 pub async fn list_links(
@@ -527,13 +514,12 @@ pub async fn list_links(
 /// end) is a 409. Both items' histories record it.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id")),
+    params(ItemKeyPath),
     request_body = NewLink,
     responses(
         (status = 201, description = "The new link, from this item's side", body = Link),
         (status = 409, description = "The items are linked this way already", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/items/{key}/links")]
 pub async fn add_link(
@@ -629,9 +615,8 @@ pub async fn add_link(
 /// Members and up; from either end. Both items' histories record it.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id"), ("id" = i64, Path, description = "The link's id")),
-    responses((status = 204, description = "Removed")),
-    security(("bearer" = []))
+    params(ItemKeyPath, ("id" = i64, Path, description = "The link's id")),
+    responses((status = 204, description = "Removed"))
 )]
 #[delete("/items/{key}/links/{id}")]
 pub async fn delete_link(

@@ -12,6 +12,8 @@ use crate::common::version::Precondition;
 use crate::items::model::{Item, ItemChanges, ItemFilter, ItemRaci, MoveRequest, NewItem};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::ItemKeyPath;
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -25,8 +27,7 @@ use crate::web::respond::{created, ok_with_etag};
     tag = "items",
     params(ItemFilter),
     responses((status = 200, description = "One page of items", body = Page<Item>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/items")]
 pub async fn list_items(
@@ -57,8 +58,7 @@ pub async fn list_items(
         (status = 201, description = "The new item", body = Item,
             headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The board's first column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/items")]
 pub async fn create_item(
@@ -84,9 +84,8 @@ pub async fn create_item(
 /// By key (`OPS-42`, any case) or numeric id, like Jira's `issueIdOrKey`. A deleted item is 404.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id")),
-    responses((status = 200, description = "The item", body = Item, headers(("ETag" = String, description = "Its version")))),
-    security(("bearer" = []))
+    params(ItemKeyPath),
+    responses((status = 200, description = "The item", body = Item, headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/items/{key}")]
 pub async fn get_item(
@@ -108,16 +107,11 @@ pub async fn get_item(
 /// timestamps are not writable (422 naming the field). Honours `If-Match`.
 #[utoipa::path(
     tag = "items",
-    params(
-        ("key" = String, Path, description = "The item's key or numeric id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(ItemKeyPath, IfMatchHeader),
     request_body = ItemChanges,
     responses(
         (status = 200, description = "The changed item", body = Item, headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/items/{key}")]
 pub async fn update_item(
@@ -141,15 +135,10 @@ pub async fn update_item(
 /// `GET /items?include_deleted=true&updated_since=…` returns its tombstone. Honours `If-Match`.
 #[utoipa::path(
     tag = "items",
-    params(
-        ("key" = String, Path, description = "The item's key or numeric id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(ItemKeyPath, IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[delete("/items/{key}")]
 pub async fn delete_item(
@@ -171,9 +160,8 @@ pub async fn delete_item(
 /// the item's version, for `If-Match` on the PUT. Viewer and up.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id")),
-    responses((status = 200, description = "The roles", body = ItemRaci, headers(("ETag" = String, description = "The item's version")))),
-    security(("bearer" = []))
+    params(ItemKeyPath),
+    responses((status = 200, description = "The roles", body = ItemRaci, headers(("ETag" = String, description = "The item's version"))))
 )]
 #[get("/items/{key}/raci")]
 pub async fn get_item_raci(
@@ -194,16 +182,11 @@ pub async fn get_item_raci(
 /// the other roles. Honours `If-Match` (the item's version).
 #[utoipa::path(
     tag = "items",
-    params(
-        ("key" = String, Path, description = "The item's key or numeric id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The item's `ETag`"),
-    ),
+    params(ItemKeyPath, IfMatchHeader),
     request_body = RaciInput,
     responses(
         (status = 200, description = "The new roles", body = ItemRaci, headers(("ETag" = String, description = "The item's new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[put("/items/{key}/raci")]
 pub async fn put_item_raci(
@@ -232,17 +215,12 @@ pub async fn put_item_raci(
 /// `done_at` on entry into a `done` column and cleared when the item leaves it.
 #[utoipa::path(
     tag = "items",
-    params(
-        ("key" = String, Path, description = "The item's key or numeric id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The item's `ETag`"),
-    ),
+    params(ItemKeyPath, IfMatchHeader),
     request_body = MoveRequest,
     responses(
         (status = 200, description = "The moved item", body = Item, headers(("ETag" = String, description = "Its new version"))),
         (status = 409, description = "The column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/items/{key}/move")]
 pub async fn move_item(
@@ -269,9 +247,8 @@ pub async fn move_item(
 /// of a linked item only when that item is one of their organization's demands too.
 #[utoipa::path(
     tag = "items",
-    params(("key" = String, Path, description = "The item's key or numeric id"), PageParams),
-    responses((status = 200, description = "One page of events", body = Page<Event>)),
-    security(("bearer" = []))
+    params(ItemKeyPath, PageParams),
+    responses((status = 200, description = "One page of events", body = Page<Event>))
 )]
 #[get("/items/{key}/history")]
 pub async fn item_history(

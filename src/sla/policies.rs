@@ -27,6 +27,8 @@ use crate::common::text::check_text;
 use crate::common::version::Precondition;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
+use crate::web::params::SlaPolicyIdPath;
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -528,8 +530,7 @@ impl SlaPolicy {
     tag = "sla",
     params(SlaPolicyFilter),
     responses((status = 200, description = "One page of SLA policies", body = Page<SlaPolicy>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/sla-policies")]
 pub async fn list_sla_policies(
@@ -556,8 +557,7 @@ pub async fn list_sla_policies(
         (status = 201, description = "The new policy", body = SlaPolicy,
          headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The severity already has a policy for that service (or for every service)", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/sla-policies")]
 pub async fn create_sla_policy(
@@ -583,10 +583,9 @@ pub async fn create_sla_policy(
 /// Viewer and up.
 #[utoipa::path(
     tag = "sla",
-    params(("id" = i64, Path, description = "The policy's id")),
+    params(SlaPolicyIdPath),
     responses((status = 200, description = "The policy", body = SlaPolicy,
-        headers(("ETag" = String, description = "Its version")))),
-    security(("bearer" = []))
+        headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/sla-policies/{id}")]
 pub async fn get_sla_policy(
@@ -607,17 +606,12 @@ pub async fn get_sla_policy(
 /// create a new policy and delete this one instead. Honours `If-Match`.
 #[utoipa::path(
     tag = "sla",
-    params(
-        ("id" = i64, Path, description = "The policy's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(SlaPolicyIdPath, IfMatchHeader),
     request_body = SlaPolicyChanges,
     responses(
         (status = 200, description = "The changed policy", body = SlaPolicy,
          headers(("ETag" = String, description = "Its new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/sla-policies/{id}")]
 pub async fn update_sla_policy(
@@ -643,15 +637,10 @@ pub async fn update_sla_policy(
 /// every service, if there is one. Its history stays readable. Honours `If-Match`.
 #[utoipa::path(
     tag = "sla",
-    params(
-        ("id" = i64, Path, description = "The policy's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#, description = "The `ETag` you last read"),
-    ),
+    params(SlaPolicyIdPath, IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[delete("/sla-policies/{id}")]
 pub async fn delete_sla_policy(
@@ -675,10 +664,9 @@ pub async fn delete_sla_policy(
 /// and up.
 #[utoipa::path(
     tag = "sla",
-    params(("id" = i64, Path, description = "The policy's id"), PageParams),
+    params(SlaPolicyIdPath, PageParams),
     responses((status = 200, description = "One page of events", body = Page<Event>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page")))),
-    security(("bearer" = []))
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/sla-policies/{id}/history")]
 pub async fn sla_policy_history(

@@ -12,6 +12,8 @@ use crate::common::version::Precondition;
 use crate::users::model::{NewUser, PasswordChange, User, UserChanges, UserFilter};
 use crate::web::auth::{CurrentUser, PasswordChecks};
 use crate::web::extract::{Json, Query};
+use crate::web::params::UserIdPath;
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
 
@@ -25,8 +27,7 @@ use crate::web::respond::{created, ok_with_etag};
     responses(
         (status = 200, description = "One page of users", body = Page<User>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/users")]
 pub async fn list_users(
@@ -59,8 +60,7 @@ pub async fn list_users(
          body = crate::common::error::Problem,
          content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/users")]
 pub async fn create_user(
@@ -90,12 +90,11 @@ pub async fn create_user(
 /// Team members (viewer and up) may read any user; a requester only themself.
 #[utoipa::path(
     tag = "users",
-    params(("id" = i64, Path, description = "The user's id")),
+    params(UserIdPath),
     responses(
         (status = 200, description = "The user", body = User,
          headers(("ETag" = String, description = "The user's version, for If-Match"))),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/users/{id}")]
 pub async fn get_user(
@@ -124,19 +123,13 @@ pub async fn get_user(
 /// of the user: tokens issued before get 401, and the user logs in again.
 #[utoipa::path(
     tag = "users",
-    params(
-        ("id" = i64, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
-         description = "The `ETag` you last read, e.g. `\"3\"`"),
-    ),
+    params(UserIdPath, IfMatchHeader),
     request_body = UserChanges,
     responses(
         (status = 200, description = "The changed user", body = User,
          headers(("ETag" = String, description = "The user's new version"))),
         (status = 409, description = "The e-mail is taken, or this is the last admin",
          body = crate::common::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem,
-         content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts at `current_password` for this \
          account or from this address (they count like logins); try again after `Retry-After` \
          seconds", body = crate::common::error::Problem, content_type = "application/problem+json",
@@ -146,8 +139,7 @@ pub async fn get_user(
          seconds",
          body = crate::common::error::Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/users/{id}")]
 pub async fn update_user(

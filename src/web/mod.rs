@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod extract;
 pub mod jwt;
+pub mod params;
 pub mod precondition;
 pub mod respond;
 pub mod routes;

@@ -8,6 +8,17 @@ use actix_web::{FromRequest, HttpRequest};
 use crate::common::error::ApiError;
 pub use crate::common::version::Precondition;
 
+/// The `If-Match` request header as an OpenAPI parameter: a handler that takes a
+/// [`Precondition`] names this in `#[utoipa::path(params(...))]`. The 412 it can lead to is
+/// added to every such operation where the app completes the document (`openapi::finish`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatchHeader {
+    /// The `ETag` you last read, e.g. `"3"`
+    #[param(rename = "If-Match", pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#)]
+    pub if_match: Option<String>,
+}
+
 impl FromRequest for Precondition {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;

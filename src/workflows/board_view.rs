@@ -21,6 +21,7 @@ use crate::items::model::{ItemType, Priority, demands_of};
 use crate::sla::severity::Severity;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::Query;
+use crate::web::params::BoardKeyPath;
 
 /// Filters of the board view.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -328,9 +329,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// up; a requester sees only the cards of their own organization's demands.
 #[utoipa::path(
     tag = "boards",
-    params(("key" = String, Path, description = "The board's key"), ViewFilter),
-    responses((status = 200, description = "The board view", body = BoardView)),
-    security(("bearer" = []))
+    params(BoardKeyPath, ViewFilter),
+    responses((status = 200, description = "The board view", body = BoardView))
 )]
 #[get("/boards/{key}/view")]
 pub async fn board_view(

@@ -13,6 +13,8 @@ use crate::common::version::Precondition;
 use crate::items::model::hand_over_items;
 use crate::users::model::User;
 use crate::web::auth::CurrentUser;
+use crate::web::params::UserIdPath;
+use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::ok_with_etag;
 
 /// Mounts the two endpoints under the API scope, next to the users'.
@@ -37,11 +39,7 @@ pub struct Deactivation {
 /// body names a `replacement` who takes those over (409 listing the services otherwise).
 #[utoipa::path(
     tag = "users",
-    params(
-        ("id" = i64, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
-         description = "The `ETag` you last read, e.g. `\"3\"`"),
-    ),
+    params(UserIdPath, IfMatchHeader),
     request_body(content = Option<Deactivation>, description = "Optional: who takes over"),
     responses(
         (status = 200, description = "The deactivated user", body = User,
@@ -49,10 +47,7 @@ pub struct Deactivation {
         (status = 409, description = "This is the last active admin, or the user is accountable \
          for services and no replacement was named", body = crate::common::error::Problem,
          content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem,
-         content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/users/{id}/deactivate")]
 pub async fn deactivate_user(
@@ -85,18 +80,11 @@ pub async fn deactivate_user(
 /// Admins only. The user may log in again; tokens issued before the deactivation stay invalid.
 #[utoipa::path(
     tag = "users",
-    params(
-        ("id" = i64, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#,
-         description = "The `ETag` you last read, e.g. `\"3\"`"),
-    ),
+    params(UserIdPath, IfMatchHeader),
     responses(
         (status = 200, description = "The reactivated user", body = User,
          headers(("ETag" = String, description = "The user's new version"))),
-        (status = 412, description = "`If-Match` is stale", body = crate::common::error::Problem,
-         content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/users/{id}/reactivate")]
 pub async fn reactivate_user(
