@@ -12,7 +12,7 @@ use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{Page, PageParams};
-use crate::common::text::check_text;
+use crate::common::text::{check_text, required_text};
 use crate::common::version::Precondition;
 
 /// Where a column stands in the flow; flow metrics and `started_at`/`done_at` follow it.
@@ -266,12 +266,7 @@ impl ColumnRow {
 }
 
 fn check_name(field: &str, name: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
-    }
-    check_text(errors, field, &name, max);
-    name
+    required_text(errors, field, name, max)
 }
 
 fn check_wip(field: &str, wip: Option<i32>, errors: &mut Vec<FieldError>) {

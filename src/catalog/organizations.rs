@@ -15,7 +15,7 @@ use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{Page, PageParams};
-use crate::common::text::check_text;
+use crate::common::text::required_text;
 use crate::common::version::Precondition;
 use crate::users::model::normalize_email;
 use crate::web::auth::CurrentUser;
@@ -215,12 +215,7 @@ fn validate_short_name(short_name: &str, errors: &mut Vec<FieldError>) {
 }
 
 fn validate_name(name: &str, errors: &mut Vec<FieldError>) -> String {
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        errors.push(FieldError::new("name", "must not be empty"));
-    }
-    check_text(errors, "name", &name, 200);
-    name
+    required_text(errors, "name", name, 200)
 }
 
 impl Organization {

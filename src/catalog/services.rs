@@ -22,7 +22,9 @@ use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
 use crate::common::person::PersonRef;
-use crate::common::text::check_text;
+use crate::common::text::{
+    TagRule, check_text, http_url, optional_text, required_text, tag_list, trimmed,
+};
 use crate::common::version::Precondition;
 
 /// Where a service is in its life.
@@ -379,13 +381,6 @@ pub fn is_valid_key(key: &str) -> bool {
         })
 }
 
-fn optional_text(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
 impl ServiceInput {
     /// Checks every field and resolves the organizations; every problem is reported, each
     /// under its field's name.
@@ -398,11 +393,7 @@ impl ServiceInput {
                 "must be 1–64 lower-case letters, digits and single hyphens, such as `wohngeld-antrag`",
             ));
         }
-        let name = self.name.trim().to_string();
-        if name.is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        }
-        check_text(&mut errors, "name", &name, 200);
+        let name = required_text(&mut errors, "name", &self.name, 200);
         check_text(&mut errors, "description", &self.description, 20_000);
         let kind = match self.kind {
             Some(kind) => kind,
@@ -414,7 +405,7 @@ impl ServiceInput {
         if !(0..=4).contains(&self.maturity_level) {
             errors.push(FieldError::new("maturity_level", "must be between 0 and 4"));
         }
-        let ozg_id = optional_text(self.ozg_id.as_deref());
+        let ozg_id = trimmed(self.ozg_id.as_deref());
         if let Some(id) = &ozg_id
             && !(id.len() == 5 && id.chars().all(|c| c.is_ascii_digit()))
         {
@@ -441,48 +432,16 @@ impl ServiceInput {
         if leika_keys.len() > 50 {
             errors.push(FieldError::new("leika_keys", "must hold at most 50 keys"));
         }
-        let topic = optional_text(self.topic.as_deref());
-        if let Some(topic) = &topic {
-            check_text(&mut errors, "topic", topic, 100);
-        }
+        let topic = optional_text(&mut errors, "topic", self.topic.as_deref(), 100);
         let operator_id = orgs.resolve("operator", self.operator.as_deref(), &mut errors);
         let responsible_id = orgs.resolve("responsible", self.responsible.as_deref(), &mut errors);
-        let url = optional_text(self.url.as_deref());
-        if let Some(url) = &url {
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"));
-            let valid = rest.is_some_and(|r| !r.is_empty())
-                && url.len() <= 2000
-                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-            if !valid {
-                errors.push(FieldError::new(
-                    "url",
-                    "must be an http:// or https:// address",
-                ));
-            }
-        }
-        let mut tags: Vec<String> = Vec::new();
-        for (i, raw) in self.tags.iter().enumerate() {
-            let tag = raw.trim().to_lowercase();
-            let valid = !tag.is_empty()
-                && tag.len() <= 40
-                && tag
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-            if !valid {
-                errors.push(FieldError::new(
-                    format!("tags[{i}]"),
-                    "must be 1–40 lower-case letters, digits, `-`, `_` or `.`",
-                ));
-            } else if !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
-        if tags.len() > 20 {
-            errors.push(FieldError::new("tags", "must hold at most 20 tags"));
-        }
-        tags.sort();
+        let url = http_url(&mut errors, "url", self.url.as_deref());
+        let tag_rule = TagRule {
+            noun: "tags",
+            max_chars: 40,
+            max_entries: 20,
+        };
+        let tags = tag_list(&mut errors, "tags", &self.tags, tag_rule);
         if !errors.is_empty() {
             return Err(errors);
         }

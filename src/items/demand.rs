@@ -15,7 +15,7 @@ use crate::common::db::DbConnection;
 use crate::common::db::schema::{demand_details, organizations};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::Diff;
-use crate::common::text::check_text;
+use crate::common::text::{check_text, trimmed};
 
 /// How much work a demand needs, in T-shirt sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -181,11 +181,7 @@ pub(crate) fn resolve(
         None => current.and_then(|c| c.requesting_org_id),
     };
     let proposed_service = match &input.proposed_service {
-        Some(p) => p
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_string),
+        Some(p) => trimmed(p.as_deref()),
         None => current.and_then(|c| c.proposed_service.clone()),
     };
     if let Some(p) = &proposed_service {

@@ -12,10 +12,10 @@ use crate::common::actor::{Role, Visibility};
 use crate::common::db::Db;
 use crate::common::db::schema::{item_comments, item_links, items, users};
 use crate::common::db::{DbConnection, now};
-use crate::common::error::{ApiError, FieldError};
+use crate::common::error::ApiError;
 use crate::common::history::{self, Subject};
 use crate::common::pagination::{Page, PageParams};
-use crate::common::text::check_text;
+use crate::common::text::{check_not_blank, check_text};
 use crate::common::version::Precondition;
 use crate::items::model::Item;
 use crate::web::auth::CurrentUser;
@@ -92,9 +92,7 @@ fn to_comment(row: CommentRow) -> Comment {
 
 fn check_body(body: &str) -> Result<String, ApiError> {
     let mut errors = Vec::new();
-    if body.trim().is_empty() {
-        errors.push(FieldError::new("body", "must not be empty"));
-    }
+    check_not_blank(&mut errors, "body", body);
     check_text(&mut errors, "body", body, 20_000);
     if errors.is_empty() {
         Ok(body.to_string())

@@ -16,7 +16,7 @@ use crate::common::db::DbConnection;
 use crate::common::db::schema::{incident_details, incident_services, organizations, services};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::Diff;
-use crate::common::text::check_text;
+use crate::common::text::{check_text, trimmed};
 use crate::sla::clock::{self, ClockInput, SlaState};
 use crate::sla::severity::Severity;
 
@@ -247,11 +247,7 @@ pub(crate) fn resolve(
         .unwrap_or_default();
     check_text(errors, "incident.impact", &impact, 65_536);
     let resolution = match &input.resolution {
-        Some(r) => r
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_string),
+        Some(r) => trimmed(r.as_deref()),
         None => current.and_then(|c| c.resolution.clone()),
     };
     if let Some(r) = &resolution {

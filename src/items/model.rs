@@ -22,7 +22,7 @@ use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
-use crate::common::text::check_text;
+use crate::common::text::{TagRule, check_text, http_url, required_text, tag_list};
 use crate::common::version::Precondition;
 use crate::items::demand::{self as demands, Decision, DemandFields, DemandInput};
 use crate::items::incident::{self as incidents, IncidentFields, IncidentInput};
@@ -530,34 +530,8 @@ fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<Externa
                 "appears twice: one reference per system",
             ));
         }
-        let key = r.key.trim().to_string();
-        if key.is_empty() {
-            errors.push(FieldError::new(
-                format!("external_refs[{i}].key"),
-                "must not be empty",
-            ));
-        }
-        check_text(errors, &format!("external_refs[{i}].key"), &key, 200);
-        let url = r
-            .url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_string);
-        if let Some(url) = &url {
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"));
-            if rest.is_none_or(|r| r.is_empty())
-                || url.len() > 2000
-                || url.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                errors.push(FieldError::new(
-                    format!("external_refs[{i}].url"),
-                    "must be an http:// or https:// address",
-                ));
-            }
-        }
+        let key = required_text(errors, &format!("external_refs[{i}].key"), &r.key, 200);
+        let url = http_url(errors, &format!("external_refs[{i}].url"), r.url.as_deref());
         out.push(ExternalRef { system, key, url });
     }
     out.sort_by(|a, b| a.system.cmp(&b.system));
@@ -684,37 +658,16 @@ fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, Ap
 }
 
 fn check_labels(field: &str, labels: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for (i, raw) in labels.iter().enumerate() {
-        let label = raw.trim().to_lowercase();
-        let valid = !label.is_empty()
-            && label.len() <= 40
-            && label
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-        if !valid {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "must be 1–40 lower-case letters, digits, `-`, `_` or `.`",
-            ));
-        } else if !out.contains(&label) {
-            out.push(label);
-        }
-    }
-    if out.len() > 20 {
-        errors.push(FieldError::new(field, "must hold at most 20 labels"));
-    }
-    out.sort();
-    out
+    let rule = TagRule {
+        noun: "labels",
+        max_chars: 40,
+        max_entries: 20,
+    };
+    tag_list(errors, field, labels, rule)
 }
 
 fn check_title(title: &str, errors: &mut Vec<FieldError>) -> String {
-    let title = title.trim().to_string();
-    if title.is_empty() {
-        errors.push(FieldError::new("title", "must not be empty"));
-    }
-    check_text(errors, "title", &title, 200);
-    title
+    required_text(errors, "title", title, 200)
 }
 
 fn service_id(

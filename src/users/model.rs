@@ -14,7 +14,7 @@ use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::password;
-use crate::common::text::check_text;
+use crate::common::text::required_text;
 pub use crate::common::text::{MAX_EMAIL_CHARS, canonical_email, normalize_email};
 use crate::common::version::Precondition;
 
@@ -197,12 +197,7 @@ pub struct PasswordChange {
 }
 
 fn check_display_name(name: &str, errors: &mut Vec<FieldError>) -> String {
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        errors.push(FieldError::new("display_name", "must not be empty"));
-    }
-    check_text(errors, "display_name", &name, MAX_NAME_CHARS);
-    name
+    required_text(errors, "display_name", name, MAX_NAME_CHARS)
 }
 
 impl User {
