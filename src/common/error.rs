@@ -6,7 +6,8 @@
 //! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409 naming the field
 //!   it guards ([`UNIQUE_FIELDS`]), a broken foreign key a 409 too. Neither ever carries the
 //!   database's text or constraint names: features check these rules first and say more; what
-//!   reaches this mapping is a race with a concurrent request.
+//!   reaches this mapping is a race with a concurrent request. A broken check constraint is a
+//!   422 without field or names, for the same reason.
 //! - Anything unexpected is logged with its whole cause chain and answered with an opaque 500
 //!   that leaks no detail. An unreachable database is a 503, so that clients retry.
 //! - Throttled logins are a 429 and work the server cannot start in time (password hashing at
@@ -153,6 +154,10 @@ pub enum ApiError {
     /// 422: well-formed but invalid input; each field is named.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422: a write broke a check constraint of the database that the feature's own validation
+    /// did not catch (a value combined with a concurrent change, or a rule not yet checked).
+    #[error("check constraint violated")]
+    CheckViolation,
     /// 429 `too-many-requests`: too many attempts (login throttling); even a right password is
     /// refused until the wait is over.
     #[error("too many requests: {detail}")]
@@ -315,6 +320,13 @@ impl ApiError {
                     many => format!("The request has {} invalid fields.", many.len()),
                 },
             ),
+            ApiError::CheckViolation => (
+                "validation",
+                "Validation failed",
+                "A value breaks a rule of the stored data (perhaps together with a change made \
+                 at the same moment); reload, look over the values and try again."
+                    .to_string(),
+            ),
             ApiError::TooManyRequests { detail, .. } => {
                 ("too-many-requests", "Too many requests", detail.clone())
             }
@@ -382,7 +394,7 @@ impl ResponseError for ApiError {
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::CheckViolation => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -448,6 +460,18 @@ impl From<diesel::result::Error> for ApiError {
                      what is referred to no longer exists. Reload and try again."
                         .into(),
                 )
+            }
+            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                log::info!("check violation: {}", info.message());
+                ApiError::CheckViolation
+            }
+            // SQLite reports a CHECK failure raised by a trigger (and one of its own where the
+            // extended result code is lost) as a plain constraint error with this message.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("CHECK constraint failed") =>
+            {
+                log::info!("check violation: {}", info.message());
+                ApiError::CheckViolation
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::Busy(info.message().to_string())
@@ -691,6 +715,44 @@ mod tests {
                 assert!(!body.contains(leak), "leaks `{leak}`: {body}");
             }
         }
+    }
+
+    #[test]
+    fn a_check_violation_is_a_422_without_names_on_both_engines() {
+        use diesel::result::DatabaseErrorKind::{CheckViolation, Unknown};
+        for (kind, message, constraint) in [
+            (
+                CheckViolation,
+                "new row for relation \"board_columns\" violates check constraint \
+                 \"board_columns_wip_limit_check\"",
+                Some("board_columns_wip_limit_check"),
+            ),
+            (
+                CheckViolation,
+                "CHECK constraint failed: wip_limit IS NULL OR wip_limit > 0",
+                None,
+            ),
+            (
+                Unknown,
+                "CHECK constraint failed: board_columns_wip_limit_check",
+                None,
+            ),
+        ] {
+            let (status, body) = database_error(kind, message, constraint);
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{message}: {body}"
+            );
+            for leak in ["check", "CHECK", "board_columns", "wip_limit", "relation"] {
+                assert!(!body.contains(leak), "{message} leaks `{leak}`: {body}");
+            }
+            let problem: Problem = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(problem.status, 422);
+        }
+        // Any other unknown database error stays a 500.
+        let (status, _) = database_error(Unknown, "disk I/O error", None);
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
