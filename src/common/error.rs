@@ -241,6 +241,12 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// An unexpected error with the causes under it; the whole chain ([`cause_chain`]) goes to
+    /// the log only.
+    pub fn internal_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        ApiError::Internal(cause_chain(error))
+    }
+
     /// The problem document for this error.
     pub fn problem(&self) -> Problem {
         let status = self.status_code();
@@ -378,6 +384,24 @@ impl ApiError {
     }
 }
 
+/// `error` and every `source()` under it, outermost first, as `a: b: c`, for the log. A cause
+/// whose text the level above already shows (`failed: b` over `b`) is not repeated.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut above = chain.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !above.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        above = text;
+        source = cause.source();
+    }
+    chain
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -485,7 +509,7 @@ impl From<diesel::result::Error> for ApiError {
             {
                 ApiError::Busy(info.message().to_string())
             }
-            other => ApiError::internal(other),
+            other => ApiError::internal_error(&other),
         }
     }
 }
@@ -567,7 +591,7 @@ impl From<r2d2::Error> for ApiError {
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
-        ApiError::internal(error)
+        ApiError::internal_error(&error)
     }
 }
 
@@ -588,6 +612,55 @@ mod tests {
             !text.contains("10.0.0.5") && !text.contains("password"),
             "{text}"
         );
+    }
+
+    /// An error with a cause, for the chain tests.
+    #[derive(Debug)]
+    struct Layer {
+        text: &'static str,
+        cause: Option<Box<Layer>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.cause
+                .as_deref()
+                .map(|c| c as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        let mut chain: Option<Box<Layer>> = None;
+        for text in texts.iter().rev() {
+            chain = Some(Box::new(Layer { text, cause: chain }));
+        }
+        *chain.unwrap_or_else(|| panic!("no layers"))
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_whole_cause_chain_for_the_log() {
+        let error = layers(&["a", "b", "c"]);
+        assert_eq!(cause_chain(&error), "a: b: c");
+        assert_eq!(cause_chain(&layers(&["alone"])), "alone");
+        // A level that already shows its cause does not repeat it.
+        let wrapped = layers(&["loading failed: bad row", "bad row", "column 3"]);
+        assert_eq!(cause_chain(&wrapped), "loading failed: bad row: column 3");
+        match ApiError::internal_error(&error) {
+            ApiError::Internal(logged) => assert_eq!(logged, "a: b: c"),
+            other => panic!("{other:?}"),
+        }
+        // Diesel's own wrappers: the cause of a failed deserialization reaches the log.
+        let diesel_error = diesel::result::Error::DeserializationError(Box::new(error));
+        match ApiError::from(diesel_error) {
+            ApiError::Internal(logged) => assert_eq!(logged, "a: b: c"),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A database error as diesel reports it, for the mapping tests.
