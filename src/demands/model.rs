@@ -16,7 +16,7 @@ use crate::common::db::schema::{board_columns, demand_details, items, organizati
 use crate::common::db::{DbConnection, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
-use crate::common::text::check_text;
+use crate::common::text::optional_text;
 use crate::common::version::Precondition;
 use crate::items::demand::{
     Decision, DemandInput, Effort, check_quarter, check_value, is_quarter, row_of,
@@ -138,15 +138,7 @@ pub fn decide(
     };
     expected.check(row.version)?;
     let mut errors = Vec::new();
-    let reason = request
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_string);
-    if let Some(r) = &reason {
-        check_text(&mut errors, "reason", r, 20_000);
-    }
+    let reason = optional_text(&mut errors, "reason", request.reason.as_deref(), 20_000);
     if matches!(request.decision, Decision::Rejected | Decision::Deferred) && reason.is_none() {
         errors.push(FieldError::new(
             "reason",
