@@ -9,7 +9,7 @@ use crate::common::pagination::Page;
 use crate::common::version::Precondition;
 use crate::demands::DemandSettings;
 use crate::demands::model::{self, DecisionRequest, DemandIntake, RoadmapFilter, RoadmapQuarter};
-use crate::items::model::{Item, ItemFilter, ItemType};
+use crate::items::types::{Item, ItemFilter, ItemType};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
 use crate::web::params::ItemKeyPath;

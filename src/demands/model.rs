@@ -21,7 +21,7 @@ use crate::common::version::Precondition;
 use crate::items::demand::{
     Decision, DemandInput, Effort, check_quarter, check_value, is_quarter, row_of,
 };
-use crate::items::model::{Item, MoveRequest};
+use crate::items::types::{Item, MoveRequest};
 
 /// The body of `POST /api/v1/demands`: a stakeholder raises a demand.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -121,7 +121,7 @@ pub fn decide(
         crate::common::db::lock(conn, crate::common::db::Lock::Column(column))?;
     }
     let row = Item::row_for_update(conn, &seen.id.to_string())?;
-    let is_accountable = crate::items::model::raci_of(conn, &[row.id])?
+    let is_accountable = crate::items::queries::raci_of(conn, &[row.id])?
         .remove(&row.id)
         .and_then(|raci| raci.accountable)
         .is_some_and(|p| p.id == caller.id());
@@ -483,9 +483,9 @@ pub fn intake(
         None => None,
     };
     ensure_demand_board(conn, board)?;
-    let item = crate::items::model::NewItem {
+    let item = crate::items::types::NewItem {
         board: board.to_string(),
-        item_type: crate::items::model::ItemType::Demand,
+        item_type: crate::items::types::ItemType::Demand,
         title: form.title.clone(),
         description: form.description.clone(),
         service: form.service.clone(),

@@ -7,7 +7,7 @@ use crate::common::db::Db;
 use crate::common::error::ApiError;
 use crate::common::pagination::Page;
 use crate::incidents::model::{self, IncidentFilter};
-use crate::items::model::Item;
+use crate::items::types::Item;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::Query;
 use crate::web::respond::PageResponse;

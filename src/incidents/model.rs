@@ -72,7 +72,7 @@ fn sla_matches(
 pub fn list(
     conn: &mut DbConnection,
     filter: &IncidentFilter,
-) -> Result<crate::common::pagination::Page<crate::items::model::Item>, ApiError> {
+) -> Result<crate::common::pagination::Page<crate::items::types::Item>, ApiError> {
     use crate::common::db::schema::items;
     let paging = crate::common::pagination::PageParams {
         limit: filter.limit,
@@ -131,7 +131,7 @@ pub fn list(
         .map(|(id, _, _)| *id)
         .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
         .collect();
-    let items = crate::items::model::Item::by_ids(conn, &wanted)?;
+    let items = crate::items::types::Item::by_ids(conn, &wanted)?;
     Ok(crate::common::pagination::Page::from_rows(
         items,
         limit,

@@ -1,4 +1,5 @@
-//! HTTP handlers for `/api/v1/items`.
+//! HTTP handlers for `/api/v1/items` and its comments, links and history: each extracts the
+//! request, checks the caller's role and calls one function of the items model.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 
@@ -6,13 +7,16 @@ use crate::catalog::raci::RaciInput;
 use crate::common::actor::Role;
 use crate::common::db::Db;
 use crate::common::error::ApiError;
-use crate::common::history::{self, Event, Subject};
+use crate::common::history::Event;
 use crate::common::pagination::{Page, PageParams};
 use crate::common::version::Precondition;
-use crate::items::model::{Item, ItemChanges, ItemFilter, ItemRaci, MoveRequest, NewItem};
+use crate::items::comments::{self, Comment, CommentInput};
+use crate::items::history;
+use crate::items::links::{self, Link, NewLink};
+use crate::items::types::{Item, ItemChanges, ItemFilter, ItemRaci, MoveRequest, NewItem};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
-use crate::web::params::ItemKeyPath;
+use crate::web::params::{CommentIdPath, ItemKeyPath};
 use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
 use crate::web::respond::{created, ok_with_etag};
@@ -262,19 +266,200 @@ pub async fn item_history(
     let paging = paging.0;
     let visibility = caller.visibility();
     let page = db
-        .run(move |conn| {
-            let item = Item::row_visible(conn, &key, visibility)?;
-            let mut page = history::events_of(
-                conn,
-                Subject {
-                    entity_type: "item",
-                    entity_id: item.id,
-                },
-                &paging,
-            )?;
-            crate::items::details::confine_history(conn, &mut page.items, visibility)?;
-            Ok(page)
-        })
+        .run(move |conn| history::page(conn, &key, visibility, &paging))
         .await?;
     Ok(page.respond(&req))
+}
+
+/// List an item's comments.
+///
+/// Oldest first; deleted comments stay as tombstones (`body: null`). Viewer and up; a
+/// requester reads the comments on their own organization's demands.
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath, PageParams),
+    responses((status = 200, description = "One page of comments", body = Page<Comment>))
+)]
+#[get("/items/{key}/comments")]
+pub async fn list_comments(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    paging: Query<PageParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Requester)?;
+    let paging = paging.0;
+    let visibility = caller.visibility();
+    let page = db
+        .run(move |conn| comments::list(conn, &key, visibility, &paging))
+        .await?;
+    Ok(page.respond(&req))
+}
+
+/// Comment on an item.
+///
+/// Members and up; a requester comments on their own organization's demands. On an incident,
+/// the team's first comment is the first response when none is recorded.
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath),
+    request_body = CommentInput,
+    responses((status = 201, description = "The new comment", body = Comment,
+        headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))))
+)]
+#[post("/items/{key}/comments")]
+pub async fn add_comment(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    body: Json<CommentInput>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.role() == Role::Viewer {
+        return Err(ApiError::Forbidden(
+            "Viewers read; members and up comment, requesters on their own demands.".into(),
+        ));
+    }
+    let actor = caller.actor.clone();
+    let visibility = caller.visibility();
+    let (item_key, comment) = db
+        .transaction(move |conn| comments::add(conn, &key, &body.0, &actor, visibility))
+        .await?;
+    Ok(created(
+        &comment,
+        &format!("/api/v1/items/{item_key}/comments/{}", comment.id),
+        comment.version,
+    ))
+}
+
+/// Edit a comment.
+///
+/// The author only. The comment is marked `edited`. Honours `If-Match`.
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath, CommentIdPath, IfMatchHeader),
+    request_body = CommentInput,
+    responses(
+        (status = 200, description = "The edited comment", body = Comment, headers(("ETag" = String, description = "Its new version"))),
+    )
+)]
+#[patch("/items/{key}/comments/{id}")]
+pub async fn edit_comment(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    path: web::Path<(String, i64)>,
+    if_match: Precondition,
+    body: Json<CommentInput>,
+) -> Result<HttpResponse, ApiError> {
+    // Authors only; a requester authors comments on their organization's demands.
+    caller.require(Role::Requester)?;
+    let visibility = caller.visibility();
+    let actor = caller.actor.clone();
+    let (key, id) = path.into_inner();
+    let comment = db
+        .transaction(move |conn| {
+            comments::edit(conn, &key, id, &body.0, &actor, visibility, if_match)
+        })
+        .await?;
+    Ok(ok_with_etag(&comment, comment.version))
+}
+
+/// Delete a comment.
+///
+/// The author or an admin. A tombstone stays in the thread (`body: null`, `deleted_at` set).
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath, CommentIdPath, IfMatchHeader),
+    responses(
+        (status = 204, description = "Deleted"),
+    )
+)]
+#[delete("/items/{key}/comments/{id}")]
+pub async fn delete_comment(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    path: web::Path<(String, i64)>,
+    if_match: Precondition,
+) -> Result<HttpResponse, ApiError> {
+    // Authors only; a requester authors comments on their organization's demands.
+    caller.require(Role::Requester)?;
+    let visibility = caller.visibility();
+    let actor = caller.actor.clone();
+    let is_admin = caller.role() == Role::Admin;
+    let (key, id) = path.into_inner();
+    db.transaction(move |conn| {
+        comments::delete(conn, &key, id, &actor, visibility, is_admin, if_match)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List an item's links.
+///
+/// Each link from this item's side: `blocks` / `blocked_by`, `relates`, `duplicates` /
+/// `duplicated_by`. Links to deleted items are left out. Viewer and up.
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath),
+    responses((status = 200, description = "The links", body = Vec<Link>))
+)]
+#[get("/items/{key}/links")]
+pub async fn list_links(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let links = db.run(move |conn| links::list(conn, &key)).await?;
+    Ok(HttpResponse::Ok().json(links))
+}
+
+/// Link two items.
+///
+/// Members and up. Stored once, shown from both ends; a link that exists already (from either
+/// end) is a 409. Both items' histories record it.
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath),
+    request_body = NewLink,
+    responses(
+        (status = 201, description = "The new link, from this item's side", body = Link),
+        (status = 409, description = "The items are linked this way already", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/items/{key}/links")]
+pub async fn add_link(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    key: web::Path<String>,
+    body: Json<NewLink>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.actor.clone();
+    let link = db
+        .transaction(move |conn| links::add(conn, &key, &body.0, &actor))
+        .await?;
+    Ok(HttpResponse::Created().json(link))
+}
+
+/// Remove a link.
+///
+/// Members and up; from either end. Both items' histories record it.
+#[utoipa::path(
+    tag = "items",
+    params(ItemKeyPath, ("id" = i64, Path, description = "The link's id")),
+    responses((status = 204, description = "Removed"))
+)]
+#[delete("/items/{key}/links/{id}")]
+pub async fn delete_link(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Member)?;
+    let actor = caller.actor.clone();
+    let (key, id) = path.into_inner();
+    db.transaction(move |conn| links::delete(conn, &key, id, &actor))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

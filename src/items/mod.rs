@@ -1,11 +1,25 @@
 //! Items on boards: demands, tasks and incidents with RACI roles, ranks, moves and history.
+//!
+//! The files build on each other in this order, each using only those before it: `rank`,
+//! `demand` and `incident` (the type-specific fields), `types` (the API shapes and forms),
+//! `rows` (the stored row), `queries` (reading whole items), `list`, `moves`, `raci`,
+//! `writes` (create, change, delete), `comments`, `links`, `history`, and the HTTP
+//! `handlers` on top.
 
+pub mod comments;
 pub mod demand;
-pub mod details;
 pub mod handlers;
+pub mod history;
 pub mod incident;
-pub mod model;
+pub mod links;
+pub mod list;
+pub mod moves;
+pub mod queries;
+pub mod raci;
 pub mod rank;
+pub mod rows;
+pub mod types;
+pub mod writes;
 
 /// Mounts the item endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -18,11 +32,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::put_item_raci)
         .service(handlers::move_item)
         .service(handlers::item_history)
-        .service(details::list_comments)
-        .service(details::add_comment)
-        .service(details::edit_comment)
-        .service(details::delete_comment)
-        .service(details::list_links)
-        .service(details::add_link)
-        .service(details::delete_link);
+        .service(handlers::list_comments)
+        .service(handlers::add_comment)
+        .service(handlers::edit_comment)
+        .service(handlers::delete_comment)
+        .service(handlers::list_links)
+        .service(handlers::add_link)
+        .service(handlers::delete_link);
 }

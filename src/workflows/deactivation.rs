@@ -10,7 +10,7 @@ use crate::common::actor::Role;
 use crate::common::db::Db;
 use crate::common::error::ApiError;
 use crate::common::version::Precondition;
-use crate::items::model::hand_over_items;
+use crate::items::raci::hand_over_items;
 use crate::users::model::User;
 use crate::web::auth::CurrentUser;
 use crate::web::params::UserIdPath;

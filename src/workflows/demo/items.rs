@@ -17,7 +17,7 @@ use crate::demands::model::{self as demands, DecisionRequest};
 use crate::error::ApiError;
 use crate::items::demand::{Decision, DemandInput, Effort};
 use crate::items::incident::IncidentInput;
-use crate::items::model::{Item, ItemType, MoveRequest, NewItem, Priority};
+use crate::items::types::{Item, ItemType, MoveRequest, NewItem, Priority};
 use crate::sla::severity::Severity;
 
 /// `items.toml`: the texts and knobs of the item generator (the file explains the rules).

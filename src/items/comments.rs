@@ -1,0 +1,291 @@
+//! Comments on items: reading a thread, posting, editing and deleting a comment. Each change
+//! writes its event into the item's history in the same transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::common::actor::{Actor, Visibility};
+use crate::common::db::schema::{item_comments, users};
+use crate::common::db::{DbConnection, Lock, now};
+use crate::common::error::ApiError;
+use crate::common::history::{self, Subject};
+use crate::common::pagination::{Page, PageParams};
+use crate::common::text::{check_not_blank, check_text};
+use crate::common::version::Precondition;
+use crate::items::incident;
+use crate::items::types::Item;
+
+/// A comment on an item.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Comment {
+    /// Numeric id.
+    pub id: i64,
+    /// The author's user id.
+    pub author_id: i64,
+    /// The author's display name.
+    pub author_name: String,
+    /// The text (Markdown); `null` once deleted.
+    pub body: Option<String>,
+    /// Whether the author changed it after posting.
+    pub edited: bool,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Set when it was deleted (the tombstone stays in the thread).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Increases with every change; send it back in `If-Match`.
+    pub version: i64,
+}
+
+/// The body of a new or changed comment.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "Tritt nur bei Dateien über 10 MB auf."}))]
+pub struct CommentInput {
+    /// The text (Markdown), 1–20,000 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 20000,
+        pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+    )]
+    pub body: String,
+}
+
+type CommentRow = (
+    i64,
+    i64,
+    String,
+    String,
+    bool,
+    NaiveDateTime,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    i64,
+);
+
+fn to_comment(row: CommentRow) -> Comment {
+    let (id, author_id, author_name, body, edited, created_at, updated_at, deleted_at, version) =
+        row;
+    Comment {
+        id,
+        author_id,
+        author_name,
+        body: deleted_at.is_none().then_some(body),
+        edited,
+        created_at: created_at.and_utc(),
+        updated_at: updated_at.and_utc(),
+        deleted_at: deleted_at.map(|t| t.and_utc()),
+        version,
+    }
+}
+
+fn check_body(body: &str) -> Result<String, ApiError> {
+    let mut errors = Vec::new();
+    check_not_blank(&mut errors, "body", body);
+    check_text(&mut errors, "body", body, 20_000);
+    if errors.is_empty() {
+        Ok(body.to_string())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn comment(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<Comment, ApiError> {
+    item_comments::table
+        .inner_join(users::table)
+        .filter(
+            item_comments::id
+                .eq(id)
+                .and(item_comments::item_id.eq(item_id)),
+        )
+        .select((
+            item_comments::id,
+            item_comments::author_id,
+            users::display_name,
+            item_comments::body,
+            item_comments::edited,
+            item_comments::created_at,
+            item_comments::updated_at,
+            item_comments::deleted_at,
+            item_comments::version,
+        ))
+        .first::<CommentRow>(conn)
+        .optional()?
+        .map(to_comment)
+        .ok_or_else(|| ApiError::NotFound(format!("There is no comment {id} on this item.")))
+}
+
+/// One page of the comments on an item the caller may see, oldest first; deleted comments
+/// stay as tombstones.
+pub fn list(
+    conn: &mut DbConnection,
+    key_or_id: &str,
+    visibility: Visibility,
+    paging: &PageParams,
+) -> Result<Page<Comment>, ApiError> {
+    let item = Item::row_visible(conn, key_or_id, visibility)?;
+    let limit = paging.limit()?;
+    let mut query = item_comments::table
+        .inner_join(users::table)
+        .filter(item_comments::item_id.eq(item.id))
+        .order(item_comments::id.asc())
+        .select((
+            item_comments::id,
+            item_comments::author_id,
+            users::display_name,
+            item_comments::body,
+            item_comments::edited,
+            item_comments::created_at,
+            item_comments::updated_at,
+            item_comments::deleted_at,
+            item_comments::version,
+        ))
+        .into_boxed();
+    if let Some(after) = paging.after::<i64>()? {
+        query = query.filter(item_comments::id.gt(after));
+    }
+    let rows: Vec<CommentRow> = query.limit(limit + 1).load(conn)?;
+    Ok(Page::from_rows(
+        rows.into_iter().map(to_comment).collect(),
+        limit,
+        |c: &Comment| c.id,
+    ))
+}
+
+/// Posts a comment on an item the caller may see, with its `commented` event; the team's
+/// first comment on an incident is its first response. Returns the item's key and the comment.
+pub fn add(
+    conn: &mut DbConnection,
+    key_or_id: &str,
+    input: &CommentInput,
+    actor: &Actor,
+    visibility: Visibility,
+) -> Result<(String, Comment), ApiError> {
+    let item = Item::row_visible(conn, key_or_id, visibility)?;
+    if visibility == Visibility::All {
+        incident::on_team_comment(conn, item.id)?;
+    }
+    let text = check_body(&input.body)?;
+    let stamp = now();
+    let id: i64 = diesel::insert_into(item_comments::table)
+        .values((
+            item_comments::item_id.eq(item.id),
+            item_comments::author_id.eq(actor.id()),
+            item_comments::body.eq(&text),
+            item_comments::edited.eq(false),
+            item_comments::created_at.eq(stamp),
+            item_comments::updated_at.eq(stamp),
+            item_comments::version.eq(1_i64),
+        ))
+        .returning(item_comments::id)
+        .get_result(conn)?;
+    history::record(
+        conn,
+        Subject {
+            entity_type: "item",
+            entity_id: item.id,
+        },
+        "commented",
+        actor,
+        json!({"comment": id}),
+    )?;
+    Ok((item.key.clone(), comment(conn, item.id, id)?))
+}
+
+/// Changes the text of a comment: its author only, not once deleted, honouring `If-Match`;
+/// the comment is marked `edited` and the history records old and new text.
+pub fn edit(
+    conn: &mut DbConnection,
+    key_or_id: &str,
+    id: i64,
+    input: &CommentInput,
+    actor: &Actor,
+    visibility: Visibility,
+    expected: Precondition,
+) -> Result<Comment, ApiError> {
+    let item = Item::row_visible(conn, key_or_id, visibility)?;
+    // Read the comment under its lock, so that its version is the one writers see.
+    crate::common::db::lock(conn, Lock::Comment(id))?;
+    let current = comment(conn, item.id, id)?;
+    if current.author_id != actor.id() {
+        return Err(ApiError::Forbidden(
+            "Only the author may edit a comment.".into(),
+        ));
+    }
+    if current.deleted_at.is_some() {
+        return Err(ApiError::Conflict("The comment is deleted.".into()));
+    }
+    expected.check(current.version)?;
+    let text = check_body(&input.body)?;
+    crate::versioned_write!(
+        conn,
+        item_comments,
+        id,
+        current.version,
+        (
+            item_comments::body.eq(&text),
+            item_comments::edited.eq(true),
+        ),
+    )?;
+    history::record(
+        conn,
+        Subject {
+            entity_type: "item",
+            entity_id: item.id,
+        },
+        "comment_edited",
+        actor,
+        json!({"comment": id, "body": {"old": current.body, "new": text}}),
+    )?;
+    comment(conn, item.id, id)
+}
+
+/// Deletes a comment, leaving its tombstone in the thread: its author, or anyone when
+/// `may_delete_any` (an admin). Honours `If-Match`; deleting a deleted comment does nothing.
+pub fn delete(
+    conn: &mut DbConnection,
+    key_or_id: &str,
+    id: i64,
+    actor: &Actor,
+    visibility: Visibility,
+    may_delete_any: bool,
+    expected: Precondition,
+) -> Result<(), ApiError> {
+    let item = Item::row_visible(conn, key_or_id, visibility)?;
+    // Read the comment under its lock, so that its version is the one writers see.
+    crate::common::db::lock(conn, Lock::Comment(id))?;
+    let current = comment(conn, item.id, id)?;
+    if current.author_id != actor.id() && !may_delete_any {
+        return Err(ApiError::Forbidden(
+            "Only the author or an admin may delete a comment.".into(),
+        ));
+    }
+    if current.deleted_at.is_some() {
+        return Ok(());
+    }
+    expected.check(current.version)?;
+    crate::versioned_write!(
+        conn,
+        item_comments,
+        id,
+        current.version,
+        (
+            item_comments::body.eq(""),
+            item_comments::deleted_at.eq(Some(now())),
+        ),
+    )?;
+    history::record(
+        conn,
+        Subject {
+            entity_type: "item",
+            entity_id: item.id,
+        },
+        "comment_deleted",
+        actor,
+        json!({"comment": id}),
+    )
+}

@@ -1,0 +1,230 @@
+//! Reading items: the API item assembled from its row and what lives beside it (labels, RACI,
+//! references, place, demand and incident fields) in a fixed number of queries, whatever the
+//! number of items.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use crate::board::model::ColumnCategory;
+use crate::catalog::raci::PersonRef;
+use crate::common::actor::Visibility;
+use crate::common::db::DbConnection;
+use crate::common::db::schema::{
+    board_columns, boards, demand_details, item_external_refs, item_labels, item_raci, items,
+    services, users,
+};
+use crate::common::error::ApiError;
+use crate::items::demand as demands;
+use crate::items::incident as incidents;
+use crate::items::rows::ItemRow;
+use crate::items::types::{ColumnRef, ExternalRef, Item, ItemRaci, ItemType, Priority};
+
+/// Labels of items by id (one query).
+pub(crate) fn labels_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<String>>, ApiError> {
+    let mut labels: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, label) in item_labels::table
+        .filter(item_labels::item_id.eq_any(ids))
+        .order((item_labels::item_id, item_labels::label))
+        .select((item_labels::item_id, item_labels::label))
+        .load::<(i64, String)>(conn)?
+    {
+        labels.entry(id).or_default().push(label);
+    }
+    Ok(labels)
+}
+
+/// RACI roles of items by id (one query).
+pub(crate) fn raci_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, ItemRaci>, ApiError> {
+    let mut result: HashMap<i64, ItemRaci> = HashMap::new();
+    let rows: Vec<(i64, String, i64, String, String, bool)> = item_raci::table
+        .inner_join(users::table)
+        .filter(item_raci::item_id.eq_any(ids))
+        .order((
+            item_raci::item_id,
+            item_raci::role,
+            users::display_name,
+            users::id,
+        ))
+        .select((
+            item_raci::item_id,
+            item_raci::role,
+            users::id,
+            users::display_name,
+            users::email,
+            users::active,
+        ))
+        .load(conn)?;
+    for (item, role, id, display_name, email, active) in rows {
+        let person = PersonRef {
+            id,
+            display_name,
+            email,
+            active,
+        };
+        let entry = result.entry(item).or_default();
+        match role.as_str() {
+            "accountable" => entry.accountable = Some(person),
+            "responsible" => entry.responsible.push(person),
+            "consulted" => entry.consulted.push(person),
+            _ => entry.informed.push(person),
+        }
+    }
+    Ok(result)
+}
+
+/// External references of items by id (one query).
+fn refs_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<ExternalRef>>, ApiError> {
+    let mut refs: HashMap<i64, Vec<ExternalRef>> = HashMap::new();
+    for (id, system, key, url) in item_external_refs::table
+        .filter(item_external_refs::item_id.eq_any(ids))
+        .order((item_external_refs::item_id, item_external_refs::system))
+        .select((
+            item_external_refs::item_id,
+            item_external_refs::system,
+            item_external_refs::ext_key,
+            item_external_refs::url,
+        ))
+        .load::<(i64, String, String, Option<String>)>(conn)?
+    {
+        refs.entry(id)
+            .or_default()
+            .push(ExternalRef { system, key, url });
+    }
+    Ok(refs)
+}
+
+/// Turns rows into API items in a fixed number of queries: labels, RACI, references, and
+/// column, board and service together; demand fields when there are demands; incident fields and SLA
+/// clocks when there are incidents.
+pub(super) fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut labels = labels_of(conn, &ids)?;
+    let mut racis = raci_of(conn, &ids)?;
+    let mut refs = refs_of(conn, &ids)?;
+    // Column, board and service of every item in one joined query.
+    let mut places: HashMap<i64, (String, String, String, Option<String>)> = HashMap::new();
+    for (id, column_name, category, board_key, service_key) in items::table
+        .inner_join(board_columns::table)
+        .inner_join(boards::table)
+        .left_join(services::table)
+        .filter(items::id.eq_any(&ids))
+        .select((
+            items::id,
+            board_columns::name,
+            board_columns::category,
+            boards::key,
+            services::key.nullable(),
+        ))
+        .load::<(i64, String, String, String, Option<String>)>(conn)?
+    {
+        places.insert(id, (column_name, category, board_key, service_key));
+    }
+    let demand_ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.item_type == ItemType::Demand.as_str())
+        .map(|r| r.id)
+        .collect();
+    let mut demand_fields = if demand_ids.is_empty() {
+        HashMap::new()
+    } else {
+        demands::load(conn, &demand_ids)?
+    };
+    let incident_items: Vec<(i64, Option<i64>)> = rows
+        .iter()
+        .filter(|r| r.item_type == ItemType::Incident.as_str())
+        .map(|r| (r.id, r.service_id))
+        .collect();
+    let (mut incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
+    rows.into_iter()
+        .map(|row| {
+            let (column_name, category, board_key, service_key) =
+                places.remove(&row.id).unwrap_or_default();
+            Ok(Item {
+                item_type: ItemType::parse(&row.item_type).ok_or_else(|| {
+                    ApiError::internal(format!("unknown item type {}", row.item_type))
+                })?,
+                priority: Priority::parse(&row.priority).ok_or_else(|| {
+                    ApiError::internal(format!("unknown priority {}", row.priority))
+                })?,
+                column: ColumnRef {
+                    id: row.column_id,
+                    name: column_name,
+                    category: ColumnCategory::parse(&category).ok_or_else(|| {
+                        ApiError::internal(format!("unknown category {category}"))
+                    })?,
+                },
+                service: service_key,
+                board: board_key,
+                labels: labels.remove(&row.id).unwrap_or_default(),
+                raci: racis.remove(&row.id).unwrap_or_default(),
+                external_refs: refs.remove(&row.id).unwrap_or_default(),
+                demand: demand_fields.remove(&row.id),
+                incident: incident_fields.remove(&row.id),
+                sla: sla_states.remove(&row.id),
+                id: row.id,
+                key: row.key,
+                title: row.title,
+                description: row.description,
+                rank: row.rank,
+                due_date: row.due_date,
+                created_by: row.created_by,
+                created_at: row.created_at.and_utc(),
+                updated_at: row.updated_at.and_utc(),
+                started_at: row.started_at.map(|t| t.and_utc()),
+                done_at: row.done_at.map(|t| t.and_utc()),
+                deleted_at: row.deleted_at.map(|t| t.and_utc()),
+                version: row.version,
+            })
+        })
+        .collect()
+}
+
+impl Item {
+    /// The live item by key or id, if the caller may see it (404 otherwise).
+    pub fn find_visible(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        visibility: Visibility,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row_visible(conn, key_or_id, visibility)?;
+        assemble(conn, vec![row])?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+
+    /// Items by id, in id order (deleted ones included), in a fixed number of queries.
+    pub fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Item>, ApiError> {
+        let rows = items::table
+            .filter(items::id.eq_any(ids))
+            .order(items::id.asc())
+            .select(ItemRow::as_select())
+            .load(conn)?;
+        assemble(conn, rows)
+    }
+
+    /// The live item by key or id.
+    pub fn find(conn: &mut DbConnection, key_or_id: &str) -> Result<Item, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        assemble(conn, vec![row])?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+}
+
+/// The ids of the demands an organization raised, as a subquery: what a requester may see.
+#[diesel::dsl::auto_type]
+pub(crate) fn demands_of(org: i64) -> _ {
+    demand_details::table
+        .filter(demand_details::requesting_org_id.eq(org))
+        .select(demand_details::item_id)
+}

@@ -1,0 +1,227 @@
+//! The RACI roles of an item: storing them, the roles of a new item (from its input, the
+//! service's template or the board lead), replacing them, and handing a deactivated person's
+//! items over.
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use crate::catalog::raci::{self, PersonRef, RaciInput, RaciRole};
+use crate::common::actor::Actor;
+use crate::common::db::schema::{item_raci, items, service_raci, users};
+use crate::common::db::{DbConnection, Lock};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Subject};
+use crate::common::version::Precondition;
+use crate::items::queries::raci_of;
+use crate::items::types::{Item, ItemRaci};
+
+pub(super) fn write_raci(
+    conn: &mut DbConnection,
+    id: i64,
+    rows: &[(i64, RaciRole)],
+) -> Result<(), ApiError> {
+    diesel::delete(item_raci::table.filter(item_raci::item_id.eq(id))).execute(conn)?;
+    for (user_id, role) in rows {
+        diesel::insert_into(item_raci::table)
+            .values((
+                item_raci::item_id.eq(id),
+                item_raci::user_id.eq(user_id),
+                item_raci::role.eq(role.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub(super) fn raci_summary(raci: &ItemRaci) -> Value {
+    let ids = |people: &[PersonRef]| people.iter().map(|p| p.id).collect::<Vec<_>>();
+    json!({
+        "accountable": raci.accountable.as_ref().map(|p| p.id),
+        "responsible": ids(&raci.responsible), "consulted": ids(&raci.consulted), "informed": ids(&raci.informed),
+    })
+}
+
+impl Item {
+    /// Replaces the item's RACI roles (exactly one accountable), honouring `If-Match`.
+    /// Who is accountable changes only by the hand of the present accountable person or of a
+    /// manager (`actor_manages`): a member cannot make themself accountable and then decide.
+    pub fn replace_raci(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        input: &RaciInput,
+        actor: &Actor,
+        actor_manages: bool,
+        expected: Precondition,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row_for_update(conn, key_or_id)?;
+        expected.check(row.version)?;
+        let rows = raci::validate(conn, input, "")?;
+        let Some(accountable) = rows
+            .iter()
+            .find(|(_, r)| *r == RaciRole::Accountable)
+            .map(|(user, _)| *user)
+        else {
+            return Err(ApiError::invalid(
+                "accountable",
+                "is required: every item has one accountable person",
+            ));
+        };
+        let before = raci_of(conn, &[row.id])?
+            .remove(&row.id)
+            .unwrap_or_default();
+        let present = before.accountable.as_ref().map(|p| p.id);
+        if present != Some(accountable) && !actor_manages && present != actor.user_id {
+            return Err(ApiError::Forbidden(format!(
+                "Only the accountable person of {}, managers and admins may change who is \
+                 accountable for it.",
+                row.key
+            )));
+        }
+        Item::touch(conn, &row)?;
+        write_raci(conn, row.id, &rows)?;
+        let item = Item::find(conn, &row.key)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "raci_changed",
+            actor,
+            json!({"old": raci_summary(&before), "new": raci_summary(&item.raci)}),
+        )?;
+        let (old, new) = (
+            before.accountable.map(|p| p.id),
+            item.raci.accountable.as_ref().map(|p| p.id),
+        );
+        if old != new {
+            history::record(
+                conn,
+                Subject {
+                    entity_type: "item",
+                    entity_id: row.id,
+                },
+                "accountable_changed",
+                actor,
+                json!({"old": old, "new": new}),
+            )?;
+        }
+        Ok(item)
+    }
+}
+
+/// The RACI roles of a new item: those of `input`, and when it names no accountable person,
+/// the service's template, else the board lead as accountable; without either, a field error
+/// in `errors`. Validation errors of `input` are added to `errors` too.
+pub(crate) fn new_item_raci(
+    conn: &mut DbConnection,
+    input: Option<&RaciInput>,
+    service_id: Option<i64>,
+    lead: Option<i64>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Vec<(i64, RaciRole)>, ApiError> {
+    let mut raci_rows = match input {
+        Some(input) => match raci::validate(conn, input, "raci.") {
+            Ok(rows) => rows,
+            Err(ApiError::Validation(e)) => {
+                errors.extend(e);
+                Vec::new()
+            }
+            Err(other) => return Err(other),
+        },
+        None => Vec::new(),
+    };
+    if errors.is_empty() && !raci_rows.iter().any(|(_, r)| *r == RaciRole::Accountable) {
+        // No accountable named: take the service's template, if it has one.
+        let template: Vec<(i64, String, bool)> = match service_id {
+            Some(sid) => service_raci::table
+                .inner_join(users::table)
+                .filter(service_raci::service_id.eq(sid))
+                .select((service_raci::user_id, service_raci::role, users::active))
+                .load(conn)?,
+            None => Vec::new(),
+        };
+        if template.iter().any(|(_, r, _)| r == "accountable") {
+            for (user, role, active) in template {
+                let role = match role.as_str() {
+                    "accountable" => RaciRole::Accountable,
+                    "responsible" => RaciRole::Responsible,
+                    "consulted" => RaciRole::Consulted,
+                    _ => RaciRole::Informed,
+                };
+                // Deactivated people in an old template are skipped, except the accountable
+                // one, whom the template rules keep active.
+                if (active || role == RaciRole::Accountable) && !raci_rows.contains(&(user, role)) {
+                    raci_rows.push((user, role));
+                }
+            }
+        } else if let Some(lead) = lead {
+            // No template either: the board lead is accountable, as in Jira.
+            raci_rows.push((lead, RaciRole::Accountable));
+        } else {
+            errors.push(FieldError::new(
+                "raci.accountable",
+                "an accountable person is required: name one, give the service a RACI \
+                 template, or give the board a lead",
+            ));
+        }
+    }
+    Ok(raci_rows)
+}
+
+/// Gives a deactivated person's open items (not done, not deleted) to `replacement` as their
+/// accountable person: each item's version moves on and its history gets an
+/// `accountable_changed` event, as with a RACI change by hand.
+pub(crate) fn hand_over_items(
+    conn: &mut DbConnection,
+    user_id: i64,
+    replacement: i64,
+    actor: &Actor,
+) -> Result<usize, ApiError> {
+    let held: Vec<(i64, i64)> = items::table
+        .inner_join(item_raci::table)
+        .filter(
+            item_raci::user_id
+                .eq(user_id)
+                .and(item_raci::role.eq(RaciRole::Accountable.as_str()))
+                .and(items::deleted_at.is_null())
+                .and(items::done_at.is_null()),
+        )
+        .select((items::id, items::version))
+        .load(conn)?;
+    if held.is_empty() {
+        return Ok(0);
+    }
+    raci::check_replacement(conn, user_id, replacement)?;
+    for (item_id, _) in &held {
+        crate::common::db::lock(conn, Lock::Item(*item_id))?;
+    }
+    for (item_id, _) in &held {
+        // Read under the lock: the version other writers see until this transaction ends.
+        let version: i64 = items::table
+            .find(item_id)
+            .select(items::version)
+            .first(conn)?;
+        diesel::update(
+            item_raci::table.filter(
+                item_raci::item_id
+                    .eq(item_id)
+                    .and(item_raci::role.eq(RaciRole::Accountable.as_str())),
+            ),
+        )
+        .set(item_raci::user_id.eq(replacement))
+        .execute(conn)?;
+        crate::versioned_write!(conn, items, *item_id, version)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: *item_id,
+            },
+            "accountable_changed",
+            actor,
+            json!({"old": user_id, "new": replacement, "reason": "deactivated"}),
+        )?;
+    }
+    Ok(held.len())
+}

@@ -1,0 +1,110 @@
+//! An item's stored row: reading it by key or id, locking it for a write, moving its version
+//! on, and the visibility rule of a requester.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::common::actor::Visibility;
+use crate::common::db::schema::{demand_details, items};
+use crate::common::db::{DbConnection, Lock};
+use crate::common::error::ApiError;
+use crate::items::types::{Item, ItemType};
+
+/// An item as stored in its own table, without what lives beside it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = items)]
+pub(crate) struct ItemRow {
+    pub(crate) id: i64,
+    pub(crate) board_id: i64,
+    pub(crate) key: String,
+    pub(crate) item_type: String,
+    pub(crate) title: String,
+    pub(super) description: String,
+    pub(crate) service_id: Option<i64>,
+    pub(crate) column_id: i64,
+    pub(crate) rank: String,
+    pub(crate) priority: String,
+    pub(crate) due_date: Option<NaiveDate>,
+    pub(super) created_by: Option<i64>,
+    pub(super) created_at: NaiveDateTime,
+    pub(super) updated_at: NaiveDateTime,
+    pub(super) started_at: Option<NaiveDateTime>,
+    pub(super) done_at: Option<NaiveDateTime>,
+    pub(super) deleted_at: Option<NaiveDateTime>,
+    pub(crate) version: i64,
+}
+
+impl ItemRow {
+    /// Whether the item is a demand.
+    pub(crate) fn is_demand(&self) -> bool {
+        self.item_type == ItemType::Demand.as_str()
+    }
+}
+
+impl Item {
+    /// The stored row of a live item by key (any case) or numeric id, or 404.
+    pub(crate) fn row(conn: &mut DbConnection, key_or_id: &str) -> Result<ItemRow, ApiError> {
+        // Two fixed queries rather than one boxed one: diesel keeps prepared statements only
+        // for queries whose SQL never varies, and PostgreSQL then skips planning.
+        let live = items::table
+            .select(ItemRow::as_select())
+            .filter(items::deleted_at.is_null());
+        let row = match key_or_id.parse::<i64>() {
+            Ok(id) => live.filter(items::id.eq(id)).first(conn).optional()?,
+            Err(_) => live
+                .filter(items::key.eq(key_or_id.to_uppercase()))
+                .first(conn)
+                .optional()?,
+        };
+        row.ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+    }
+
+    /// The stored row of a live item, locked until the end of the transaction: the row every
+    /// write of an item starts from, so that a concurrent writer waits and then reads the
+    /// version this one leaves (see [`crate::common::db::lock`]).
+    pub(crate) fn row_for_update(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+    ) -> Result<ItemRow, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        if crate::common::db::lock(conn, Lock::Item(row.id))? {
+            // Locked only now: read again what the lock protects.
+            return Item::row(conn, &row.id.to_string());
+        }
+        Ok(row)
+    }
+
+    /// Moves a locked item's version and `updated_at` on for a change stored beside it (its
+    /// RACI roles, a demand's decision), through the one versioned write.
+    pub(crate) fn touch(conn: &mut DbConnection, row: &ItemRow) -> Result<(), ApiError> {
+        crate::versioned_write!(conn, items, row.id, row.version).map(drop)
+    }
+
+    /// The stored row of a live item the caller may see: a requester sees only the demands of
+    /// their own organization, and gets the same 404 for any other item as for a missing one.
+    pub(crate) fn row_visible(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        visibility: Visibility,
+    ) -> Result<ItemRow, ApiError> {
+        let row = Item::row(conn, key_or_id)?;
+        if let Visibility::Organization(org) = visibility {
+            let requested_by: Option<i64> = if row.item_type == ItemType::Demand.as_str() {
+                demand_details::table
+                    .find(row.id)
+                    .select(demand_details::requesting_org_id)
+                    .first::<Option<i64>>(conn)
+                    .optional()?
+                    .flatten()
+            } else {
+                None
+            };
+            if org.is_none() || requested_by != org {
+                return Err(ApiError::NotFound(format!(
+                    "There is no item `{key_or_id}`."
+                )));
+            }
+        }
+        Ok(row)
+    }
+}

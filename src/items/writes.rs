@@ -1,0 +1,480 @@
+//! Writing items: create, change (PATCH) and soft delete, with the checks of their fields and
+//! the labels and external references stored beside them.
+
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::board::model::ColumnCategory;
+use crate::common::actor::Actor;
+use crate::common::db::schema::{
+    board_columns, boards, item_external_refs, item_labels, items, services,
+};
+use crate::common::db::{DbConnection, Lock, now};
+use crate::common::error::{ApiError, FieldError};
+use crate::common::history::{self, Diff, Subject};
+use crate::common::text::{TagRule, check_text, http_url, required_text, tag_list};
+use crate::common::version::Precondition;
+use crate::items::demand::{self as demands, DemandInput};
+use crate::items::incident::{self as incidents, IncidentInput};
+use crate::items::moves::{bottom_rank, check_wip, column_order};
+use crate::items::queries::assemble;
+use crate::items::raci::{new_item_raci, raci_summary, write_raci};
+use crate::items::types::{ExternalRef, Item, ItemChanges, ItemType, NewItem};
+
+fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<ExternalRef> {
+    // Also `maxItems` of `external_refs` in NewItem and ItemChanges: a sync script mirrors an
+    // item into a handful of systems, not thousands.
+    const MAX_EXTERNAL_REFS: usize = 20;
+    if refs.len() > MAX_EXTERNAL_REFS {
+        errors.push(FieldError::new(
+            "external_refs",
+            format!("must hold at most {MAX_EXTERNAL_REFS} entries"),
+        ));
+    }
+    let mut out: Vec<ExternalRef> = Vec::new();
+    for (i, r) in refs.iter().enumerate() {
+        let system = r.system.trim().to_string();
+        let valid_system = !system.is_empty()
+            && system.len() <= 31
+            && system.starts_with(|c: char| c.is_ascii_lowercase())
+            && system
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_system {
+            errors.push(FieldError::new(
+                format!("external_refs[{i}].system"),
+                "must be lower-case letters, digits, `-` or `_`, such as jira",
+            ));
+        } else if out.iter().any(|o| o.system == system) {
+            errors.push(FieldError::new(
+                format!("external_refs[{i}].system"),
+                "appears twice: one reference per system",
+            ));
+        }
+        let key = required_text(errors, &format!("external_refs[{i}].key"), &r.key, 200);
+        let url = http_url(errors, &format!("external_refs[{i}].url"), r.url.as_deref());
+        out.push(ExternalRef { system, key, url });
+    }
+    out.sort_by(|a, b| a.system.cmp(&b.system));
+    out
+}
+
+/// Stores an item's references; a key another item holds in the same system is a 409.
+fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<(), ApiError> {
+    diesel::delete(item_external_refs::table.filter(item_external_refs::item_id.eq(id)))
+        .execute(conn)?;
+    for r in refs {
+        let holder: Option<String> = item_external_refs::table
+            .inner_join(items::table)
+            .filter(
+                item_external_refs::system
+                    .eq(&r.system)
+                    .and(item_external_refs::ext_key.eq(&r.key)),
+            )
+            .select(items::key)
+            .first(conn)
+            .optional()?;
+        if let Some(holder) = holder {
+            return Err(ApiError::Conflict(format!(
+                "{} {} already belongs to {holder}.",
+                r.system, r.key
+            )));
+        }
+        diesel::insert_into(item_external_refs::table)
+            .values((
+                item_external_refs::item_id.eq(id),
+                item_external_refs::system.eq(&r.system),
+                item_external_refs::ext_key.eq(&r.key),
+                item_external_refs::url.eq(&r.url),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn check_labels(field: &str, labels: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let rule = TagRule {
+        noun: "labels",
+        max_chars: 40,
+        max_entries: 20,
+    };
+    tag_list(errors, field, labels, rule)
+}
+
+fn check_title(title: &str, errors: &mut Vec<FieldError>) -> String {
+    required_text(errors, "title", title, 200)
+}
+
+fn service_id(
+    conn: &mut DbConnection,
+    key: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<i64>, ApiError> {
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    let id = services::table
+        .filter(services::key.eq(key))
+        .select(services::id)
+        .first::<i64>(conn)
+        .optional()?;
+    if id.is_none() {
+        errors.push(FieldError::new(
+            "service",
+            format!("there is no service `{key}`"),
+        ));
+    }
+    Ok(id)
+}
+
+fn write_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(), ApiError> {
+    diesel::delete(item_labels::table.filter(item_labels::item_id.eq(id))).execute(conn)?;
+    for label in labels {
+        diesel::insert_into(item_labels::table)
+            .values((item_labels::item_id.eq(id), item_labels::label.eq(label)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Why an item of this type needs a service.
+fn service_required(item_type: ItemType) -> String {
+    match item_type {
+        ItemType::Demand => "is required for a demand, unless it asks for a new service named in \
+             demand.proposed_service"
+            .into(),
+        other => format!("is required for a {}", other.as_str()),
+    }
+}
+
+impl Item {
+    /// Creates an item at the bottom of its board's first column, with its RACI (from the
+    /// input, else from the service's template) and its `created` event.
+    pub fn create(
+        conn: &mut DbConnection,
+        form: &NewItem,
+        actor: &Actor,
+        may_override: bool,
+    ) -> Result<Item, ApiError> {
+        let mut errors = Vec::new();
+        let title = check_title(&form.title, &mut errors);
+        check_text(&mut errors, "description", &form.description, 65_536);
+        let labels = check_labels("labels", &form.labels, &mut errors);
+        let refs = check_refs(&form.external_refs, &mut errors);
+        let board = boards::table
+            .filter(boards::key.eq(form.board.trim().to_uppercase()))
+            .select((boards::id, boards::key, boards::lead_id))
+            .first::<(i64, String, Option<i64>)>(conn)
+            .optional()?;
+        if board.is_none() {
+            errors.push(FieldError::new(
+                "board",
+                format!("there is no board `{}`", form.board.trim()),
+            ));
+        }
+        let service_id = service_id(conn, form.service.as_deref(), &mut errors)?;
+        let demand = match (form.item_type, &form.demand) {
+            (ItemType::Demand, input) => Some(demands::resolve(
+                conn,
+                input.as_ref().unwrap_or(&DemandInput::default()),
+                None,
+                &mut errors,
+            )?),
+            (_, Some(_)) => {
+                errors.push(FieldError::new("demand", "is only for demands"));
+                None
+            }
+            _ => None,
+        };
+        let incident = match (form.item_type, &form.incident) {
+            (ItemType::Incident, input) => incidents::resolve(
+                conn,
+                input.as_ref().unwrap_or(&IncidentInput::default()),
+                None,
+                &[],
+                service_id,
+                form.priority.suggested_severity(),
+                &mut errors,
+            )?,
+            (_, Some(_)) => {
+                errors.push(FieldError::new("incident", "is only for incidents"));
+                None
+            }
+            _ => None,
+        };
+        let new_service = demand.as_ref().and_then(|d| d.proposed_service()).is_some();
+        if form.item_type != ItemType::Task
+            && form.service.as_deref().is_none_or(|s| s.trim().is_empty())
+            && !new_service
+        {
+            errors.push(FieldError::new("service", service_required(form.item_type)));
+        }
+        let lead = board.as_ref().and_then(|b| b.2);
+        let raci_rows = new_item_raci(conn, form.raci.as_ref(), service_id, lead, &mut errors)?;
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let Some((board_id, board_key, _)) = board else {
+            return Err(ApiError::internal("board vanished"));
+        };
+        if form.override_wip && !may_override {
+            return Err(ApiError::Forbidden(
+                "Only managers and admins may override a WIP limit.".into(),
+            ));
+        }
+        // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
+        // concurrent creations, so numbers are never handed out twice. The board is locked
+        // before its column, as every change of a board's columns does.
+        diesel::update(boards::table.find(board_id))
+            .set(boards::next_item_number.eq(boards::next_item_number + 1))
+            .execute(conn)?;
+        let number: i64 = boards::table
+            .find(board_id)
+            .select(boards::next_item_number)
+            .first::<i64>(conn)?
+            - 1;
+        let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) =
+            board_columns::table
+                .filter(board_columns::board_id.eq(board_id))
+                .order((board_columns::position, board_columns::id))
+                .select((
+                    (board_columns::id, board_columns::category),
+                    board_columns::name,
+                    board_columns::wip_limit,
+                ))
+                .first(conn)?;
+        // The column's WIP limit and bottom rank are read and then written on: hold its lock.
+        crate::common::db::lock(conn, Lock::Column(first_column.0))?;
+        let overridden = match wip_limit {
+            // A column with a limit holds few items: load them for the count and the message.
+            Some(_) => {
+                let held: Vec<String> = column_order(conn, first_column.0, None)?
+                    .into_iter()
+                    .map(|o| o.1)
+                    .collect();
+                check_wip(&column_name, wip_limit, &held, form.override_wip)?
+            }
+            None => false,
+        };
+        let key = format!("{board_key}-{number}");
+        let rank = bottom_rank(conn, first_column.0)?;
+        let stamp = now();
+        let category = ColumnCategory::parse(&first_column.1);
+        let id: i64 = diesel::insert_into(items::table)
+            .values((
+                items::board_id.eq(board_id),
+                items::number.eq(number),
+                items::key.eq(&key),
+                items::item_type.eq(form.item_type.as_str()),
+                items::title.eq(&title),
+                items::description.eq(&form.description),
+                items::service_id.eq(service_id),
+                items::column_id.eq(first_column.0),
+                items::rank.eq(&rank),
+                items::priority.eq(form.priority.as_str()),
+                items::due_date.eq(form.due_date),
+                items::created_by.eq(actor.user_id),
+                items::created_at.eq(stamp),
+                items::updated_at.eq(stamp),
+                items::started_at
+                    .eq((category == Some(ColumnCategory::InProgress)).then_some(stamp)),
+                items::done_at.eq((category == Some(ColumnCategory::Done)).then_some(stamp)),
+                items::version.eq(1_i64),
+            ))
+            .returning(items::id)
+            .get_result(conn)?;
+        write_labels(conn, id, &labels)?;
+        write_raci(conn, id, &raci_rows)?;
+        write_refs(conn, id, &refs)?;
+        if let Some(fields) = &demand {
+            demands::store(conn, id, fields, None)?;
+        }
+        if let Some(fields) = &incident {
+            incidents::store(conn, id, fields, None)?;
+        }
+        let item = Item::find(conn, &key)?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: id,
+            },
+            "created",
+            actor,
+            json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
+                   "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
+                   "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
+                   "override_wip": overridden}),
+        )?;
+        Ok(item)
+    }
+
+    /// Applies a PATCH, honouring `If-Match`, with one `updated` event listing each change.
+    pub fn update(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        changes: &ItemChanges,
+        actor: &Actor,
+        expected: Precondition,
+    ) -> Result<Item, ApiError> {
+        let row = Item::row_for_update(conn, key_or_id)?;
+        expected.check(row.version)?;
+        // The row is already loaded: assemble it rather than look it up again.
+        let current = assemble(conn, vec![row.clone()])?
+            .pop()
+            .ok_or_else(|| ApiError::internal("item vanished"))?;
+        let mut errors = Vec::new();
+        let title = changes
+            .title
+            .as_deref()
+            .map(|t| check_title(t, &mut errors))
+            .unwrap_or(current.title.clone());
+        let description = changes
+            .description
+            .clone()
+            .unwrap_or(current.description.clone());
+        check_text(&mut errors, "description", &description, 65_536);
+        let labels = match &changes.labels {
+            Some(l) => check_labels("labels", l, &mut errors),
+            None => current.labels.clone(),
+        };
+        let refs = match &changes.external_refs {
+            Some(r) => check_refs(r, &mut errors),
+            None => current.external_refs.clone(),
+        };
+        let item_type = changes.item_type.unwrap_or(current.item_type);
+        let service_key = changes.service.clone().unwrap_or(current.service.clone());
+        let service_id = service_id(conn, service_key.as_deref(), &mut errors)?;
+        // Type-specific fields: resolved whenever the item is of that type, so that a change
+        // of type or service is checked against them too; storing writes only what changed.
+        let demand = if item_type == ItemType::Demand {
+            let stored = demands::row_of(conn, row.id)?;
+            let input = changes.demand.clone().unwrap_or_default();
+            let resolved = demands::resolve(conn, &input, stored.as_ref(), &mut errors)?;
+            Some((resolved, stored))
+        } else {
+            if changes.demand.is_some() {
+                errors.push(FieldError::new("demand", "is only for demands"));
+            }
+            None
+        };
+        let incident = if item_type == ItemType::Incident {
+            let stored = incidents::row_of(conn, row.id)?;
+            let affected = incidents::affected_ids(conn, row.id)?;
+            let input = changes.incident.clone().unwrap_or_default();
+            let suggested = changes
+                .priority
+                .unwrap_or(current.priority)
+                .suggested_severity();
+            incidents::resolve(
+                conn,
+                &input,
+                stored.as_ref(),
+                &affected,
+                service_id,
+                suggested,
+                &mut errors,
+            )?
+            .map(|resolved| (resolved, stored, affected))
+        } else {
+            if changes.incident.is_some() {
+                errors.push(FieldError::new("incident", "is only for incidents"));
+            }
+            None
+        };
+        let new_service = demand
+            .as_ref()
+            .is_some_and(|(d, _)| d.proposed_service().is_some());
+        if item_type != ItemType::Task
+            && service_id.is_none()
+            && service_key.is_none()
+            && !new_service
+        {
+            errors.push(FieldError::new("service", service_required(item_type)));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let priority = changes.priority.unwrap_or(current.priority);
+        let due_date = changes.due_date.unwrap_or(current.due_date);
+        let mut changed = Diff::new();
+        changed.field("type", current.item_type, item_type);
+        changed.field("title", &current.title, &title);
+        changed.field("description", &current.description, &description);
+        changed.field("service", &current.service, &service_key);
+        changed.field("priority", current.priority, priority);
+        changed.field("labels", &current.labels, &labels);
+        changed.field("due_date", current.due_date, due_date);
+        changed.field("external_refs", &current.external_refs, &refs);
+        if let Some((fields, stored)) = &demand {
+            changed.extend(demands::store(conn, row.id, fields, stored.as_ref())?);
+        }
+        if let Some((fields, stored, affected)) = &incident {
+            let before = stored.as_ref().map(|s| (s, affected.as_slice()));
+            changed.extend(incidents::store(conn, row.id, fields, before)?);
+        }
+        if changed.is_empty() {
+            return Ok(current);
+        }
+        crate::versioned_write!(
+            conn,
+            items,
+            row.id,
+            row.version,
+            (
+                items::item_type.eq(item_type.as_str()),
+                items::title.eq(&title),
+                items::description.eq(&description),
+                items::service_id.eq(service_id),
+                items::priority.eq(priority.as_str()),
+                items::due_date.eq(due_date),
+            ),
+        )?;
+        if labels != current.labels {
+            write_labels(conn, row.id, &labels)?;
+        }
+        if refs != current.external_refs {
+            write_refs(conn, row.id, &refs)?;
+        }
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "updated",
+            actor,
+            changed.into_data(),
+        )?;
+        Item::find(conn, &row.key)
+    }
+
+    /// Soft-deletes the item: it leaves lists and views, its tombstone stays for sync.
+    pub fn delete(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        actor: &Actor,
+        expected: Precondition,
+    ) -> Result<(), ApiError> {
+        let row = Item::row_for_update(conn, key_or_id)?;
+        expected.check(row.version)?;
+        let stamp = now();
+        crate::versioned_write!(
+            conn,
+            items,
+            row.id,
+            row.version,
+            items::deleted_at.eq(Some(stamp)),
+        )?;
+        history::record(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "deleted",
+            actor,
+            json!({"key": row.key}),
+        )
+    }
+}
