@@ -6,7 +6,8 @@
 //! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409 naming the field
 //!   it guards ([`UNIQUE_FIELDS`]), a broken foreign key a 409 too. Neither ever carries the
 //!   database's text or constraint names: features check these rules first and say more; what
-//!   reaches this mapping is a race with a concurrent request.
+//!   reaches this mapping is a race with a concurrent request. A broken check constraint is a
+//!   422 without field or names, for the same reason.
 //! - Anything unexpected is logged with its whole cause chain and answered with an opaque 500
 //!   that leaks no detail. An unreachable database is a 503, so that clients retry.
 //! - Throttled logins are a 429 and work the server cannot start in time (password hashing at
@@ -153,6 +154,10 @@ pub enum ApiError {
     /// 422: well-formed but invalid input; each field is named.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422: a write broke a check constraint of the database that the feature's own validation
+    /// did not catch (a value combined with a concurrent change, or a rule not yet checked).
+    #[error("check constraint violated")]
+    CheckViolation,
     /// 429 `too-many-requests`: too many attempts (login throttling); even a right password is
     /// refused until the wait is over.
     #[error("too many requests: {detail}")]
@@ -236,6 +241,12 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// An unexpected error with the causes under it; the whole chain ([`cause_chain`]) goes to
+    /// the log only.
+    pub fn internal_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        ApiError::Internal(cause_chain(error))
+    }
+
     /// The problem document for this error.
     pub fn problem(&self) -> Problem {
         let status = self.status_code();
@@ -315,6 +326,13 @@ impl ApiError {
                     many => format!("The request has {} invalid fields.", many.len()),
                 },
             ),
+            ApiError::CheckViolation => (
+                "validation",
+                "Validation failed",
+                "A value breaks a rule of the stored data (perhaps together with a change made \
+                 at the same moment); reload, look over the values and try again."
+                    .to_string(),
+            ),
             ApiError::TooManyRequests { detail, .. } => {
                 ("too-many-requests", "Too many requests", detail.clone())
             }
@@ -366,6 +384,24 @@ impl ApiError {
     }
 }
 
+/// `error` and every `source()` under it, outermost first, as `a: b: c`, for the log. A cause
+/// whose text the level above already shows (`failed: b` over `b`) is not repeated.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut above = chain.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !above.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        above = text;
+        source = cause.source();
+    }
+    chain
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -382,7 +418,7 @@ impl ResponseError for ApiError {
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::CheckViolation => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -449,6 +485,18 @@ impl From<diesel::result::Error> for ApiError {
                         .into(),
                 )
             }
+            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                log::info!("check violation: {}", info.message());
+                ApiError::CheckViolation
+            }
+            // SQLite reports a CHECK failure raised by a trigger (and one of its own where the
+            // extended result code is lost) as a plain constraint error with this message.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("CHECK constraint failed") =>
+            {
+                log::info!("check violation: {}", info.message());
+                ApiError::CheckViolation
+            }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::Busy(info.message().to_string())
             }
@@ -461,7 +509,7 @@ impl From<diesel::result::Error> for ApiError {
             {
                 ApiError::Busy(info.message().to_string())
             }
-            other => ApiError::internal(other),
+            other => ApiError::internal_error(&other),
         }
     }
 }
@@ -543,7 +591,7 @@ impl From<r2d2::Error> for ApiError {
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
-        ApiError::internal(error)
+        ApiError::internal_error(&error)
     }
 }
 
@@ -564,6 +612,55 @@ mod tests {
             !text.contains("10.0.0.5") && !text.contains("password"),
             "{text}"
         );
+    }
+
+    /// An error with a cause, for the chain tests.
+    #[derive(Debug)]
+    struct Layer {
+        text: &'static str,
+        cause: Option<Box<Layer>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.cause
+                .as_deref()
+                .map(|c| c as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        let mut chain: Option<Box<Layer>> = None;
+        for text in texts.iter().rev() {
+            chain = Some(Box::new(Layer { text, cause: chain }));
+        }
+        *chain.unwrap_or_else(|| panic!("no layers"))
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_whole_cause_chain_for_the_log() {
+        let error = layers(&["a", "b", "c"]);
+        assert_eq!(cause_chain(&error), "a: b: c");
+        assert_eq!(cause_chain(&layers(&["alone"])), "alone");
+        // A level that already shows its cause does not repeat it.
+        let wrapped = layers(&["loading failed: bad row", "bad row", "column 3"]);
+        assert_eq!(cause_chain(&wrapped), "loading failed: bad row: column 3");
+        match ApiError::internal_error(&error) {
+            ApiError::Internal(logged) => assert_eq!(logged, "a: b: c"),
+            other => panic!("{other:?}"),
+        }
+        // Diesel's own wrappers: the cause of a failed deserialization reaches the log.
+        let diesel_error = diesel::result::Error::DeserializationError(Box::new(error));
+        match ApiError::from(diesel_error) {
+            ApiError::Internal(logged) => assert_eq!(logged, "a: b: c"),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A database error as diesel reports it, for the mapping tests.
@@ -691,6 +788,44 @@ mod tests {
                 assert!(!body.contains(leak), "leaks `{leak}`: {body}");
             }
         }
+    }
+
+    #[test]
+    fn a_check_violation_is_a_422_without_names_on_both_engines() {
+        use diesel::result::DatabaseErrorKind::{CheckViolation, Unknown};
+        for (kind, message, constraint) in [
+            (
+                CheckViolation,
+                "new row for relation \"board_columns\" violates check constraint \
+                 \"board_columns_wip_limit_check\"",
+                Some("board_columns_wip_limit_check"),
+            ),
+            (
+                CheckViolation,
+                "CHECK constraint failed: wip_limit IS NULL OR wip_limit > 0",
+                None,
+            ),
+            (
+                Unknown,
+                "CHECK constraint failed: board_columns_wip_limit_check",
+                None,
+            ),
+        ] {
+            let (status, body) = database_error(kind, message, constraint);
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{message}: {body}"
+            );
+            for leak in ["check", "CHECK", "board_columns", "wip_limit", "relation"] {
+                assert!(!body.contains(leak), "{message} leaks `{leak}`: {body}");
+            }
+            let problem: Problem = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(problem.status, 422);
+        }
+        // Any other unknown database error stays a 500.
+        let (status, _) = database_error(Unknown, "disk I/O error", None);
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
