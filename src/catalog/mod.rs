@@ -8,12 +8,12 @@ pub mod services;
 
 /// Mounts the catalogue endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(organizations::list_organizations)
+    cfg.service(handlers::list_organizations)
         .service(handlers::import_organizations)
-        .service(organizations::create_organization)
-        .service(organizations::get_organization)
-        .service(organizations::update_organization)
-        .service(organizations::delete_organization)
+        .service(handlers::create_organization)
+        .service(handlers::get_organization)
+        .service(handlers::update_organization)
+        .service(handlers::delete_organization)
         .service(handlers::list_services)
         .service(handlers::import_services)
         .service(handlers::create_service)

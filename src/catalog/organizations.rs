@@ -1,15 +1,13 @@
 //! Organizations: the stakeholder bodies around the team (ministries, agencies, the IT operator,
 //! municipal associations, districts, cities, vendors), addressed by their short name.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::common::actor::{Actor, Role};
-use crate::common::db::Db;
+use crate::common::actor::Actor;
 use crate::common::db::schema::{demand_details, incident_details, organizations, services, users};
 use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
@@ -18,12 +16,6 @@ use crate::common::pagination::{Page, PageParams};
 use crate::common::text::required_text;
 use crate::common::version::Precondition;
 use crate::users::model::normalize_email;
-use crate::web::auth::CurrentUser;
-use crate::web::extract::{Json, Query};
-use crate::web::params::OrganizationPath;
-use crate::web::precondition::IfMatchHeader;
-use crate::web::respond::PageResponse;
-use crate::web::respond::{created, ok_with_etag};
 
 /// What kind of body an organization is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -455,137 +447,6 @@ impl Organization {
             json!({"short_name": current.short_name}),
         )
     }
-}
-
-/// List organizations.
-///
-/// In id order, one page at a time. Every team member (viewer and up) may read them.
-#[utoipa::path(
-    tag = "organizations",
-    params(OrganizationFilter),
-    responses((status = 200, description = "One page of organizations", body = Page<Organization>,
-        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
-)]
-#[get("/organizations")]
-pub async fn list_organizations(
-    db: web::Data<Db>,
-    caller: CurrentUser,
-    filter: Query<OrganizationFilter>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
-    let filter = filter.0;
-    let page = db
-        .run(move |conn| Organization::list(conn, &filter))
-        .await?;
-    Ok(page.respond(&req))
-}
-
-/// Create an organization.
-///
-/// Managers and admins. The short name is unique regardless of case and cannot change later.
-#[utoipa::path(
-    tag = "organizations",
-    request_body = NewOrganization,
-    responses(
-        (status = 201, description = "The new organization", body = Organization,
-         headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The short name is taken", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/organizations")]
-pub async fn create_organization(
-    db: web::Data<Db>,
-    caller: CurrentUser,
-    body: Json<NewOrganization>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Manager)?;
-    let actor = caller.actor.clone();
-    let org = db
-        .transaction(move |conn| Organization::create(conn, body.0.clone(), &actor))
-        .await?;
-    Ok(created(
-        &org,
-        &format!("/api/v1/organizations/{}", org.short_name),
-        org.version,
-    ))
-}
-
-/// Get an organization.
-///
-/// Addressed by its short name, in any case (`dvz` finds `DVZ`). Viewer and up.
-#[utoipa::path(
-    tag = "organizations",
-    params(OrganizationPath),
-    responses((status = 200, description = "The organization", body = Organization,
-        headers(("ETag" = String, description = "Its version"))))
-)]
-#[get("/organizations/{short_name}")]
-pub async fn get_organization(
-    db: web::Data<Db>,
-    caller: CurrentUser,
-    short_name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
-    let org = db
-        .run(move |conn| Organization::find(conn, &short_name))
-        .await?;
-    Ok(ok_with_etag(&org, org.version))
-}
-
-/// Change an organization.
-///
-/// Managers and admins; only the fields present change. Honours `If-Match`.
-#[utoipa::path(
-    tag = "organizations",
-    params(OrganizationPath, IfMatchHeader),
-    request_body = OrganizationChanges,
-    responses(
-        (status = 200, description = "The changed organization", body = Organization,
-         headers(("ETag" = String, description = "Its new version"))),
-    )
-)]
-#[patch("/organizations/{short_name}")]
-pub async fn update_organization(
-    db: web::Data<Db>,
-    caller: CurrentUser,
-    short_name: web::Path<String>,
-    if_match: Precondition,
-    body: Json<OrganizationChanges>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Manager)?;
-    let actor = caller.actor.clone();
-    let org = db
-        .transaction(move |conn| Organization::update(conn, &short_name, &body.0, &actor, if_match))
-        .await?;
-    Ok(ok_with_etag(&org, org.version))
-}
-
-/// Delete an organization.
-///
-/// Managers and admins, only while nothing refers to it: no service (as operator or
-/// responsible), no user, no demand (as requesting organization) and no incident (as
-/// reporting organization), deleted items included. Otherwise a 409 names what still does.
-#[utoipa::path(
-    tag = "organizations",
-    params(OrganizationPath, IfMatchHeader),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 409, description = "Services, users, demands or incidents still refer to it", body = crate::common::error::Problem, content_type = "application/problem+json"),
-    )
-)]
-#[delete("/organizations/{short_name}")]
-pub async fn delete_organization(
-    db: web::Data<Db>,
-    caller: CurrentUser,
-    short_name: web::Path<String>,
-    if_match: Precondition,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Manager)?;
-    let actor = caller.actor.clone();
-    db.transaction(move |conn| Organization::delete(conn, &short_name, &actor, if_match))
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The id of the organization with this short name (any case); an unknown name is a field
