@@ -1,5 +1,8 @@
 //! Kanban boards and their columns (the workflow). Items and moves build on this;
 //! the board view, which shows the items, is a workflow (`crate::workflows::board_view`).
+//!
+//! Layer: feature 4 in the order of `tests/layering.rs`; it may import the kernel, web
+//! plumbing, `users`, `auth` and `catalog`, never a feature after it, a workflow or the app.
 
 pub mod handlers;
 pub mod model;

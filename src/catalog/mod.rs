@@ -1,4 +1,7 @@
 //! The catalogue: organizations, online services and their RACI templates, bulk import.
+//!
+//! Layer: feature 3 in the order of `tests/layering.rs`; it may import the kernel, web
+//! plumbing, `users` and `auth`, never a feature after it, a workflow or the app.
 
 pub mod handlers;
 pub mod import;

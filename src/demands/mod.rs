@@ -1,5 +1,9 @@
 //! Demand management: stakeholders raise demands, the team triages and decides, the roadmap
 //! shows what was accepted. A demand is an item of type `demand` with the fields here.
+//!
+//! Layer: feature 7 in the order of `tests/layering.rs`; it may import the kernel, web plumbing
+//! and the features before it (`users` … `items`), never a feature after it, a workflow or the
+//! app.
 
 pub mod handlers;
 pub mod model;

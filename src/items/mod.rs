@@ -5,6 +5,10 @@
 //! `rows` (the stored row), `queries` (reading whole items), `list`, `moves`, `raci`,
 //! `writes` (create, change, delete), `comments`, `links`, `history`, and the HTTP
 //! `handlers` on top.
+//!
+//! Layer: feature 6 in the order of `tests/layering.rs`; it may import the kernel, web plumbing
+//! and the features before it (`users` … `sla`), never a feature after it, a workflow or the
+//! app.
 
 pub mod comments;
 pub mod demand;

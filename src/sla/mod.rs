@@ -1,4 +1,8 @@
 //! Service-level agreements for incidents: business-hours calendar, policies and clocks.
+//!
+//! Layer: feature 5 in the order of `tests/layering.rs`; it may import the kernel, web plumbing
+//! and the features before it (`users` … `board`), never a feature after it, a workflow or the
+//! app.
 
 pub mod clock;
 pub mod policies;

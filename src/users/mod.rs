@@ -1,6 +1,10 @@
 //! People with a login: listing, creating and changing them, and switching an account on or
 //! off (`User::set_active`). Deactivation with its hand-over of accountability is a workflow
 //! above the features it touches: `crate::workflows::deactivation`.
+//!
+//! Layer: the first feature in the order of `tests/layering.rs`; it may import the kernel
+//! (`crate::common`) and web plumbing (`crate::web`), never a feature after it, a workflow or
+//! the app.
 
 pub mod handlers;
 pub mod model;
