@@ -1,4 +1,5 @@
-//! Service-level agreements for incidents: business-hours calendar, policies and clocks.
+//! Service-level agreements for incidents: severities, policies and clocks. The business
+//! calendar they count in is the kernel's (`crate::common::calendar`).
 //!
 //! Layer: feature 5 in the order of `tests/layering.rs`; it may import the kernel, web plumbing
 //! and the features before it (`users` … `board`), never a feature after it, a workflow or the
