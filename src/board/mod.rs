@@ -1,6 +1,7 @@
 //! Kanban boards and their columns (the workflow). Items and moves build on this;
 //! the board view, which shows the items, is a workflow (`crate::workflows::board_view`).
 
+pub mod columns;
 pub mod handlers;
 pub mod model;
 
