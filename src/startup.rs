@@ -19,8 +19,10 @@ use crate::{AppState, build_app};
 /// The first admin of a development database when none is configured.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.org";
 
-/// Opens and migrates the database, returning the pool.
+/// Opens and migrates the database, returning the handle, which counts SLA time in the
+/// calendar of the settings (also for the command line: `seed-demo`, imports).
 pub fn open_database(settings: &Settings) -> Result<Db, String> {
+    let calendar = settings.sla.calendar().map_err(|e| e.to_string())?;
     let pool = db::build_pool(&settings.database)?;
     let mut conn = pool.get().map_err(|e| {
         format!(
@@ -32,14 +34,13 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
-    Ok(Db::from_settings(pool, &settings.database))
+    Ok(Db::from_settings(pool, &settings.database).with_calendar(calendar))
 }
 
 /// Builds the state the app runs on: opens the database, resolves the JWT secret and creates
 /// the first admin on an empty database.
 pub fn prepare(settings: Settings) -> Result<AppState, String> {
-    let calendar = settings.sla.calendar().map_err(|e| e.to_string())?;
-    let db = open_database(&settings)?.with_calendar(calendar);
+    let db = open_database(&settings)?;
     bootstrap_admin(&db, &settings)?;
     state_over(settings, db)
 }
@@ -132,12 +133,18 @@ pub fn load_demo(db: &Db, settings: &Settings, must_load: bool) -> Result<(), St
     if settings.is_production() {
         return Err("demo data is never loaded in production (OPSBOARD_ENV=production)".into());
     }
-    let mut conn = db.pool().get().map_err(|e| e.to_string())?;
-    if !must_load && crate::workflows::demo::has_data(&mut conn).map_err(|e| e.to_string())? {
+    // Through run_here, so that the demo's SLA clocks count in this app's calendar.
+    if !must_load
+        && db
+            .run_here(crate::workflows::demo::has_data)
+            .map_err(|e| e.to_string())?
+    {
         log::info!("demo data not loaded: the database already has data");
         return Ok(());
     }
-    let summary = crate::workflows::demo::seed(&mut conn).map_err(|e| e.problem().detail)?;
+    let summary = db
+        .run_here(crate::workflows::demo::seed)
+        .map_err(|e| e.problem().detail)?;
     log::info!(
         "loaded demo data: {} organizations, {} online services with RACI templates, {} items on the OPS and DEM boards",
         summary.organizations,

@@ -823,8 +823,11 @@ impl Service {
             cursor: filter.cursor.clone(),
         };
         let limit = paging.limit()?;
-        let after = paging.after::<SortCursor>()?;
         let sort = filter.sort.unwrap_or_default();
+        let after = paging
+            .after::<SortCursor>()?
+            .map(|c| c.for_sort(sort))
+            .transpose()?;
         let mut query = services::table.select(ServiceRow::as_select()).into_boxed();
         if let Some(lifecycle) = filter.lifecycle {
             query = query.filter(services::lifecycle.eq(lifecycle.as_str()));
@@ -918,7 +921,7 @@ impl Service {
                     format_cursor_time(last.updated_at)
                 }
             };
-            page.next_cursor = Some(encode_cursor(&SortCursor { v, id: last.id }));
+            page.next_cursor = Some(encode_cursor(&SortCursor::new(sort, v, last.id)));
         }
         Ok(page)
     }

@@ -3,10 +3,11 @@
 //! Policy: every error is an RFC 9457 `application/problem+json` body ([`Problem`]).
 //! - A client's mistake is a 4xx that says what was wrong and, for validation, names each field
 //!   (`errors: [{field, message}]`); nothing was changed.
-//! - `diesel::NotFound` becomes 404 here, once; a broken unique key becomes 409 naming the field
-//!   it guards ([`database::UNIQUE_FIELDS`]), a broken foreign key a 409 too. Neither ever carries the
-//!   database's text or constraint names: features check these rules first and say more; what
-//!   reaches this mapping is a race with a concurrent request.
+//! - `diesel::NotFound` becomes 404, once ([`database`]); a broken unique key becomes 409 naming
+//!   the field it guards ([`database::UNIQUE_FIELDS`]), a broken foreign key a 409 too. Neither
+//!   ever carries the database's text or constraint names: features check these rules first and
+//!   say more; what reaches this mapping is a race with a concurrent request. A broken check
+//!   constraint is a 422 without field or names, for the same reason.
 //! - Anything unexpected is logged with its whole cause chain and answered with an opaque 500
 //!   that leaks no detail. An unreachable database is a 503, so that clients retry.
 //! - Throttled logins are a 429 and work the server cannot start in time (password hashing at
@@ -155,6 +156,10 @@ pub enum ApiError {
     /// 422: well-formed but invalid input; each field is named.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422: a write broke a check constraint of the database that the feature's own validation
+    /// did not catch (a value combined with a concurrent change, or a rule not yet checked).
+    #[error("check constraint violated")]
+    CheckViolation,
     /// 429 `too-many-requests`: too many attempts (login throttling); even a right password is
     /// refused until the wait is over.
     #[error("too many requests: {detail}")]
@@ -238,6 +243,12 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// An unexpected error with the causes under it; the whole chain ([`cause_chain`]) goes to
+    /// the log only.
+    pub fn internal_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        ApiError::Internal(cause_chain(error))
+    }
+
     /// The problem document for this error.
     pub fn problem(&self) -> Problem {
         let status = self.status_code();
@@ -317,6 +328,13 @@ impl ApiError {
                     many => format!("The request has {} invalid fields.", many.len()),
                 },
             ),
+            ApiError::CheckViolation => (
+                "validation",
+                "Validation failed",
+                "A value breaks a rule of the stored data (perhaps together with a change made \
+                 at the same moment); reload, look over the values and try again."
+                    .to_string(),
+            ),
             ApiError::TooManyRequests { detail, .. } => {
                 ("too-many-requests", "Too many requests", detail.clone())
             }
@@ -368,6 +386,24 @@ impl ApiError {
     }
 }
 
+/// `error` and every `source()` under it, outermost first, as `a: b: c`, for the log. A cause
+/// whose text the level above already shows (`failed: b` over `b`) is not repeated.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut above = chain.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !above.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        above = text;
+        source = cause.source();
+    }
+    chain
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -384,7 +420,7 @@ impl ResponseError for ApiError {
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::CheckViolation => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -433,7 +469,7 @@ impl ResponseError for ApiError {
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
-        ApiError::internal(error)
+        ApiError::internal_error(&error)
     }
 }
 
@@ -454,5 +490,54 @@ mod tests {
             !text.contains("10.0.0.5") && !text.contains("password"),
             "{text}"
         );
+    }
+
+    /// An error with a cause, for the chain tests.
+    #[derive(Debug)]
+    struct Layer {
+        text: &'static str,
+        cause: Option<Box<Layer>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.cause
+                .as_deref()
+                .map(|c| c as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        let mut chain: Option<Box<Layer>> = None;
+        for text in texts.iter().rev() {
+            chain = Some(Box::new(Layer { text, cause: chain }));
+        }
+        *chain.unwrap_or_else(|| panic!("no layers"))
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_whole_cause_chain_for_the_log() {
+        let error = layers(&["a", "b", "c"]);
+        assert_eq!(cause_chain(&error), "a: b: c");
+        assert_eq!(cause_chain(&layers(&["alone"])), "alone");
+        // A level that already shows its cause does not repeat it.
+        let wrapped = layers(&["loading failed: bad row", "bad row", "column 3"]);
+        assert_eq!(cause_chain(&wrapped), "loading failed: bad row: column 3");
+        match ApiError::internal_error(&error) {
+            ApiError::Internal(logged) => assert_eq!(logged, "a: b: c"),
+            other => panic!("{other:?}"),
+        }
+        // Diesel's own wrappers: the cause of a failed deserialization reaches the log.
+        let diesel_error = diesel::result::Error::DeserializationError(Box::new(error));
+        match ApiError::from(diesel_error) {
+            ApiError::Internal(logged) => assert_eq!(logged, "a: b: c"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -96,14 +96,42 @@ impl<T> Page<T> {
     }
 }
 
-/// The cursor of a sorted list: the last row's sort value (as text) and its id, which breaks
-/// ties so that no row is skipped or repeated between pages.
+/// The cursor of a sorted list: the sort it was made for, the last row's sort value (as text)
+/// and its id, which breaks ties so that no row is skipped or repeated between pages.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SortCursor {
+    /// The sort of the list the cursor was made for: a value of one sort means nothing in
+    /// another (a rank is no priority), so a cursor is accepted with its own sort only.
+    #[serde(default)]
+    pub s: String,
     /// The sort value of the last row of the previous page.
     pub v: String,
     /// The id of that row.
     pub id: i64,
+}
+
+impl SortCursor {
+    /// The cursor after the row with sort value `v` and id `id` in a list sorted by `sort`.
+    pub fn new(sort: impl std::fmt::Debug, v: String, id: i64) -> Self {
+        SortCursor {
+            s: format!("{sort:?}"),
+            v,
+            id,
+        }
+    }
+
+    /// This cursor, if it was made for a list sorted by `sort`; else a 400 naming `cursor`.
+    pub fn for_sort(self, sort: impl std::fmt::Debug) -> Result<Self, ApiError> {
+        if self.s == format!("{sort:?}") {
+            Ok(self)
+        } else {
+            Err(ApiError::bad_field(
+                "cursor",
+                "was returned for another `sort`; keep the sort while paging, or start again \
+                 without a cursor",
+            ))
+        }
+    }
 }
 
 /// A timestamp as a cursor value, to the microsecond.

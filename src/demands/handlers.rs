@@ -21,7 +21,8 @@ use crate::web::respond::{created, ok_with_etag};
 ///
 /// For stakeholders (requesters) and the team (members and up). The demand lands on the demand
 /// board (setting `demands.board`, `DEM` by default) in its first column, as a `demand` item
-/// with decision `pending`. The requesting organization is the caller's own when omitted; a
+/// with decision `pending`; on a fresh install the first demand creates that board, with the
+/// default workflow and no lead. The requesting organization is the caller's own when omitted; a
 /// requester may name no other. Name the online service, or the new one wanted in
 /// `proposed_service`. The service's RACI template, else the board lead, makes it someone's
 /// accountable item.
@@ -31,7 +32,7 @@ use crate::web::respond::{created, ok_with_etag};
     responses(
         (status = 201, description = "The new demand", body = Item,
             headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The demand board does not exist, or its intake column is at its WIP limit (`wip-limit-exceeded`)", body = crate::common::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The demand board's intake column is at its WIP limit (`wip-limit-exceeded`), or `demands.board` is no board key the first demand could create the board with", body = crate::common::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/demands")]

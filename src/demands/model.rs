@@ -383,6 +383,58 @@ pub fn roadmap(
         .collect())
 }
 
+/// Makes sure the demand board `key` exists: on a fresh install the first demand creates it,
+/// named "Demands", with the default workflow (`DEFAULT_WORKFLOW`, whose first column is the
+/// intake and whose next `todo` column takes accepted demands), led by the first active admin
+/// (accountable for demands that name no service with a RACI template, until someone else is
+/// made lead), so that stakeholders need not wait for an admin. Two first demands at the same moment create one
+/// board: the creation runs in a savepoint, and the one that loses the race for the board's
+/// unique key (PostgreSQL waits for the winner's commit) finds the winner's board instead.
+fn ensure_demand_board(conn: &mut DbConnection, key: &str) -> Result<(), ApiError> {
+    use crate::board::model::{Board, NewBoard};
+    use crate::common::db::schema::boards;
+    let exists = |conn: &mut DbConnection| -> Result<bool, ApiError> {
+        Ok(boards::table
+            .filter(boards::key.eq(key))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0)
+    };
+    if exists(conn)? {
+        return Ok(());
+    }
+    let first_admin: Option<i64> = crate::common::db::schema::users::table
+        .filter(crate::common::db::schema::users::role.eq(Role::Admin.as_str()))
+        .filter(crate::common::db::schema::users::active.eq(true))
+        .order(crate::common::db::schema::users::id)
+        .select(crate::common::db::schema::users::id)
+        .first(conn)
+        .optional()?;
+    let form = NewBoard {
+        key: key.to_string(),
+        name: "Demands".into(),
+        description: "Demands of stakeholders; created with the first demand.".into(),
+        columns: None,
+        lead: first_admin,
+    };
+    // The system makes it, not the person who happens to raise the first demand.
+    match conn.transaction(|conn| Board::create(conn, &form, &Actor::SYSTEM)) {
+        Ok(board) => {
+            log::info!(
+                "created the demand board {} with the first demand",
+                board.key
+            );
+            Ok(())
+        }
+        Err(ApiError::Taken { .. } | ApiError::Conflict(_)) if exists(conn)? => Ok(()),
+        Err(ApiError::Validation(_)) => Err(ApiError::Conflict(format!(
+            "The demand board {key} does not exist and cannot be created: demands.board must \
+             be a board key such as DEM."
+        ))),
+        Err(other) => Err(other),
+    }
+}
+
 /// A stakeholder's demand: a `demand` item in the first column of the demand board, with
 /// decision `pending`. A requester raises demands for their own organization only.
 pub fn intake(
@@ -438,16 +490,7 @@ pub fn intake(
             .optional()?,
         None => None,
     };
-    let exists = crate::common::db::schema::boards::table
-        .filter(crate::common::db::schema::boards::key.eq(board))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if !exists {
-        return Err(ApiError::Conflict(format!(
-            "The demand board {board} does not exist; an admin creates it or sets demands.board."
-        )));
-    }
+    ensure_demand_board(conn, board)?;
     let item = crate::items::model::NewItem {
         board: board.to_string(),
         item_type: crate::items::model::ItemType::Demand,

@@ -1484,8 +1484,11 @@ impl Item {
             cursor: filter.cursor.clone(),
         };
         let limit = paging.limit()?;
-        let after = paging.after::<SortCursor>()?;
         let sort = filter.sort.unwrap_or_default();
+        let after = paging
+            .after::<SortCursor>()?
+            .map(|c| c.for_sort(sort))
+            .transpose()?;
         let mut query = items::table.select(ItemRow::as_select()).into_boxed();
         if let Visibility::Organization(org) = visibility {
             query = query.filter(
@@ -1661,7 +1664,7 @@ impl Item {
                 S::Rank | S::RankDesc => last.rank.clone(),
                 S::Priority | S::PriorityDesc => last.priority.order().to_string(),
             };
-            page.next_cursor = Some(encode_cursor(&SortCursor { v, id: last.id }));
+            page.next_cursor = Some(encode_cursor(&SortCursor::new(sort, v, last.id)));
         }
         Ok(page)
     }

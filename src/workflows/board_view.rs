@@ -349,7 +349,7 @@ pub async fn board_view(
             let view = build(conn, &key, &filter, visibility)?;
             let cards: usize = view.columns.iter().map(|c| c.cards.len()).sum();
             let mut body = Vec::with_capacity(1024 + cards * 640);
-            serde_json::to_writer(&mut body, &view).map_err(ApiError::internal)?;
+            serde_json::to_writer(&mut body, &view).map_err(|e| ApiError::internal_error(&e))?;
             Ok(body)
         })
         .await?;

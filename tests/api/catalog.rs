@@ -385,6 +385,18 @@ async fn services_sort_and_page_with_a_cursor(app: TestApp) {
         }
     }
     assert_eq!(seen.len(), 5);
+    // A cursor goes on with its own sort only: a key cursor would also read as a name one.
+    let page = app
+        .get("/api/v1/services?sort=key&limit=2", &app.admin_token)
+        .await
+        .json();
+    let cursor = page["next_cursor"].as_str().unwrap_or_default();
+    app.get(
+        &format!("/api/v1/services?sort=-key&limit=2&cursor={cursor}"),
+        &app.admin_token,
+    )
+    .await
+    .names_field(400, "cursor");
     app.get("/api/v1/services?sort=size", &app.admin_token)
         .await
         .names_field(400, "sort");

@@ -536,3 +536,124 @@ async fn the_demo_tells_the_whole_story(app: TestApp) {
         "every incident is in exactly one of the two lists"
     );
 }
+
+both_engines!(
+    on_a_fresh_install_the_first_demand_creates_the_demand_board,
+    concurrent_first_demands_create_one_board,
+);
+
+/// The names of a board's columns, in order.
+async fn column_names(app: &TestApp, board: &str) -> Vec<String> {
+    let response = app
+        .get(&format!("/api/v1/boards/{board}"), &app.admin_token)
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    response.json()["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// No board DEM yet: the first demand creates it with the default workflow (the one
+/// `POST /boards` gives without columns) and lands in its first column; accepting moves it to
+/// the next `todo` column, as the intake workflow expects.
+async fn on_a_fresh_install_the_first_demand_creates_the_demand_board(app: TestApp) {
+    let lk_a = app.organization("LK-A").create().await;
+    let (_, requester) = app.user("requester").organization(&lk_a).create().await;
+    let (accountable, accountable_token) = app.user("member").create().await;
+    app.service("wohngeld")
+        .accountable(&accountable)
+        .create()
+        .await;
+    app.get("/api/v1/boards/DEM", &app.admin_token)
+        .await
+        .problem(404);
+    let raised = app
+        .demand()
+        .by(&requester)
+        .service("wohngeld")
+        .create()
+        .await;
+    assert_eq!(raised["board"], "DEM");
+    assert_eq!(raised["column"]["name"], "Backlog", "{raised}");
+    assert_eq!(
+        column_names(&app, "DEM").await,
+        ["Backlog", "Ready", "In progress", "Review", "Done"]
+    );
+    // A second demand uses the same board.
+    app.demand()
+        .by(&requester)
+        .service("wohngeld")
+        .create()
+        .await;
+    let boards = app.get("/api/v1/boards", &app.admin_token).await.json();
+    let dem = boards["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["key"] == "DEM")
+        .count();
+    assert_eq!(dem, 1, "{boards}");
+    // The first admin leads it, so a demand for a service that does not exist yet has an
+    // accountable person from the start.
+    let admin = app.get("/api/v1/me", &app.admin_token).await.json();
+    let board = app.get("/api/v1/boards/DEM", &app.admin_token).await.json();
+    assert_eq!(board["lead"], admin["id"], "{board}");
+    let new_service = app
+        .demand()
+        .by(&requester)
+        .with(json!({"proposed_service": "Hundesteuer-Anmeldung"}))
+        .create()
+        .await;
+    assert_eq!(
+        new_service["raci"]["accountable"]["id"], admin["id"],
+        "{new_service}"
+    );
+    let key = raised["key"].as_str().unwrap_or_default();
+    let accepted = app
+        .post(
+            &format!("/api/v1/items/{key}/decision"),
+            &accountable_token,
+            &json!({"decision": "accepted"}),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    assert_eq!(accepted.json()["column"]["name"], "Ready");
+}
+
+/// Eight first demands at the same moment against the bound server: all are taken, and there
+/// is one board DEM with one set of columns (on PostgreSQL the losers of the race for the
+/// board's key use the winner's board).
+async fn concurrent_first_demands_create_one_board(app: TestApp) {
+    let (accountable, _) = app.user("member").create().await;
+    app.service("wohngeld")
+        .accountable(&accountable)
+        .create()
+        .await;
+    let body = json!({"title": "Gleichzeitig", "justification": "Test.", "service": "wohngeld"});
+    let responses = futures_util::future::join_all(
+        (0..8).map(|_| app.post("/api/v1/demands", &app.admin_token, &body)),
+    )
+    .await;
+    for response in &responses {
+        assert_eq!(response.status, 201, "{}", response.text);
+    }
+    let mut conn = app.conn();
+    let boards: i64 = opsboard::db::schema::boards::table
+        .filter(opsboard::db::schema::boards::key.eq("DEM"))
+        .count()
+        .get_result(&mut conn)
+        .expect("boards counted");
+    assert_eq!(boards, 1);
+    drop(conn);
+    assert_eq!(column_names(&app, "DEM").await.len(), 5);
+    let mut numbers: Vec<String> = responses
+        .iter()
+        .map(|r| r.json()["key"].as_str().unwrap_or_default().to_string())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 8, "{numbers:?}");
+}

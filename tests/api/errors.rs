@@ -21,6 +21,7 @@ both_engines!(
     stale_if_match_is_412_with_current_version,
     bad_path_and_query_parameters_are_400_naming_them,
     nul_bytes_are_refused_before_storage,
+    a_check_constraint_the_validation_misses_is_422_without_names,
 );
 
 async fn malformed_json_is_400(app: TestApp) {
@@ -298,4 +299,46 @@ async fn body_over_the_limit_is_413() {
         problem["detail"].as_str().unwrap_or("").contains("512"),
         "{problem}"
     );
+}
+
+/// A rule that only the database keeps (planted here: no column may have a WIP limit of 100 or
+/// more, a CHECK constraint on PostgreSQL, a trigger raising SQLite's CHECK error) is a 422
+/// that names no constraint and shows no SQL, never a 500; nothing is changed.
+async fn a_check_constraint_the_validation_misses_is_422_without_names(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    let board = app.board("CHK").create().await;
+    let column = board.column_id("Backlog");
+    {
+        let mut conn = app.conn();
+        let plant = match &*conn {
+            opsboard::db::DbConnection::Postgresql(_) => {
+                "ALTER TABLE board_columns ADD CONSTRAINT planted_wip_small \
+                 CHECK (wip_limit IS NULL OR wip_limit < 100)"
+            }
+            opsboard::db::DbConnection::Sqlite(_) => {
+                "CREATE TRIGGER planted_wip_small BEFORE UPDATE ON board_columns \
+                 WHEN NEW.wip_limit >= 100 \
+                 BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: planted_wip_small'); END"
+            }
+        };
+        conn.batch_execute(plant).expect("planted the rule");
+    }
+    let path = format!("/api/v1/boards/CHK/columns/{column}");
+    let response = app
+        .patch(&path, &app.admin_token, &json!({"wip_limit": 500}))
+        .await;
+    let problem = response.problem(422);
+    for leak in ["planted", "CHECK", "check", "wip_limit <", "board_columns"] {
+        assert!(!response.text.contains(leak), "leaks `{leak}`: {problem}");
+    }
+    let columns = app
+        .get("/api/v1/boards/CHK/columns", &app.admin_token)
+        .await
+        .json();
+    let backlog = columns
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == column))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(backlog["wip_limit"], json!(null), "{columns}");
 }

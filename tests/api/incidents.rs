@@ -454,3 +454,52 @@ async fn a_changed_policy_recomputes_every_clock(app: TestApp) {
         [breached["key"].clone(), soon["key"].clone()]
     );
 }
+
+both_engines!(two_apps_in_one_process_count_in_their_own_working_hours => super::work_until_six);
+
+/// Working hours 08:00 to 18:00 instead of the default 16:00.
+fn work_until_six(settings: &mut opsboard::config::Settings) {
+    settings.sla.day_end = "18:00".into();
+}
+
+/// The business calendar is app state: an app working until 18:00 and one with the default
+/// hours (until 16:00), alive side by side in this process on the same engine, give the same
+/// incident different due times, each its own, whichever answered last.
+async fn two_apps_in_one_process_count_in_their_own_working_hours(late: TestApp) {
+    let engine = if late.state.settings.database.url.starts_with("postgres") {
+        crate::helpers::Engine::Postgres
+    } else {
+        crate::helpers::Engine::Sqlite
+    };
+    let Some(early) = TestApp::spawn(engine).await else {
+        return;
+    };
+    // Friday 15:30 in Berlin, a response due in 60 business minutes.
+    let mut keys = Vec::new();
+    for app in [&early, &late] {
+        ops_with_a_waiting_column(app).await;
+        s3_business_and_s1_calendar(app).await;
+        let created = incident(app, "s3", "2026-11-27T14:30:00Z").create().await;
+        keys.push(key(&created).to_string());
+    }
+    // Read them interleaved, twice: each app keeps to its calendar.
+    for _ in 0..2 {
+        let early_item = get(&early, &keys[0]).await;
+        let late_item = get(&late, &keys[1]).await;
+        // Until 16:00: 30 minutes on Friday, 30 on Monday from 08:00 (CET, UTC+1).
+        assert_eq!(due(&early_item, "response"), at("2026-11-30T07:30:00Z"));
+        // Until 18:00: Friday 16:30.
+        assert_eq!(due(&late_item, "response"), at("2026-11-27T15:30:00Z"));
+    }
+    // Work on the app's own thread (start-up, the demo loader, the command line) counts in
+    // the app's calendar too.
+    let from = at("2026-11-27T14:30:00Z");
+    let on_thread = |app: &TestApp| {
+        app.state
+            .db
+            .run_here(|_| Ok(opsboard::common::calendar::current().add_business_minutes(from, 60)))
+            .expect("a due time")
+    };
+    assert_eq!(on_thread(&early), at("2026-11-30T07:30:00Z"));
+    assert_eq!(on_thread(&late), at("2026-11-27T15:30:00Z"));
+}

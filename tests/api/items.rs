@@ -1008,6 +1008,7 @@ async fn requesters_see_no_team_items_and_viewers_only_read(app: TestApp) {
 both_engines!(
     item_lists_sort_and_page_in_every_order,
     a_sort_or_a_cursor_of_another_order_is_refused,
+    a_cursor_carries_its_sort_even_where_its_value_fits_another,
 );
 
 /// Collects every page of a list, following `next_cursor`.
@@ -1134,4 +1135,68 @@ async fn a_sort_or_a_cursor_of_another_order_is_refused(app: TestApp) {
         .await;
     assert_eq!(mixed.status, 400, "{}", mixed.text);
     assert!(mixed.text.contains("cursor"), "{}", mixed.text);
+}
+
+/// A cursor names the sort it was made for: one whose value would also read in another order
+/// (a time of `created_at` as one of `updated_at`, any value in the reverse order, a rank of
+/// digits as a priority) is refused with a 400 naming `cursor`, not answered with a wrong page.
+async fn a_cursor_carries_its_sort_even_where_its_value_fits_another(app: TestApp) {
+    five_tasks(&app).await;
+    let cursor_of = |sort: &'static str| {
+        let app = &app;
+        async move {
+            let page = app
+                .get(
+                    &format!("/api/v1/items?sort={sort}&limit=2"),
+                    &app.admin_token,
+                )
+                .await;
+            assert_eq!(page.status, 200, "{}", page.text);
+            page.json()["next_cursor"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a next page for {sort}"))
+                .to_string()
+        }
+    };
+    for (made_for, used_with) in [
+        ("created_at", "-created_at"),
+        ("created_at", "updated_at"),
+        ("-updated_at", "created_at"),
+        ("rank", "-rank"),
+        ("priority", "-priority"),
+        ("rank", "priority"),
+    ] {
+        let cursor = cursor_of(made_for).await;
+        let mixed = app
+            .get(
+                &format!("/api/v1/items?sort={used_with}&limit=2&cursor={cursor}"),
+                &app.admin_token,
+            )
+            .await;
+        let problem = mixed.names_field(400, "cursor");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("sort"),
+            "{made_for} used with {used_with}: {problem}"
+        );
+        // With its own sort the cursor still gives the next page.
+        let next = app
+            .get(
+                &format!("/api/v1/items?sort={made_for}&limit=2&cursor={cursor}"),
+                &app.admin_token,
+            )
+            .await;
+        assert_eq!(next.status, 200, "{made_for}: {}", next.text);
+    }
+    // No sort at all is the default, `created_at`: its cursors go on with it.
+    let cursor = cursor_of("created_at").await;
+    let default = app
+        .get(
+            &format!("/api/v1/items?limit=2&cursor={cursor}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(default.status, 200, "{}", default.text);
 }

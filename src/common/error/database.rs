@@ -1,7 +1,7 @@
 //! How the database's errors become [`ApiError`]s: diesel's `NotFound` a 404, a broken unique
-//! key a 409 naming the field it guards ([`UNIQUE_FIELDS`]), a broken foreign key a 409, a lock
-//! or serialization failure a retryable [`ApiError::Busy`], an unreachable pool a 503; the
-//! database's own text and constraint names go to the log only.
+//! key a 409 naming the field it guards ([`UNIQUE_FIELDS`]), a broken foreign key a 409, a broken
+//! check constraint a 422, a lock or serialization failure a retryable [`ApiError::Busy`], an
+//! unreachable pool a 503; the database's own text and constraint names go to the log only.
 
 use super::ApiError;
 
@@ -25,6 +25,18 @@ impl From<diesel::result::Error> for ApiError {
                         .into(),
                 )
             }
+            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                log::info!("check violation: {}", info.message());
+                ApiError::CheckViolation
+            }
+            // SQLite reports a CHECK failure raised by a trigger (and one of its own where the
+            // extended result code is lost) as a plain constraint error with this message.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("CHECK constraint failed") =>
+            {
+                log::info!("check violation: {}", info.message());
+                ApiError::CheckViolation
+            }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::Busy(info.message().to_string())
             }
@@ -37,7 +49,7 @@ impl From<diesel::result::Error> for ApiError {
             {
                 ApiError::Busy(info.message().to_string())
             }
-            other => ApiError::internal(other),
+            other => ApiError::internal_error(&other),
         }
     }
 }
@@ -250,6 +262,44 @@ mod tests {
                 assert!(!body.contains(leak), "leaks `{leak}`: {body}");
             }
         }
+    }
+
+    #[test]
+    fn a_check_violation_is_a_422_without_names_on_both_engines() {
+        use diesel::result::DatabaseErrorKind::{CheckViolation, Unknown};
+        for (kind, message, constraint) in [
+            (
+                CheckViolation,
+                "new row for relation \"board_columns\" violates check constraint \
+                 \"board_columns_wip_limit_check\"",
+                Some("board_columns_wip_limit_check"),
+            ),
+            (
+                CheckViolation,
+                "CHECK constraint failed: wip_limit IS NULL OR wip_limit > 0",
+                None,
+            ),
+            (
+                Unknown,
+                "CHECK constraint failed: board_columns_wip_limit_check",
+                None,
+            ),
+        ] {
+            let (status, body) = database_error(kind, message, constraint);
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{message}: {body}"
+            );
+            for leak in ["check", "CHECK", "board_columns", "wip_limit", "relation"] {
+                assert!(!body.contains(leak), "{message} leaks `{leak}`: {body}");
+            }
+            let problem: Problem = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(problem.status, 422);
+        }
+        // Any other unknown database error stays a 500.
+        let (status, _) = database_error(Unknown, "disk I/O error", None);
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
