@@ -2,9 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 
-use crate::board::model::{
-    Board, BoardChanges, BoardFilter, Column, ColumnChanges, NewBoard, NewColumn,
-};
+use crate::board::columns::ColumnChanges;
+use crate::board::model::{Board, BoardChanges, BoardFilter, Column, NewBoard, NewColumn};
 use crate::common::actor::Role;
 use crate::common::db::Db;
 use crate::common::error::ApiError;

@@ -4,6 +4,7 @@
 //! Layer: feature 4 in the order of `tests/layering.rs`; it may import the kernel, web
 //! plumbing, `users`, `auth` and `catalog`, never a feature after it, a workflow or the app.
 
+pub mod columns;
 pub mod handlers;
 pub mod model;
 
