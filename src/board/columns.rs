@@ -264,7 +264,6 @@ fn ensure_unique_name(board: &Board, name: &str, except: Option<i64>) -> Result<
     }
 }
 
-/// Gives the columns positions 0, 1, 2, … in the given order.
 /// Gives the columns in `order` the positions 0, 1, … (all but `except`, which its caller
 /// writes itself); a column whose position changes moves to its next version, so that its
 /// ETag names the state it has. Called under the board's lock, which every column write
