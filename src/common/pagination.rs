@@ -50,6 +50,14 @@ impl PageParams {
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
         serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
     }
+
+    /// The [`SortCursor`] of a list sorted by `sort`, if a cursor was sent: 400 naming
+    /// `cursor` when it is none of this list's, or was made for another sort.
+    pub fn after_sorted(&self, sort: impl std::fmt::Debug) -> Result<Option<SortCursor>, ApiError> {
+        self.after::<SortCursor>()?
+            .map(|c| c.for_sort(sort))
+            .transpose()
+    }
 }
 
 /// Encodes a sort key as an opaque cursor.

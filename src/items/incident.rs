@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::catalog::organizations::organization_id;
+use crate::catalog::services::Service;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{incident_details, incident_services, organizations, services};
 use crate::common::error::{ApiError, FieldError};
@@ -218,18 +219,8 @@ pub(crate) fn resolve(
         Some(keys) => {
             let mut ids = Vec::new();
             for (i, key) in keys.iter().enumerate() {
-                let id = services::table
-                    .filter(services::key.eq(key.trim()))
-                    .select(services::id)
-                    .first::<i64>(conn)
-                    .optional()?;
-                match id {
-                    Some(id) => ids.push(id),
-                    None => errors.push(FieldError::new(
-                        format!("incident.affected_services[{i}]"),
-                        format!("there is no service `{}`", key.trim()),
-                    )),
-                }
+                let field = format!("incident.affected_services[{i}]");
+                ids.extend(Service::id_for_field(conn, key.trim(), field, errors)?);
             }
             ids
         }

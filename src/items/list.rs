@@ -31,10 +31,7 @@ impl Item {
         };
         let limit = paging.limit()?;
         let sort = filter.sort.unwrap_or_default();
-        let after = paging
-            .after::<SortCursor>()?
-            .map(|c| c.for_sort(sort))
-            .transpose()?;
+        let after = paging.after_sorted(sort)?;
         let mut query = items::table.select(ItemRow::as_select()).into_boxed();
         if let Visibility::Organization(org) = visibility {
             query = query.filter(

@@ -5,10 +5,9 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::board::model::ColumnCategory;
+use crate::catalog::services::Service;
 use crate::common::actor::Actor;
-use crate::common::db::schema::{
-    board_columns, boards, item_external_refs, item_labels, items, services,
-};
+use crate::common::db::schema::{board_columns, boards, item_external_refs, item_labels, items};
 use crate::common::db::{DbConnection, Lock, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
@@ -113,18 +112,7 @@ fn service_id(
     let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
         return Ok(None);
     };
-    let id = services::table
-        .filter(services::key.eq(key))
-        .select(services::id)
-        .first::<i64>(conn)
-        .optional()?;
-    if id.is_none() {
-        errors.push(FieldError::new(
-            "service",
-            format!("there is no service `{key}`"),
-        ));
-    }
-    Ok(id)
+    Service::id_for_field(conn, key, "service", errors)
 }
 
 fn write_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(), ApiError> {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::catalog::services::Service;
 use crate::common::actor::Actor;
 use crate::common::db::schema::{events, services, sla_policies};
 use crate::common::db::{DbConnection, now};
@@ -256,18 +257,7 @@ fn service_id(
     if errors.len() > before {
         return Ok(None);
     }
-    let id = services::table
-        .filter(services::key.eq(key))
-        .select(services::id)
-        .first::<i64>(conn)
-        .optional()?;
-    if id.is_none() {
-        errors.push(FieldError::new(
-            "service",
-            format!("there is no service `{key}`"),
-        ));
-    }
-    Ok(id)
+    Service::id_for_field(conn, key, "service", errors)
 }
 
 fn not_found(id: i64) -> ApiError {

@@ -11,7 +11,7 @@ use crate::common::db::schema::{
     organizations, service_leika_keys, service_raci, service_tags, services, users,
 };
 use crate::common::db::{DbConnection, lower};
-use crate::common::error::ApiError;
+use crate::common::error::{ApiError, FieldError};
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
@@ -140,6 +140,28 @@ impl Service {
         Ok(row)
     }
 
+    /// The id of the service `key` that request field `field` names; when there is none, an
+    /// error for that field joins `errors` (so that one 422 names every bad field).
+    pub fn id_for_field(
+        conn: &mut DbConnection,
+        key: &str,
+        field: impl Into<String>,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<Option<i64>, ApiError> {
+        let id = services::table
+            .filter(services::key.eq(key))
+            .select(services::id)
+            .first::<i64>(conn)
+            .optional()?;
+        if id.is_none() {
+            errors.push(FieldError::new(
+                field,
+                format!("there is no service `{key}`"),
+            ));
+        }
+        Ok(id)
+    }
+
     /// The service with this key.
     pub fn find(conn: &mut DbConnection, key: &str) -> Result<Service, ApiError> {
         let row = Service::row(conn, key)?;
@@ -159,10 +181,7 @@ impl Service {
         };
         let limit = paging.limit()?;
         let sort = filter.sort.unwrap_or_default();
-        let after = paging
-            .after::<SortCursor>()?
-            .map(|c| c.for_sort(sort))
-            .transpose()?;
+        let after = paging.after_sorted(sort)?;
         let mut query = services::table.select(ServiceRow::as_select()).into_boxed();
         if let Some(lifecycle) = filter.lifecycle {
             query = query.filter(services::lifecycle.eq(lifecycle.as_str()));
