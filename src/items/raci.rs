@@ -178,7 +178,7 @@ pub(crate) fn hand_over_items(
     replacement: i64,
     actor: &Actor,
 ) -> Result<usize, ApiError> {
-    let held: Vec<(i64, i64)> = items::table
+    let held: Vec<i64> = items::table
         .inner_join(item_raci::table)
         .filter(
             item_raci::user_id
@@ -187,21 +187,23 @@ pub(crate) fn hand_over_items(
                 .and(items::deleted_at.is_null())
                 .and(items::done_at.is_null()),
         )
-        .select((items::id, items::version))
+        .order(items::id)
+        .select(items::id)
         .load(conn)?;
     if held.is_empty() {
         return Ok(0);
     }
     raci::check_replacement(conn, user_id, replacement)?;
-    for (item_id, _) in &held {
+    for item_id in &held {
         crate::common::db::lock(conn, Lock::Item(*item_id))?;
     }
-    for (item_id, _) in &held {
-        // Read under the lock: the version other writers see until this transaction ends.
-        let version: i64 = items::table
-            .find(item_id)
-            .select(items::version)
-            .first(conn)?;
+    // Read under the locks, in one query: the versions other writers see until this ends.
+    let versions: Vec<(i64, i64)> = items::table
+        .filter(items::id.eq_any(&held))
+        .select((items::id, items::version))
+        .load(conn)?;
+    for (item_id, version) in &versions {
+        let version = *version;
         diesel::update(
             item_raci::table.filter(
                 item_raci::item_id
