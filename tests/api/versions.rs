@@ -15,6 +15,7 @@ both_engines!(
     deleting_a_comment_honours_if_match_and_moves_the_version,
     a_delete_racing_a_patch_of_the_same_version_lets_one_win,
     moving_a_column_moves_the_version_of_the_columns_it_shifts,
+    concurrent_column_moves_keep_positions_a_permutation,
 );
 
 async fn a_stale_decision_names_the_current_version(app: TestApp) {
@@ -251,4 +252,46 @@ async fn moving_a_column_moves_the_version_of_the_columns_it_shifts(app: TestApp
         .send()
         .await;
     assert_eq!(stale.problem(412)["current_version"], 2);
+}
+
+async fn concurrent_column_moves_keep_positions_a_permutation(app: TestApp) {
+    let board = app
+        .board("PERM")
+        .columns(json!([
+            {"name": "A", "category": "todo"},
+            {"name": "B", "category": "todo"},
+            {"name": "C", "category": "in_progress"},
+            {"name": "D", "category": "in_progress"},
+            {"name": "E", "category": "done"}
+        ]))
+        .create()
+        .await;
+    let names = ["A", "B", "C", "D", "E"];
+    let moves = (0..10).map(|n| {
+        let path = format!(
+            "/api/v1/boards/PERM/columns/{}",
+            board.column_id(names[n % names.len()])
+        );
+        let app = &app;
+        async move {
+            app.patch(&path, &app.admin_token, &json!({"position": (n * 3) % 5}))
+                .await
+        }
+    });
+    for answer in join_all(moves).await {
+        // No If-Match: last writer wins, never a 412.
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let view = app
+        .get("/api/v1/boards/PERM", &app.admin_token)
+        .await
+        .json();
+    let mut positions: Vec<i64> = view["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["position"].as_i64().unwrap_or(-1))
+        .collect();
+    positions.sort_unstable();
+    assert_eq!(positions, [0, 1, 2, 3, 4], "{view}");
 }
