@@ -16,6 +16,26 @@ use crate::common::error::ApiError;
 use crate::common::history::{self, Diff, Subject};
 use crate::common::version::Precondition;
 
+/// The columns of `services` that a [`ResolvedService`] sets, for the insert and the update
+/// alike. A macro because the tuple's type is a mouthful that nobody should have to spell.
+macro_rules! stored_fields {
+    ($service:expr) => {
+        (
+            services::name.eq(&$service.name),
+            services::description.eq(&$service.description),
+            services::lifecycle.eq($service.lifecycle.as_str()),
+            services::kind.eq($service.kind.as_str()),
+            services::maturity_level.eq($service.maturity_level),
+            services::ozg_id.eq(&$service.ozg_id),
+            services::topic.eq(&$service.topic),
+            services::operator_id.eq($service.operator_id),
+            services::responsible_id.eq($service.responsible_id),
+            services::url.eq(&$service.url),
+            services::go_live_date.eq($service.go_live_date),
+        )
+    };
+}
+
 impl Service {
     /// Creates the service, or updates it when the key exists; unchanged input writes nothing.
     /// Runs in the caller's transaction; writes one event when something changed.
@@ -41,17 +61,7 @@ impl Service {
                 let id: i64 = diesel::insert_into(services::table)
                     .values((
                         services::key.eq(&service.key),
-                        services::name.eq(&service.name),
-                        services::description.eq(&service.description),
-                        services::lifecycle.eq(service.lifecycle.as_str()),
-                        services::kind.eq(service.kind.as_str()),
-                        services::maturity_level.eq(service.maturity_level),
-                        services::ozg_id.eq(&service.ozg_id),
-                        services::topic.eq(&service.topic),
-                        services::operator_id.eq(service.operator_id),
-                        services::responsible_id.eq(service.responsible_id),
-                        services::url.eq(&service.url),
-                        services::go_live_date.eq(service.go_live_date),
+                        stored_fields!(service),
                         services::created_at.eq(stamp),
                         services::updated_at.eq(stamp),
                         services::version.eq(1_i64),
@@ -90,19 +100,7 @@ impl Service {
                     services,
                     row.id,
                     row.version,
-                    (
-                        services::name.eq(&service.name),
-                        services::description.eq(&service.description),
-                        services::lifecycle.eq(service.lifecycle.as_str()),
-                        services::kind.eq(service.kind.as_str()),
-                        services::maturity_level.eq(service.maturity_level),
-                        services::ozg_id.eq(&service.ozg_id),
-                        services::topic.eq(&service.topic),
-                        services::operator_id.eq(service.operator_id),
-                        services::responsible_id.eq(service.responsible_id),
-                        services::url.eq(&service.url),
-                        services::go_live_date.eq(service.go_live_date),
-                    ),
+                    stored_fields!(service),
                 )?;
                 if before.leika_keys != service.leika_keys || before.tags != service.tags {
                     diesel::delete(
