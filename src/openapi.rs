@@ -9,7 +9,7 @@ use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use crate::common::error::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use crate::common::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
 /// The fixed parts of the document.
 #[derive(OpenApi)]
@@ -51,7 +51,7 @@ const STANDARD_RESPONSES: &[(&str, &str, &str)] = &[
     (
         "400",
         "BadRequest",
-        "Malformed JSON or an unparsable parameter; `errors` names it",
+        "Malformed JSON, an unparsable parameter or one the operation does not take; `errors` names it",
     ),
     (
         "401",
@@ -109,10 +109,11 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .build(),
         )),
     );
-    for (_, name, description) in STANDARD_RESPONSES {
+    for (status, name, description) in STANDARD_RESPONSES {
+        let response = problem_response(description, example_of(status));
         components
             .responses
-            .insert(name.to_string(), RefOr::T(problem_response(description)));
+            .insert(name.to_string(), RefOr::T(response));
     }
     for (path, item) in api.paths.paths.iter_mut() {
         let has_id = path.contains('{');
@@ -136,16 +137,49 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     api
 }
 
-fn problem_response(description: &str) -> Response {
+fn problem_response(description: &str, example: Option<serde_json::Value>) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
             PROBLEM_CONTENT_TYPE,
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
+                .example(example)
                 .build(),
         )
         .build()
+}
+
+/// The example of a standard error response: a problem of that status, made by the same
+/// conversion the server answers with, so that Swagger UI shows a 401 as a 401 (the schema's
+/// own example is a 422).
+fn example_of(status: &str) -> Option<serde_json::Value> {
+    let error = match status {
+        "400" => ApiError::bad_field(
+            "limitt",
+            "is not a query parameter of GET /api/v1/items; accepted: board, category, cursor, \
+             limit, …",
+        ),
+        "401" => ApiError::Unauthorized(
+            "The access token was revoked by a change of password, role or account status; \
+             log in again."
+                .into(),
+        ),
+        "403" => {
+            ApiError::Forbidden("This needs the role `member` or higher; you are `viewer`.".into())
+        }
+        "404" => ApiError::NotFound("No item OPS-4711.".into()),
+        "412" => ApiError::PreconditionFailed { current_version: 3 },
+        "413" => ApiError::PayloadTooLarge { limit: 1 << 20 },
+        "415" => ApiError::UnsupportedMediaType(
+            "The request body must be application/json, not `text/plain`.".into(),
+        ),
+        "422" => ApiError::Validation(vec![FieldError::new("title", "must not be blank")]),
+        "500" => ApiError::Internal("hidden".into()),
+        "503" => ApiError::Unavailable("The database is not available; retry later.".into()),
+        _ => return None,
+    };
+    serde_json::to_value(error.problem()).ok()
 }
 
 /// A path parameter named by a shared type (`crate::web::params`) is inferred a second time,
@@ -186,7 +220,7 @@ fn add_precondition_failed(operation: &mut Operation) {
             .responses
             .responses
             .entry("412".to_string())
-            .or_insert_with(|| RefOr::T(problem_response(PRECONDITION_FAILED)));
+            .or_insert_with(|| RefOr::T(problem_response(PRECONDITION_FAILED, example_of("412"))));
     }
 }
 
@@ -216,13 +250,10 @@ fn add_standard_errors(operation: &mut Operation, has_path_parameter: bool) {
     headers_are_never_null(operation);
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
-    let has_query = operation.parameters.as_ref().is_some_and(|ps| {
-        ps.iter()
-            .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)))
-    });
     for (status, name, _) in STANDARD_RESPONSES {
         let applies = match *status {
-            "400" => has_body || has_query || has_path_parameter,
+            // Every operation refuses a query parameter it does not document.
+            "400" => true,
             "401" | "403" => secured,
             "404" => has_path_parameter,
             "413" | "415" | "422" => has_body,

@@ -215,8 +215,10 @@ pub struct BoardChanges {
 pub struct BoardFilter {
     /// Case-insensitive search in key and name.
     pub q: Option<String>,
-    /// Only boards changed at or after this instant (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only boards changed at or after this instant: an RFC 3339 time, or a span back
+    /// from now (`P1D`, `PT6H`, `24h`, `7d`).
+    #[param(value_type = Option<String>, example = "P1D")]
+    pub updated_since: Option<crate::common::query::Since>,
     /// Items per page, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -466,7 +468,7 @@ impl Board {
             query = query.filter(boards::id.gt(after));
         }
         if let Some(since) = filter.updated_since {
-            query = query.filter(boards::updated_at.ge(since.naive_utc()));
+            query = query.filter(boards::updated_at.ge(since.0.naive_utc()));
         }
         if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(

@@ -182,8 +182,10 @@ pub struct OrganizationFilter {
     pub kind: Option<OrganizationKind>,
     /// Case-insensitive search in short name and name.
     pub q: Option<String>,
-    /// Only organizations changed at or after this instant (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only organizations changed at or after this instant: an RFC 3339 time, or a span back
+    /// from now (`P1D`, `PT6H`, `24h`, `7d`).
+    #[param(value_type = Option<String>, example = "P1D")]
+    pub updated_since: Option<crate::common::query::Since>,
     /// Items per page, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -316,7 +318,7 @@ impl Organization {
             query = query.filter(organizations::kind.eq(kind.as_str()));
         }
         if let Some(since) = filter.updated_since {
-            query = query.filter(organizations::updated_at.ge(since.naive_utc()));
+            query = query.filter(organizations::updated_at.ge(since.0.naive_utc()));
         }
         if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(

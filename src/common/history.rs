@@ -120,15 +120,163 @@ pub struct Event {
     pub kind: String,
     /// Who did it (`null` for the system).
     pub actor_id: Option<i64>,
+    /// Who did it, as a person reads it: the actor's display name, `System` for the system.
+    pub actor_name: String,
     /// The details: for changes `{field: {old, new}}`; for moves the columns; for links the
     /// other item's key in `item`, which a requester sees only when that item is visible to
     /// them (a demand of their own organization).
     pub data: Value,
+    /// The names of the people and columns that `data` names by id, for reading:
+    /// `{"users": {"3": "Anna Berg"}, "columns": {"1": "Backlog", "2": "In Arbeit"}}`.
+    #[schema(value_type = Object)]
+    pub names: EventNames,
     /// When it happened.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// One page of an entity's events, oldest first.
+/// The names of the ids an event's `data` holds, keyed by the id as text.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventNames {
+    /// Users by id: RACI roles, the accountable person's change, a hand-over's replacement.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub users: std::collections::BTreeMap<String, String>,
+    /// Columns by id: a move's `from_column` and `to_column`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub columns: std::collections::BTreeMap<String, String>,
+}
+
+/// The name the history shows for the system's own writes.
+pub const SYSTEM_NAME: &str = "System";
+
+/// The user and column ids that an event's `data` names, by the conventions its writers
+/// follow: columns in `from_column`/`to_column`; people in `accountable`, `responsible`,
+/// `consulted`, `informed` and `replacement`, also inside `old`/`new`, and the `old`/`new` of
+/// the kind that is about one person (`accountable_changed`).
+fn named_ids(kind: &str, data: &Value, users: &mut Vec<i64>, columns: &mut Vec<i64>) {
+    const PEOPLE: [&str; 5] = [
+        "accountable",
+        "responsible",
+        "consulted",
+        "informed",
+        "replacement",
+    ];
+    fn ids(value: &Value, into: &mut Vec<i64>) {
+        match value {
+            Value::Number(n) => into.extend(n.as_i64()),
+            Value::Array(list) => into.extend(list.iter().filter_map(Value::as_i64)),
+            Value::Object(pair) => {
+                for side in ["old", "new"] {
+                    if let Some(v) = pair.get(side) {
+                        ids(v, into);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for field in ["from_column", "to_column"] {
+        columns.extend(data.get(field).and_then(Value::as_i64));
+    }
+    for field in PEOPLE {
+        if let Some(value) = data.get(field) {
+            ids(value, users);
+        }
+        for side in ["old", "new"] {
+            if let Some(value) = data.get(side).and_then(|v| v.get(field)) {
+                ids(value, users);
+            }
+        }
+    }
+    if kind == "accountable_changed" {
+        for side in ["old", "new"] {
+            users.extend(data.get(side).and_then(Value::as_i64));
+        }
+    }
+}
+
+/// Fills in `actor_name` and `names` of `events` in two queries whatever their number: the
+/// people, then the columns they name.
+pub fn resolve_names(conn: &mut DbConnection, events: &mut [Event]) -> Result<(), ApiError> {
+    use crate::common::db::schema::{board_columns, users};
+    let (mut user_ids, mut column_ids) = (Vec::new(), Vec::new());
+    for event in events.iter() {
+        user_ids.extend(event.actor_id);
+        named_ids(&event.kind, &event.data, &mut user_ids, &mut column_ids);
+    }
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    column_ids.sort_unstable();
+    column_ids.dedup();
+    let people: std::collections::HashMap<i64, String> = if user_ids.is_empty() {
+        Default::default()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&user_ids))
+            .select((users::id, users::display_name))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let columns: std::collections::HashMap<i64, String> = if column_ids.is_empty() {
+        Default::default()
+    } else {
+        board_columns::table
+            .filter(board_columns::id.eq_any(&column_ids))
+            .select((board_columns::id, board_columns::name))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    for event in events.iter_mut() {
+        event.actor_name = match event.actor_id {
+            Some(id) => people
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| format!("user {id}")),
+            None => SYSTEM_NAME.to_string(),
+        };
+        let (mut users_named, mut columns_named) = (Vec::new(), Vec::new());
+        named_ids(
+            &event.kind,
+            &event.data,
+            &mut users_named,
+            &mut columns_named,
+        );
+        let mut names = EventNames::default();
+        for id in users_named {
+            if let Some(name) = people.get(&id) {
+                names.users.insert(id.to_string(), name.clone());
+            }
+        }
+        for id in columns_named {
+            if let Some(name) = columns.get(&id) {
+                names.columns.insert(id.to_string(), name.clone());
+            }
+        }
+        event.names = names;
+    }
+    Ok(())
+}
+
+/// An event as stored: id, kind, actor, data, time.
+pub type EventRow = (i64, String, Option<i64>, String, chrono::NaiveDateTime);
+
+impl Event {
+    /// The event of a stored row, its names not yet resolved (see [`resolve_names`]).
+    pub fn from_row((id, kind, actor_id, data, created_at): EventRow) -> Event {
+        Event {
+            id,
+            kind,
+            actor_id,
+            actor_name: String::new(),
+            data: serde_json::from_str(&data).unwrap_or(Value::Null),
+            names: EventNames::default(),
+            created_at: created_at.and_utc(),
+        }
+    }
+}
+
+/// One page of an entity's events, oldest first, with the names of whom and what they name.
 pub fn events_of(
     conn: &mut DbConnection,
     subject: Subject<'_>,
@@ -153,18 +301,9 @@ pub fn events_of(
     if let Some(after) = paging.after::<i64>()? {
         query = query.filter(events::id.gt(after));
     }
-    let rows: Vec<(i64, String, Option<i64>, String, chrono::NaiveDateTime)> =
-        query.limit(limit + 1).load(conn)?;
-    let events = rows
-        .into_iter()
-        .map(|(id, kind, actor_id, data, created_at)| Event {
-            id,
-            kind,
-            actor_id,
-            data: serde_json::from_str(&data).unwrap_or(Value::Null),
-            created_at: created_at.and_utc(),
-        })
-        .collect();
+    let rows: Vec<EventRow> = query.limit(limit + 1).load(conn)?;
+    let mut events: Vec<Event> = rows.into_iter().map(Event::from_row).collect();
+    resolve_names(conn, &mut events)?;
     Ok(crate::common::pagination::Page::from_rows(
         events,
         limit,

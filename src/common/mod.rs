@@ -16,5 +16,6 @@ pub mod pagination;
 pub mod parse;
 pub mod password;
 pub mod person;
+pub mod query;
 pub mod text;
 pub mod version;

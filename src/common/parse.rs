@@ -85,10 +85,26 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Parses a query string, naming the parameter of any error.
+/// Parses a query string, naming the parameter of any error. A parameter given more than once
+/// (`category=todo&category=done`) reads as its values joined by commas (`todo,done`), which is
+/// what a list parameter ([`comma_list`]) takes; any other parameter then fails to parse and
+/// is named.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match pairs.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, joined)) => {
+                joined.push(',');
+                joined.push_str(&value);
+            }
+            None => pairs.push((name.into_owned(), value.into_owned())),
+        }
+    }
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
     let deserializer =
-        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
@@ -100,6 +116,36 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         };
         ApiError::bad_field(field, message)
     })
+}
+
+/// Serde helper for a query parameter that takes several values, comma-separated or repeated
+/// (`category=todo,in_progress`): each value parses as `T`, an empty value is an error, at
+/// most 20 values. Use with `#[serde(default, deserialize_with =
+/// "crate::common::parse::comma_list")]` on an `Option<Vec<T>>`, and document the parameter
+/// with `#[param(value_type = Option<Vec<T>>, style = Form, explode = false)]`.
+pub fn comma_list<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::{Error, IntoDeserializer};
+    let Some(text) = <Option<String> as serde::Deserialize>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let mut values = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(D::Error::custom("holds an empty value"));
+        }
+        if values.len() == 20 {
+            return Err(D::Error::custom("takes at most 20 values"));
+        }
+        let value = T::deserialize(part.into_deserializer())
+            .map_err(|e: serde::de::value::Error| D::Error::custom(e.to_string()))?;
+        values.push(value);
+    }
+    Ok(Some(values))
 }
 
 /// Serde helper for PATCH bodies: tells an absent field (`None`) from an explicit `null`

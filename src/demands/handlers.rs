@@ -78,13 +78,17 @@ pub async fn list_demands(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let mut filter = filter.0;
-    if filter.item_type.is_some_and(|t| t != ItemType::Demand) {
+    if filter
+        .item_type
+        .as_ref()
+        .is_some_and(|types| types.iter().any(|t| *t != ItemType::Demand))
+    {
         return Err(ApiError::bad_field("type", "this list holds demands only"));
     }
-    filter.item_type = Some(ItemType::Demand);
-    let visibility = caller.visibility();
+    filter.item_type = Some(vec![ItemType::Demand]);
+    let (visibility, me) = (caller.visibility(), caller.id());
     let page = db
-        .run(move |conn| Item::list(conn, &filter, visibility))
+        .run(move |conn| Item::list(conn, &filter, visibility, me))
         .await?;
     Ok(page.respond(&req))
 }

@@ -32,7 +32,7 @@ pub async fn list_incidents(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let filter = filter.0;
-    let page = db.run(move |conn| model::list(conn, &filter)).await?;
+    let (filter, me) = (filter.0, caller.id());
+    let page = db.run(move |conn| model::list(conn, &filter, me)).await?;
     Ok(page.respond(&req))
 }

@@ -8,9 +8,11 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::common::db::DbConnection;
-use crate::common::db::schema::{incident_details, incident_services, services};
+use crate::common::db::schema::{boards, incident_details, incident_services, services};
 use crate::common::error::ApiError;
+use crate::common::query::PersonParam;
 use crate::items::incident::{IncidentRow, clock_input, clocks};
+use crate::items::queries::{ANY_ROLE, held_by};
 use crate::sla::clock::{ClockInput, SlaState};
 use crate::sla::severity::Severity;
 
@@ -25,8 +27,21 @@ pub struct IncidentFilter {
     /// this many minutes from now and is not breached yet.
     #[param(minimum = 0, maximum = 525600)]
     pub due_within: Option<i64>,
-    /// Only incidents of this severity.
-    pub severity: Option<Severity>,
+    /// Only incidents of these severities, comma-separated or repeated (`severity=s1,s2`).
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20)]
+    pub severity: Option<Vec<Severity>>,
+    /// Only incidents this user is accountable for: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub accountable: Option<PersonParam>,
+    /// Only incidents this user is responsible for: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub responsible: Option<PersonParam>,
+    /// Only incidents where this user holds any RACI role: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub involved: Option<PersonParam>,
+    /// Only incidents on this board (key).
+    pub board: Option<String>,
     /// Only incidents affecting this service (key).
     pub service: Option<String>,
     /// Only open (`true`, not resolved) or resolved (`false`) incidents.
@@ -68,10 +83,12 @@ fn sla_matches(
 }
 
 /// One page of incidents in id order, filtered by SLA state, in a fixed number of queries:
-/// the SLA of every candidate is computed in one pass, then only the page is assembled.
+/// the SLA of every candidate is computed in one pass, then only the page is assembled. `me`
+/// is the caller, whom `accountable=me` and the like name.
 pub fn list(
     conn: &mut DbConnection,
     filter: &IncidentFilter,
+    me: i64,
 ) -> Result<crate::common::pagination::Page<crate::items::types::Item>, ApiError> {
     use crate::common::db::schema::items;
     let paging = crate::common::pagination::PageParams {
@@ -101,8 +118,24 @@ pub fn list(
     if let Some(after) = paging.after::<i64>()? {
         query = query.filter(items::id.gt(after));
     }
-    if let Some(severity) = filter.severity {
-        query = query.filter(incident_details::severity.eq(severity.as_str()));
+    if let Some(severities) = &filter.severity {
+        query =
+            query.filter(incident_details::severity.eq_any(severities.iter().map(|s| s.as_str())));
+    }
+    for (person, role) in [
+        (filter.accountable, vec!["accountable"]),
+        (filter.responsible, vec!["responsible"]),
+        (filter.involved, ANY_ROLE.to_vec()),
+    ] {
+        if let Some(person) = person {
+            query = query.filter(items::id.eq_any(held_by(person.id(me), role)));
+        }
+    }
+    if let Some(board) = &filter.board {
+        let ids = boards::table
+            .filter(boards::key.eq(board.trim().to_uppercase()))
+            .select(boards::id);
+        query = query.filter(items::board_id.eq_any(ids));
     }
     if let Some(open) = filter.open {
         query = if open {

@@ -10,6 +10,7 @@ use crate::common::error::ApiError;
 use crate::common::history::Event;
 use crate::common::pagination::{Page, PageParams};
 use crate::common::version::Precondition;
+use crate::items::activity;
 use crate::items::comments::{self, Comment, CommentInput};
 use crate::items::history;
 use crate::items::links::{self, Link, NewLink};
@@ -42,9 +43,9 @@ pub async fn list_items(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let filter = filter.0;
-    let visibility = caller.visibility();
+    let (visibility, me) = (caller.visibility(), caller.id());
     let page = db
-        .run(move |conn| Item::list(conn, &filter, visibility))
+        .run(move |conn| Item::list(conn, &filter, visibility, me))
         .await?;
     Ok(page.respond(&req))
 }
@@ -267,6 +268,35 @@ pub async fn item_history(
     let visibility = caller.visibility();
     let page = db
         .run(move |conn| history::page(conn, &key, visibility, &paging))
+        .await?;
+    Ok(page.respond(&req))
+}
+
+/// The activity stream.
+///
+/// What happened to items across boards, newest first: each entry is a history event (as
+/// `GET /items/{key}/history` shows it, with `actor_name` and the `names` of the columns and
+/// people it names) and the item it is about (key, title, type, board). "What changed since
+/// yesterday on my boards" is `?board=OPS,DEM&since=P1D`; "what did I do" is `?person=me`.
+/// Viewer and up; a requester sees the events of their own organization's demands only.
+#[utoipa::path(
+    tag = "items",
+    params(activity::ActivityFilter),
+    responses((status = 200, description = "One page of activity, newest first",
+        body = Page<activity::Activity>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
+)]
+#[get("/activity")]
+pub async fn list_activity(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    filter: Query<activity::ActivityFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Requester)?;
+    let (filter, visibility, me) = (filter.0, caller.visibility(), caller.id());
+    let page = db
+        .run(move |conn| activity::page(conn, &filter, visibility, me))
         .await?;
     Ok(page.respond(&req))
 }

@@ -2,28 +2,32 @@
 
 use diesel::prelude::*;
 
+use crate::board::model::ColumnCategory;
 use crate::common::actor::Visibility;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{
     board_columns, boards, demand_details, incident_details, item_external_refs, item_labels,
-    item_raci, items, organizations, services,
+    items, organizations, services,
 };
 use crate::common::error::ApiError;
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
-use crate::items::queries::{assemble, demands_of};
+use crate::items::queries::{ANY_ROLE, assemble, demands_of, held_by, today};
 use crate::items::rows::ItemRow;
 use crate::items::types::{Item, ItemFilter, ItemSort, ItemType};
+use chrono::NaiveDate;
 
 impl Item {
-    /// One page of items in the requested order, in a fixed number of queries whatever the
+    /// One page of items in the requested order (`me` is the caller, whom `accountable=me`
+    /// and the like name), in a fixed number of queries whatever the
     /// page size: the page, then labels, RACI, references, places, and demand and incident
     /// fields when the page holds such items.
     pub fn list(
         conn: &mut DbConnection,
         filter: &ItemFilter,
         visibility: Visibility,
+        me: i64,
     ) -> Result<Page<Item>, ApiError> {
         let paging = PageParams {
             limit: filter.limit,
@@ -40,9 +44,9 @@ impl Item {
                     .and(items::id.eq_any(demands_of(org.unwrap_or(-1)))),
             );
         }
-        if let Some(decision) = filter.decision {
+        if let Some(decisions) = &filter.decision {
             let ids = demand_details::table
-                .filter(demand_details::decision.eq(decision.as_str()))
+                .filter(demand_details::decision.eq_any(decisions.iter().map(|d| d.as_str())))
                 .select(demand_details::item_id);
             query = query.filter(
                 items::item_type
@@ -50,9 +54,9 @@ impl Item {
                     .and(items::id.eq_any(ids)),
             );
         }
-        if let Some(severity) = filter.severity {
+        if let Some(severities) = &filter.severity {
             let ids = incident_details::table
-                .filter(incident_details::severity.eq(severity.as_str()))
+                .filter(incident_details::severity.eq_any(severities.iter().map(|s| s.as_str())))
                 .select(incident_details::item_id);
             query = query.filter(
                 items::item_type
@@ -89,37 +93,67 @@ impl Item {
                 .select(services::id.nullable());
             query = query.filter(items::service_id.eq_any(ids));
         }
-        if let Some(item_type) = filter.item_type {
-            query = query.filter(items::item_type.eq(item_type.as_str()));
+        if let Some(types) = &filter.item_type {
+            query = query.filter(items::item_type.eq_any(types.iter().map(|t| t.as_str())));
         }
         if let Some(column) = filter.column {
             query = query.filter(items::column_id.eq(column));
         }
-        if let Some(category) = filter.category {
+        if let Some(categories) = &filter.category {
             let ids = board_columns::table
-                .filter(board_columns::category.eq(category.as_str()))
+                .filter(board_columns::category.eq_any(categories.iter().map(|c| c.as_str())))
                 .select(board_columns::id);
             query = query.filter(items::column_id.eq_any(ids));
         }
-        if let Some(priority) = filter.priority {
-            query = query.filter(items::priority.eq(priority.as_str()));
+        let done_columns = || {
+            board_columns::table
+                .filter(board_columns::category.eq(ColumnCategory::Done.as_str()))
+                .select(board_columns::id)
+        };
+        match filter.open {
+            Some(true) => query = query.filter(items::column_id.ne_all(done_columns())),
+            Some(false) => query = query.filter(items::column_id.eq_any(done_columns())),
+            None => {}
         }
+        if let Some(priorities) = &filter.priority {
+            query = query.filter(items::priority.eq_any(priorities.iter().map(|p| p.as_str())));
+        }
+        if let Some(date) = filter.due_before {
+            query = query.filter(items::due_date.le(date));
+        }
+        if let Some(date) = filter.due_after {
+            query = query.filter(items::due_date.ge(date));
+        }
+        if let Some(overdue) = filter.overdue {
+            let today = today();
+            query = if overdue {
+                query.filter(
+                    items::due_date
+                        .lt(today)
+                        .and(items::column_id.ne_all(done_columns())),
+                )
+            } else {
+                query.filter(
+                    items::due_date
+                        .is_null()
+                        .or(items::due_date.ge(today))
+                        .or(items::column_id.eq_any(done_columns())),
+                )
+            };
+        }
+        let (accountable, responsible, involved) = (
+            filter.accountable.map(|p| p.id(me)),
+            filter.responsible.map(|p| p.id(me)),
+            filter.involved.map(|p| p.id(me)),
+        );
         for (user, role) in [
-            (filter.accountable, "accountable"),
-            (filter.responsible, "responsible"),
+            (accountable, vec!["accountable"]),
+            (responsible, vec!["responsible"]),
+            (involved, ANY_ROLE.to_vec()),
         ] {
             if let Some(user) = user {
-                let ids = item_raci::table
-                    .filter(item_raci::user_id.eq(user).and(item_raci::role.eq(role)))
-                    .select(item_raci::item_id);
-                query = query.filter(items::id.eq_any(ids));
+                query = query.filter(items::id.eq_any(held_by(user, role)));
             }
-        }
-        if let Some(user) = filter.involved {
-            let ids = item_raci::table
-                .filter(item_raci::user_id.eq(user))
-                .select(item_raci::item_id);
-            query = query.filter(items::id.eq_any(ids));
         }
         if let Some(label) = &filter.label {
             let ids = item_labels::table
@@ -147,7 +181,7 @@ impl Item {
             }
         }
         if let Some(since) = filter.updated_since {
-            query = query.filter(items::updated_at.ge(since.naive_utc()));
+            query = query.filter(items::updated_at.ge(since.0.naive_utc()));
         }
         if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(
@@ -172,7 +206,7 @@ impl Item {
         use ItemSort as S;
         let desc = matches!(
             sort,
-            S::CreatedAtDesc | S::UpdatedAtDesc | S::RankDesc | S::PriorityDesc
+            S::CreatedAtDesc | S::UpdatedAtDesc | S::RankDesc | S::PriorityDesc | S::DueDateDesc
         );
         query = match sort {
             S::CreatedAt | S::CreatedAtDesc => {
@@ -194,6 +228,16 @@ impl Item {
                 };
                 crate::keyset_order!(query, priority_order(), items::id, desc, after)
             }
+            S::DueDate | S::DueDateDesc => {
+                let after = match after {
+                    Some(c) => Some((
+                        NaiveDate::parse_from_str(&c.v, "%Y-%m-%d").map_err(|_| bad_cursor())?,
+                        c.id,
+                    )),
+                    None => None,
+                };
+                crate::keyset_order!(query, due_order(), items::id, desc, after)
+            }
         };
         let rows = query.limit(limit + 1).load(conn)?;
         let items = assemble(conn, rows)?;
@@ -206,11 +250,29 @@ impl Item {
                 S::UpdatedAt | S::UpdatedAtDesc => format_cursor_time(last.updated_at),
                 S::Rank | S::RankDesc => last.rank.clone(),
                 S::Priority | S::PriorityDesc => last.priority.order().to_string(),
+                S::DueDate | S::DueDateDesc => last
+                    .due_date
+                    .unwrap_or(no_due_date())
+                    .format("%Y-%m-%d")
+                    .to_string(),
             };
             page.next_cursor = Some(encode_cursor(&SortCursor::new(sort, v, last.id)));
         }
         Ok(page)
     }
+}
+
+/// Where an item without a due date sorts: after every real one. (Not `NaiveDate::MAX`:
+/// SQLite compares dates as text, and that one is written `+262142-12-31`.)
+fn no_due_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
+}
+
+/// The due date, [`no_due_date`] for none, so that keyset paging has no NULL to step over.
+#[diesel::dsl::auto_type]
+fn due_order() -> _ {
+    let none: NaiveDate = no_due_date();
+    crate::common::db::coalesce_date(items::due_date, none)
 }
 
 /// The urgency of an item's priority as a number, 0 for critical: sorting the stored text

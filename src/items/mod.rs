@@ -3,13 +3,15 @@
 //! The files build on each other in this order, each using only those before it: `rank`,
 //! `demand` and `incident` (the type-specific fields), `types` (the API shapes and forms),
 //! `rows` (the stored row), `queries` (reading whole items), `list`, `moves`, `raci`,
-//! `writes` (create, change, delete), `comments`, `links`, `history`, and the HTTP
+//! `writes` (create, change, delete), `comments`, `links`, `history`, `activity` (the
+//! stream across items), and the HTTP
 //! `handlers` on top.
 //!
 //! Layer: feature 6 in the order of `tests/layering.rs`; it may import the kernel, web plumbing
 //! and the features before it (`users` … `sla`), never a feature after it, a workflow or the
 //! app.
 
+pub mod activity;
 pub mod comments;
 pub mod demand;
 pub mod handlers;
@@ -36,6 +38,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::put_item_raci)
         .service(handlers::move_item)
         .service(handlers::item_history)
+        .service(handlers::list_activity)
         .service(handlers::list_comments)
         .service(handlers::add_comment)
         .service(handlers::edit_comment)

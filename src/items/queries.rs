@@ -20,6 +20,29 @@ use crate::items::incident as incidents;
 use crate::items::rows::ItemRow;
 use crate::items::types::{ColumnRef, ExternalRef, Item, ItemRaci, ItemType, Priority};
 
+/// The ids of the items where `user` holds one of `roles`, as a subquery for
+/// `items::id.eq_any(…)`: the person filters of every item list.
+#[diesel::dsl::auto_type]
+pub fn held_by(user: i64, roles: Vec<&'static str>) -> _ {
+    item_raci::table
+        .filter(
+            item_raci::user_id
+                .eq(user)
+                .and(item_raci::role.eq_any(roles)),
+        )
+        .select(item_raci::item_id)
+}
+
+/// Today in the app's time zone, the day that due dates are compared with (`overdue`).
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&crate::common::calendar::current().tz)
+        .date_naive()
+}
+
+/// The RACI roles, for [`held_by`] "any role".
+pub const ANY_ROLE: [&str; 4] = ["accountable", "responsible", "consulted", "informed"];
+
 /// Labels of items by id (one query).
 pub(crate) fn labels_of(
     conn: &mut DbConnection,

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::board::model::ColumnCategory;
 use crate::catalog::raci::{PersonRef, RaciInput};
+use crate::common::query::{PersonParam, Since};
 use crate::items::demand::{Decision, DemandFields, DemandInput};
 use crate::items::incident::{IncidentFields, IncidentInput};
 use crate::sla::clock::SlaState;
@@ -313,9 +314,16 @@ pub enum ItemSort {
     /// Least urgent first.
     #[serde(rename = "-priority")]
     PriorityDesc,
+    /// Soonest due first; items without a due date last.
+    #[serde(rename = "due_date")]
+    DueDate,
+    /// Latest due first; items without a due date first.
+    #[serde(rename = "-due_date")]
+    DueDateDesc,
 }
 
-/// Filters of `GET /api/v1/items`.
+/// Filters of `GET /api/v1/items`. Filters combine with AND; a list parameter takes several
+/// values, comma-separated (`category=todo,in_progress`) or repeated, and matches any of them.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ItemFilter {
@@ -323,42 +331,70 @@ pub struct ItemFilter {
     pub board: Option<String>,
     /// Only items of this service (key).
     pub service: Option<String>,
-    /// Only items of this type.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub item_type: Option<ItemType>,
+    /// Only items of these types (`demand`, `task`, `incident`).
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "crate::common::parse::comma_list"
+    )]
+    #[param(rename = "type", style = Form, explode = false, max_items = 20)]
+    pub item_type: Option<Vec<ItemType>>,
     /// Only items in this column (id).
     pub column: Option<i64>,
-    /// Only items in columns of this category (`todo`, `in_progress`, `done`).
-    pub category: Option<ColumnCategory>,
-    /// Only items of this priority.
-    pub priority: Option<Priority>,
-    /// Only items this user is accountable for.
-    pub accountable: Option<i64>,
-    /// Only items this user is responsible for.
-    pub responsible: Option<i64>,
-    /// Only items where this user holds any role ("my items").
-    pub involved: Option<i64>,
+    /// Only items in columns of these categories (`todo`, `in_progress`, `done`).
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20)]
+    pub category: Option<Vec<ColumnCategory>>,
+    /// `true`: only items not in a `done` column (what is still to do); `false`: only items in
+    /// one.
+    pub open: Option<bool>,
+    /// Only items of these priorities.
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20)]
+    pub priority: Option<Vec<Priority>>,
+    /// Only items this user is accountable for: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub accountable: Option<PersonParam>,
+    /// Only items this user is responsible for: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub responsible: Option<PersonParam>,
+    /// Only items where this user holds any RACI role ("my items"): a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub involved: Option<PersonParam>,
     /// Only items with this label.
     pub label: Option<String>,
+    /// Only items due on or before this date.
+    pub due_before: Option<NaiveDate>,
+    /// Only items due on or after this date.
+    pub due_after: Option<NaiveDate>,
+    /// `true`: only items past their due date (due before today in the app's time zone) and
+    /// not in a `done` column; `false`: only items that are not.
+    pub overdue: Option<bool>,
     /// With `external_key`: the item known under that key in this system (`jira`).
     pub external_system: Option<String>,
     /// With `external_system`: the key there (`OZG-123`).
     pub external_key: Option<String>,
     /// Case-insensitive search in key, title and description.
     pub q: Option<String>,
-    /// Only items changed at or after this instant (RFC 3339), for sync scripts.
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only items changed at or after this instant: an RFC 3339 time, or a span back from now
+    /// (`P1D`, `PT6H`, `24h`, `7d`).
+    #[param(value_type = Option<String>, example = "P1D")]
+    pub updated_since: Option<Since>,
     /// Include tombstones of deleted items (`deleted_at` set), for sync scripts.
     pub include_deleted: Option<bool>,
-    /// Only demands with this decision.
-    pub decision: Option<Decision>,
-    /// Only incidents of this severity.
-    pub severity: Option<Severity>,
+    /// Only demands with these decisions.
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20)]
+    pub decision: Option<Vec<Decision>>,
+    /// Only incidents of these severities.
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20)]
+    pub severity: Option<Vec<Severity>>,
     /// Only demands raised by this organization (short name).
     pub requesting_organization: Option<String>,
-    /// Order: `created_at` (default), `updated_at`, `rank`, `priority` (most urgent first);
-    /// prefix `-` to reverse. Ties are broken by id.
+    /// Order: `created_at` (default), `updated_at`, `rank`, `priority` (most urgent first),
+    /// `due_date` (soonest first, items without one last); prefix `-` to reverse. Ties are
+    /// broken by id.
     #[param(inline)]
     pub sort: Option<ItemSort>,
     /// Items per page, 1–500 (default 50).

@@ -9,16 +9,53 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::common::error::ApiError;
 
-/// Every path and the methods it serves, taken from the OpenAPI document so that the 405
-/// answer can never disagree with the spec.
+/// Every path, the methods it serves and the query parameters each method takes, taken from
+/// the OpenAPI document so that the 405 answer and the check of query strings can never
+/// disagree with the spec.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    routes: Vec<(Vec<String>, Vec<String>)>,
+    routes: Vec<Route>,
+}
+
+/// One documented path: its segments (`{name}` for a parameter) and, per method, the names of
+/// the query parameters it documents.
+#[derive(Debug, Clone)]
+struct Route {
+    segments: Vec<String>,
+    methods: Vec<(String, Vec<String>)>,
+}
+
+impl Route {
+    /// Whether the path matches, and how many literal segments it matched (more literal
+    /// segments win: `/demands/roadmap` over `/demands/{key}`).
+    fn score(&self, wanted: &[&str]) -> Option<usize> {
+        let matches = self.segments.len() == wanted.len()
+            && self.segments.iter().zip(wanted).all(|(pattern, actual)| {
+                (pattern.starts_with('{') && !actual.is_empty()) || pattern == actual
+            });
+        matches.then(|| self.segments.iter().filter(|s| !s.starts_with('{')).count())
+    }
 }
 
 impl RouteTable {
     /// Builds the table from the document's paths.
     pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
+        let query_names = |shared: &Option<Vec<RefOr<Parameter>>>, op: &Operation| {
+            let mut names: Vec<String> = shared
+                .iter()
+                .chain(op.parameters.iter())
+                .flatten()
+                .filter_map(|p| match p {
+                    RefOr::T(p) if p.parameter_in == ParameterIn::Query => Some(p.name.clone()),
+                    _ => None,
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        };
         let mut routes = Vec::new();
         for (path, item) in api.paths.paths.iter() {
             let segments = path
@@ -27,38 +64,97 @@ impl RouteTable {
                 .split('/')
                 .map(str::to_string)
                 .collect();
-            let mut methods = Vec::new();
             let ops = [
-                ("GET", item.get.is_some()),
-                ("HEAD", item.get.is_some()),
-                ("POST", item.post.is_some()),
-                ("PUT", item.put.is_some()),
-                ("PATCH", item.patch.is_some()),
-                ("DELETE", item.delete.is_some()),
+                ("GET", &item.get),
+                ("HEAD", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
             ];
-            for (method, present) in ops {
-                if present {
-                    methods.push(method.to_string());
-                }
-            }
-            routes.push((segments, methods));
+            let methods = ops
+                .into_iter()
+                .filter_map(|(method, op)| {
+                    op.as_ref()
+                        .map(|op| (method.to_string(), query_names(&item.parameters, op)))
+                })
+                .collect();
+            routes.push(Route { segments, methods });
         }
         RouteTable { routes }
     }
 
-    /// The methods allowed on `path`, if some route matches it. Only the leading slash is
-    /// dropped: `/health/` is not `/health` (actix does not route it there either), so it must
-    /// not get a 405 whose `Allow` names the methods of `/health`.
-    pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
+    /// The best route for `path`, if any matches it. Only the leading slash is dropped:
+    /// `/health/` is not `/health` (actix does not route it there either), so it must not get
+    /// a 405 whose `Allow` names the methods of `/health`.
+    fn route(&self, path: &str) -> Option<&Route> {
         let wanted: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-        self.routes.iter().find_map(|(segments, methods)| {
-            let matches = segments.len() == wanted.len()
-                && segments.iter().zip(&wanted).all(|(pattern, actual)| {
-                    (pattern.starts_with('{') && !actual.is_empty()) || pattern == actual
-                });
-            matches.then(|| methods.clone())
-        })
+        self.routes
+            .iter()
+            .filter_map(|route| route.score(&wanted).map(|score| (score, route)))
+            .max_by_key(|(score, _)| *score)
+            .map(|(_, route)| route)
     }
+
+    /// The methods allowed on `path`, if some route matches it.
+    pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
+        self.route(path)
+            .map(|route| route.methods.iter().map(|(m, _)| m.clone()).collect())
+    }
+
+    /// The query parameters that `method` on `path` documents, if the spec has that
+    /// operation (Swagger UI and the document itself are not in it).
+    pub fn query_parameters(&self, method: &str, path: &str) -> Option<&[String]> {
+        self.route(path)?
+            .methods
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, names)| names.as_slice())
+    }
+
+    /// A 400 naming the first query parameter of `query` that `method` on `path` does not
+    /// document, and the ones it does: a misspelt filter (`limitt`, `overdue` where there is
+    /// none) must not answer an unfiltered page that the caller takes for a filtered one.
+    pub fn check_query(&self, method: &str, path: &str, query: &str) -> Result<(), ApiError> {
+        if query.is_empty() {
+            return Ok(());
+        }
+        let Some(accepted) = self.query_parameters(method, path) else {
+            return Ok(());
+        };
+        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+            if !accepted.iter().any(|a| *a == name) {
+                let message = if accepted.is_empty() {
+                    format!("is not a query parameter of {method} {path}, which takes none")
+                } else {
+                    format!(
+                        "is not a query parameter of {method} {path}; accepted: {}",
+                        accepted.join(", ")
+                    )
+                };
+                return Err(ApiError::bad_field(name.into_owned(), message));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Middleware: answers a request whose query string names a parameter that its operation does
+/// not document with a 400 problem naming it, before authentication or any handler. Request
+/// bodies are strict (an unknown field is a 422); query strings are strict in the same way.
+pub async fn strict_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let checked = req
+        .app_data::<web::Data<RouteTable>>()
+        .map(|table| table.check_query(req.method().as_str(), req.path(), req.query_string()));
+    if let Some(Err(error)) = checked {
+        return Ok(req.error_response(error).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// The answer for any request no route took: 405 with `Allow` when the path exists, else 404;

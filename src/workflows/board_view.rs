@@ -16,30 +16,68 @@ use crate::common::db::Db;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{item_labels, item_raci, items, services, users};
 use crate::common::error::ApiError;
+use crate::common::query::PersonParam;
 use crate::items::incident as incidents;
-use crate::items::queries::demands_of;
+use crate::items::queries::{ANY_ROLE, demands_of, held_by, today};
 use crate::items::types::{ItemType, Priority};
 use crate::sla::severity::Severity;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::Query;
 use crate::web::params::BoardKeyPath;
 
-/// Filters of the board view.
+/// Filters of the board view; they combine with AND, and a list parameter takes several
+/// values, comma-separated or repeated. Each column keeps its total `count` and its
+/// `wip_limit`; with any filter it also says how many of its cards are `shown`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ViewFilter {
     /// Only cards of this service (key).
     pub service: Option<String>,
-    /// Only cards of this type.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub item_type: Option<ItemType>,
-    /// Only cards where this user holds any RACI role.
-    pub person: Option<i64>,
+    /// Only cards of these types (`demand`, `task`, `incident`).
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "crate::common::parse::comma_list"
+    )]
+    #[param(rename = "type", style = Form, explode = false, max_items = 20)]
+    pub item_type: Option<Vec<ItemType>>,
+    /// Only cards of these priorities.
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20)]
+    pub priority: Option<Vec<Priority>>,
+    /// Only cards where this user holds any RACI role: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub person: Option<PersonParam>,
+    /// Only cards this user is accountable for: a user id, or `me`.
+    #[param(value_type = Option<String>, pattern = "^(me|[0-9]+)$", example = "me")]
+    pub accountable: Option<PersonParam>,
     /// Only cards with this label.
     pub label: Option<String>,
+    /// Only cards due on or before this date.
+    pub due_before: Option<NaiveDate>,
+    /// Only cards due on or after this date.
+    pub due_after: Option<NaiveDate>,
+    /// `true`: only cards past their due date and not in a `done` column; `false`: only cards
+    /// that are not.
+    pub overdue: Option<bool>,
     /// Case-insensitive search in key and title.
     pub q: Option<String>,
+}
+
+impl ViewFilter {
+    /// Whether any filter is set, so that some cards may be hidden.
+    fn filters(&self) -> bool {
+        self.service.is_some()
+            || self.item_type.is_some()
+            || self.priority.is_some()
+            || self.person.is_some()
+            || self.accountable.is_some()
+            || self.label.is_some()
+            || self.due_before.is_some()
+            || self.due_after.is_some()
+            || self.overdue.is_some()
+            || self.q.as_deref().is_some_and(|q| !q.trim().is_empty())
+    }
 }
 
 /// A service as shown on a card.
@@ -105,8 +143,11 @@ pub struct ViewColumn {
     pub category: ColumnCategory,
     /// WIP limit, if any.
     pub wip_limit: Option<i32>,
-    /// Number of cards shown (after filters).
+    /// Number of cards in the column, whatever the filters (what the WIP limit counts).
     pub count: usize,
+    /// With a filter: how many of the column's cards it shows (those in `cards`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown: Option<usize>,
     /// Cards in rank order.
     pub cards: Vec<Card>,
 }
@@ -152,8 +193,27 @@ pub fn build(
     key: &str,
     filter: &ViewFilter,
     visibility: Visibility,
+    me: i64,
 ) -> Result<BoardView, ApiError> {
     let board = Board::find(conn, key)?;
+    // Every card the caller may see, per column: the count that the WIP limit is about.
+    let mut totals = items::table
+        .filter(
+            items::board_id
+                .eq(board.id)
+                .and(items::deleted_at.is_null()),
+        )
+        .group_by(items::column_id)
+        .select((items::column_id, diesel::dsl::count_star()))
+        .into_boxed();
+    if let Visibility::Organization(org) = visibility {
+        totals = totals.filter(
+            items::item_type
+                .eq(ItemType::Demand.as_str())
+                .and(items::id.eq_any(demands_of(org.unwrap_or(-1)))),
+        );
+    }
+    let totals: HashMap<i64, i64> = totals.load::<(i64, i64)>(conn)?.into_iter().collect();
     let mut query = items::table
         .filter(
             items::board_id
@@ -187,14 +247,44 @@ pub fn build(
             .select(services::id.nullable());
         query = query.filter(items::service_id.eq_any(ids));
     }
-    if let Some(item_type) = filter.item_type {
-        query = query.filter(items::item_type.eq(item_type.as_str()));
+    if let Some(types) = &filter.item_type {
+        query = query.filter(items::item_type.eq_any(types.iter().map(|t| t.as_str())));
     }
-    if let Some(person) = filter.person {
-        let ids = item_raci::table
-            .filter(item_raci::user_id.eq(person))
-            .select(item_raci::item_id);
-        query = query.filter(items::id.eq_any(ids));
+    if let Some(priorities) = &filter.priority {
+        query = query.filter(items::priority.eq_any(priorities.iter().map(|p| p.as_str())));
+    }
+    for (person, roles) in [
+        (filter.person, ANY_ROLE.to_vec()),
+        (filter.accountable, vec!["accountable"]),
+    ] {
+        if let Some(person) = person {
+            query = query.filter(items::id.eq_any(held_by(person.id(me), roles)));
+        }
+    }
+    if let Some(date) = filter.due_before {
+        query = query.filter(items::due_date.le(date));
+    }
+    if let Some(date) = filter.due_after {
+        query = query.filter(items::due_date.ge(date));
+    }
+    if let Some(overdue) = filter.overdue {
+        let done: Vec<i64> = board
+            .columns
+            .iter()
+            .filter(|c| c.category == ColumnCategory::Done)
+            .map(|c| c.id)
+            .collect();
+        let today = today();
+        query = if overdue {
+            query.filter(items::due_date.lt(today).and(items::column_id.ne_all(done)))
+        } else {
+            query.filter(
+                items::due_date
+                    .is_null()
+                    .or(items::due_date.ge(today))
+                    .or(items::column_id.eq_any(done)),
+            )
+        };
     }
     if let Some(label) = &filter.label {
         let ids = item_labels::table
@@ -294,17 +384,23 @@ pub fn build(
             }),
         });
     }
+    let filtered = filter.filters();
     let columns = board
         .columns
         .into_iter()
         .map(|c| {
             let cards = by_column.remove(&c.id).unwrap_or_default();
+            let count = totals
+                .get(&c.id)
+                .and_then(|n| usize::try_from(*n).ok())
+                .unwrap_or(0);
             ViewColumn {
                 id: c.id,
                 name: c.name,
                 category: c.category,
                 wip_limit: c.wip_limit,
-                count: cards.len(),
+                count: count.max(cards.len()),
+                shown: filtered.then_some(cards.len()),
                 cards,
             }
         })
@@ -325,8 +421,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 ///
 /// The board's columns in order, each with its WIP limit, count and cards in rank order. A card
 /// is compact: key, type, title, priority, service, accountable and responsible names, labels,
-/// due date, and for incidents severity and SLA state. Filters: `service`, `type`, `person`,
-/// `label`, `q`. Loads in a fixed number of queries whatever the number of cards. Viewer and
+/// due date, and for incidents severity and SLA state. Filters: `service`, `type`, `priority`,
+/// `person` and `accountable` (a user id or `me`), `label`, `due_before`, `due_after`,
+/// `overdue`, `q`; a filtered column keeps its total `count` and adds how many cards are
+/// `shown`. Loads in a fixed number of queries whatever the number of cards. Viewer and
 /// up; a requester sees only the cards of their own organization's demands.
 #[utoipa::path(
     tag = "boards",
@@ -342,12 +440,12 @@ pub async fn board_view(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let filter = filter.0;
-    let visibility = caller.visibility();
+    let (visibility, me) = (caller.visibility(), caller.id());
     // Serialized on the blocking thread into a buffer sized for the cards: a view of 5,000
     // cards is megabytes, and growing a string by doubling copied it several times over.
     let body = db
         .run(move |conn| {
-            let view = build(conn, &key, &filter, visibility)?;
+            let view = build(conn, &key, &filter, visibility, me)?;
             let cards: usize = view.columns.iter().map(|c| c.cards.len()).sum();
             let mut body = Vec::with_capacity(1024 + cards * 640);
             serde_json::to_writer(&mut body, &view).map_err(|e| ApiError::internal_error(&e))?;

@@ -472,7 +472,7 @@ async fn the_board_view_shows_cards_in_rank_order_with_filters(app: TestApp) {
         let path = format!("/api/v1/boards/OPS/view?{q}");
         let app = &app;
         async move {
-            app.get(&path, &app.admin_token).await.json()["columns"][0]["count"]
+            app.get(&path, &app.admin_token).await.json()["columns"][0]["shown"]
                 .as_i64()
                 .unwrap_or(-1)
         }

@@ -19,5 +19,6 @@ mod incidents;
 mod items;
 mod sla_policies;
 mod storage;
+mod team_lead;
 mod users;
 mod versions;

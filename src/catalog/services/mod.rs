@@ -268,8 +268,10 @@ pub struct ServiceFilter {
     pub tag: Option<String>,
     /// Case-insensitive search in key, name and LeiKa keys.
     pub q: Option<String>,
-    /// Only services changed at or after this instant (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only services changed at or after this instant: an RFC 3339 time, or a span back
+    /// from now (`P1D`, `PT6H`, `24h`, `7d`).
+    #[param(value_type = Option<String>, example = "P1D")]
+    pub updated_since: Option<crate::common::query::Since>,
     /// Order: `key` (default), `name`, `updated_at`; prefix `-` for descending.
     #[param(inline)]
     pub sort: Option<ServiceSort>,

@@ -208,7 +208,7 @@ impl Service {
             query = query.filter(services::id.eq_any(ids));
         }
         if let Some(since) = filter.updated_since {
-            query = query.filter(services::updated_at.ge(since.naive_utc()));
+            query = query.filter(services::updated_at.ge(since.0.naive_utc()));
         }
         if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             let by_leika = service_leika_keys::table

@@ -442,6 +442,16 @@ impl Db {
 }
 
 diesel::define_sql_function!(
+    /// SQL `coalesce()` of a nullable date and a fallback, for sorting by a date that may be
+    /// missing (keyset paging cannot step over NULL).
+    #[sql_name = "coalesce"]
+    fn coalesce_date(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Date>,
+        y: diesel::sql_types::Date
+    ) -> diesel::sql_types::Date
+);
+
+diesel::define_sql_function!(
     /// SQL `lower()`, for case-insensitive comparisons on both engines (ASCII on SQLite).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
 );

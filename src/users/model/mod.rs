@@ -161,8 +161,10 @@ pub struct UserFilter {
     pub active: Option<bool>,
     /// Case-insensitive search in e-mail and display name.
     pub q: Option<String>,
-    /// Only users changed at or after this instant (RFC 3339), for sync scripts.
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only users changed at or after this instant: an RFC 3339 time, or a span back
+    /// from now (`P1D`, `PT6H`, `24h`, `7d`).
+    #[param(value_type = Option<String>, example = "P1D")]
+    pub updated_since: Option<crate::common::query::Since>,
     /// Items per page, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,

@@ -88,7 +88,7 @@ impl User {
             query = query.filter(users::active.eq(active));
         }
         if let Some(since) = filter.updated_since {
-            query = query.filter(users::updated_at.ge(since.naive_utc()));
+            query = query.filter(users::updated_at.ge(since.0.naive_utc()));
         }
         if let Some(pattern) = crate::common::text::search_pattern(filter.q.as_deref())? {
             query = query.filter(
