@@ -157,7 +157,7 @@ curl() {
         let failed = stderr
             .lines()
             .filter_map(|l| l.strip_prefix("### readme block "))
-            .last()
+            .next_back()
             .and_then(|n| n.trim().parse::<usize>().ok())
             .and_then(|n| blocks.get(n));
         let (line, text) = failed.map_or((0, ""), |b| (b.line, b.text.as_str()));
