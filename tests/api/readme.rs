@@ -93,11 +93,19 @@ fn serve(dir: &tempfile::TempDir, port: u16, demo: bool) -> Server {
     server
 }
 
-/// Runs the README's `kind` blocks in one bash session against a server of their own.
-fn run_blocks(kind: &str) {
+/// Runs the first `take` of the README's `kind` blocks, then `epilogue`, in one bash session
+/// against a server of their own, `password` pasted for `PASTE-THE-PASSWORD`: the blocks and
+/// what bash did.
+fn session(
+    kind: &str,
+    password: &str,
+    take: usize,
+    epilogue: &str,
+) -> (Vec<Block>, std::process::Output) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md reads");
-    let blocks = blocks(&readme, kind);
+    let mut blocks = blocks(&readme, kind);
+    blocks.truncate(take);
     assert!(!blocks.is_empty(), "no README block marked {kind}");
     let dir = tempfile::tempdir().expect("dir");
     let bin = dir.path().join("bin");
@@ -122,11 +130,12 @@ curl() {
         let text = block
             .text
             .replace("http://127.0.0.1:8080", &address)
-            .replace("PASTE-THE-PASSWORD", ADMIN_PASSWORD);
+            .replace("PASTE-THE-PASSWORD", password);
         script.push_str(&format!(
             "echo '### readme block {n}' >&2\n{text}\necho >&2\n"
         ));
     }
+    script.push_str(epilogue);
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -151,6 +160,12 @@ curl() {
         .write_all(script.as_bytes())
         .expect("script written");
     let output = child.wait_with_output().expect("bash ends");
+    (blocks, output)
+}
+
+/// Runs the README's `kind` blocks; fails with the failing block and its output.
+fn run_blocks(kind: &str) {
+    let (blocks, output) = session(kind, ADMIN_PASSWORD, usize::MAX, "");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -179,4 +194,17 @@ fn the_readme_examples_for_a_fresh_database_work() {
 #[test]
 fn the_readme_examples_on_the_demo_data_work() {
     run_blocks("demo");
+}
+
+/// A wrong password stops the walk-through at its login, loudly, and puts nothing into
+/// `TOKEN`.
+#[test]
+fn the_readme_login_fails_loudly_on_a_wrong_password() {
+    let (_, output) = session("fresh", "a-wrong-password", 1, "echo \"TOKEN=[$TOKEN]\"\n");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && !stdout.contains("TOKEN=[") && stderr.contains("401"),
+        "--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
 }
