@@ -237,7 +237,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
             .collect::<Result<_, ApiError>>()?;
         let decider = person(&people, files::ITEMS.0, &data.items.demands.decided_by)?;
         let decider = Principal::load(conn, decider)?.actor;
-        let items = seed_items(conn, &data.items, &team, &decider)?;
+        let items = seed_items(conn, &data.items, &data.policies, &team, &decider)?;
         let logins = data
             .people
             .iter()

@@ -248,22 +248,22 @@ async fn the_demo_has_its_counts_and_its_files_reimport_unchanged(app: TestApp) 
         (
             "OPS",
             json!([
-                ["Backlog", 108],
-                ["Bereit", 27],
-                ["In Arbeit", 26],
-                ["Wartet auf Meldende", 26],
-                ["Review", 26],
-                ["Erledigt", 27]
+                ["Backlog", 87],
+                ["Bereit", 22],
+                ["In Arbeit", 5],
+                ["Wartet auf Meldende", 9],
+                ["Review", 3],
+                ["Erledigt", 114]
             ]),
         ),
         (
             "DEM",
             json!([
                 ["Eingang", 48],
-                ["Angenommen", 22],
-                ["In Umsetzung", 10],
-                ["Abnahme", 0],
-                ["Umgesetzt", 0]
+                ["Angenommen", 14],
+                ["In Umsetzung", 5],
+                ["Abnahme", 3],
+                ["Umgesetzt", 10]
             ]),
         ),
     ] {
@@ -324,4 +324,121 @@ fn the_demo_catalogue_imports_into_another_database() {
             "{text}"
         );
     }
+}
+
+both_engines!(the_demo_looks_like_a_real_teams_board);
+
+/// The demo is a day of a real team: no column over its WIP limit, a few breached incidents
+/// rather than most, due dates on some items (some overdue, some in the coming weeks), and
+/// demands accountable to the demand manager who leads the demand board.
+async fn the_demo_looks_like_a_real_teams_board(app: TestApp) {
+    app.state
+        .db
+        .run(opsboard::workflows::demo::seed)
+        .await
+        .expect("demo data loads");
+
+    // Every column within its WIP limit; most cards wait or are done.
+    for board in ["OPS", "DEM"] {
+        let view = app
+            .get(&format!("/api/v1/boards/{board}/view"), &app.admin_token)
+            .await
+            .json();
+        let columns = view["columns"].as_array().cloned().unwrap_or_default();
+        assert!(!columns.is_empty(), "{view}");
+        let mut in_progress = 0;
+        let mut total = 0;
+        for column in &columns {
+            let count = column["count"].as_i64().unwrap_or(-1);
+            total += count;
+            if column["category"] == "in_progress" {
+                in_progress += count;
+            }
+            if let Some(limit) = column["wip_limit"].as_i64() {
+                assert!(
+                    count <= limit,
+                    "{board} {}: {count} cards over the WIP limit {limit}",
+                    column["name"]
+                );
+            }
+        }
+        assert!(
+            in_progress * 5 < total,
+            "{board}: {in_progress} of {total} cards in progress"
+        );
+    }
+
+    // A few breached incidents, not most.
+    let items = all(&app, "/api/v1/items").await;
+    let incidents = items.iter().filter(|i| i["type"] == "incident").count();
+    let breached = all(&app, "/api/v1/incidents?breached=true").await.len();
+    assert!(incidents > 0);
+    let share = breached as f64 / incidents as f64;
+    assert!(
+        (0.05..=0.15).contains(&share),
+        "{breached} of {incidents} incidents breached ({:.0} %), expected 5 to 15 %",
+        share * 100.0
+    );
+
+    // Due dates on some items, relative to the day the demo was loaded.
+    let today = chrono::Utc::now().date_naive();
+    let due: Vec<(chrono::NaiveDate, &Value)> = items
+        .iter()
+        .filter_map(|i| {
+            let date = i["due_date"].as_str()?.parse().ok()?;
+            Some((date, i))
+        })
+        .collect();
+    assert!(
+        (items.len() / 10..=items.len() / 3).contains(&due.len()),
+        "{} of {} items have a due date",
+        due.len(),
+        items.len()
+    );
+    let open = |i: &Value| i["column"]["category"] != "done";
+    let overdue = due.iter().filter(|(d, i)| *d < today && open(i)).count();
+    let coming = due
+        .iter()
+        .filter(|(d, i)| *d >= today && *d <= today + chrono::Duration::days(42) && open(i))
+        .count();
+    assert!(
+        overdue >= 3 && coming >= 5,
+        "{overdue} open items overdue, {coming} due in the next six weeks"
+    );
+
+    // Demands answer to the demand manager, who leads DEM; the case worker is responsible.
+    let boards = all(&app, "/api/v1/boards").await;
+    let dem_lead = boards
+        .iter()
+        .find(|b| b["key"] == "DEM")
+        .map(|b| b["lead"].clone())
+        .unwrap_or_default();
+    let people = all(&app, "/api/v1/users").await;
+    let weiss = people
+        .iter()
+        .find(|p| p["email"] == "thomas.weiss@example.org")
+        .map(|p| p["id"].clone())
+        .unwrap_or_default();
+    assert_eq!(dem_lead, weiss, "the demand manager leads DEM");
+    let demands: Vec<&Value> = items.iter().filter(|i| i["type"] == "demand").collect();
+    assert_eq!(demands.len(), 80);
+    for demand in &demands {
+        assert_eq!(
+            demand["raci"]["accountable"]["id"], weiss,
+            "{} is accountable to the demand manager",
+            demand["key"]
+        );
+    }
+    let with_case_worker = demands
+        .iter()
+        .filter(|d| {
+            d["raci"]["responsible"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        })
+        .count();
+    assert!(
+        with_case_worker > demands.len() / 2,
+        "{with_case_worker} demands name their service's case worker as responsible"
+    );
 }

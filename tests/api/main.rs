@@ -17,6 +17,7 @@ mod helpers;
 mod import;
 mod incidents;
 mod items;
+mod readme;
 mod sla_policies;
 mod storage;
 mod team_lead;
