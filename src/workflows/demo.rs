@@ -242,12 +242,13 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
             .people
             .iter()
             .map(|p| {
-                let team_role = p.team_role.as_deref().unwrap_or("stakeholder");
-                (
-                    p.email.clone(),
-                    p.role.as_str().to_string(),
-                    team_role.into(),
-                )
+                // Outside the team: a requester is a stakeholder, anyone else an observer.
+                let team_role = match (&p.team_role, p.role) {
+                    (Some(team_role), _) => team_role.clone(),
+                    (None, Role::Requester) => format!("stakeholder at {}", p.organization),
+                    (None, _) => format!("observer at {}", p.organization),
+                };
+                (p.email.clone(), p.role.as_str().to_string(), team_role)
             })
             .collect();
         Ok(DemoSummary {

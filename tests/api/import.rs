@@ -173,9 +173,19 @@ async fn demo_data_fills_an_empty_database_once(app: TestApp) {
         summary
             .logins
             .iter()
-            .filter(|l| l.2 != "stakeholder")
+            .filter(|l| !l.2.starts_with("stakeholder at ") && !l.2.starts_with("observer at "))
             .count(),
-        5
+        5,
+        "the team's five, then stakeholders and an observer by organization: {:?}",
+        summary.logins
+    );
+    assert!(
+        summary
+            .logins
+            .iter()
+            .any(|l| l.1 == "viewer" && l.2 == "observer at DVZ"),
+        "the viewer is an observer, not a stakeholder: {:?}",
+        summary.logins
     );
     let productive = app
         .get(
