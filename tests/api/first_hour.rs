@@ -337,13 +337,16 @@ fn user_commands_list_reset_and_change_roles_under_the_api_rules() {
     }
 }
 
+/// Variables to set, and what the message must name.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn settings_that_cannot_work_are_refused_in_one_clear_line_before_anything_is_created() {
     let dir = tempfile::tempdir().expect("dir");
     let outside = tempfile::tempdir().expect("dir");
     let missing = outside.path().join("no/such/dir/x.db");
     let missing = missing.display().to_string();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[Case] = &[
         (
             &[("DATABASE_URL", "mysql://root@localhost/opsboard")],
             &["DATABASE_URL", "postgres://", "sqlite://", "mysql://"],
