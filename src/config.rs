@@ -187,6 +187,55 @@ impl AuthSettings {
     }
 }
 
+/// Settings with a fixed set of values: `(key, variable, accepted values)`. They are checked
+/// before deserialization, so that the message lists the values instead of serde's wording.
+const ENUMERATIONS: &[(&str, &str, &[&str])] = &[(
+    "environment",
+    "OPSBOARD_ENV",
+    &["development", "production"],
+)];
+
+fn check_enumerations(config: &config::Config) -> Result<(), ConfigError> {
+    for (key, variable, accepted) in ENUMERATIONS {
+        let Ok(value) = config.get_string(key) else {
+            continue;
+        };
+        if !accepted.contains(&value.as_str()) {
+            let (last, first) = accepted.split_last().unwrap_or((&"", &[]));
+            let list = if first.is_empty() {
+                (*last).to_string()
+            } else {
+                format!("{} or {last}", first.join(", "))
+            };
+            return Err(ConfigError(format!(
+                "{variable} must be {list}, got {value} (setting {key})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `bind` is `address:port` or `host:port` (resolved when the server binds, as
+/// actix-web's `bind` does).
+fn is_bind_address(bind: &str) -> bool {
+    if bind.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = bind.rsplit_once(':') else {
+        return false;
+    };
+    port.parse::<u16>().is_ok()
+        && !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// A setting that cannot be used; the message names it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -231,9 +280,10 @@ impl Settings {
                 }
             }
         }
-        let settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
+        let config = builder.build().map_err(|e| ConfigError(e.to_string()))?;
+        check_enumerations(&config)?;
+        let settings: Settings = config
+            .try_deserialize()
             .map_err(|e| ConfigError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
@@ -242,9 +292,10 @@ impl Settings {
     /// Checks every value that serde's types do not check by themselves.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: String| Err(ConfigError(message));
-        if self.server.bind.parse::<SocketAddr>().is_err() {
+        if !is_bind_address(&self.server.bind) {
             return fail(format!(
-                "server.bind (OPSBOARD_BIND) must be address:port such as 127.0.0.1:8080, got `{}`",
+                "server.bind (OPSBOARD_BIND) must be address:port or host:port such as \
+                 127.0.0.1:8080 or localhost:8080, got `{}`",
                 self.server.bind
             ));
         }
@@ -254,6 +305,8 @@ impl Settings {
         if self.database.url.trim().is_empty() {
             return fail("database.url (DATABASE_URL) must not be empty".into());
         }
+        crate::common::db::check_url(&self.database.url).map_err(ConfigError)?;
+        crate::common::db::sqlite_dir_to_create(&self.database).map_err(ConfigError)?;
         if self.database.pool_size == 0 {
             return fail("database.pool_size must be at least 1".into());
         }
@@ -290,8 +343,13 @@ impl Settings {
             Environment::Development => Ok(()),
         }?;
         self.auth.validate_throttling()?;
-        if self.demands.board.trim().is_empty() {
-            return fail("demands.board must name a board key such as DEM".into());
+        let board = self.demands.board.trim().to_uppercase();
+        if !crate::board::model::is_valid_board_key(&board) {
+            return fail(format!(
+                "demands.board (OPSBOARD__DEMANDS__BOARD) must be a board key such as DEM: 2 to \
+                 10 upper-case letters and digits, starting with a letter; got `{}`",
+                self.demands.board
+            ));
         }
         self.sla.calendar()?;
         if self.sla.breach_check_secs == 0 {

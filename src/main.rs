@@ -6,13 +6,20 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use opsboard::catalog::import::{self, ApplyFn, ImportError, ImportFormat, ParseFn};
 use opsboard::common::actor::{Actor, Role};
+use opsboard::common::version::Precondition;
 use opsboard::config::Settings;
-use opsboard::users::model::{NewUser, User};
+use opsboard::error::ApiError;
+use opsboard::users::model::{NewUser, PasswordChange, User, UserChanges, UserFilter};
 
 /// mimalloc gives freed memory back to the system. With glibc's allocator each blocking thread
 /// kept its own 19 MiB argon2 buffer after a login, and the idle server grew past 150 MB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Which database a command uses, shown by every `--help`.
+const DATABASE_HELP: &str = "Database: the one named by DATABASE_URL (sqlite://path, a plain \
+file path, postgres://… or postgresql://…); without it, the SQLite file data/opsboard.db under \
+the working directory (setting database.url).";
 
 /// Ticketing and demand-management backend for teams that run public online services.
 ///
@@ -20,7 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// environment (DATABASE_URL, OPSBOARD_BIND, OPSBOARD_JWT_SECRET, OPSBOARD_ENV,
 /// OPSBOARD__SECTION__KEY, …).
 #[derive(Parser)]
-#[command(name = "opsboard", version, about, long_about)]
+#[command(name = "opsboard", version, about, long_about, after_help = DATABASE_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -28,24 +35,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the HTTP server (the default). Applies pending migrations first.
+    /// Start the HTTP server (the default). Binds its address, then applies pending
+    /// migrations and creates the first admin on a database without users.
+    #[command(after_help = DATABASE_HELP)]
     Serve {
         /// Fill an empty database with demo data first (never in production).
         #[arg(long)]
         demo: bool,
     },
     /// Fill an empty database with the demo data and exit (never in production).
+    #[command(after_help = DATABASE_HELP)]
     SeedDemo,
     /// Import data from a file.
+    #[command(after_help = DATABASE_HELP)]
     Import {
         #[command(subcommand)]
         command: ImportCommand,
     },
     /// Apply pending database migrations and exit.
+    #[command(after_help = DATABASE_HELP)]
     Migrate,
     /// Print the OpenAPI document (the same as GET /api-docs/openapi.json) to stdout.
+    #[command(after_help = "Database: none; this command opens no database.")]
     Openapi,
-    /// Manage users from the command line.
+    /// Manage users from the command line: list them, create one, set a password or a role.
+    #[command(after_help = DATABASE_HELP)]
     User {
         #[command(subcommand)]
         command: UserCommand,
@@ -56,6 +70,7 @@ enum Command {
 enum ImportCommand {
     /// Create or update online services from a CSV or JSON file, all or nothing; re-importing
     /// the same file changes nothing. See docs/import-services.sample.csv for the columns.
+    #[command(after_help = DATABASE_HELP)]
     Services {
         /// The file (.csv or .json).
         file: std::path::PathBuf,
@@ -64,6 +79,7 @@ enum ImportCommand {
     /// short_name;name;kind;contact_email) or a JSON array, by short name, all or nothing;
     /// re-importing the same file changes nothing. Import them before the services that name
     /// them.
+    #[command(after_help = DATABASE_HELP)]
     Organizations {
         /// The file (.csv or .json).
         file: std::path::PathBuf,
@@ -72,7 +88,11 @@ enum ImportCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
+    /// List every user: id, e-mail, display name, role, active.
+    #[command(after_help = DATABASE_HELP)]
+    List,
     /// Create a user. The password comes from OPSBOARD_PASSWORD, or is asked for.
+    #[command(after_help = DATABASE_HELP)]
     Create {
         /// Login e-mail.
         #[arg(long)]
@@ -83,6 +103,27 @@ enum UserCommand {
         /// Display name (defaults to the part of the e-mail before the @).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Set a user's password (the way back in for a locked-out admin). The password comes
+    /// from OPSBOARD_PASSWORD, or is asked for. Every session of the user ends.
+    #[command(after_help = DATABASE_HELP)]
+    SetPassword {
+        /// Login e-mail of the user (any case).
+        #[arg(long)]
+        email: String,
+        /// Also reactivate the user if they are deactivated.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Set a user's role. The last active admin keeps theirs; every session of the user ends.
+    #[command(after_help = DATABASE_HELP)]
+    SetRole {
+        /// Login e-mail of the user (any case).
+        #[arg(long)]
+        email: String,
+        /// Role: admin, manager, member, viewer or requester.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
     },
 }
 
@@ -117,6 +158,7 @@ fn run(command: Command) -> Result<(), String> {
             actix_web::rt::System::new().block_on(opsboard::startup::serve(settings, demo))
         }
         Command::SeedDemo => {
+            opsboard::startup::check_start(&settings, true)?;
             let db = opsboard::startup::open_database(&settings)?;
             opsboard::startup::load_demo(&db, &settings, true)
         }
@@ -137,41 +179,91 @@ fn run(command: Command) -> Result<(), String> {
             println!("migrations are up to date");
             Ok(())
         }
-        Command::User {
-            command: UserCommand::Create { email, role, name },
-        } => {
-            let password = match std::env::var("OPSBOARD_PASSWORD") {
-                Ok(p) => p,
-                Err(_) if std::io::stdin().is_terminal() => {
-                    let first =
-                        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-                    let again =
-                        rpassword::prompt_password("Repeat: ").map_err(|e| e.to_string())?;
-                    if first != again {
-                        return Err("the passwords differ".into());
-                    }
-                    first
+        Command::User { command } => user_command(&settings, command),
+        Command::Openapi => Ok(()),
+    }
+}
+
+/// One line for a domain error: the invalid fields, or the error's own message.
+fn describe(error: opsboard::error::ApiError) -> String {
+    match error {
+        opsboard::error::ApiError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{} {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// The password of `user create` and `user set-password`: `OPSBOARD_PASSWORD`, or asked for
+/// twice in a terminal.
+fn read_password() -> Result<String, String> {
+    match std::env::var("OPSBOARD_PASSWORD") {
+        Ok(p) => Ok(p),
+        Err(_) if std::io::stdin().is_terminal() => {
+            let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+            let again = rpassword::prompt_password("Repeat: ").map_err(|e| e.to_string())?;
+            if first != again {
+                return Err("the passwords differ".into());
+            }
+            Ok(first)
+        }
+        Err(_) => Err("set OPSBOARD_PASSWORD or run this in a terminal".into()),
+    }
+}
+
+/// The user with this login e-mail (any case), or an error naming it.
+fn user_by_email(conn: &mut opsboard::db::DbConnection, email: &str) -> Result<User, ApiError> {
+    User::find_for_login(conn, email)?
+        .map(|c| c.user)
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user with the e-mail {email}")))
+}
+
+/// `opsboard user …`: the same model functions as `/api/v1/users`, acting as the system.
+fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String> {
+    // The password is read (and checked) before the database is opened or changed.
+    let password = match &command {
+        UserCommand::Create { .. } | UserCommand::SetPassword { .. } => {
+            let password = read_password()?;
+            opsboard::common::password::check_strength("password", &password)
+                .map_err(|e| format!("{} {}", e.field, e.message))?;
+            password
+        }
+        UserCommand::List | UserCommand::SetRole { .. } => String::new(),
+    };
+    let db = opsboard::startup::open_database(settings)?;
+    let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+    match command {
+        UserCommand::List => {
+            let mut users = Vec::new();
+            let mut cursor = None;
+            loop {
+                let filter = UserFilter {
+                    limit: Some(500),
+                    cursor,
+                    ..UserFilter::default()
+                };
+                let page = User::list(&mut conn, &filter).map_err(describe)?;
+                users.extend(page.items);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
                 }
-                Err(_) => return Err("set OPSBOARD_PASSWORD or run this in a terminal".into()),
-            };
+            }
+            print_users(&users);
+            Ok(())
+        }
+        UserCommand::Create { email, role, name } => {
             let display_name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
-            let db = opsboard::startup::open_database(&settings)?;
-            let mut conn = db.pool().get().map_err(|e| e.to_string())?;
             let form = NewUser {
                 email,
                 display_name,
                 role,
                 password,
             };
-            let user = User::create(&mut conn, form, &Actor::SYSTEM).map_err(|e| match e {
-                opsboard::error::ApiError::Validation(errors) => errors
-                    .iter()
-                    .map(|e| format!("{} {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                other => other.to_string(),
-            })?;
+            let user = User::create(&mut conn, form, &Actor::SYSTEM).map_err(describe)?;
             println!(
                 "created user {} <{}> with role {}",
                 user.id,
@@ -180,7 +272,109 @@ fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Openapi => Ok(()),
+        UserCommand::SetPassword { email, activate } => {
+            let new_hash = opsboard::common::password::hash(&password).map_err(describe)?;
+            let user = diesel::Connection::transaction(&mut *conn, |conn| {
+                let user = user_by_email(conn, &email)?;
+                let changes = UserChanges {
+                    password: Some(password.clone()),
+                    ..UserChanges::default()
+                };
+                let change = PasswordChange {
+                    new_hash: new_hash.clone(),
+                    verified_against: None,
+                };
+                let user = User::update(
+                    conn,
+                    user.id,
+                    changes,
+                    &Actor::SYSTEM,
+                    Precondition::ANY,
+                    Some(change),
+                )?;
+                if activate && !user.active {
+                    User::set_active(
+                        conn,
+                        user.id,
+                        true,
+                        &Actor::SYSTEM,
+                        Precondition::ANY,
+                        &|_| Ok(()),
+                    )
+                } else {
+                    Ok(user)
+                }
+            })
+            .map_err(describe)?;
+            println!(
+                "set the password of user {} <{}>; their sessions have ended{}",
+                user.id,
+                user.email,
+                if user.active {
+                    ""
+                } else {
+                    " (the user is deactivated; --activate reactivates them)"
+                }
+            );
+            Ok(())
+        }
+        UserCommand::SetRole { email, role } => {
+            let user = diesel::Connection::transaction(&mut *conn, |conn| {
+                let user = user_by_email(conn, &email)?;
+                let changes = UserChanges {
+                    role: Some(role),
+                    ..UserChanges::default()
+                };
+                User::update(
+                    conn,
+                    user.id,
+                    changes,
+                    &Actor::SYSTEM,
+                    Precondition::ANY,
+                    None,
+                )
+            })
+            .map_err(describe)?;
+            println!(
+                "user {} <{}> has the role {}",
+                user.id,
+                user.email,
+                user.role.as_str()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The table of `opsboard user list`.
+fn print_users(users: &[User]) {
+    let rows: Vec<[String; 5]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.email.clone(),
+                u.display_name.clone(),
+                u.role.as_str().to_string(),
+                if u.active { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["id", "email", "display name", "role", "active"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        println!("{}", line.trim_end());
     }
 }
 

@@ -26,8 +26,9 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
     let pool = db::build_pool(&settings.database)?;
     let mut conn = pool.get().map_err(|e| {
         format!(
-            "cannot connect to {}: {e}",
-            db::redact(&settings.database.url)
+            "cannot connect to the database DATABASE_URL={}: {}",
+            db::redact(&settings.database.url),
+            db::one_line(&e.to_string())
         )
     })?;
     let applied = db::run_migrations(&mut conn)?;
@@ -37,10 +38,34 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
     Ok(Db::from_settings(pool, &settings.database).with_calendar(calendar))
 }
 
+/// Checks the settings that name rows of the database, once it is migrated: the demand board
+/// (its key was checked with the other settings). One that does not exist yet is a warning
+/// saying what will happen.
+fn check_named_things(conn: &mut db::DbConnection, settings: &Settings) -> Result<(), String> {
+    use diesel::prelude::*;
+    let key = settings.demands.board.trim().to_uppercase();
+    let exists: bool = diesel::select(diesel::dsl::exists(
+        db::schema::boards::table.filter(db::schema::boards::key.eq(&key)),
+    ))
+    .get_result(conn)
+    .map_err(|e| format!("cannot read the boards: {e}"))?;
+    if !exists {
+        log::warn!(
+            "demands.board: there is no board {key} yet; the first POST /api/v1/demands creates \
+             it (columns Intake, Accepted, …, led by the first admin). To use another board, \
+             create it (POST /api/v1/boards) or set OPSBOARD__DEMANDS__BOARD to an existing key"
+        );
+    }
+    Ok(())
+}
+
 /// Builds the state the app runs on: opens the database, resolves the JWT secret and creates
 /// the first admin on an empty database.
 pub fn prepare(settings: Settings) -> Result<AppState, String> {
     let db = open_database(&settings)?;
+    let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+    check_named_things(&mut conn, &settings)?;
+    drop(conn);
     bootstrap_admin(&db, &settings)?;
     state_over(settings, db)
 }
@@ -183,10 +208,53 @@ fn watch_sla_breaches(state: AppState) {
     });
 }
 
+/// Refuses what a start cannot do before anything is changed: demo data in production.
+pub fn check_start(settings: &Settings, demo: bool) -> Result<(), String> {
+    if demo && settings.is_production() {
+        return Err("demo data is never loaded in production (OPSBOARD_ENV=production)".into());
+    }
+    Ok(())
+}
+
+/// Takes the listening sockets of `bind` (`address:port` or `host:port`) as actix-web's `bind`
+/// does: every address the name resolves to, succeeding when at least one can be bound.
+pub fn bind_listeners(bind: &str) -> Result<Vec<std::net::TcpListener>, String> {
+    use std::net::ToSocketAddrs;
+    let addresses = bind
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot listen on {bind} (OPSBOARD_BIND): {e}"))?;
+    let mut listeners = Vec::new();
+    let mut last_error = None;
+    for address in addresses {
+        match std::net::TcpListener::bind(address).and_then(|l| l.set_nonblocking(true).map(|()| l))
+        {
+            Ok(listener) => listeners.push(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    if listeners.is_empty() {
+        let why = last_error.map_or_else(
+            || "the name resolves to no address".to_string(),
+            |e| e.to_string(),
+        );
+        return Err(format!(
+            "cannot listen on {bind} (OPSBOARD_BIND): {why}; nothing was changed"
+        ));
+    }
+    Ok(listeners)
+}
+
 /// Runs the HTTP server until SIGTERM or Ctrl-C, then lets in-flight requests finish. With
 /// `demo`, an empty development database first gets the demo data.
+///
+/// Every check that can fail comes before every side effect: the address is bound first, so a
+/// busy port leaves the database untouched (no migration, no first admin whose one-time
+/// password would be lost), then the database is migrated, the first admin created and the
+/// demo data loaded.
 pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
+    check_start(&settings, demo)?;
     let bind = settings.server.bind.clone();
+    let listeners = bind_listeners(&bind)?;
     let workers = settings.server.workers;
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
     let pool_size = settings.database.pool_size;
@@ -212,9 +280,11 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server
-        .bind(&bind)
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    for listener in listeners {
+        server = server
+            .listen(listener)
+            .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    }
     for address in server.addrs() {
         log::info!(
             "opsboard {} listening on http://{address} ({backend:?}); API docs: http://{address}/swagger-ui/",

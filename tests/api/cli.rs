@@ -23,7 +23,8 @@ const VARIABLES: &[&str] = &[
 ];
 
 /// A secret that production accepts, printed by `openssl rand -base64 48`.
-const PRODUCTION_SECRET: &str = "XpupaDPY//JDTRmM1gv1a1NKtPCPMaRGzYCS0IUKN5Lrq3tPdwrFiS/y4IzzTXUX";
+pub(crate) const PRODUCTION_SECRET: &str =
+    "XpupaDPY//JDTRmM1gv1a1NKtPCPMaRGzYCS0IUKN5Lrq3tPdwrFiS/y4IzzTXUX";
 
 pub(crate) fn opsboard(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_opsboard"));
@@ -188,7 +189,7 @@ fn a_config_file_and_the_environment_override_the_defaults() {
     assert!(text.contains("env-bind-value"), "{text}");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -197,11 +198,28 @@ fn free_port() -> u16 {
 
 /// A minimal HTTP GET, so that this test needs no async runtime: `(status, body)`.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(port, "GET", path, None, None)
+}
+
+/// A minimal HTTP request with an optional bearer token and JSON body: `(status, body)`.
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Option<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = body.map_or(String::new(), |b| b.to_string());
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut response = String::new();
@@ -215,7 +233,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn wait_until_healthy(port: u16) {
+pub(crate) fn wait_until_healthy(port: u16) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if http_get(port, "/health").is_some_and(|(s, _)| s == 200) {
@@ -226,7 +244,17 @@ fn wait_until_healthy(port: u16) {
     panic!("the server did not become healthy");
 }
 
-fn serve_then_terminate(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> String {
+pub(crate) fn serve_then_terminate(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> String {
+    serve_while(db_dir, env, |_| {})
+}
+
+/// Starts `serve`, runs `work` with its port while it answers, then stops it with SIGTERM;
+/// returns the server's log.
+pub(crate) fn serve_while(
+    db_dir: &tempfile::TempDir,
+    env: &[(&str, &str)],
+    work: impl FnOnce(u16),
+) -> String {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let mut env = env.to_vec();
@@ -239,6 +267,7 @@ fn serve_then_terminate(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Str
     wait_until_healthy(port);
     let ready = http_get(port, "/ready");
     let swagger = http_get(port, "/swagger-ui/");
+    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(port)));
     let killed = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -261,6 +290,10 @@ fn serve_then_terminate(db_dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Str
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    if let Err(panic) = worked {
+        eprintln!("server log: {log}");
+        std::panic::resume_unwind(panic);
+    }
     assert!(status.success(), "SIGTERM ends the server cleanly: {log}");
     assert_eq!(ready.map(|r| r.0), Some(200), "{log}");
     assert_eq!(swagger.map(|r| r.0), Some(200), "{log}");

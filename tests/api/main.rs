@@ -10,6 +10,7 @@ mod demands;
 mod demo;
 mod docs;
 mod errors;
+mod first_hour;
 mod fixtures;
 mod hardening_auth;
 mod hardening_edges;

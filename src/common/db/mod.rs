@@ -1,8 +1,10 @@
 //! Storage: one connection type over SQLite and PostgreSQL, its r2d2 pool, embedded migrations.
 //!
 //! The backend is chosen by the URL: `postgres://` or `postgresql://` selects PostgreSQL; anything
-//! else (`sqlite://path`, `sqlite:path`, or a plain path) is an SQLite file whose directory is
-//! created. Every pooled SQLite connection gets WAL, foreign keys and a busy timeout.
+//! else without a scheme (`sqlite://path`, `sqlite:path`, or a plain path) is an SQLite file;
+//! any other scheme is refused ([`check_url`]). The file's directory is created when it lies
+//! under the working directory or `database.create_dir` is set ([`sqlite_dir_to_create`]).
+//! Every pooled SQLite connection gets WAL, foreign keys and a busy timeout.
 
 pub mod schema;
 
@@ -32,6 +34,65 @@ pub struct DatabaseSettings {
     pub sqlite_busy_timeout_ms: u32,
     /// Milliseconds within which a transaction that lost a race for a lock is retried.
     pub write_retry_ms: u64,
+    /// SQLite only: create the file's directory even when it lies outside the working
+    /// directory (inside it, a missing directory is always created).
+    pub create_dir: bool,
+}
+
+/// The forms `DATABASE_URL` accepts, for messages.
+pub const ACCEPTED_URLS: &str = "sqlite://path, a plain file path, postgres://… or postgresql://…";
+
+/// Refuses a URL whose scheme is neither SQLite's nor PostgreSQL's, naming the setting and
+/// the accepted forms (a `mysql://…` URL would otherwise become a directory `mysql:`).
+pub fn check_url(url: &str) -> Result<(), String> {
+    if let Some((scheme, _)) = url.split_once("://") {
+        let looks_like_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if looks_like_scheme && !["sqlite", "postgres", "postgresql"].contains(&scheme) {
+            return Err(format!(
+                "database.url (DATABASE_URL) must be {ACCEPTED_URLS}; the scheme `{scheme}://` \
+                 is not supported"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// For an SQLite URL whose directory is missing: that directory, when it may be created (it
+/// lies under the working directory, or `database.create_dir` is set); an error naming
+/// `DATABASE_URL` and the directory otherwise. `None` when there is nothing to create.
+/// Only looks: creating it is left to [`build_pool`], after every other check.
+pub fn sqlite_dir_to_create(
+    settings: &DatabaseSettings,
+) -> Result<Option<std::path::PathBuf>, String> {
+    let (backend, address) = parse_url(&settings.url);
+    if backend != Backend::Sqlite || address == ":memory:" {
+        return Ok(None);
+    }
+    let path = std::path::Path::new(&address);
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    if dir.is_dir() {
+        return Ok(None);
+    }
+    let escapes = dir
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir));
+    let under_working_dir = !escapes
+        && (dir.is_relative() || std::env::current_dir().is_ok_and(|cwd| dir.starts_with(cwd)));
+    if under_working_dir || settings.create_dir {
+        Ok(Some(dir.to_path_buf()))
+    } else {
+        Err(format!(
+            "database.url (DATABASE_URL) names a file in {}, which does not exist; create \
+             the directory, or set database.create_dir = true (OPSBOARD__DATABASE__CREATE_DIR=true) \
+             to let opsboard create it",
+            dir.display()
+        ))
+    }
 }
 
 /// The schema for SQLite, embedded in the binary.
@@ -151,19 +212,42 @@ impl r2d2::ManageConnection for ConnectionManager {
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
 /// Builds the pool and opens its first connection. For SQLite the file's directory is
-/// created first.
+/// created first where [`sqlite_dir_to_create`] allows it.
 pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, String> {
-    let manager = ConnectionManager::new(settings);
-    if manager.backend == Backend::Sqlite {
-        let path = std::path::Path::new(&manager.address);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
-        }
+    check_url(&settings.url)?;
+    if let Some(dir) = sqlite_dir_to_create(settings)? {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
     }
+    let manager = ConnectionManager::new(settings);
     pool_builder(settings, manager.backend)
         .build(manager)
-        .map_err(|e| format!("cannot open the database {}: {e}", redact(&settings.url)))
+        .map_err(|e| {
+            format!(
+                "cannot open the database DATABASE_URL={}: {}",
+                redact(&settings.url),
+                one_line(&e.to_string())
+            )
+        })
+}
+
+/// A multi-line engine message (libpq's) on one line.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// r2d2's error handler: one debug line per failed attempt instead of its own error log, so
+/// that an unreachable database gives the one clear message of the caller, not dozens.
+#[derive(Debug, Clone, Copy)]
+struct QuietErrors;
+
+impl r2d2::HandleError<ConnectionError> for QuietErrors {
+    fn handle_error(&self, error: ConnectionError) {
+        log::debug!(
+            "database connection attempt failed: {}",
+            one_line(&error.to_string())
+        );
+    }
 }
 
 /// Builds the pool without connecting: connections are opened when first needed. For a
@@ -176,6 +260,7 @@ pub fn build_pool_lazily(settings: &DatabaseSettings) -> Pool {
 fn pool_builder(settings: &DatabaseSettings, backend: Backend) -> r2d2::Builder<ConnectionManager> {
     r2d2::Pool::builder()
         .max_size(settings.pool_size)
+        .error_handler(Box::new(QuietErrors))
         // A file connection cannot drop out under us; a network one can, so only PostgreSQL
         // connections are checked (one round trip) when taken from the pool.
         .test_on_check_out(backend == Backend::Postgres)
