@@ -24,8 +24,9 @@ use crate::web::respond::{created, ok_with_etag};
 /// with decision `pending`; on a fresh install the first demand creates that board, with the
 /// default workflow and no lead. The requesting organization is the caller's own when omitted; a
 /// requester may name no other. Name the online service, or the new one wanted in
-/// `proposed_service`. The service's RACI template, else the board lead, makes it someone's
-/// accountable item.
+/// `proposed_service`. The board's lead, the demand manager, is accountable for it and the
+/// service's RACI template adds the rest (its accountable person, the case worker, becomes
+/// responsible); on a board without a lead the template's accountable person is.
 #[utoipa::path(
     tag = "demands",
     request_body = DemandIntake,

@@ -54,7 +54,9 @@ pub async fn list_items(
 ///
 /// Members and up. The item gets the next key of its board (`OPS-43`) and goes to the bottom
 /// of the board's first column. When `raci` names no accountable person, the service's RACI
-/// template is copied; when neither has one, the item is refused (422). A first column at its
+/// template is copied; when neither has one, the board lead is accountable, and without a lead
+/// the item is refused (422). A demand's default is the board lead first (the demand manager,
+/// with the template's accountable person as responsible). A first column at its
 /// WIP limit refuses new items (409 `wip-limit-exceeded`); managers may pass `override_wip`.
 #[utoipa::path(
     tag = "items",

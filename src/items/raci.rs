@@ -112,12 +112,16 @@ impl Item {
 
 /// The RACI roles of a new item: those of `input`, and when it names no accountable person,
 /// the service's template, else the board lead as accountable; without either, a field error
-/// in `errors`. Validation errors of `input` are added to `errors` too.
+/// in `errors`. With `lead_first` (demands: the demand board's lead is the demand manager) an
+/// active board lead is accountable before the template, whose accountable person (the
+/// service's case worker) becomes responsible. Validation errors of `input` are added to
+/// `errors` too.
 pub(crate) fn new_item_raci(
     conn: &mut DbConnection,
     input: Option<&RaciInput>,
     service_id: Option<i64>,
     lead: Option<i64>,
+    lead_first: bool,
     errors: &mut Vec<FieldError>,
 ) -> Result<Vec<(i64, RaciRole)>, ApiError> {
     let mut raci_rows = match input {
@@ -141,9 +145,23 @@ pub(crate) fn new_item_raci(
                 .load(conn)?,
             None => Vec::new(),
         };
+        let lead_first = match lead {
+            Some(lead) if lead_first => users::table
+                .find(lead)
+                .select(users::active)
+                .first::<bool>(conn)
+                .optional()?
+                .unwrap_or(false)
+                .then_some(lead),
+            _ => None,
+        };
+        if let Some(lead) = lead_first {
+            raci_rows.push((lead, RaciRole::Accountable));
+        }
         if template.iter().any(|(_, r, _)| r == "accountable") {
             for (user, role, active) in template {
                 let role = match role.as_str() {
+                    "accountable" if lead_first.is_some() => RaciRole::Responsible,
                     "accountable" => RaciRole::Accountable,
                     "responsible" => RaciRole::Responsible,
                     "consulted" => RaciRole::Consulted,
@@ -151,10 +169,15 @@ pub(crate) fn new_item_raci(
                 };
                 // Deactivated people in an old template are skipped, except the accountable
                 // one, whom the template rules keep active.
-                if (active || role == RaciRole::Accountable) && !raci_rows.contains(&(user, role)) {
+                let held = raci_rows
+                    .iter()
+                    .any(|(u, r)| *u == user && (*r == role || *r == RaciRole::Accountable));
+                if (active || role == RaciRole::Accountable) && !held {
                     raci_rows.push((user, role));
                 }
             }
+        } else if lead_first.is_some() {
+            // The board lead is accountable already.
         } else if let Some(lead) = lead {
             // No template either: the board lead is accountable, as in Jira.
             raci_rows.push((lead, RaciRole::Accountable));

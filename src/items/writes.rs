@@ -198,7 +198,15 @@ impl Item {
             errors.push(FieldError::new("service", service_required(form.item_type)));
         }
         let lead = board.as_ref().and_then(|b| b.2);
-        let raci_rows = new_item_raci(conn, form.raci.as_ref(), service_id, lead, &mut errors)?;
+        let lead_first = form.item_type == ItemType::Demand;
+        let raci_rows = new_item_raci(
+            conn,
+            form.raci.as_ref(),
+            service_id,
+            lead,
+            lead_first,
+            &mut errors,
+        )?;
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }

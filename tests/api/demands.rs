@@ -23,13 +23,14 @@ both_engines!(
 );
 
 /// What the demand tests share: requesters of the organizations LK-A and LK-B, a demand
-/// board DEM whose lead is the demand manager, and the service wohngeld whose RACI names an
-/// accountable member.
+/// board DEM whose lead is the demand manager (accountable for every demand), and the service
+/// wohngeld whose RACI names an accountable member, its case worker (responsible for the
+/// service's demands).
 struct Desk {
     requester_a: String,
     requester_b: String,
     manager: (Value, String),
-    accountable: (Value, String),
+    case_worker: (Value, String),
 }
 
 async fn demand_desk(app: &TestApp) -> Desk {
@@ -38,7 +39,7 @@ async fn demand_desk(app: &TestApp) -> Desk {
     let (_, requester_a) = app.user("requester").organization(&lk_a).create().await;
     let (_, requester_b) = app.user("requester").organization(&lk_b).create().await;
     let manager = app.user("manager").create().await;
-    let accountable = app.user("member").create().await;
+    let case_worker = app.user("member").create().await;
     app.board("DEM")
         .name("Bedarfe")
         .lead(&manager.0)
@@ -46,14 +47,14 @@ async fn demand_desk(app: &TestApp) -> Desk {
         .await;
     app.service("wohngeld")
         .name("Wohngeld")
-        .accountable(&accountable.0)
+        .accountable(&case_worker.0)
         .create()
         .await;
     Desk {
         requester_a,
         requester_b,
         manager,
-        accountable,
+        case_worker,
     }
 }
 
@@ -100,8 +101,12 @@ async fn a_raised_demand_lands_in_intake_with_the_services_raci(app: TestApp) {
     assert_eq!(own["demand"]["requesting_organization"], "LK-A");
     assert_eq!(own["demand"]["desired_date"], "2027-06-30");
     assert_eq!(
-        own["raci"]["accountable"]["id"], s.accountable.0["id"],
-        "the service's RACI template applies"
+        own["raci"]["accountable"]["id"], s.manager.0["id"],
+        "the demand board's lead, the demand manager, is accountable: {own}"
+    );
+    assert_eq!(
+        own["raci"]["responsible"][0]["id"], s.case_worker.0["id"],
+        "the service's case worker (its template's accountable) is responsible: {own}"
     );
     // A demand for a new service has no service; the board lead is accountable for it.
     assert!(other["service"].is_null());
@@ -292,6 +297,10 @@ async fn only_the_accountable_person_and_managers_decide_and_never_without_a_rea
     app.post(&path, &bystander, &json!({"decision": "accepted"}))
         .await
         .problem(403);
+    // Responsible is not accountable: the case worker prepares, the demand manager decides.
+    app.post(&path, &s.case_worker.1, &json!({"decision": "accepted"}))
+        .await
+        .problem(403);
     app.post(&path, &s.requester_a, &json!({"decision": "accepted"}))
         .await
         .problem(403);
@@ -316,7 +325,7 @@ async fn only_the_accountable_person_and_managers_decide_and_never_without_a_rea
     assert_eq!(unchanged["version"], demand["version"]);
     // A stale If-Match is refused.
     app.request(Method::POST, &path)
-        .token(&s.accountable.1)
+        .token(&s.manager.1)
         .header("If-Match", "\"99\"")
         .json(&json!({"decision": "accepted"}))
         .send()
@@ -328,10 +337,23 @@ async fn an_accepted_demand_moves_to_ready_and_shows_on_the_roadmap(app: TestApp
     let (s, demand) = a_pending_demand(&app).await;
     let key = demand["key"].as_str().unwrap_or_default().to_string();
     let path = format!("/api/v1/items/{key}/decision");
-    // The accountable member accepts: decided_by/at set, moved from intake to Ready.
+    // The demand manager hands the demand to the case worker, who, now accountable, accepts:
+    // decided_by/at set, moved from intake to Ready.
+    let handed = app
+        .put(
+            &format!("/api/v1/items/{key}/raci"),
+            &s.manager.1,
+            &json!({"accountable": s.case_worker.0["id"], "informed": [s.manager.0["id"]]}),
+        )
+        .await;
+    assert_eq!(handed.status, 200, "{}", handed.text);
+    let demand = app
+        .get(&format!("/api/v1/items/{key}"), &s.case_worker.1)
+        .await
+        .json();
     let accepted = app
         .request(Method::POST, &path)
-        .token(&s.accountable.1)
+        .token(&s.case_worker.1)
         .header("If-Match", &format!("\"{}\"", demand["version"]))
         .json(&json!({"decision": "accepted", "target_quarter": "2027-Q2", "value": 4, "effort": "m"}))
         .send()
@@ -339,7 +361,7 @@ async fn an_accepted_demand_moves_to_ready_and_shows_on_the_roadmap(app: TestApp
     assert_eq!(accepted.status, 200, "{}", accepted.text);
     let accepted = accepted.json();
     assert_eq!(accepted["demand"]["decision"], "accepted");
-    assert_eq!(accepted["demand"]["decided_by"], s.accountable.0["id"]);
+    assert_eq!(accepted["demand"]["decided_by"], s.case_worker.0["id"]);
     assert!(accepted["demand"]["decided_at"].is_string());
     assert_eq!(accepted["demand"]["target_quarter"], "2027-Q2");
     assert_eq!(accepted["demand"]["value"], 4);
@@ -349,9 +371,18 @@ async fn an_accepted_demand_moves_to_ready_and_shows_on_the_roadmap(app: TestApp
         .get(&format!("/api/v1/items/{key}/history"), &app.admin_token)
         .await
         .json();
-    assert_eq!(kinds(&history), ["created", "demand_decided", "moved"]);
-    assert_eq!(history["items"][1]["data"]["new"], "accepted");
-    assert_eq!(history["items"][1]["actor_id"], s.accountable.0["id"]);
+    assert_eq!(
+        kinds(&history),
+        [
+            "created",
+            "raci_changed",
+            "accountable_changed",
+            "demand_decided",
+            "moved"
+        ]
+    );
+    assert_eq!(history["items"][3]["data"]["new"], "accepted");
+    assert_eq!(history["items"][3]["actor_id"], s.case_worker.0["id"]);
     // The roadmap shows it under its quarter and service, to the team and to its requester.
     for token in [&app.admin_token, &s.requester_a] {
         let roadmap = app.get("/api/v1/demands/roadmap", token).await;
@@ -378,7 +409,7 @@ async fn a_deferral_stays_in_intake_and_only_demands_are_decided(app: TestApp) {
     let accepted = app
         .post(
             &format!("/api/v1/items/{key}/decision"),
-            &s.accountable.1,
+            &s.manager.1,
             &json!({"decision": "accepted", "target_quarter": "2027-Q2"}),
         )
         .await;
@@ -562,7 +593,7 @@ async fn column_names(app: &TestApp, board: &str) -> Vec<String> {
 async fn on_a_fresh_install_the_first_demand_creates_the_demand_board(app: TestApp) {
     let lk_a = app.organization("LK-A").create().await;
     let (_, requester) = app.user("requester").organization(&lk_a).create().await;
-    let (accountable, accountable_token) = app.user("member").create().await;
+    let (accountable, _) = app.user("member").create().await;
     app.service("wohngeld")
         .accountable(&accountable)
         .create()
@@ -615,7 +646,7 @@ async fn on_a_fresh_install_the_first_demand_creates_the_demand_board(app: TestA
     let accepted = app
         .post(
             &format!("/api/v1/items/{key}/decision"),
-            &accountable_token,
+            &app.admin_token,
             &json!({"decision": "accepted"}),
         )
         .await;
