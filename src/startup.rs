@@ -50,7 +50,19 @@ fn check_named_things(conn: &mut db::DbConnection, settings: &Settings) -> Resul
     .get_result(conn)
     .map_err(|e| format!("cannot read the boards: {e}"))?;
     if !exists {
-        log::warn!(
+        // On a fresh install with the default board this is how it should be: say it, but do
+        // not warn a newcomer about it. A board someone configured and that is missing is a
+        // warning.
+        let default = Settings::defaults()
+            .map(|d| d.demands.board.trim().to_uppercase())
+            .unwrap_or_default();
+        let level = if key == default {
+            log::Level::Info
+        } else {
+            log::Level::Warn
+        };
+        log::log!(
+            level,
             "demands.board: there is no board {key} yet; the first POST /api/v1/demands creates \
              it (columns Intake, Accepted, …, led by the first admin). To use another board, \
              create it (POST /api/v1/boards) or set OPSBOARD__DEMANDS__BOARD to an existing key"

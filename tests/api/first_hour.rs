@@ -142,6 +142,17 @@ fn a_first_start_on_a_busy_port_creates_nothing_and_the_next_prints_the_password
             "{}: the next start prints the one-time password: {log}",
             db.engine
         );
+        // A fresh install with the default demand board is as it should be: no warning.
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("WARN") && l.contains("demands.board")),
+            "{}: {log}",
+            db.engine
+        );
+        assert!(
+            log.contains("demands.board: there is no board DEM yet"),
+            "{log}"
+        );
     }
 }
 
@@ -451,10 +462,11 @@ fn a_host_name_binds_and_an_unknown_demand_board_is_a_warning() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        log.contains("demands.board")
-            && log.contains("NOPE")
-            && log.contains("POST /api/v1/demands"),
-        "{log}"
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("demands.board")
+            && l.contains("NOPE")
+            && l.contains("POST /api/v1/demands")),
+        "a configured board that is missing is a warning: {log}"
     );
 }
 
