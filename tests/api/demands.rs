@@ -15,6 +15,7 @@ both_engines!(
     another_organizations_demand_does_not_exist_for_a_requester,
     lists_and_the_board_view_show_a_requester_their_own_demands_only,
     a_requester_reads_and_comments_on_their_own_demand_and_writes_nothing_else,
+    the_activity_stream_shows_a_requester_their_own_demands_only,
     bad_intake_input_names_the_field_and_stores_nothing,
     the_team_sees_every_demand_and_a_requester_without_an_organization_none,
     only_the_accountable_person_and_managers_decide_and_never_without_a_reason,
@@ -687,4 +688,34 @@ async fn concurrent_first_demands_create_one_board(app: TestApp) {
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), 8, "{numbers:?}");
+}
+
+async fn the_activity_stream_shows_a_requester_their_own_demands_only(app: TestApp) {
+    let (s, own, other) = desk_with_demands(&app).await;
+    let items_in = |page: &Value| {
+        let mut keys: Vec<String> = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["item"]["key"].as_str().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let (own_key, other_key) = (
+        own["key"].as_str().unwrap_or_default().to_string(),
+        other["key"].as_str().unwrap_or_default().to_string(),
+    );
+    let mine = app.get("/api/v1/activity", &s.requester_a).await.json();
+    assert_eq!(items_in(&mine), [own_key.clone()], "{mine}");
+    let theirs = app
+        .get("/api/v1/activity?board=DEM&since=P1D", &s.requester_b)
+        .await
+        .json();
+    assert_eq!(items_in(&theirs), [other_key.clone()], "{theirs}");
+    // The team sees every item, the internal task included.
+    let team = app.get("/api/v1/activity", &s.manager.1).await.json();
+    assert_eq!(items_in(&team).len(), 3, "{team}");
+    assert!(items_in(&team).contains(&own_key) && items_in(&team).contains(&other_key));
 }
