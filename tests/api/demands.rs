@@ -708,12 +708,12 @@ async fn the_activity_stream_shows_a_requester_their_own_demands_only(app: TestA
         other["key"].as_str().unwrap_or_default().to_string(),
     );
     let mine = app.get("/api/v1/activity", &s.requester_a).await.json();
-    assert_eq!(items_in(&mine), [own_key.clone()], "{mine}");
+    assert_eq!(items_in(&mine), vec![own_key.as_str()], "{mine}");
     let theirs = app
         .get("/api/v1/activity?board=DEM&since=P1D", &s.requester_b)
         .await
         .json();
-    assert_eq!(items_in(&theirs), [other_key.clone()], "{theirs}");
+    assert_eq!(items_in(&theirs), vec![other_key.as_str()], "{theirs}");
     // The team sees every item, the internal task included.
     let team = app.get("/api/v1/activity", &s.manager.1).await.json();
     assert_eq!(items_in(&team).len(), 3, "{team}");
