@@ -261,6 +261,22 @@ pub fn resolve_names(conn: &mut DbConnection, events: &mut [Event]) -> Result<()
 /// An event as stored: id, kind, actor, data, time.
 pub type EventRow = (i64, String, Option<i64>, String, chrono::NaiveDateTime);
 
+/// The columns an [`EventRow`] is selected from, in its order: every reader of events
+/// (an entity's history, the activity stream) selects these.
+pub const EVENT_COLUMNS: (
+    events::id,
+    events::kind,
+    events::actor_id,
+    events::data,
+    events::created_at,
+) = (
+    events::id,
+    events::kind,
+    events::actor_id,
+    events::data,
+    events::created_at,
+);
+
 impl Event {
     /// The event of a stored row, its names not yet resolved (see [`resolve_names`]).
     pub fn from_row((id, kind, actor_id, data, created_at): EventRow) -> Event {
@@ -290,13 +306,7 @@ pub fn events_of(
                 .and(events::entity_id.eq(subject.entity_id)),
         )
         .order(events::id.asc())
-        .select((
-            events::id,
-            events::kind,
-            events::actor_id,
-            events::data,
-            events::created_at,
-        ))
+        .select(EVENT_COLUMNS)
         .into_boxed();
     if let Some(after) = paging.after::<i64>()? {
         query = query.filter(events::id.gt(after));

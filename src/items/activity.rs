@@ -12,7 +12,7 @@ use crate::common::actor::Visibility;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{boards, events, items};
 use crate::common::error::ApiError;
-use crate::common::history::{self, Event, EventRow};
+use crate::common::history::{self, EVENT_COLUMNS, Event, EventRow};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::query::{PersonParam, Since};
 use crate::items::history::confine_history;
@@ -88,13 +88,7 @@ pub fn page(
     let mut query = events::table
         .filter(events::entity_type.eq("item"))
         .order(events::id.desc())
-        .select((
-            events::id,
-            events::kind,
-            events::actor_id,
-            events::data,
-            events::created_at,
-        ))
+        .select((EVENT_COLUMNS, events::entity_id))
         .into_boxed();
     if let Some(after) = paging.after::<i64>()? {
         query = query.filter(events::id.lt(after));
@@ -119,19 +113,7 @@ pub fn page(
     if let Some(since) = filter.since {
         query = query.filter(events::created_at.ge(since.0.naive_utc()));
     }
-    let rows: Vec<(EventRow, i64)> = query
-        .select((
-            (
-                events::id,
-                events::kind,
-                events::actor_id,
-                events::data,
-                events::created_at,
-            ),
-            events::entity_id,
-        ))
-        .limit(limit + 1)
-        .load(conn)?;
+    let rows: Vec<(EventRow, i64)> = query.limit(limit + 1).load(conn)?;
     let mut item_ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
     item_ids.sort_unstable();
     item_ids.dedup();
