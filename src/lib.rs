@@ -94,6 +94,12 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     );
 }
 
+/// Connects the kernel's hooks to the features that fill them: the item snapshots of the
+/// changes feed. Idempotent; everything that opens the database or builds the app calls it.
+pub fn register_hooks() {
+    common::history::register_item_snapshots(items::types::Item::snapshots);
+}
+
 /// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
@@ -116,6 +122,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    register_hooks();
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(openapi::base())

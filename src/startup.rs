@@ -22,6 +22,7 @@ pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.org";
 /// Opens and migrates the database, returning the handle, which counts SLA time in the
 /// calendar of the settings (also for the command line: `seed-demo`, imports).
 pub fn open_database(settings: &Settings) -> Result<Db, String> {
+    crate::register_hooks();
     let calendar = settings.sla.calendar().map_err(|e| e.to_string())?;
     let pool = db::build_pool(&settings.database)?;
     let mut conn = pool.get().map_err(|e| {

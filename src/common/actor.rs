@@ -79,8 +79,9 @@ pub enum Visibility {
 }
 
 /// Who makes a change: the user (none for the system itself, such as the SLA breach check or
-/// the first start), their role and their organization. Every write takes one and records its
-/// user in the history event; the sync work adds the token and origin here.
+/// the first start), their role and their organization, and for a script the API token it
+/// came through and the origin it names. Every write takes one and records its user, token
+/// and origin in the history event, so that a sync script can skip its own writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     /// The acting user; `None` for the system.
@@ -89,6 +90,11 @@ pub struct Actor {
     pub role: Role,
     /// Their organization, if any.
     pub organization_id: Option<i64>,
+    /// The API token the request came through (`None` for a person's login or the system).
+    pub token_id: Option<i64>,
+    /// Where the write comes from, such as `jira-sync`: the token's origin, else the request's
+    /// `X-Opsboard-Origin` header. Readers exclude it with `exclude_origin=`.
+    pub origin: Option<String>,
 }
 
 impl Actor {
@@ -97,6 +103,8 @@ impl Actor {
         user_id: None,
         role: Role::Admin,
         organization_id: None,
+        token_id: None,
+        origin: None,
     };
 
     /// A user acting with their role.
@@ -105,7 +113,14 @@ impl Actor {
             user_id: Some(id),
             role,
             organization_id,
+            token_id: None,
+            origin: None,
         }
+    }
+
+    /// The same actor, writing with `origin` (a sync script's label, such as `jira-sync`).
+    pub fn with_origin(self, origin: Option<String>) -> Actor {
+        Actor { origin, ..self }
     }
 
     /// The acting user's id, or 0 for the system (which owns no rows).

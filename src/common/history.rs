@@ -18,7 +18,9 @@ pub struct Subject<'a> {
     pub entity_id: i64,
 }
 
-/// Appends one event by `actor`. Call it inside the transaction of the change it describes.
+/// Appends one event by `actor`, with its token and origin. Call it inside the transaction of
+/// the change it describes; an item event gets the item as it stands at the end of that
+/// transaction ([`finish_transaction`]), which the changes feed shows beside it.
 pub fn record(
     conn: &mut DbConnection,
     subject: Subject<'_>,
@@ -26,7 +28,7 @@ pub fn record(
     actor: &Actor,
     data: Value,
 ) -> Result<(), ApiError> {
-    diesel::insert_into(events::table)
+    let id: i64 = diesel::insert_into(events::table)
         .values((
             events::entity_type.eq(subject.entity_type),
             events::entity_id.eq(subject.entity_id),
@@ -34,9 +36,83 @@ pub fn record(
             events::actor_id.eq(actor.user_id),
             events::data.eq(data.to_string()),
             events::created_at.eq(now()),
+            events::origin.eq(actor.origin.as_deref()),
+            events::token_id.eq(actor.token_id),
         ))
-        .execute(conn)?;
+        .returning(events::id)
+        .get_result(conn)?;
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        pending.written += 1;
+        if subject.entity_type == ITEM {
+            pending.items.push((id, subject.entity_id));
+        }
+    });
     Ok(())
+}
+
+/// The entity type of items' events.
+pub const ITEM: &str = "item";
+
+/// Builds what the changes feed shows of items after a change: for each id, the item as the
+/// API shows it (a deleted item's tombstone included), as JSON. The items feature provides it
+/// (see [`register_item_snapshots`]); the kernel cannot know the item's shape.
+pub type ItemSnapshots = fn(&mut DbConnection, &[i64]) -> Result<Vec<(i64, Value)>, ApiError>;
+
+static ITEM_SNAPSHOTS: std::sync::OnceLock<ItemSnapshots> = std::sync::OnceLock::new();
+
+/// Registers the builder of item snapshots; the app does it once, before the first write.
+pub fn register_item_snapshots(build: ItemSnapshots) {
+    // The same function every time: a second registration changes nothing.
+    let _ = ITEM_SNAPSHOTS.set(build);
+}
+
+/// What the transaction running on this thread has recorded so far.
+#[derive(Default)]
+struct Pending {
+    /// Events written.
+    written: usize,
+    /// Item events, as (event id, item id), whose snapshot is still to be taken.
+    items: Vec<(i64, i64)>,
+}
+
+thread_local! {
+    static PENDING: std::cell::RefCell<Pending> = std::cell::RefCell::default();
+}
+
+/// Forgets what an earlier, abandoned transaction on this thread recorded. Called when a write
+/// transaction begins ([`crate::common::db::Db::transaction`]).
+pub fn begin_transaction() {
+    PENDING.with(|pending| *pending.borrow_mut() = Pending::default());
+}
+
+/// Completes the events of the transaction about to commit: stores, for each item event, the
+/// item as it now stands (the same state for every event of one item in one transaction: no
+/// reader can see anything in between). Returns how many events the transaction wrote. Call
+/// it last inside the transaction; [`crate::common::db::Db::transaction`] does.
+pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    let Some(build) = ITEM_SNAPSHOTS.get() else {
+        return Ok(pending.written);
+    };
+    if pending.items.is_empty() {
+        return Ok(pending.written);
+    }
+    let mut item_ids: Vec<i64> = pending.items.iter().map(|(_, item)| *item).collect();
+    item_ids.sort_unstable();
+    item_ids.dedup();
+    for (item_id, snapshot) in build(conn, &item_ids)? {
+        let event_ids: Vec<i64> = pending
+            .items
+            .iter()
+            .filter(|(_, item)| *item == item_id)
+            .map(|(event, _)| *event)
+            .collect();
+        diesel::update(events::table.filter(events::id.eq_any(&event_ids)))
+            .set(events::item_snapshot.eq(snapshot.to_string()))
+            .execute(conn)?;
+    }
+    Ok(pending.written)
 }
 
 /// What a change did to an entity's fields, as the `data` of an `updated` event:
@@ -122,6 +198,9 @@ pub struct Event {
     pub actor_id: Option<i64>,
     /// Who did it, as a person reads it: the actor's display name, `System` for the system.
     pub actor_name: String,
+    /// Where the write came from, such as `jira-sync`: the origin of the API token it was made
+    /// with, or the `X-Opsboard-Origin` header of the request; `null` when none was named.
+    pub origin: Option<String>,
     /// The details: for changes `{field: {old, new}}`; for moves the columns; for links the
     /// other item's key in `item`, which a requester sees only when that item is visible to
     /// them (a demand of their own organization).
@@ -258,8 +337,15 @@ pub fn resolve_names(conn: &mut DbConnection, events: &mut [Event]) -> Result<()
     Ok(())
 }
 
-/// An event as stored: id, kind, actor, data, time.
-pub type EventRow = (i64, String, Option<i64>, String, chrono::NaiveDateTime);
+/// An event as stored: id, kind, actor, data, time, origin.
+pub type EventRow = (
+    i64,
+    String,
+    Option<i64>,
+    String,
+    chrono::NaiveDateTime,
+    Option<String>,
+);
 
 /// The columns an [`EventRow`] is selected from, in its order: every reader of events
 /// (an entity's history, the activity stream) selects these.
@@ -269,22 +355,25 @@ pub const EVENT_COLUMNS: (
     events::actor_id,
     events::data,
     events::created_at,
+    events::origin,
 ) = (
     events::id,
     events::kind,
     events::actor_id,
     events::data,
     events::created_at,
+    events::origin,
 );
 
 impl Event {
     /// The event of a stored row, its names not yet resolved (see [`resolve_names`]).
-    pub fn from_row((id, kind, actor_id, data, created_at): EventRow) -> Event {
+    pub fn from_row((id, kind, actor_id, data, created_at, origin): EventRow) -> Event {
         Event {
             id,
             kind,
             actor_id,
             actor_name: String::new(),
+            origin,
             data: serde_json::from_str(&data).unwrap_or(Value::Null),
             names: EventNames::default(),
             created_at: created_at.and_utc(),

@@ -235,6 +235,23 @@ impl Item {
         assemble(conn, rows)
     }
 
+    /// What the changes feed shows of items after a change: each item as the API shows it
+    /// (a deleted one as its tombstone), as JSON, by id. The app registers this as the
+    /// history's [`crate::common::history::ItemSnapshots`].
+    pub fn snapshots(
+        conn: &mut DbConnection,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, serde_json::Value)>, ApiError> {
+        Item::by_ids(conn, ids)?
+            .into_iter()
+            .map(|item| {
+                let json = serde_json::to_value(&item)
+                    .map_err(|e| ApiError::internal(format!("item {} as JSON: {e}", item.id)))?;
+                Ok((item.id, json))
+            })
+            .collect()
+    }
+
     /// The live item by key or id.
     pub fn find(conn: &mut DbConnection, key_or_id: &str) -> Result<Item, ApiError> {
         let row = Item::row(conn, key_or_id)?;

@@ -329,17 +329,26 @@ pub fn check_ready(conn: &mut DbConnection) -> Result<(), String> {
 
 /// Runs `work` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`: the write
 /// lock is taken up front, so concurrent writers queue on the busy timeout instead of failing
-/// when one of them read before another committed (SQLITE_BUSY_SNAPSHOT).
+/// when one of them read before another committed (SQLITE_BUSY_SNAPSHOT). The history's
+/// bookkeeping ([`crate::common::history::finish_transaction`]) runs last inside it. Returns
+/// the value and how many events the transaction wrote.
 fn write_transaction<T>(
     conn: &mut DbConnection,
     work: &dyn Fn(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+) -> Result<(T, usize), ApiError> {
+    use crate::common::history;
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let work_and_finish = |conn: &mut DbConnection| -> Result<(T, usize), ApiError> {
+        history::begin_transaction();
+        let value = work(conn)?;
+        let events = history::finish_transaction(conn)?;
+        Ok((value, events))
+    };
     let DbConnection::Sqlite(sqlite) = conn else {
-        return conn.transaction(|tx| work(tx));
+        return conn.transaction(|tx| work_and_finish(tx));
     };
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    match work(conn) {
+    match work_and_finish(conn) {
         Ok(value) => {
             match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
                 Ok(()) => Ok(value),
@@ -356,6 +365,22 @@ fn write_transaction<T>(
             Err(error)
         }
     }
+}
+
+/// Runs `work` in a transaction on a connection already held (start-up, the command line, the
+/// demo loader), with the history's bookkeeping last inside it as in [`Db::transaction`]. Not
+/// for use inside another transaction.
+pub fn in_transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    use crate::common::history;
+    conn.transaction(|conn| {
+        history::begin_transaction();
+        let value = work(conn)?;
+        history::finish_transaction(conn)?;
+        Ok(value)
+    })
 }
 
 /// A row (or set of rows) that a write locks before it reads what one of its rules depends on.
@@ -420,6 +445,7 @@ pub struct Db {
     pool: Pool,
     retry_budget: Duration,
     calendar: std::sync::Arc<crate::common::calendar::Calendar>,
+    commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Db {
@@ -430,6 +456,7 @@ impl Db {
             pool,
             retry_budget,
             calendar: crate::common::calendar::current(),
+            commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -455,6 +482,19 @@ impl Db {
     /// A pool and retry budget as the settings say, the pool built by `build`.
     pub fn from_settings(pool: Pool, settings: &DatabaseSettings) -> Self {
         Db::new(pool, Duration::from_millis(settings.write_retry_ms))
+    }
+
+    /// Counts this process's commits that wrote history events: the changes feed's long poll
+    /// waits on it rather than asking the database again and again. Writes of other
+    /// processes (a second instance on one PostgreSQL database) do not show here; the long
+    /// poll also looks at the database now and then.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// Notes a commit that wrote history events, waking the long polls of the changes feed.
+    pub fn note_commit(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The pool itself, for start-up tasks and tests.
@@ -508,21 +548,26 @@ impl Db {
         T: Send + 'static,
     {
         let budget = self.retry_budget;
-        self.run(move |conn| {
-            let started = std::time::Instant::now();
-            let mut attempt: u64 = 0;
-            loop {
-                match write_transaction(conn, &work) {
-                    Err(ApiError::Busy(cause)) if attempt < 8 && started.elapsed() < budget => {
-                        attempt += 1;
-                        log::debug!("transaction retried ({attempt}): {cause}");
-                        std::thread::sleep(Duration::from_millis(10 * attempt));
+        let (value, events) = self
+            .run(move |conn| {
+                let started = std::time::Instant::now();
+                let mut attempt: u64 = 0;
+                loop {
+                    match write_transaction(conn, &work) {
+                        Err(ApiError::Busy(cause)) if attempt < 8 && started.elapsed() < budget => {
+                            attempt += 1;
+                            log::debug!("transaction retried ({attempt}): {cause}");
+                            std::thread::sleep(Duration::from_millis(10 * attempt));
+                        }
+                        other => return other,
                     }
-                    other => return other,
                 }
-            }
-        })
-        .await
+            })
+            .await?;
+        if events > 0 {
+            self.note_commit();
+        }
+        Ok(value)
     }
 }
 

@@ -27,6 +27,64 @@ diesel::table! {
         actor_id -> Nullable<BigInt>,
         data -> Text,
         created_at -> Timestamp,
+        origin -> Nullable<Text>,
+        token_id -> Nullable<BigInt>,
+        seq -> Nullable<BigInt>,
+        item_snapshot -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// This database's identity (one row), carried by the changes feed's cursors.
+    installation (id) {
+        id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// API tokens of scripts, stored as hashes.
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        secret_hash -> Text,
+        prefix -> Text,
+        scopes -> Text,
+        origin -> Nullable<Text>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        created_by -> Nullable<BigInt>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Stored first responses of requests with an `Idempotency-Key`.
+    idempotency_keys (principal, idempotency_key) {
+        principal -> Text,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        method -> Text,
+        path -> Text,
+        status -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Binary>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// External references of comments.
+    comment_external_refs (comment_id, system) {
+        comment_id -> BigInt,
+        system -> Text,
+        ext_key -> Text,
+        url -> Nullable<Text>,
+        source_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -201,6 +259,8 @@ diesel::table! {
         system -> Text,
         ext_key -> Text,
         url -> Nullable<Text>,
+        alias -> Nullable<Text>,
+        source_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -269,6 +329,8 @@ diesel::joinable!(sla_policies -> services (service_id));
 diesel::joinable!(item_comments -> items (item_id));
 diesel::joinable!(item_comments -> users (author_id));
 diesel::joinable!(item_external_refs -> items (item_id));
+diesel::joinable!(comment_external_refs -> item_comments (comment_id));
+diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(board_columns -> boards (board_id));
 diesel::joinable!(items -> boards (board_id));
 diesel::joinable!(items -> board_columns (column_id));
@@ -299,5 +361,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     demand_details,
     incident_details,
     incident_services,
-    sla_policies
+    sla_policies,
+    installation,
+    api_tokens,
+    idempotency_keys,
+    comment_external_refs
 );

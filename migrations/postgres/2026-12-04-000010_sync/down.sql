@@ -1,0 +1,12 @@
+DROP TABLE comment_external_refs;
+ALTER TABLE item_external_refs DROP COLUMN source_updated_at;
+ALTER TABLE item_external_refs DROP COLUMN alias;
+DROP TABLE idempotency_keys;
+DROP TABLE api_tokens;
+DROP INDEX events_unnumbered_idx;
+DROP INDEX events_seq_key;
+ALTER TABLE events DROP COLUMN item_snapshot;
+ALTER TABLE events DROP COLUMN seq;
+ALTER TABLE events DROP COLUMN token_id;
+ALTER TABLE events DROP COLUMN origin;
+DROP TABLE installation;
