@@ -307,6 +307,12 @@ impl Settings {
         }
         crate::common::db::check_url(&self.database.url).map_err(ConfigError)?;
         crate::common::db::sqlite_dir_to_create(&self.database).map_err(ConfigError)?;
+        if self.is_production() && self.database.test_commit_delay_max_ms > 0 {
+            return fail(
+                "database.test_commit_delay_max_ms is for tests only and must be 0 in production"
+                    .into(),
+            );
+        }
         if self.database.pool_size == 0 {
             return fail("database.pool_size must be at least 1".into());
         }

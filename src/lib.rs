@@ -23,6 +23,7 @@ macro_rules! text_enum {
 pub mod auth;
 pub mod board;
 pub mod catalog;
+pub mod changes;
 pub mod common;
 pub mod config;
 pub mod demands;
@@ -90,7 +91,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(items::configure)
             .configure(demands::configure)
             .configure(incidents::configure)
-            .configure(sla::configure),
+            .configure(sla::configure)
+            .configure(changes::configure),
     );
 }
 

@@ -36,7 +36,9 @@ pub fn open_database(settings: &Settings) -> Result<Db, String> {
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
-    Ok(Db::from_settings(pool, &settings.database).with_calendar(calendar))
+    Ok(Db::from_settings(pool, &settings.database)
+        .with_calendar(calendar)
+        .with_hooks(crate::common::history::TRANSACTION_HOOKS))
 }
 
 /// Checks the settings that name rows of the database, once it is migrated: the demand board

@@ -21,6 +21,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("items", &["items"]),
     ("demands", &["demands"]),
     ("incidents", &["incidents"]),
+    // The changes feed reads every entity's history (and the items' shape).
+    ("changes", &["changes"]),
     // What combines features: deactivation with hand-over, the board view, the demo.
     ("workflows", &["workflows"]),
     // The app: lib.rs, main.rs, start-up, configuration, the OpenAPI document, the probes.
@@ -47,6 +49,7 @@ const ROOT_ITEMS: &[(&str, &str)] = &[
     ("AppState", "app"),
     ("build_app", "app"),
     ("openapi_document", "app"),
+    ("register_hooks", "app"),
 ];
 
 fn layer_of_module(module: &str) -> Option<usize> {

@@ -185,6 +185,10 @@ pub enum ApiError {
     /// 503: the database cannot be reached right now.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 410 `cursor-expired`: a cursor that cannot be resumed here (made by another database,
+    /// or ahead of this one's history, as after a restore); start again from the head.
+    #[error("cursor expired: {0}")]
+    CursorExpired(String),
     /// 500: a fault of ours; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -346,6 +350,7 @@ impl ApiError {
                 "Service unavailable",
                 "The database cannot be reached; try again shortly.".to_string(),
             ),
+            ApiError::CursorExpired(d) => ("cursor-expired", "Cursor expired", d.clone()),
             ApiError::Internal(_) => (
                 "internal",
                 "Internal server error",
@@ -424,6 +429,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::CursorExpired(_) => StatusCode::GONE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -80,6 +80,30 @@ thread_local! {
     static PENDING: std::cell::RefCell<Pending> = std::cell::RefCell::default();
 }
 
+/// The history's part in every write transaction: [`begin_transaction`] and
+/// [`finish_transaction`], for [`crate::common::db::Db::with_hooks`].
+pub const TRANSACTION_HOOKS: crate::common::db::TransactionHooks =
+    crate::common::db::TransactionHooks {
+        begin: begin_transaction,
+        before_commit: finish_transaction,
+    };
+
+/// Runs `work` in a transaction on a connection already held (start-up, the command line, the
+/// demo loader), with the history's bookkeeping as in [`crate::common::db::Db::transaction`].
+/// Not for use inside another transaction.
+pub fn in_transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        begin_transaction();
+        let value = work(conn)?;
+        finish_transaction(conn)?;
+        Ok(value)
+    })
+}
+
 /// Forgets what an earlier, abandoned transaction on this thread recorded. Called when a write
 /// transaction begins ([`crate::common::db::Db::transaction`]).
 pub fn begin_transaction() {
@@ -89,7 +113,8 @@ pub fn begin_transaction() {
 /// Completes the events of the transaction about to commit: stores, for each item event, the
 /// item as it now stands (the same state for every event of one item in one transaction: no
 /// reader can see anything in between). Returns how many events the transaction wrote. Call
-/// it last inside the transaction; [`crate::common::db::Db::transaction`] does.
+/// it last inside the transaction; [`crate::common::db::Db::transaction`] does (through
+/// [`TRANSACTION_HOOKS`]).
 pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
     let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
     let Some(build) = ITEM_SNAPSHOTS.get() else {
@@ -381,11 +406,39 @@ impl Event {
     }
 }
 
-/// One page of an entity's events, oldest first, with the names of whom and what they name.
+/// The paging and origin filter of an entity's history (`GET /items/{key}/history`).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Events per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page; omit for the first page.
+    pub cursor: Option<String>,
+    /// Leave out the events written with these origins (comma-separated, such as
+    /// `jira-sync`): a sync script skips its own writes.
+    #[serde(default, deserialize_with = "crate::common::parse::comma_list")]
+    #[param(style = Form, explode = false, max_items = 20, example = "jira-sync")]
+    pub exclude_origin: Option<Vec<String>>,
+}
+
+impl HistoryParams {
+    /// The paging part.
+    pub fn paging(&self) -> crate::common::pagination::PageParams {
+        crate::common::pagination::PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+/// One page of an entity's events, oldest first, with the names of whom and what they name;
+/// without the events of the origins in `exclude_origin`.
 pub fn events_of(
     conn: &mut DbConnection,
     subject: Subject<'_>,
     paging: &crate::common::pagination::PageParams,
+    exclude_origin: &[String],
 ) -> Result<crate::common::pagination::Page<Event>, ApiError> {
     let limit = paging.limit()?;
     let mut query = events::table
@@ -399,6 +452,13 @@ pub fn events_of(
         .into_boxed();
     if let Some(after) = paging.after::<i64>()? {
         query = query.filter(events::id.gt(after));
+    }
+    if !exclude_origin.is_empty() {
+        query = query.filter(
+            events::origin
+                .is_null()
+                .or(events::origin.ne_all(exclude_origin.to_vec())),
+        );
     }
     let rows: Vec<EventRow> = query.limit(limit + 1).load(conn)?;
     let mut events: Vec<Event> = rows.into_iter().map(Event::from_row).collect();

@@ -1,7 +1,7 @@
 //! The kernel: what every feature stands on, and which imports nothing else of the crate.
 //!
 //! Errors and their problem documents, the database handle, schema and locks, pagination,
-//! the append-only history, text validation, the versioned write, password hashing, the
+//! the append-only history and the positions of its changes feed, text validation, the versioned write, password hashing, the
 //! business calendar and the CSV writer. A module here may use another module here and
 //! external crates, never `crate::web`, a feature or the app (the layering test in
 //! `tests/layering.rs` holds it to that).
@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod csv_out;
 pub mod db;
 pub mod error;
+pub mod feed;
 pub mod history;
 pub mod pagination;
 pub mod parse;

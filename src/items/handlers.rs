@@ -7,7 +7,7 @@ use crate::catalog::raci::RaciInput;
 use crate::common::actor::Role;
 use crate::common::db::Db;
 use crate::common::error::ApiError;
-use crate::common::history::Event;
+use crate::common::history::{Event, HistoryParams};
 use crate::common::pagination::{Page, PageParams};
 use crate::common::version::Precondition;
 use crate::items::activity;
@@ -249,12 +249,13 @@ pub async fn move_item(
 /// An item's history.
 ///
 /// Every change, oldest first: who, when, what (field, old and new value; moves with their
-/// columns; RACI changes). Written in the same transaction as the change. Viewer and up; a
+/// columns; RACI changes), and the origin of writes made by sync scripts (`exclude_origin=`
+/// leaves those out). Written in the same transaction as the change. Viewer and up; a
 /// requester reads the history of their own organization's demands only, and sees the key
 /// of a linked item only when that item is one of their organization's demands too.
 #[utoipa::path(
     tag = "items",
-    params(ItemKeyPath, PageParams),
+    params(ItemKeyPath, HistoryParams),
     responses((status = 200, description = "One page of events", body = Page<Event>))
 )]
 #[get("/items/{key}/history")]
@@ -262,14 +263,14 @@ pub async fn item_history(
     db: web::Data<Db>,
     caller: CurrentUser,
     key: web::Path<String>,
-    paging: Query<PageParams>,
+    params: Query<HistoryParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
-    let paging = paging.0;
+    let params = params.0;
     let visibility = caller.visibility();
     let page = db
-        .run(move |conn| history::page(conn, &key, visibility, &paging))
+        .run(move |conn| history::page(conn, &key, visibility, &params))
         .await?;
     Ok(page.respond(&req))
 }

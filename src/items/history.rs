@@ -8,18 +8,18 @@ use crate::common::actor::Visibility;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::items;
 use crate::common::error::ApiError;
-use crate::common::history::{self, Event, Subject};
-use crate::common::pagination::{Page, PageParams};
+use crate::common::history::{self, Event, HistoryParams, Subject};
+use crate::common::pagination::Page;
 use crate::items::queries::demands_of;
 use crate::items::types::{Item, ItemType};
 
 /// One page of the history of an item the caller may see, oldest first, confined to what the
-/// caller may see (see [`confine_history`]).
+/// caller may see (see [`confine_history`]), without the events of the excluded origins.
 pub fn page(
     conn: &mut DbConnection,
     key_or_id: &str,
     visibility: Visibility,
-    paging: &PageParams,
+    params: &HistoryParams,
 ) -> Result<Page<Event>, ApiError> {
     let item = Item::row_visible(conn, key_or_id, visibility)?;
     let mut page = history::events_of(
@@ -28,7 +28,8 @@ pub fn page(
             entity_type: "item",
             entity_id: item.id,
         },
-        paging,
+        &params.paging(),
+        params.exclude_origin.as_deref().unwrap_or_default(),
     )?;
     confine_history(conn, &mut page.items, visibility)?;
     Ok(page)

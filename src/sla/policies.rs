@@ -499,7 +499,7 @@ impl SlaPolicy {
         if !recorded {
             return Err(not_found(id));
         }
-        history::events_of(conn, subject(id), paging)
+        history::events_of(conn, subject(id), paging, &[])
     }
 }
 

@@ -197,7 +197,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
         .iter()
         .map(|_| password::hash(DEMO_PASSWORD))
         .collect::<Result<Vec<_>, _>>()?;
-    crate::common::db::in_transaction(conn, |conn| {
+    crate::common::history::in_transaction(conn, |conn| {
         if has_data(conn)? {
             return Err(ApiError::Conflict(
                 "The database already has data; demo data is only loaded into an empty one.".into(),

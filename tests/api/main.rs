@@ -4,6 +4,7 @@
 mod auth;
 mod boards;
 mod catalog;
+mod changes;
 mod cli;
 mod concurrency;
 mod demands;

@@ -37,6 +37,9 @@ pub struct DatabaseSettings {
     /// SQLite only: create the file's directory even when it lies outside the working
     /// directory (inside it, a missing directory is always created).
     pub create_dir: bool,
+    /// Tests only (refused in production): each write transaction sleeps a random 0..N ms
+    /// before its commit, so that concurrent transactions commit out of the order they wrote.
+    pub test_commit_delay_max_ms: u64,
 }
 
 /// The forms `DATABASE_URL` accepts, for messages.
@@ -329,19 +332,24 @@ pub fn check_ready(conn: &mut DbConnection) -> Result<(), String> {
 
 /// Runs `work` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`: the write
 /// lock is taken up front, so concurrent writers queue on the busy timeout instead of failing
-/// when one of them read before another committed (SQLITE_BUSY_SNAPSHOT). The history's
-/// bookkeeping ([`crate::common::history::finish_transaction`]) runs last inside it. Returns
-/// the value and how many events the transaction wrote.
+/// when one of them read before another committed (SQLITE_BUSY_SNAPSHOT). The hooks run
+/// around `work` inside it (the history's bookkeeping). Returns the value and what the
+/// `before_commit` hook counted (the events the transaction wrote).
 fn write_transaction<T>(
     conn: &mut DbConnection,
     work: &dyn Fn(&mut DbConnection) -> Result<T, ApiError>,
+    hooks: TransactionHooks,
+    commit_delay_max_ms: u64,
 ) -> Result<(T, usize), ApiError> {
-    use crate::common::history;
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let work_and_finish = |conn: &mut DbConnection| -> Result<(T, usize), ApiError> {
-        history::begin_transaction();
+        (hooks.begin)();
         let value = work(conn)?;
-        let events = history::finish_transaction(conn)?;
+        let events = (hooks.before_commit)(conn)?;
+        if commit_delay_max_ms > 0 {
+            let delay = rand::random_range(0..=commit_delay_max_ms);
+            std::thread::sleep(Duration::from_millis(delay));
+        }
         Ok((value, events))
     };
     let DbConnection::Sqlite(sqlite) = conn else {
@@ -367,20 +375,24 @@ fn write_transaction<T>(
     }
 }
 
-/// Runs `work` in a transaction on a connection already held (start-up, the command line, the
-/// demo loader), with the history's bookkeeping last inside it as in [`Db::transaction`]. Not
-/// for use inside another transaction.
-pub fn in_transaction<T>(
-    conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    use crate::common::history;
-    conn.transaction(|conn| {
-        history::begin_transaction();
-        let value = work(conn)?;
-        history::finish_transaction(conn)?;
-        Ok(value)
-    })
+/// What runs around the work of every write transaction of a [`Db`]: `begin` before it,
+/// `before_commit` after it, inside the transaction, returning how many history events the
+/// transaction wrote. The history provides them (`history::TRANSACTION_HOOKS`); the app hands
+/// them to the [`Db`] it builds, so that storage does not depend on the history above it.
+#[derive(Debug, Clone, Copy)]
+pub struct TransactionHooks {
+    /// Before the work.
+    pub begin: fn(),
+    /// After the work, before the commit.
+    pub before_commit: fn(&mut DbConnection) -> Result<usize, ApiError>,
+}
+
+impl TransactionHooks {
+    /// Hooks that do nothing.
+    pub const NONE: TransactionHooks = TransactionHooks {
+        begin: || {},
+        before_commit: |_| Ok(0),
+    };
 }
 
 /// A row (or set of rows) that a write locks before it reads what one of its rules depends on.
@@ -444,6 +456,8 @@ pub fn lock(conn: &mut DbConnection, what: Lock) -> Result<bool, ApiError> {
 pub struct Db {
     pool: Pool,
     retry_budget: Duration,
+    hooks: TransactionHooks,
+    commit_delay_max_ms: u64,
     calendar: std::sync::Arc<crate::common::calendar::Calendar>,
     commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -455,6 +469,8 @@ impl Db {
         Db {
             pool,
             retry_budget,
+            hooks: TransactionHooks::NONE,
+            commit_delay_max_ms: 0,
             calendar: crate::common::calendar::current(),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         }
@@ -481,7 +497,15 @@ impl Db {
 
     /// A pool and retry budget as the settings say, the pool built by `build`.
     pub fn from_settings(pool: Pool, settings: &DatabaseSettings) -> Self {
-        Db::new(pool, Duration::from_millis(settings.write_retry_ms))
+        Db {
+            commit_delay_max_ms: settings.test_commit_delay_max_ms,
+            ..Db::new(pool, Duration::from_millis(settings.write_retry_ms))
+        }
+    }
+
+    /// The same handle, running `hooks` around the work of every write transaction.
+    pub fn with_hooks(self, hooks: TransactionHooks) -> Self {
+        Db { hooks, ..self }
     }
 
     /// Counts this process's commits that wrote history events: the changes feed's long poll
@@ -548,12 +572,14 @@ impl Db {
         T: Send + 'static,
     {
         let budget = self.retry_budget;
+        let delay = self.commit_delay_max_ms;
+        let hooks = self.hooks;
         let (value, events) = self
             .run(move |conn| {
                 let started = std::time::Instant::now();
                 let mut attempt: u64 = 0;
                 loop {
-                    match write_transaction(conn, &work) {
+                    match write_transaction(conn, &work, hooks, delay) {
                         Err(ApiError::Busy(cause)) if attempt < 8 && started.elapsed() < budget => {
                             attempt += 1;
                             log::debug!("transaction retried ({attempt}): {cause}");
