@@ -8,3 +8,4 @@
 pub mod board_view;
 pub mod deactivation;
 pub mod demo;
+pub mod jira;

@@ -1,0 +1,7 @@
+//! The JIRA import: issues exported from JIRA's REST API (`expand=changelog`) become items of
+//! a board, through the same upsert by reference that sync scripts use, so that importing
+//! again updates instead of duplicating. The mapping file says which board, which columns the
+//! statuses go to, and how types, priorities, services and people translate.
+
+pub mod source;
+pub mod text;
