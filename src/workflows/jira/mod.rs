@@ -3,5 +3,6 @@
 //! again updates instead of duplicating. The mapping file says which board, which columns the
 //! statuses go to, and how types, priorities, services and people translate.
 
+pub mod mapping;
 pub mod source;
 pub mod text;
