@@ -4,5 +4,6 @@
 //! statuses go to, and how types, priorities, services and people translate.
 
 pub mod mapping;
+pub mod plan;
 pub mod source;
 pub mod text;

@@ -16,6 +16,10 @@ pub struct Issue {
     pub id: String,
     /// The human key (`OZG-123`), which changes when the issue moves.
     pub key: String,
+    /// Its REST address (`https://jira.example.org/rest/api/2/issue/10042`), which tells where
+    /// JIRA is.
+    #[serde(rename = "self")]
+    pub self_url: Option<String>,
     /// Its fields.
     #[serde(default)]
     pub fields: Fields,
