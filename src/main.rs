@@ -407,7 +407,9 @@ fn import_file<T>(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let result = diesel::Connection::transaction(&mut *conn, |conn| {
+    // Through the history's transaction, so that the import's events are complete (item
+    // snapshots, webhooks) as those of any API write.
+    let result = opsboard::common::history::in_transaction(&mut conn, |conn| {
         apply(conn, &parsed, &Actor::SYSTEM, &mut |done| {
             bar.set_position(done as u64)
         })

@@ -91,10 +91,13 @@ pub const TRANSACTION_HOOKS: crate::common::db::TransactionHooks =
 /// Runs `work` in a transaction on a connection already held (start-up, the command line, the
 /// demo loader), with the history's bookkeeping as in [`crate::common::db::Db::transaction`].
 /// Not for use inside another transaction.
-pub fn in_transaction<T>(
+pub fn in_transaction<T, E>(
     conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<ApiError> + From<diesel::result::Error>,
+{
     use diesel::Connection;
     conn.transaction(|conn| {
         begin_transaction();
