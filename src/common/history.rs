@@ -28,6 +28,20 @@ pub fn record(
     actor: &Actor,
     data: Value,
 ) -> Result<(), ApiError> {
+    record_at(conn, subject, kind, actor, data, now())
+}
+
+/// Like [`record`], for a change that happened at `at`: what an import of another system's
+/// history writes (a JIRA status change keeps its time). The feed still shows it at its own
+/// position: `seq` is the order in which opsboard learnt of it.
+pub fn record_at(
+    conn: &mut DbConnection,
+    subject: Subject<'_>,
+    kind: &str,
+    actor: &Actor,
+    data: Value,
+    at: chrono::NaiveDateTime,
+) -> Result<(), ApiError> {
     let id: i64 = diesel::insert_into(events::table)
         .values((
             events::entity_type.eq(subject.entity_type),
@@ -35,7 +49,7 @@ pub fn record(
             events::kind.eq(kind),
             events::actor_id.eq(actor.user_id),
             events::data.eq(data.to_string()),
-            events::created_at.eq(now()),
+            events::created_at.eq(at),
             events::origin.eq(actor.origin.as_deref()),
             events::token_id.eq(actor.token_id),
         ))

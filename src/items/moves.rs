@@ -222,3 +222,80 @@ impl Item {
         Item::find(conn, &row.key)
     }
 }
+
+impl Item {
+    /// Replays a move that happened elsewhere, at `at`, by `actor`: an import of another
+    /// system's history (JIRA's status changes). The item goes to the bottom of `column` (on its
+    /// board) whatever its WIP limit — the past is not refused — and `started_at` and `done_at`
+    /// follow the rules of [`Item::move_to`] with `at` as the time; the `moved` event carries
+    /// `at` and `data` merged into the usual fields (the source's id of the change, so that a
+    /// second import can tell which changes it already holds). A move into the column the item
+    /// is in writes nothing.
+    pub fn replay_move(
+        conn: &mut DbConnection,
+        item_id: i64,
+        column: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        actor: &Actor,
+        data: serde_json::Value,
+    ) -> Result<bool, ApiError> {
+        crate::common::db::lock(conn, Lock::Column(column))?;
+        let row = Item::row_for_update(conn, &item_id.to_string())?;
+        if row.column_id == column {
+            return Ok(false);
+        }
+        let category: String = board_columns::table
+            .filter(
+                board_columns::id
+                    .eq(column)
+                    .and(board_columns::board_id.eq(row.board_id)),
+            )
+            .select(board_columns::category)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "column",
+                    format!("column {column} is not on this item's board"),
+                )
+            })?;
+        let category = ColumnCategory::parse(&category);
+        let stamp = at.naive_utc();
+        let started_at = row
+            .started_at
+            .or((category == Some(ColumnCategory::InProgress)).then_some(stamp));
+        let done_at = match category {
+            Some(ColumnCategory::Done) => row.done_at.or(Some(stamp)),
+            _ => None,
+        };
+        let new_rank = bottom_rank(conn, column)?;
+        crate::versioned_write!(
+            conn,
+            items,
+            row.id,
+            row.version,
+            (
+                items::column_id.eq(column),
+                items::rank.eq(&new_rank),
+                items::started_at.eq(started_at),
+                items::done_at.eq(done_at),
+            ),
+        )?;
+        let mut event = json!({"from_column": row.column_id, "to_column": column, "rank": new_rank, "override_wip": false});
+        if let (Some(event), serde_json::Value::Object(extra)) = (event.as_object_mut(), data) {
+            event.extend(extra);
+        }
+        history::record_at(
+            conn,
+            Subject {
+                entity_type: "item",
+                entity_id: row.id,
+            },
+            "moved",
+            actor,
+            event,
+            stamp,
+        )?;
+        Ok(true)
+    }
+}
