@@ -33,6 +33,7 @@ pub mod items;
 pub mod openapi;
 pub mod sla;
 pub mod startup;
+pub mod tokens;
 pub mod users;
 pub mod web;
 pub mod workflows;
@@ -84,6 +85,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         scope::scope("/api/v1")
             .configure(auth::handlers::configure)
             .configure(users::configure)
+            .configure(tokens::configure)
             .configure(workflows::deactivation::configure)
             .configure(catalog::configure)
             .configure(board::configure)

@@ -1,7 +1,8 @@
 //! The OpenAPI document. Paths and schemas are collected from the mounted handlers by
 //! utoipa-actix-web, so the spec is the app; this module adds what is common to all of them:
-//! the info block, the bearer scheme and its requirement on every operation but the public
-//! ones, the 412 of every operation that takes `If-Match`, and the standard error responses.
+//! the info block, the two bearer schemes (a person's JWT, a script's API token) and their
+//! requirement on every operation but the public ones, the `X-Opsboard-Origin` header of every
+//! write, the 412 of every operation that takes `If-Match`, and the standard error responses.
 //! A handler's `#[utoipa::path]` names only what is its own.
 
 use utoipa::OpenApi;
@@ -28,6 +29,7 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
     tags(
         (name = "auth", description = "Logging in and the calling user"),
         (name = "users", description = "People with a login and their roles"),
+        (name = "tokens", description = "API tokens for scripts: scoped, expiring, revocable, with an origin"),
         (name = "organizations", description = "Stakeholder bodies: ministries, agencies, operators, municipalities, vendors"),
         (name = "services", description = "The catalogue of online services and their RACI templates"),
         (name = "boards", description = "Kanban boards and their workflow columns"),
@@ -110,6 +112,20 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .build(),
         )),
     );
+    components.security_schemes.insert(
+        "api_token".to_string(),
+        RefOr::T(SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("opb_…")
+                .description(Some(
+                    "An API token of a script, from `POST /api/v1/tokens`: acts as its user, \
+                     narrowed by its scopes (`read`, `write`, `import`, `webhooks`, `admin`); a \
+                     request outside them is a 403 `insufficient-scope`.",
+                ))
+                .build(),
+        )),
+    );
     for (status, name, description) in STANDARD_RESPONSES {
         let response = problem_response(description, example_of(status));
         components
@@ -119,17 +135,23 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     for (path, item) in api.paths.paths.iter_mut() {
         let has_id = path.contains('{');
         let operations = [
-            item.get.as_mut(),
-            item.post.as_mut(),
-            item.put.as_mut(),
-            item.patch.as_mut(),
-            item.delete.as_mut(),
+            (false, item.get.as_mut()),
+            (true, item.post.as_mut()),
+            (true, item.put.as_mut()),
+            (true, item.patch.as_mut()),
+            (true, item.delete.as_mut()),
         ];
         let public = PUBLIC_PATHS.contains(&path.as_str());
-        for operation in operations.into_iter().flatten() {
+        for (writes, operation) in operations {
+            let Some(operation) = operation else {
+                continue;
+            };
             parameters_are_unique(operation);
             if !public {
                 require_bearer(operation);
+                if writes {
+                    add_origin_header(operation);
+                }
             }
             add_precondition_failed(operation);
             add_standard_errors(operation, has_id);
@@ -206,8 +228,36 @@ fn parameters_are_unique(operation: &mut Operation) {
 fn require_bearer(operation: &mut Operation) {
     let security = operation.security.get_or_insert_with(Vec::new);
     if security.is_empty() {
+        // Either one: a person's login or a script's API token.
         security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
+        security.push(SecurityRequirement::new("api_token", Vec::<String>::new()));
     }
+}
+
+/// Every write may name the origin its history event records.
+fn add_origin_header(operation: &mut Operation) {
+    use utoipa::openapi::path::ParameterBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let parameter = ParameterBuilder::new()
+        .name("X-Opsboard-Origin")
+        .parameter_in(ParameterIn::Header)
+        .description(Some(
+            "Where the write comes from, such as `jira-sync`: recorded in the history event, so \
+             that the writer can skip its own changes (`exclude_origin=` on the changes feed and \
+             item histories). An API token's own origin wins.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(64))
+                .pattern(Some("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))
+                .examples([serde_json::json!("jira-sync")]),
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(parameter));
 }
 
 /// An operation that takes `If-Match` answers 412 when it is stale.

@@ -14,6 +14,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("web", &["web"]),
     // Features, in the order they may use each other.
     ("users", &["users"]),
+    // API tokens of users, for scripts.
+    ("tokens", &["tokens"]),
     ("auth", &["auth"]),
     ("catalog", &["catalog"]),
     ("board", &["board"]),

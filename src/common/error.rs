@@ -61,6 +61,9 @@ pub struct Problem {
     /// For `wip-limit-exceeded`: the keys of the items in the column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<String>>,
+    /// For `insufficient-scope`: the scope the API token lacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -100,6 +103,12 @@ pub enum ApiError {
     /// 403: authenticated, but the role does not allow this.
     #[error("{0}")]
     Forbidden(String),
+    /// 403 `insufficient-scope`: the API token lacks the scope this request needs.
+    #[error("insufficient scope: {scope}")]
+    InsufficientScope {
+        /// The scope the request needs (`write`, `import`, …).
+        scope: &'static str,
+    },
     /// 404: no such resource (or route).
     #[error("{0}")]
     NotFound(String),
@@ -260,6 +269,14 @@ impl ApiError {
             ApiError::BadRequest { detail, .. } => ("bad-request", "Bad request", detail.clone()),
             ApiError::Unauthorized(d) => ("unauthorized", "Authentication required", d.clone()),
             ApiError::Forbidden(d) => ("forbidden", "Forbidden", d.clone()),
+            ApiError::InsufficientScope { scope } => (
+                "insufficient-scope",
+                "Insufficient scope",
+                format!(
+                    "This request needs an API token with the scope `{scope}`; this token \
+                     lacks it. Create a token with that scope (POST /api/v1/tokens)."
+                ),
+            ),
             ApiError::NotFound(d) => ("not-found", "Not found", d.clone()),
             ApiError::MethodNotAllowed(allowed) => (
                 "method-not-allowed",
@@ -387,6 +404,10 @@ impl ApiError {
                 ApiError::WipLimitExceeded { items, .. } => Some(items.clone()),
                 _ => None,
             },
+            required_scope: match self {
+                ApiError::InsufficientScope { scope } => Some(scope.to_string()),
+                _ => None,
+            },
         }
     }
 }
@@ -414,7 +435,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::Taken { .. } | ApiError::WipLimitExceeded { .. } => {

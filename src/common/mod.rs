@@ -19,4 +19,5 @@ pub mod password;
 pub mod person;
 pub mod query;
 pub mod text;
+pub mod token;
 pub mod version;

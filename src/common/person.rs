@@ -16,3 +16,53 @@ pub struct PersonRef {
     /// Whether they may log in.
     pub active: bool,
 }
+
+/// A person named in a request body: a user id, or an e-mail address (any case), so that a
+/// sync script can map the people of another system by e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(example = json!("anna.berg@example.org"))]
+pub enum PersonId {
+    /// The user's id.
+    Id(i64),
+    /// The user's login e-mail.
+    Email(String),
+}
+
+impl PersonId {
+    /// The user id this names, or a 422 field error naming `field`: an unknown e-mail or id,
+    /// or (with `active_only`) a deactivated user.
+    pub fn resolve(
+        &self,
+        conn: &mut crate::common::db::DbConnection,
+        field: &str,
+        active_only: bool,
+    ) -> Result<Result<i64, crate::common::error::FieldError>, crate::common::error::ApiError> {
+        use crate::common::db::schema::users;
+        use crate::common::error::FieldError;
+        use diesel::prelude::*;
+        let found: Option<(i64, bool)> = match self {
+            PersonId::Id(id) => users::table
+                .find(id)
+                .select((users::id, users::active))
+                .first(conn)
+                .optional()?,
+            PersonId::Email(email) => users::table
+                .filter(crate::common::db::lower(users::email).eq(email.trim().to_lowercase()))
+                .select((users::id, users::active))
+                .first(conn)
+                .optional()?,
+        };
+        Ok(match found {
+            None => Err(FieldError::new(
+                field,
+                match self {
+                    PersonId::Id(id) => format!("there is no user {id}"),
+                    PersonId::Email(email) => format!("there is no user with the e-mail {email}"),
+                },
+            )),
+            Some((_, false)) if active_only => Err(FieldError::new(field, "is a deactivated user")),
+            Some((id, _)) => Ok(id),
+        })
+    }
+}

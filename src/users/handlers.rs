@@ -112,6 +112,47 @@ pub async fn get_user(
     Ok(ok_with_etag(&user, user.version))
 }
 
+/// A user's history.
+///
+/// Every change of the account, oldest first: creation, changes of name, role or password (never
+/// the password itself), deactivation and reactivation, and the API tokens made and revoked
+/// for the user. Team members (viewer and up) may read any user's; a requester only their own.
+#[utoipa::path(
+    tag = "users",
+    params(UserIdPath, crate::common::pagination::PageParams),
+    responses((status = 200, description = "One page of events",
+        body = Page<crate::common::history::Event>))
+)]
+#[get("/users/{id}/history")]
+pub async fn user_history(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    id: web::Path<i64>,
+    paging: Query<crate::common::pagination::PageParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if caller.id() != id {
+        caller.require(Role::Viewer)?;
+    }
+    let paging = paging.0;
+    let page = db
+        .run(move |conn| {
+            User::find(conn, id)?;
+            crate::common::history::events_of(
+                conn,
+                crate::common::history::Subject {
+                    entity_type: "user",
+                    entity_id: id,
+                },
+                &paging,
+                &[],
+            )
+        })
+        .await?;
+    Ok(page.respond(&req))
+}
+
 /// Change a user.
 ///
 /// Only the fields present change. Admins may change any user's e-mail, display name, role and

@@ -14,5 +14,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::list_users)
         .service(handlers::create_user)
         .service(handlers::get_user)
+        .service(handlers::user_history)
         .service(handlers::update_user);
 }

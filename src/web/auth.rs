@@ -1,8 +1,11 @@
-//! Who calls: the `[auth]` settings, and the extractor that turns `Authorization: Bearer <JWT>`
-//! into the calling [`Actor`], re-read from storage on every request so that a deactivated
-//! user's tokens stop working at once, and a token issued before the user's last password
-//! change, password reset, role change or deactivation (an older `auth_epoch`) is refused —
-//! in the one query that loads the caller.
+//! Who calls: the `[auth]` settings, and the extractor that turns `Authorization: Bearer …`
+//! into the calling [`Actor`]. The bearer is either a person's JWT from the login or a
+//! script's API token (`opb_…`, see [`crate::common::token`]). Either way the user is re-read
+//! from storage on every request, in one query, so that a deactivated user's tokens stop
+//! working at once; a JWT issued before the user's last password change, password reset, role
+//! change or deactivation (an older `auth_epoch`) is refused; an API token must be live and
+//! hold the scope the request needs. The request's `X-Opsboard-Origin` (or the API token's own
+//! origin, which wins) goes into the actor, and so into every history event it writes.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -16,6 +19,7 @@ use crate::common::actor::{Actor, Principal, Role, Visibility};
 use crate::common::db::Db;
 use crate::common::error::ApiError;
 use crate::common::password::PasswordGate;
+use crate::common::token::{self, Scope};
 use crate::web::jwt::JwtKeys;
 pub use crate::web::settings::AuthSettings;
 use crate::web::throttle::LoginThrottle;
@@ -65,11 +69,17 @@ pub struct DummyHash(pub String);
 /// login e-mail (for the login throttle).
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    /// The caller as an actor.
+    /// The caller as an actor (with the API token and origin of the request).
     pub actor: Actor,
     /// Their login e-mail.
     pub email: String,
+    /// The scopes of the API token the request came with; `None` for a person's login, which
+    /// may do whatever the role allows.
+    pub scopes: Option<Vec<Scope>>,
 }
+
+/// The header a write names its origin with (a sync script's label, such as `jira-sync`).
+pub const ORIGIN_HEADER: &str = "X-Opsboard-Origin";
 
 impl CurrentUser {
     /// Fails with 403 unless the caller's role is `minimum` or higher.
@@ -91,6 +101,34 @@ impl CurrentUser {
     pub fn visibility(&self) -> Visibility {
         self.actor.visibility()
     }
+
+    /// Fails with 403 `insufficient-scope` when the caller is an API token without `scope`.
+    pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
+        match &self.scopes {
+            Some(scopes) if !scopes.contains(&scope) => Err(ApiError::InsufficientScope {
+                scope: scope.as_str(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `X-Opsboard-Origin` of a request: absent, or a valid label (400 naming the header).
+fn origin_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let mut values = req.headers().get_all(ORIGIN_HEADER);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = || ApiError::bad_field(ORIGIN_HEADER, token::ORIGIN_RULE);
+    if values.next().is_some() {
+        return Err(ApiError::bad_field(ORIGIN_HEADER, "must be given once"));
+    }
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if token::is_valid_origin(text) {
+        Ok(Some(text.to_string()))
+    } else {
+        Err(bad())
+    }
 }
 
 impl FromRequest for CurrentUser {
@@ -100,13 +138,19 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let db = req.app_data::<web::Data<Db>>().cloned();
         let jwt = req.app_data::<web::Data<JwtKeys>>().cloned();
-        let token = bearer_token(req);
+        let bearer = bearer_token(req);
+        let origin = origin_of(req);
+        let needed = token::required_scope(req.method().as_str(), req.path());
         Box::pin(async move {
             let (Some(db), Some(jwt)) = (db, jwt) else {
                 return Err(ApiError::internal("Db and JwtKeys are not registered"));
             };
-            let token = token?;
-            let claims = jwt.verify(&token)?;
+            let bearer = bearer?;
+            let origin = origin?;
+            if bearer.starts_with(token::SECRET_PREFIX) {
+                return by_api_token(&db, bearer, origin, needed).await;
+            }
+            let claims = jwt.verify(&bearer)?;
             let id: i64 = claims.sub.parse().map_err(|_| {
                 ApiError::Unauthorized("The access token's subject is invalid.".into())
             })?;
@@ -120,8 +164,9 @@ impl FromRequest for CurrentUser {
                     "This account is deactivated.".into(),
                 )),
                 Ok(principal) if principal.auth_epoch == token_epoch => Ok(CurrentUser {
-                    actor: principal.actor,
+                    actor: principal.actor.with_origin(origin),
                     email: principal.email,
+                    scopes: None,
                 }),
                 Ok(_) => Err(ApiError::Unauthorized(
                     "The access token was revoked by a change of password, role or account \
@@ -137,11 +182,47 @@ impl FromRequest for CurrentUser {
     }
 }
 
+/// The caller behind an API token: live, of an active user, holding the scope `needed`.
+async fn by_api_token(
+    db: &Db,
+    secret: String,
+    header_origin: Option<String>,
+    needed: Scope,
+) -> Result<CurrentUser, ApiError> {
+    let (principal, grant) = db
+        .run(move |conn| {
+            let (principal, grant) = token::authenticate(conn, &secret)?;
+            if principal.active {
+                token::touch(conn, &grant)?;
+            }
+            Ok((principal, grant))
+        })
+        .await?;
+    if !principal.active {
+        return Err(ApiError::Unauthorized(
+            "This API token's account is deactivated.".into(),
+        ));
+    }
+    if !grant.scopes.contains(&needed) {
+        return Err(ApiError::InsufficientScope {
+            scope: needed.as_str(),
+        });
+    }
+    let origin = grant.origin.clone().or(header_origin);
+    let mut actor = principal.actor.with_origin(origin);
+    actor.token_id = Some(grant.id);
+    Ok(CurrentUser {
+        actor,
+        email: principal.email,
+        scopes: Some(grant.scopes),
+    })
+}
+
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized(
-            "This endpoint needs `Authorization: Bearer <token>`; get a token from \
-             POST /api/v1/auth/login."
+            "This endpoint needs `Authorization: Bearer <token>`: a person's access token from \
+             POST /api/v1/auth/login, or a script's API token (opb_…) from POST /api/v1/tokens."
                 .into(),
         )
     })?;

@@ -23,5 +23,6 @@ mod readme;
 mod sla_policies;
 mod storage;
 mod team_lead;
+mod tokens;
 mod users;
 mod versions;

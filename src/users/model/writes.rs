@@ -272,6 +272,9 @@ impl User {
             }
             if !active {
                 hand_over(conn)?;
+                // A deactivated person's scripts stop too, for good: a reactivated service
+                // user gets new tokens.
+                crate::common::token::revoke_all_of(conn, id, actor, "user deactivated")?;
             }
             crate::versioned_write!(
                 conn,

@@ -1,0 +1,519 @@
+//! API tokens: made once with a secret shown once, stored as a hash, narrowed by scopes,
+//! revoked at once, dead when expired or when their user is deactivated; the origin of every
+//! write through them is recorded.
+
+use actix_web::http::Method;
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(
+    a_token_acts_as_its_user_and_its_secret_is_only_a_hash,
+    scopes_narrow_a_token_and_the_403_names_the_missing_one,
+    revoked_expired_and_deactivated_tokens_are_401,
+    only_admins_touch_other_peoples_tokens,
+    writes_record_their_origin_from_the_token_or_the_header,
+    bad_token_requests_are_refused_and_change_nothing,
+);
+
+/// Makes a token with `body` as `token` (a bearer): its secret and the token.
+async fn make_token(app: &TestApp, token: &str, body: Value) -> (String, Value) {
+    let created = app.post("/api/v1/tokens", token, &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let location = created.header("location").expect("Location");
+    let created = created.json();
+    assert_eq!(
+        location,
+        format!("/api/v1/tokens/{}", created["token"]["id"])
+    );
+    (
+        created["secret"].as_str().unwrap_or_default().to_string(),
+        created["token"].clone(),
+    )
+}
+
+async fn a_token_acts_as_its_user_and_its_secret_is_only_a_hash(app: TestApp) {
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) = make_token(
+        &app,
+        &member_jwt,
+        json!({"name": "Mein Skript", "scopes": ["read", "write"]}),
+    )
+    .await;
+    assert!(secret.starts_with("opb_") && secret.len() == 42, "{secret}");
+    assert_eq!(token["user_id"], member["id"]);
+    assert_eq!(token["scopes"], json!(["read", "write"]));
+    assert_eq!(token["active"], true);
+    assert!(secret.starts_with(token["prefix"].as_str().unwrap_or("x")));
+    // 90 days unless told otherwise.
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(token["expires_at"].clone()).expect("a time");
+    let days = (expires - chrono::Utc::now()).num_days();
+    assert!((89..=90).contains(&days), "{days}");
+
+    // It acts as the member.
+    let me = app.get("/api/v1/me", &secret).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json()["id"], member["id"]);
+    // Lists never show the secret, and show when it was used.
+    let listed = app.get("/api/v1/tokens", &member_jwt).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(!listed.text.contains(&secret));
+    let listed = listed.json();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    assert!(listed["items"][0]["last_used_at"].is_string(), "{listed}");
+    let single = app
+        .get(&format!("/api/v1/tokens/{}", token["id"]), &member_jwt)
+        .await;
+    assert_eq!(single.status, 200);
+    assert!(single.json().get("secret").is_none());
+
+    // Storage holds its SHA-256, never the secret.
+    use opsboard::db::schema::api_tokens;
+    let stored: Vec<(String, String)> = api_tokens::table
+        .select((api_tokens::secret_hash, api_tokens::prefix))
+        .load(&mut *app.conn())
+        .expect("tokens");
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0].0, secret);
+    assert_eq!(stored[0].0, opsboard::common::token::hash(&secret));
+    assert!(stored[0].0.len() == 64 && !stored[0].0.contains("opb_"));
+    // The user's history records it, without the secret.
+    let history = app
+        .get(
+            &format!("/api/v1/users/{}/history", member["id"]),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    assert!(!history.text.contains(&secret));
+    let kinds: Vec<String> = history.json()["items"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(kinds.contains(&"token_created".to_string()), "{kinds:?}");
+}
+
+async fn scopes_narrow_a_token_and_the_403_names_the_missing_one(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    let (read, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "lesen", "scopes": ["read"]}),
+    )
+    .await;
+    // A read token of an admin reads everything and writes nothing.
+    assert_eq!(app.get("/api/v1/items", &read).await.status, 200);
+    let refused = app
+        .post(
+            "/api/v1/items",
+            &read,
+            &json!({"board": "OPS", "type": "task", "title": "Nein"}),
+        )
+        .await;
+    let problem = refused.problem(403);
+    assert_eq!(problem["required_scope"], "write");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("insufficient-scope")
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`write`")
+    );
+    let items: i64 = {
+        use opsboard::db::schema::items;
+        items::table
+            .count()
+            .get_result(&mut *app.conn())
+            .expect("count")
+    };
+    assert_eq!(items, 0, "the refused write changed nothing");
+
+    // write does not cover imports or user administration.
+    let (write, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "schreiben", "scopes": ["read", "write"]}),
+    )
+    .await;
+    let created = app
+        .post(
+            "/api/v1/items",
+            &write,
+            &json!({"board": "OPS", "type": "task", "title": "Ja"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let import = app
+        .request(Method::POST, "/api/v1/services/import")
+        .token(&write)
+        .raw("text/csv", b"key;name;kind\nx;X;own\n".to_vec())
+        .send()
+        .await;
+    assert_eq!(import.problem(403)["required_scope"], "import");
+    let user = app
+        .post(
+            "/api/v1/users",
+            &write,
+            &json!({"email": "neu@example.org", "display_name": "Neu", "role": "member", "password": "a long password 123"}),
+        )
+        .await;
+    assert_eq!(user.problem(403)["required_scope"], "admin");
+    // A token cannot widen itself: it makes tokens only with scopes it holds.
+    let wider = app
+        .post(
+            "/api/v1/tokens",
+            &write,
+            &json!({"name": "mehr", "scopes": ["admin"]}),
+        )
+        .await;
+    wider.names_field(422, "scopes[0]");
+    let (import_token, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "import", "scopes": ["import"]}),
+    )
+    .await;
+    let imported = app
+        .request(Method::POST, "/api/v1/services/import")
+        .token(&import_token)
+        .raw(
+            "text/csv",
+            b"key;name;kind\nneu-dienst;Neuer Dienst;own\n".to_vec(),
+        )
+        .send()
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    // The role still bounds a token: a viewer's write token writes nothing.
+    let (_, viewer_jwt) = app.user("viewer").create().await;
+    let (viewer_write, _) = make_token(
+        &app,
+        &viewer_jwt,
+        json!({"name": "zuschauen", "scopes": ["read", "write"]}),
+    )
+    .await;
+    let refused = app
+        .post(
+            "/api/v1/items",
+            &viewer_write,
+            &json!({"board": "OPS", "type": "task", "title": "Nein"}),
+        )
+        .await;
+    refused.problem(403);
+}
+
+async fn revoked_expired_and_deactivated_tokens_are_401(app: TestApp) {
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) =
+        make_token(&app, &member_jwt, json!({"name": "a", "scopes": ["read"]})).await;
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    let revoked = app
+        .delete(&format!("/api/v1/tokens/{}", token["id"]), &member_jwt)
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let refused = app.get("/api/v1/me", &secret).await;
+    assert!(
+        refused.problem(401)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked")
+    );
+    let again = app
+        .delete(&format!("/api/v1/tokens/{}", token["id"]), &member_jwt)
+        .await;
+    assert_eq!(again.status, 204, "revoking twice is fine");
+    let listed = app.get("/api/v1/tokens", &member_jwt).await.json();
+    assert_eq!(listed["items"], json!([]), "only working tokens by default");
+    let all = app
+        .get("/api/v1/tokens?include_inactive=true", &member_jwt)
+        .await
+        .json();
+    assert!(all["items"][0]["revoked_at"].is_string(), "{all}");
+
+    // Expired.
+    let (secret, token) =
+        make_token(&app, &member_jwt, json!({"name": "b", "scopes": ["read"]})).await;
+    {
+        use opsboard::db::schema::api_tokens;
+        diesel::update(api_tokens::table.find(token["id"].as_i64().unwrap_or(0)))
+            .set(
+                api_tokens::expires_at
+                    .eq(chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1)),
+            )
+            .execute(&mut *app.conn())
+            .expect("expire");
+    }
+    let expired = app.get("/api/v1/me", &secret).await;
+    assert!(
+        expired.problem(401)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired")
+    );
+    // Unknown, and malformed.
+    let (unknown, _, _) = opsboard::common::token::generate();
+    app.get("/api/v1/me", &unknown).await.problem(401);
+    app.get("/api/v1/me", "opb_nonsense").await.problem(401);
+
+    // Deactivating the user stops (and revokes) their tokens.
+    let (secret, _) = make_token(&app, &member_jwt, json!({"name": "c", "scopes": ["read"]})).await;
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    let deactivated = app
+        .post(
+            &format!("/api/v1/users/{}/deactivate", member["id"]),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    app.get("/api/v1/me", &secret).await.problem(401);
+    let reactivated = app
+        .post(
+            &format!("/api/v1/users/{}/reactivate", member["id"]),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(reactivated.status, 200, "{}", reactivated.text);
+    app.get("/api/v1/me", &secret).await.problem(401);
+    let history = app
+        .get(
+            &format!("/api/v1/users/{}/history?limit=100", member["id"]),
+            &app.admin_token,
+        )
+        .await
+        .json();
+    let reasons: Vec<&str> = history["items"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|e| e["kind"] == "token_revoked")
+                .filter_map(|e| e["data"]["reason"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(reasons, ["revoked", "user deactivated"], "{history}");
+}
+
+async fn only_admins_touch_other_peoples_tokens(app: TestApp) {
+    let (sync_user, _) = app.user("member").create().await;
+    let (_, other_jwt) = app.user("member").create().await;
+    // An admin makes the sync user's token, naming the user by e-mail.
+    let (secret, token) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "JIRA-Brücke", "scopes": ["read", "write"], "origin": "jira-sync",
+               "user": sync_user["email"], "expires_at": (chrono::Utc::now() + chrono::Duration::days(300)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(token["user_id"], sync_user["id"]);
+    assert_eq!(token["created_by"], 1);
+    assert_eq!(
+        app.get("/api/v1/me", &secret).await.json()["id"],
+        sync_user["id"]
+    );
+    let path = format!("/api/v1/tokens/{}", token["id"]);
+    // Another member sees none of it and cannot revoke it.
+    app.get(&path, &other_jwt).await.problem(404);
+    app.delete(&path, &other_jwt).await.problem(404);
+    assert_eq!(
+        app.get("/api/v1/tokens", &other_jwt).await.json()["items"],
+        json!([])
+    );
+    app.get(
+        &format!("/api/v1/tokens?user={}", sync_user["id"]),
+        &other_jwt,
+    )
+    .await
+    .problem(403);
+    let for_other = app
+        .post(
+            "/api/v1/tokens",
+            &other_jwt,
+            &json!({"name": "fremd", "scopes": ["read"], "user": sync_user["id"]}),
+        )
+        .await;
+    for_other.problem(403);
+    // The admin lists everyone's; an admin's token needs `admin` for that.
+    let all = app
+        .get(
+            &format!("/api/v1/tokens?user={}", sync_user["id"]),
+            &app.admin_token,
+        )
+        .await
+        .json();
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all}");
+    let (admin_read, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "r", "scopes": ["read"]}),
+    )
+    .await;
+    app.get(&path, &admin_read).await.problem(404);
+    let (admin_admin, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "a", "scopes": ["read", "admin"]}),
+    )
+    .await;
+    assert_eq!(app.get(&path, &admin_admin).await.status, 200);
+    // Limits of a new token.
+    let too_long = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin_token,
+            &json!({"name": "x", "scopes": ["read"], "expires_at": (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339()}),
+        )
+        .await;
+    too_long.names_field(422, "expires_at");
+    let past = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin_token,
+            &json!({"name": "x", "scopes": ["read"], "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    past.names_field(422, "expires_at");
+    for (body, field) in [
+        (json!({"name": "", "scopes": ["read"]}), "name"),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (
+            json!({"name": "x", "scopes": ["read"], "origin": "jira sync"}),
+            "origin",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "user": "nobody@example.org"}),
+            "user",
+        ),
+    ] {
+        app.post("/api/v1/tokens", &app.admin_token, &body)
+            .await
+            .names_field(422, field);
+    }
+    let unknown_scope = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin_token,
+            &json!({"name": "x", "scopes": ["everything"]}),
+        )
+        .await;
+    assert_eq!(unknown_scope.status, 422, "{}", unknown_scope.text);
+    app.get("/api/v1/tokens", "").await.problem(401);
+}
+
+async fn writes_record_their_origin_from_the_token_or_the_header(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    let (sync_user, _) = app.user("member").create().await;
+    let (with_origin, token) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "jira", "scopes": ["read", "write"], "origin": "jira-sync", "user": sync_user["id"]}),
+    )
+    .await;
+    let (without_origin, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "plain", "scopes": ["read", "write"]}),
+    )
+    .await;
+    let body = json!({"board": "OPS", "type": "task", "title": "Aus JIRA"});
+    // The token's origin, even when the header names another.
+    let created = app
+        .request(Method::POST, "/api/v1/items")
+        .token(&with_origin)
+        .header("X-Opsboard-Origin", "something-else")
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    // The header's, for a token without one and for a person.
+    let edited = app
+        .request(Method::PATCH, "/api/v1/items/OPS-1")
+        .token(&without_origin)
+        .header("X-Opsboard-Origin", "openproject-sync")
+        .json(&json!({"title": "Geändert"}))
+        .send()
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let commented = app
+        .request(Method::POST, "/api/v1/items/OPS-1/comments")
+        .token(&app.admin_token)
+        .header("X-Opsboard-Origin", "mail-intake")
+        .json(&json!({"body": "Per Mail"}))
+        .send()
+        .await;
+    assert_eq!(commented.status, 201, "{}", commented.text);
+    let plain = app
+        .patch(
+            "/api/v1/items/OPS-1",
+            &app.admin_token,
+            &json!({"priority": "high"}),
+        )
+        .await;
+    assert_eq!(plain.status, 200);
+    let history = app
+        .get("/api/v1/items/OPS-1/history", &app.admin_token)
+        .await
+        .json();
+    let origins: Vec<Value> = history["items"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["origin"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        origins,
+        [
+            json!("jira-sync"),
+            json!("openproject-sync"),
+            json!("mail-intake"),
+            Value::Null
+        ]
+    );
+    assert_eq!(history["items"][0]["actor_id"], sync_user["id"]);
+    // The token that wrote is on the event (for audits).
+    use opsboard::db::schema::events;
+    let token_ids: Vec<Option<i64>> = events::table
+        .filter(events::entity_type.eq("item"))
+        .order(events::id.asc())
+        .select(events::token_id)
+        .load(&mut *app.conn())
+        .expect("events");
+    assert_eq!(token_ids[0], token["id"].as_i64());
+    assert_eq!(token_ids[3], None);
+}
+
+async fn bad_token_requests_are_refused_and_change_nothing(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    let bad_origin = app
+        .request(Method::POST, "/api/v1/items")
+        .token(&app.admin_token)
+        .header("X-Opsboard-Origin", "not valid!")
+        .json(&json!({"board": "OPS", "type": "task", "title": "Nein"}))
+        .send()
+        .await;
+    bad_origin.names_field(400, "X-Opsboard-Origin");
+    use opsboard::db::schema::items;
+    let count: i64 = items::table
+        .count()
+        .get_result(&mut *app.conn())
+        .expect("count");
+    assert_eq!(count, 0);
+    let (_, viewer_jwt) = app.user("viewer").create().await;
+    // A viewer may hold a read token.
+    let (viewer_read, _) =
+        make_token(&app, &viewer_jwt, json!({"name": "v", "scopes": ["read"]})).await;
+    assert_eq!(app.get("/api/v1/items", &viewer_read).await.status, 200);
+}
