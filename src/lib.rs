@@ -94,7 +94,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(demands::configure)
             .configure(incidents::configure)
             .configure(sla::configure)
-            .configure(changes::configure),
+            .configure(changes::configure)
+            .service(workflows::jira::handlers::import_jira),
     );
 }
 

@@ -308,3 +308,75 @@ impl Item {
         Ok(true)
     }
 }
+
+impl Item {
+    /// Dates an item's creation back to when another system created it (an import), in
+    /// `column` of its board: the item's `created_at`, its `created` event, and where it stood
+    /// first. `started_at` and `done_at` follow the column at that time. For an item just made
+    /// by the import, before any other change of it.
+    pub fn backdate_creation(
+        conn: &mut DbConnection,
+        item_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        column: i64,
+        author: Option<i64>,
+    ) -> Result<(), ApiError> {
+        use crate::common::db::schema::events;
+        let row = Item::row_for_update(conn, &item_id.to_string())?;
+        let stamp = at.naive_utc();
+        let category: String = board_columns::table
+            .filter(
+                board_columns::id
+                    .eq(column)
+                    .and(board_columns::board_id.eq(row.board_id)),
+            )
+            .select(board_columns::category)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "column",
+                    format!("column {column} is not on this item's board"),
+                )
+            })?;
+        let category = ColumnCategory::parse(&category);
+        let rank = if column == row.column_id {
+            row.rank.clone()
+        } else {
+            bottom_rank(conn, column)?
+        };
+        diesel::update(items::table.find(row.id))
+            .set((
+                items::created_at.eq(stamp),
+                items::created_by.eq(author),
+                items::column_id.eq(column),
+                items::rank.eq(&rank),
+                items::started_at
+                    .eq((category == Some(ColumnCategory::InProgress)).then_some(stamp)),
+                items::done_at.eq((category == Some(ColumnCategory::Done)).then_some(stamp)),
+            ))
+            .execute(conn)?;
+        let created: Option<(i64, String)> = events::table
+            .filter(
+                events::entity_type
+                    .eq("item")
+                    .and(events::entity_id.eq(row.id))
+                    .and(events::kind.eq("created")),
+            )
+            .select((events::id, events::data))
+            .first(conn)
+            .optional()?;
+        if let Some((event, data)) = created {
+            let mut data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+            data["column"] = json!(column);
+            diesel::update(events::table.find(event))
+                .set((
+                    events::created_at.eq(stamp),
+                    events::actor_id.eq(author),
+                    events::data.eq(data.to_string()),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+}

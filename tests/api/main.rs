@@ -21,6 +21,7 @@ mod idempotency;
 mod import;
 mod incidents;
 mod items;
+mod jira_import;
 mod readme;
 mod sla_policies;
 mod storage;
