@@ -22,6 +22,7 @@ use crate::items::incident::IncidentInput;
 use crate::items::types::{
     ExternalRef, Item, ItemChanges, ItemType, MoveRequest, NewItem, Priority,
 };
+use crate::items::writes::is_valid_system;
 
 /// The body of `PUT /api/v1/items/by-ref/{system}/{key}`: the fields of `POST /items` plus
 /// the reference's `alias`, `url` and `source_updated_at`, and where the item stands. Creating
@@ -128,12 +129,7 @@ pub enum Upserted {
 /// A system name and a key there, checked: 422 naming `system` or `key`.
 fn check_reference(system: &str, key: &str) -> Result<(String, String), ApiError> {
     let mut errors = Vec::new();
-    let valid_system = system.len() <= 31
-        && system.starts_with(|c: char| c.is_ascii_lowercase())
-        && system
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !valid_system {
+    if !is_valid_system(system) {
         errors.push(FieldError::new(
             "system",
             "must be lower-case letters, digits, `-` or `_`, such as jira",

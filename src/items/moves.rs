@@ -232,6 +232,31 @@ impl Item {
     }
 }
 
+/// The category of `column`, which must be a column of board `board_id` (422 naming `column`
+/// otherwise).
+fn category_on_board(
+    conn: &mut DbConnection,
+    column: i64,
+    board_id: i64,
+) -> Result<Option<ColumnCategory>, ApiError> {
+    let category: String = board_columns::table
+        .filter(
+            board_columns::id
+                .eq(column)
+                .and(board_columns::board_id.eq(board_id)),
+        )
+        .select(board_columns::category)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "column",
+                format!("column {column} is not on this item's board"),
+            )
+        })?;
+    Ok(ColumnCategory::parse(&category))
+}
+
 impl Item {
     /// Replays a move that happened elsewhere, at `at`, by `actor`: an import of another
     /// system's history (JIRA's status changes). The item goes to the bottom of `column` (on its
@@ -253,22 +278,7 @@ impl Item {
         if row.column_id == column {
             return Ok(false);
         }
-        let category: String = board_columns::table
-            .filter(
-                board_columns::id
-                    .eq(column)
-                    .and(board_columns::board_id.eq(row.board_id)),
-            )
-            .select(board_columns::category)
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "column",
-                    format!("column {column} is not on this item's board"),
-                )
-            })?;
-        let category = ColumnCategory::parse(&category);
+        let category = category_on_board(conn, column, row.board_id)?;
         let stamp = at.naive_utc();
         let started_at = row
             .started_at
@@ -324,22 +334,7 @@ impl Item {
         use crate::common::db::schema::events;
         let row = Item::row_for_update(conn, &item_id.to_string())?;
         let stamp = at.naive_utc();
-        let category: String = board_columns::table
-            .filter(
-                board_columns::id
-                    .eq(column)
-                    .and(board_columns::board_id.eq(row.board_id)),
-            )
-            .select(board_columns::category)
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "column",
-                    format!("column {column} is not on this item's board"),
-                )
-            })?;
-        let category = ColumnCategory::parse(&category);
+        let category = category_on_board(conn, column, row.board_id)?;
         let rank = if column == row.column_id {
             row.rank.clone()
         } else {

@@ -20,6 +20,16 @@ use crate::items::queries::assemble;
 use crate::items::raci::{new_item_raci, raci_summary, write_raci};
 use crate::items::types::{ExternalRef, Item, ItemChanges, ItemType, NewItem};
 
+/// Whether `system` names another system as references do: 1–31 lower-case letters, digits,
+/// `-` or `_`, starting with a letter (`jira`, `openproject`).
+pub(crate) fn is_valid_system(system: &str) -> bool {
+    system.len() <= 31
+        && system.starts_with(|c: char| c.is_ascii_lowercase())
+        && system
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<ExternalRef> {
     // Also `maxItems` of `external_refs` in NewItem and ItemChanges: a sync script mirrors an
     // item into a handful of systems, not thousands.
@@ -33,13 +43,7 @@ fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<Externa
     let mut out: Vec<ExternalRef> = Vec::new();
     for (i, r) in refs.iter().enumerate() {
         let system = r.system.trim().to_string();
-        let valid_system = !system.is_empty()
-            && system.len() <= 31
-            && system.starts_with(|c: char| c.is_ascii_lowercase())
-            && system
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !valid_system {
+        if !is_valid_system(&system) {
             errors.push(FieldError::new(
                 format!("external_refs[{i}].system"),
                 "must be lower-case letters, digits, `-` or `_`, such as jira",

@@ -1,7 +1,6 @@
 //! `POST /api/v1/imports/jira`: the JIRA import over HTTP, for tokens with the `import` scope.
 
 use actix_web::{HttpResponse, post, web};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -64,19 +63,7 @@ pub async fn import_jira(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Manager)?;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest {
-            detail: format!("The request body could not be read: {e}"),
-            errors: Vec::new(),
-        })?;
-        if body.len() + chunk.len() > MAX_IMPORT_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                limit: MAX_IMPORT_BYTES,
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::web::extract::read_body(&mut payload, MAX_IMPORT_BYTES).await?;
     let request: JiraImport = crate::common::parse::parse_json(&body)?;
     let export = serde_json::to_vec(&flatten_pages(request.issues))
         .map_err(|e| ApiError::internal(format!("the export as JSON: {e}")))?;
