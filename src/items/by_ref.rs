@@ -379,7 +379,18 @@ fn create(
         incident: body.incident.clone(),
         override_wip: body.override_wip,
     };
-    let item = Item::create(conn, &form, actor, manages)?;
+    let item = match Item::create(conn, &form, actor, manages) {
+        Ok(item) => item,
+        // A creation that names the reference (POST /items) takes no lock of it and committed
+        // it while this one waited for the board: give up this transaction (it has written
+        // part of an item), and the handler's second attempt finds that item and updates it.
+        Err(ApiError::Conflict(_)) if holder(conn, system, key)?.is_some() => {
+            return Err(ApiError::Taken {
+                field: Some("external_refs"),
+            });
+        }
+        Err(other) => return Err(other),
+    };
     place(conn, &item.key, body, actor, manages)?;
     record_source_time(conn, system, key, None, body.source_updated_at)?;
     Item::find(conn, &item.key)

@@ -117,8 +117,9 @@ pub async fn put_item_by_ref(
         })
     };
     // The lock of the reference makes concurrent upserts take turns; should a write of the
-    // same reference by another path (POST /items with it) win the race for the unique index,
-    // the second attempt finds its item and updates it.
+    // same reference by another path (POST /items or PATCH naming it) win the race (the unique
+    // index, or the reference's check in a creation that waited for the board), the first
+    // attempt ends in `Taken` and the second finds that item and updates it.
     let (item, upserted) = match attempt().await {
         Err(ApiError::Taken { .. }) => attempt().await?,
         other => other?,

@@ -27,6 +27,7 @@ both_engines!(
     concurrent_deletes_by_reference_all_answer_204,
     people_by_e_mail_in_an_upsert_and_a_service_template,
     every_write_with_the_stored_values_keeps_the_version,
+    creations_racing_upserts_of_their_reference_leave_one_item,
 );
 
 const PATH: &str = "/api/v1/items/by-ref/jira/10042";
@@ -896,4 +897,53 @@ async fn every_write_with_the_stored_values_keeps_the_version(app: TestApp) {
         Some(format!("\"{}\"", template["version"]))
     );
     assert_eq!(stored_events(&app), before, "no write wrote an event");
+}
+
+async fn creations_racing_upserts_of_their_reference_leave_one_item(app: TestApp) {
+    board_with_service(&app).await;
+    // POST /items naming the reference takes no lock of the reference: the unique index (or
+    // the reference's check inside a creation) decides, and an upsert that loses updates.
+    let responses = join_all((0..16).map(|n| {
+        let app = &app;
+        async move {
+            if n % 2 == 0 {
+                let mut body = task("Per POST");
+                body["external_refs"] = json!([{"system": "jira", "key": "10042"}]);
+                if let Some(body) = body.as_object_mut() {
+                    body.remove("alias");
+                    body.remove("url");
+                }
+                (
+                    "post",
+                    app.post("/api/v1/items", &app.admin_token, &body).await,
+                )
+            } else {
+                ("put", put(app, PATH, &task("Per PUT"), &[]).await)
+            }
+        }
+    }))
+    .await;
+    for (how, response) in &responses {
+        let fine: &[u16] = if *how == "put" {
+            &[200, 201]
+        } else {
+            &[201, 409]
+        };
+        assert!(
+            fine.contains(&response.status),
+            "{how}: {} {}",
+            response.status,
+            response.text
+        );
+    }
+    let created = responses.iter().filter(|(_, r)| r.status == 201).count();
+    assert_eq!(created, 1, "{responses:?}");
+    use opsboard::db::schema::{item_external_refs, items};
+    let mut conn = app.conn();
+    let item_count: i64 = items::table.count().get_result(&mut *conn).expect("count");
+    let refs: i64 = item_external_refs::table
+        .count()
+        .get_result(&mut *conn)
+        .expect("refs");
+    assert_eq!((item_count, refs), (1, 1));
 }
