@@ -288,6 +288,19 @@ async fn an_older_source_state_changes_nothing(app: TestApp) {
     // A reference without a time never blocks.
     let untimed = put(&app, PATH, &json!({"priority": "high"}), &[]).await;
     assert_eq!(untimed.status, 200, "{}", untimed.text);
+    let version = untimed.json()["version"].clone();
+    // A newer state with the same values changes nothing, but its time is remembered.
+    let unchanged = put(
+        &app,
+        PATH,
+        &json!({"priority": "high", "source_updated_at": "2026-02-02T12:00:00Z"}),
+        &[],
+    )
+    .await;
+    assert_eq!(unchanged.status, 200, "{}", unchanged.text);
+    assert_eq!(unchanged.json()["version"], version);
+    late["source_updated_at"] = json!("2026-02-02T11:30:00Z");
+    put(&app, PATH, &late, &[]).await.problem(409);
 }
 
 async fn an_upsert_places_the_item_within_wip_limits(app: TestApp) {
