@@ -179,6 +179,7 @@ pub fn build_app(
             }),
         )
         .default_service(actix_web::web::to(web::routes::no_route))
+        .wrap(from_fn(web::idempotency::idempotency))
         .wrap(from_fn(web::routes::strict_query))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(from_fn(head_as_get))

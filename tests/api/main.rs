@@ -17,6 +17,7 @@ mod fixtures;
 mod hardening_auth;
 mod hardening_edges;
 mod helpers;
+mod idempotency;
 mod import;
 mod incidents;
 mod items;
