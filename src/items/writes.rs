@@ -74,10 +74,44 @@ fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<Externa
 }
 
 /// Stores an item's references; a key another item holds in the same system is a 409.
+///
+/// A reference that stays (the same system and key) is updated in place rather than written
+/// anew: its row also keeps the `source_updated_at` an upsert by reference applied last, and a
+/// new alias or link must not forget it, or a late delivery could roll the item back.
 fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<(), ApiError> {
-    diesel::delete(item_external_refs::table.filter(item_external_refs::item_id.eq(id)))
-        .execute(conn)?;
+    let stored: Vec<(String, String)> = item_external_refs::table
+        .filter(item_external_refs::item_id.eq(id))
+        .select((item_external_refs::system, item_external_refs::ext_key))
+        .load(conn)?;
+    let stays = |system: &str, key: &str| refs.iter().any(|r| r.system == system && r.key == key);
+    for (system, key) in &stored {
+        if !stays(system, key) {
+            diesel::delete(
+                item_external_refs::table.filter(
+                    item_external_refs::item_id
+                        .eq(id)
+                        .and(item_external_refs::system.eq(system)),
+                ),
+            )
+            .execute(conn)?;
+        }
+    }
     for r in refs {
+        if stored.iter().any(|(s, k)| *s == r.system && *k == r.key) {
+            diesel::update(
+                item_external_refs::table.filter(
+                    item_external_refs::item_id
+                        .eq(id)
+                        .and(item_external_refs::system.eq(&r.system)),
+                ),
+            )
+            .set((
+                item_external_refs::url.eq(&r.url),
+                item_external_refs::alias.eq(&r.alias),
+            ))
+            .execute(conn)?;
+            continue;
+        }
         let holder: Option<String> = item_external_refs::table
             .inner_join(items::table)
             .filter(

@@ -324,8 +324,8 @@ fn apply_issue(
             severity: Some(issue.priority.suggested_severity()),
             ..IncidentInput::default()
         }),
-        alias: Some(issue.jira_key.clone()),
-        url: issue.url.clone(),
+        alias: Some(Some(issue.jira_key.clone())),
+        url: issue.url.clone().map(Some),
         source_updated_at: Some(issue.updated),
         column: None,
         override_wip: true,
@@ -399,7 +399,7 @@ fn apply_issue(
             url: issue
                 .url
                 .as_ref()
-                .map(|u| format!("{u}?focusedCommentId={}", comment.jira_id)),
+                .map(|u| Some(format!("{u}?focusedCommentId={}", comment.jira_id))),
             source_updated_at: Some(comment.updated),
         };
         let (_, stored, how) = match by_ref::upsert_comment(
@@ -410,6 +410,8 @@ fn apply_issue(
             &input,
             &actor_of(importer, comment.author),
             Visibility::All,
+            Precondition::ANY,
+            false,
         ) {
             Ok(done) => done,
             Err(ApiError::StaleSource(_) | ApiError::Deleted(_)) => continue,
