@@ -52,6 +52,8 @@ pub struct Settings {
     pub demands: DemandSettings,
     /// SLA calendar settings.
     pub sla: SlaSettings,
+    /// Board view settings.
+    pub boards: crate::workflows::board_view::BoardSettings,
 }
 
 /// The business-hours calendar of SLA clocks.
@@ -358,6 +360,9 @@ impl Settings {
             ));
         }
         self.sla.calendar()?;
+        if self.boards.concurrent_views == 0 {
+            return fail("boards.concurrent_views must be at least 1".into());
+        }
         if self.sla.breach_check_secs == 0 {
             return fail("sla.breach_check_secs must be at least 1".into());
         }

@@ -77,6 +77,8 @@ pub struct AppState {
     pub login_throttle: Arc<web::throttle::LoginThrottle>,
     /// The cap on concurrent password hashing.
     pub passwords: common::password::PasswordGate,
+    /// The turns of board-view building, shared by every worker.
+    pub view_turns: Arc<workflows::board_view::ViewTurns>,
 }
 
 /// Registers every documented route: the probes at the root, the API under `/api/v1`.
@@ -143,6 +145,8 @@ pub fn build_app(
         .app_data(Data::from(state.login_throttle.clone()))
         .app_data(Data::new(state.passwords.clone()))
         .app_data(Data::new(state.settings.demands.clone()))
+        .app_data(Data::new(state.settings.boards.clone()))
+        .app_data(Data::from(state.view_turns.clone()))
         .app_data(Data::new(route_table))
         .app_data(BodyLimit(body_limit))
         .app_data(actix_web::web::PayloadConfig::new(body_limit))
@@ -188,6 +192,9 @@ pub fn build_app(
         .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
         .wrap(from_fn(security_headers))
         .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+        // Outermost, so that what is stored for replays is the plain body: compresses what the
+        // client accepts (br, gzip, zstd), such as the megabytes of a large board view.
+        .wrap(actix_web::middleware::Compress::default())
 }
 
 /// The Content-Security-Policy of Swagger UI: scripts, stylesheets and images only from this

@@ -107,8 +107,12 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
         settings.auth.password_hash_concurrency,
         Duration::from_secs(settings.auth.password_hash_wait_secs),
     );
+    let view_turns = crate::workflows::board_view::ViewTurns(tokio::sync::Semaphore::new(
+        settings.boards.concurrent_views.max(1),
+    ));
     Ok(AppState {
         db,
+        view_turns: Arc::new(view_turns),
         jwt: Arc::new(jwt),
         settings: Arc::new(settings),
         dummy_hash: Arc::new(crate::web::auth::DummyHash(dummy_hash)),

@@ -62,7 +62,45 @@ pub struct ViewFilter {
     pub overdue: Option<bool>,
     /// Case-insensitive search in key and title.
     pub q: Option<String>,
+    /// `done` columns show the cards finished on or after this date (default: those of the
+    /// last days the setting `boards.done_days` gives, 14 unless configured, like Jira's kanban
+    /// boards); each such column says how many it `hidden`.
+    pub done_since: Option<NaiveDate>,
+    /// `all`: `done` columns show every card they hold.
+    #[param(value_type = Option<String>, pattern = "^all$", example = "all")]
+    pub done: Option<DoneAll>,
 }
+
+/// `done=all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoneAll {
+    /// Every card of the `done` columns.
+    All,
+}
+
+/// The board view's settings (`[boards]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardSettings {
+    /// How many days back the `done` columns of a board view show finished cards by default.
+    pub done_days: u32,
+    /// How many board views are built at once; more wait their turn, so that many large views
+    /// at the same moment do not each hold their whole body in memory.
+    pub concurrent_views: usize,
+}
+
+impl Default for BoardSettings {
+    fn default() -> Self {
+        BoardSettings {
+            done_days: 14,
+            concurrent_views: 4,
+        }
+    }
+}
+
+/// The turns of view building: a semaphore of `concurrent_views` permits (app data).
+pub struct ViewTurns(pub tokio::sync::Semaphore);
 
 impl ViewFilter {
     /// Whether any filter is set, so that some cards may be hidden.
@@ -148,6 +186,10 @@ pub struct ViewColumn {
     /// With a filter: how many of the column's cards it shows (those in `cards`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shown: Option<usize>,
+    /// On a `done` column: how many cards it holds that were finished before the window
+    /// (`done_since`, or the last days of the setting) and are not shown; `done=all` shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<usize>,
     /// Cards in rank order.
     pub cards: Vec<Card>,
 }
@@ -194,8 +236,47 @@ pub fn build(
     filter: &ViewFilter,
     visibility: Visibility,
     me: i64,
+    done_days: u32,
 ) -> Result<BoardView, ApiError> {
     let board = Board::find(conn, key)?;
+    let done_columns: Vec<i64> = board
+        .columns
+        .iter()
+        .filter(|c| c.category == ColumnCategory::Done)
+        .map(|c| c.id)
+        .collect();
+    // The start of the done window (a moment in UTC), unless every done card is wanted.
+    let done_cutoff: Option<chrono::NaiveDateTime> = match (filter.done, filter.done_since) {
+        (Some(DoneAll::All), _) => None,
+        (None, Some(since)) => Some(local_midnight(since)),
+        (None, None) => Some(local_midnight(
+            today() - chrono::Duration::days(i64::from(done_days)),
+        )),
+    };
+    // Per done column, the cards finished before the window that the caller may see.
+    let mut hidden: HashMap<i64, i64> = HashMap::new();
+    if let Some(cutoff) = done_cutoff
+        && !done_columns.is_empty()
+    {
+        let mut older = items::table
+            .filter(
+                items::column_id
+                    .eq_any(&done_columns)
+                    .and(items::deleted_at.is_null())
+                    .and(items::done_at.lt(cutoff)),
+            )
+            .group_by(items::column_id)
+            .select((items::column_id, diesel::dsl::count_star()))
+            .into_boxed();
+        if let Visibility::Organization(org) = visibility {
+            older = older.filter(
+                items::item_type
+                    .eq(ItemType::Demand.as_str())
+                    .and(items::id.eq_any(demands_of(org.unwrap_or(-1)))),
+            );
+        }
+        hidden = older.load::<(i64, i64)>(conn)?.into_iter().collect();
+    }
     // Every card the caller may see, per column: the count that the WIP limit is about.
     let mut totals = items::table
         .filter(
@@ -239,6 +320,16 @@ pub fn build(
             items::item_type
                 .eq(ItemType::Demand.as_str())
                 .and(items::id.eq_any(demands_of(org.unwrap_or(-1)))),
+        );
+    }
+    if let Some(cutoff) = done_cutoff
+        && !done_columns.is_empty()
+    {
+        query = query.filter(
+            items::column_id
+                .ne_all(done_columns.clone())
+                .or(items::done_at.is_null())
+                .or(items::done_at.ge(cutoff)),
         );
     }
     if let Some(service) = &filter.service {
@@ -394,6 +485,12 @@ pub fn build(
                 .get(&c.id)
                 .and_then(|n| usize::try_from(*n).ok())
                 .unwrap_or(0);
+            let hidden = (c.category == ColumnCategory::Done && done_cutoff.is_some()).then(|| {
+                hidden
+                    .get(&c.id)
+                    .and_then(|n| usize::try_from(*n).ok())
+                    .unwrap_or(0)
+            });
             ViewColumn {
                 id: c.id,
                 name: c.name,
@@ -401,6 +498,7 @@ pub fn build(
                 wip_limit: c.wip_limit,
                 count: count.max(cards.len()),
                 shown: filtered.then_some(cards.len()),
+                hidden,
                 cards,
             }
         })
@@ -410,6 +508,17 @@ pub fn build(
         name: board.name,
         columns,
     })
+}
+
+/// Midnight at the start of `day` in the app's time zone, in UTC as stored.
+fn local_midnight(day: NaiveDate) -> chrono::NaiveDateTime {
+    use chrono::TimeZone;
+    let tz = crate::common::calendar::current().tz;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.naive_utc())
+        .unwrap_or(midnight)
 }
 
 /// Mounts the board view under the API scope, after the board endpoints.
@@ -424,35 +533,105 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// due date, and for incidents severity and SLA state. Filters: `service`, `type`, `priority`,
 /// `person` and `accountable` (a user id or `me`), `label`, `due_before`, `due_after`,
 /// `overdue`, `q`; a filtered column keeps its total `count` and adds how many cards are
-/// `shown`. Loads in a fixed number of queries whatever the number of cards. Viewer and
-/// up; a requester sees only the cards of their own organization's demands.
+/// `shown`. A `done` column shows the cards finished in the last 14 days (the setting
+/// `boards.done_days`) and says how many it has `hidden`; `done_since=` moves the window,
+/// `done=all` shows every card. Loads in a fixed number of queries whatever the number of
+/// cards.
+///
+/// For frontends that poll: the answer carries an `ETag` that changes with every change of
+/// anything the view shows (and every minute, for the SLA clocks); `If-None-Match` with it
+/// answers 304 without building the view. Large answers are compressed when the request
+/// accepts it (`Accept-Encoding: br`, `gzip`). Viewer and up; a requester sees only the cards
+/// of their own organization's demands.
 #[utoipa::path(
     tag = "boards",
-    params(BoardKeyPath, ViewFilter),
-    responses((status = 200, description = "The board view", body = BoardView))
+    params(BoardKeyPath, ViewFilter, IfNoneMatchView),
+    responses(
+        (status = 200, description = "The board view", body = BoardView,
+            headers(("ETag" = String, description = "Changes when the view would"))),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+    )
 )]
 #[get("/boards/{key}/view")]
 pub async fn board_view(
     db: web::Data<Db>,
+    settings: web::Data<BoardSettings>,
+    turns: web::Data<ViewTurns>,
     caller: CurrentUser,
     key: web::Path<String>,
     filter: Query<ViewFilter>,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let filter = filter.0;
     let (visibility, me) = (caller.visibility(), caller.id());
+    let done_days = settings.done_days;
+    // Whose view of what, as of which minute: everything the ETag stands for but the data.
+    let scope = format!(
+        "{visibility:?}|{me}|{}|{done_days}|{}",
+        req.query_string(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M")
+    );
+    let sent = req
+        .headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let _turn = turns
+        .0
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("the view turns are closed"))?;
     // Serialized on the blocking thread into a buffer sized for the cards: a view of 5,000
     // cards is megabytes, and growing a string by doubling copied it several times over.
-    let body = db
+    let answer = db
         .run(move |conn| {
-            let view = build(conn, &key, &filter, visibility, me)?;
+            let etag = view_etag(conn, &scope)?;
+            if sent.as_deref().is_some_and(|s| etag_matches(s, &etag)) {
+                return Ok((etag, None));
+            }
+            let view = build(conn, &key, &filter, visibility, me, done_days)?;
             let cards: usize = view.columns.iter().map(|c| c.cards.len()).sum();
             let mut body = Vec::with_capacity(1024 + cards * 640);
             serde_json::to_writer(&mut body, &view).map_err(|e| ApiError::internal_error(&e))?;
-            Ok(body)
+            Ok((etag, Some(body)))
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(body))
+    Ok(match answer {
+        (etag, None) => HttpResponse::NotModified()
+            .insert_header((actix_web::http::header::ETAG, etag))
+            .finish(),
+        (etag, Some(body)) => HttpResponse::Ok()
+            .insert_header((actix_web::http::header::ETAG, etag))
+            .content_type(actix_web::http::header::ContentType::json())
+            .body(body),
+    })
+}
+
+/// `If-None-Match` of the board view.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfNoneMatchView {
+    /// The `ETag` of the view you hold
+    #[param(rename = "If-None-Match")]
+    pub if_none_match: Option<String>,
+}
+
+/// The view's entity tag: the position of the latest change in the history (every change of
+/// anything shown writes an event) and the scope of the view, hashed. A weak tag: two equal
+/// tags mean an equal view, not equal bytes.
+fn view_etag(conn: &mut DbConnection, scope: &str) -> Result<String, ApiError> {
+    use sha2::{Digest, Sha256};
+    crate::common::feed::number_committed(conn)?;
+    let head = crate::common::feed::head(conn)?;
+    let digest = Sha256::digest(format!("{head}|{scope}").as_bytes());
+    let short: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Ok(format!("W/\"{short}\""))
+}
+
+/// Whether an `If-None-Match` value names `etag` (or is `*`).
+fn etag_matches(sent: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    sent.split(',')
+        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }

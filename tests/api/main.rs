@@ -2,6 +2,7 @@
 //! PostgreSQL (`OPSBOARD_TEST_DATABASE_URL`).
 
 mod auth;
+mod board_polling;
 mod boards;
 mod by_ref;
 mod catalog;
