@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::common::actor::{Actor, Role};
 use crate::common::db::schema::{api_tokens, users};
-use crate::common::db::{DbConnection, now};
+use crate::common::db::{self, DbConnection, Lock, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
 use crate::common::pagination::{Page, PageParams};
@@ -317,6 +317,18 @@ impl ApiToken {
             },
         };
         ApiError::from_fields(errors)?;
+        // The user's row, locked: a deactivation at the same moment (which revokes the user's
+        // tokens under the same lock) either comes first, and the user is refused below, or
+        // comes after and revokes this token too. Without it a token made in between would
+        // survive the deactivation and work again after a reactivation.
+        db::lock(conn, Lock::User(user_id))?;
+        let active: bool = users::table
+            .find(user_id)
+            .select(users::active)
+            .first(conn)?;
+        if !active {
+            return Err(ApiError::invalid("user", "is a deactivated user"));
+        }
         if user_id != caller.id() {
             if caller.role != Role::Admin {
                 return Err(ApiError::Forbidden(

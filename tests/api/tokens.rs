@@ -4,6 +4,8 @@
 
 use actix_web::http::Method;
 use diesel::prelude::*;
+use futures_util::future::join_all;
+use opsboard::db::schema::api_tokens;
 use serde_json::{Value, json};
 
 use crate::both_engines;
@@ -16,6 +18,8 @@ both_engines!(
     only_admins_touch_other_peoples_tokens,
     writes_record_their_origin_from_the_token_or_the_header,
     bad_token_requests_are_refused_and_change_nothing,
+    concurrent_revocations_record_one_event,
+    tokens_made_during_a_deactivation_do_not_outlive_it,
 );
 
 /// Makes a token with `body` as `token` (a bearer): its secret and the token.
@@ -516,4 +520,96 @@ async fn bad_token_requests_are_refused_and_change_nothing(app: TestApp) {
     let (viewer_read, _) =
         make_token(&app, &viewer_jwt, json!({"name": "v", "scopes": ["read"]})).await;
     assert_eq!(app.get("/api/v1/items", &viewer_read).await.status, 200);
+}
+
+/// The kinds of the events of user `id`, oldest first.
+async fn user_event_kinds(app: &TestApp, id: &Value) -> Vec<String> {
+    let history = app
+        .get(
+            &format!("/api/v1/users/{id}/history?limit=500"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    crate::fixtures::kinds(&history.json())
+}
+
+async fn concurrent_revocations_record_one_event(app: TestApp) {
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) =
+        make_token(&app, &member_jwt, json!({"name": "a", "scopes": ["read"]})).await;
+    let path = format!("/api/v1/tokens/{}", token["id"]);
+    // The owner and an admin, four times each, at the same moment.
+    let answers = join_all((0..8).map(|n| {
+        let (app, path) = (&app, &path);
+        let by = if n % 2 == 0 {
+            member_jwt.clone()
+        } else {
+            app.admin_token.clone()
+        };
+        async move { app.delete(path, &by).await.status }
+    }))
+    .await;
+    assert!(answers.iter().all(|status| *status == 204), "{answers:?}");
+    app.get("/api/v1/me", &secret).await.problem(401);
+    let kinds = user_event_kinds(&app, &member["id"]).await;
+    let revoked = kinds.iter().filter(|k| *k == "token_revoked").count();
+    assert_eq!(revoked, 1, "{kinds:?}");
+}
+
+/// A token made for a user while an admin deactivates them is refused or revoked with the
+/// others: none is left working, so reactivating the user brings none back.
+async fn tokens_made_during_a_deactivation_do_not_outlive_it(app: TestApp) {
+    // A few rounds, each with a user of its own: one round rarely hits the window.
+    for _ in 0..4 {
+        race_tokens_against_a_deactivation(&app).await;
+    }
+}
+
+async fn race_tokens_against_a_deactivation(app: &TestApp) {
+    let (service_user, _) = app.user("member").create().await;
+    let body = json!({"name": "race", "scopes": ["read"], "user": service_user["id"]});
+    let makes = join_all((0..8).map(|_| {
+        let body = &body;
+        async move { app.post("/api/v1/tokens", &app.admin_token, body).await }
+    }));
+    let path = format!("/api/v1/users/{}/deactivate", service_user["id"]);
+    let no_body = json!({});
+    let deactivation = app.post(&path, &app.admin_token, &no_body);
+    let (made, deactivated) = futures_util::join!(makes, deactivation);
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    for response in &made {
+        match response.status {
+            201 => {}
+            422 => {
+                response.names_field(422, "user");
+            }
+            other => panic!("unexpected {other}: {}", response.text),
+        }
+    }
+    let live: i64 = api_tokens::table
+        .filter(
+            api_tokens::user_id
+                .eq(service_user["id"].as_i64().unwrap_or_default())
+                .and(api_tokens::revoked_at.is_null()),
+        )
+        .count()
+        .get_result(&mut *app.conn())
+        .expect("count");
+    assert_eq!(live, 0, "a token made during the deactivation survived it");
+    let reactivated = app
+        .post(
+            &format!("/api/v1/users/{}/reactivate", service_user["id"]),
+            &app.admin_token,
+            &no_body,
+        )
+        .await;
+    assert_eq!(reactivated.status, 200, "{}", reactivated.text);
+    for response in made.iter().filter(|r| r.status == 201) {
+        let secret = response.json()["secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        app.get("/api/v1/me", &secret).await.problem(401);
+    }
 }
