@@ -62,6 +62,8 @@ pub async fn list_tokens(
 /// (`opb_…`) is in this answer only; opsboard keeps its hash. Send it as
 /// `Authorization: Bearer opb_…`. Anyone may make tokens for themself; admins for any user
 /// (`user`: id or e-mail), typically a service user such as `sync-jira@…` with role `member`.
+/// A request made with an API token may only give the scopes that token holds, and no later
+/// expiry than its own (the default is shortened to it).
 #[utoipa::path(
     tag = "tokens",
     request_body = NewToken,
@@ -75,9 +77,11 @@ pub async fn create_token(
     body: Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor.clone();
-    let scopes = caller.scopes.clone();
+    let (scopes, expires_at) = (caller.scopes.clone(), caller.token_expires_at);
     let created_token = db
-        .transaction(move |conn| ApiToken::create(conn, &body.0, &actor, scopes.as_deref()))
+        .transaction(move |conn| {
+            ApiToken::create(conn, &body.0, &actor, scopes.as_deref(), expires_at)
+        })
         .await?;
     Ok(created(
         &created_token,

@@ -20,6 +20,7 @@ both_engines!(
     bad_token_requests_are_refused_and_change_nothing,
     concurrent_revocations_record_one_event,
     tokens_made_during_a_deactivation_do_not_outlive_it,
+    a_token_makes_no_token_that_outlives_it,
 );
 
 /// Makes a token with `body` as `token` (a bearer): its secret and the token.
@@ -612,4 +613,47 @@ async fn race_tokens_against_a_deactivation(app: &TestApp) {
             .to_string();
         app.get("/api/v1/me", &secret).await.problem(401);
     }
+}
+
+async fn a_token_makes_no_token_that_outlives_it(app: TestApp) {
+    let soon = chrono::Utc::now() + chrono::Duration::days(7);
+    let (parent, parent_token) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "short-lived", "scopes": ["read", "write"],
+               "expires_at": soon.to_rfc3339()}),
+    )
+    .await;
+    // Asking for more is refused, naming the field.
+    let later = chrono::Utc::now() + chrono::Duration::days(30);
+    let refused = app
+        .post(
+            "/api/v1/tokens",
+            &parent,
+            &json!({"name": "renewal", "scopes": ["read"], "expires_at": later.to_rfc3339()}),
+        )
+        .await;
+    refused.names_field(422, "expires_at");
+    // The default lifetime (90 days) is shortened to the parent's.
+    let (_, child) = make_token(&app, &parent, json!({"name": "child", "scopes": ["read"]})).await;
+    let expiry = |token: &Value| {
+        serde_json::from_value::<chrono::DateTime<chrono::Utc>>(token["expires_at"].clone())
+            .expect("a time")
+    };
+    assert_eq!(expiry(&child), expiry(&parent_token), "{child}");
+    // Earlier is fine; a person's login is not bound by any token.
+    let earlier = chrono::Utc::now() + chrono::Duration::days(1);
+    let (_, short) = make_token(
+        &app,
+        &parent,
+        json!({"name": "shorter", "scopes": ["read"], "expires_at": earlier.to_rfc3339()}),
+    )
+    .await;
+    assert!(expiry(&short) < expiry(&parent_token));
+    make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "long", "scopes": ["read"], "expires_at": later.to_rfc3339()}),
+    )
+    .await;
 }
