@@ -11,6 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
 use crate::common::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use crate::common::token;
 
 /// The fixed parts of the document.
 #[derive(OpenApi)]
@@ -120,8 +121,9 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .bearer_format("opb_…")
                 .description(Some(
                     "An API token of a script, from `POST /api/v1/tokens`: acts as its user, \
-                     narrowed by its scopes (`read`, `write`, `import`, `webhooks`, `admin`); a \
-                     request outside them is a 403 `insufficient-scope`.",
+                     narrowed by its scopes (`read`, `write`, `import`, `webhooks`, `admin`). \
+                     Each operation names the scope it needs in its `api_token` requirement; \
+                     a request outside the token's scopes is a 403 `insufficient-scope`.",
                 ))
                 .build(),
         )),
@@ -135,21 +137,21 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     for (path, item) in api.paths.paths.iter_mut() {
         let has_id = path.contains('{');
         let operations = [
-            (false, item.get.as_mut()),
-            (true, item.post.as_mut()),
-            (true, item.put.as_mut()),
-            (true, item.patch.as_mut()),
-            (true, item.delete.as_mut()),
+            ("GET", item.get.as_mut()),
+            ("POST", item.post.as_mut()),
+            ("PUT", item.put.as_mut()),
+            ("PATCH", item.patch.as_mut()),
+            ("DELETE", item.delete.as_mut()),
         ];
         let public = PUBLIC_PATHS.contains(&path.as_str());
-        for (writes, operation) in operations {
+        for (method, operation) in operations {
             let Some(operation) = operation else {
                 continue;
             };
             parameters_are_unique(operation);
             if !public {
-                require_bearer(operation);
-                if writes {
+                require_bearer(operation, token::required_scope(method, path));
+                if method != "GET" {
                     add_origin_header(operation);
                 }
             }
@@ -224,13 +226,16 @@ fn parameters_are_unique(operation: &mut Operation) {
     });
 }
 
-/// Every operation that is not public requires the bearer token.
-fn require_bearer(operation: &mut Operation) {
+/// Every operation that is not public requires a person's login or a script's API token with
+/// `scope`: the scope the server demands of it, from the same rule
+/// ([`token::required_scope`]), so that the document cannot disagree with the server. (OpenAPI
+/// 3.1 lets the requirement of an HTTP scheme name roles; these are the token's scopes.)
+fn require_bearer(operation: &mut Operation, scope: token::Scope) {
     let security = operation.security.get_or_insert_with(Vec::new);
     if security.is_empty() {
         // Either one: a person's login or a script's API token.
         security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
-        security.push(SecurityRequirement::new("api_token", Vec::<String>::new()));
+        security.push(SecurityRequirement::new("api_token", [scope.as_str()]));
     }
 }
 

@@ -21,6 +21,7 @@ both_engines!(
     concurrent_revocations_record_one_event,
     tokens_made_during_a_deactivation_do_not_outlive_it,
     a_token_makes_no_token_that_outlives_it,
+    the_spec_names_the_scope_each_operation_needs,
 );
 
 /// Makes a token with `body` as `token` (a bearer): its secret and the token.
@@ -656,4 +657,64 @@ async fn a_token_makes_no_token_that_outlives_it(app: TestApp) {
         json!({"name": "long", "scopes": ["read"], "expires_at": later.to_rfc3339()}),
     )
     .await;
+}
+
+async fn the_spec_names_the_scope_each_operation_needs(app: TestApp) {
+    let doc = app
+        .request(Method::GET, "/api-docs/openapi.json")
+        .send()
+        .await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    let scope_of = |method: &str, path: &str| {
+        let security = &doc["paths"][path][method]["security"];
+        let token = security
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r.get("api_token").is_some()))
+            .unwrap_or_else(|| panic!("{method} {path} takes no API token: {security}"));
+        token["api_token"].clone()
+    };
+    for (method, path, scope) in [
+        ("get", "/api/v1/items", "read"),
+        ("post", "/api/v1/items", "write"),
+        ("patch", "/api/v1/items/{key}", "write"),
+        ("post", "/api/v1/services/import", "import"),
+        ("post", "/api/v1/organizations/import", "import"),
+        ("patch", "/api/v1/users/{id}", "admin"),
+        ("post", "/api/v1/users/{id}/deactivate", "admin"),
+        ("get", "/api/v1/users/{id}/history", "read"),
+        ("post", "/api/v1/tokens", "write"),
+    ] {
+        assert_eq!(scope_of(method, path), json!([scope]), "{method} {path}");
+    }
+    // The server asks a token for the scope the spec names: one with every other scope is
+    // refused, naming it (both come from one rule; the other tests check more requests).
+    let (everything_but_write, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "all but write", "scopes": ["read", "import", "webhooks", "admin"]}),
+    )
+    .await;
+    let refused = app
+        .post(
+            "/api/v1/items",
+            &everything_but_write,
+            &json!({"board": "OPS", "type": "task", "title": "x"}),
+        )
+        .await;
+    assert_eq!(refused.problem(403)["required_scope"], "write");
+    // Every operation but the public ones names exactly one scope.
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().cloned().unwrap_or_default() {
+            let Some(security) = operation["security"].as_array() else {
+                continue;
+            };
+            if security.is_empty() {
+                continue;
+            }
+            let scopes = scope_of(&method, &path);
+            assert_eq!(scopes.as_array().map(Vec::len), Some(1), "{method} {path}");
+        }
+    }
 }
