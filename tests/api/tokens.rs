@@ -22,6 +22,7 @@ both_engines!(
     tokens_made_during_a_deactivation_do_not_outlive_it,
     a_token_makes_no_token_that_outlives_it,
     the_spec_names_the_scope_each_operation_needs,
+    the_last_use_is_noted_at_most_once_a_minute,
 );
 
 /// Makes a token with `body` as `token` (a bearer): its secret and the token.
@@ -717,4 +718,44 @@ async fn the_spec_names_the_scope_each_operation_needs(app: TestApp) {
             assert_eq!(scopes.as_array().map(Vec::len), Some(1), "{method} {path}");
         }
     }
+}
+
+async fn the_last_use_is_noted_at_most_once_a_minute(app: TestApp) {
+    let (secret, token) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "a", "scopes": ["read"]}),
+    )
+    .await;
+    let id = token["id"].as_i64().expect("id");
+    let last_use = || -> Option<chrono::NaiveDateTime> {
+        api_tokens::table
+            .find(id)
+            .select(api_tokens::last_used_at)
+            .first(&mut *app.conn())
+            .expect("the token")
+    };
+    let set_last_use = |at: chrono::NaiveDateTime| {
+        diesel::update(api_tokens::table.find(id))
+            .set(api_tokens::last_used_at.eq(Some(at)))
+            .execute(&mut *app.conn())
+            .expect("set the last use");
+    };
+    assert_eq!(last_use(), None, "never used yet");
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    let first = last_use().expect("noted at the first use");
+    // Noted half a minute ago: not written again.
+    let recent = first - chrono::Duration::seconds(30);
+    set_last_use(recent);
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    assert_eq!(last_use(), Some(recent));
+    // Two minutes ago: written.
+    let old = first - chrono::Duration::minutes(2);
+    set_last_use(old);
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    assert!(
+        last_use().is_some_and(|at| at >= first),
+        "{:?} after {first}",
+        last_use()
+    );
 }
