@@ -62,7 +62,12 @@ const STANDARD_RESPONSES: &[(&str, &str, &str)] = &[
         "Unauthorized",
         "Missing, expired or invalid access token",
     ),
-    ("403", "Forbidden", "The caller's role does not allow this"),
+    (
+        "403",
+        "Forbidden",
+        "The caller's role does not allow this, or the API token lacks the scope it needs \
+         (`insufficient-scope`, naming it in `required_scope`)",
+    ),
     ("404", "NotFound", "No such resource"),
     (
         "413",

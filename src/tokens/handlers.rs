@@ -1,5 +1,6 @@
 //! HTTP handlers for `/api/v1/tokens`.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 
 use crate::common::actor::Role;
@@ -10,7 +11,7 @@ use crate::common::token::Scope;
 use crate::tokens::model::{ApiToken, CreatedToken, NewToken, TokenFilter};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
-use crate::web::respond::{PageResponse, created};
+use crate::web::respond::PageResponse;
 
 /// `{id}` of `/tokens/{id}`.
 #[derive(utoipa::IntoParams)]
@@ -83,11 +84,13 @@ pub async fn create_token(
             ApiToken::create(conn, &body.0, &actor, scopes.as_deref(), expires_at)
         })
         .await?;
-    Ok(created(
-        &created_token,
-        &format!("/api/v1/tokens/{}", created_token.token.id),
-        1,
-    ))
+    // No ETag: a token has no version to send back in If-Match; it is only ever revoked.
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/tokens/{}", created_token.token.id),
+        ))
+        .json(created_token))
 }
 
 /// Get an API token.

@@ -30,6 +30,7 @@ async fn make_token(app: &TestApp, token: &str, body: Value) -> (String, Value) 
     let created = app.post("/api/v1/tokens", token, &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let location = created.header("location").expect("Location");
+    assert_eq!(created.header("etag"), None, "a token has no version");
     let created = created.json();
     assert_eq!(
         location,
@@ -127,6 +128,11 @@ async fn scopes_narrow_a_token_and_the_403_names_the_missing_one(app: TestApp) {
         .await;
     let problem = refused.problem(403);
     assert_eq!(problem["required_scope"], "write");
+    assert_eq!(
+        refused.header("www-authenticate").as_deref(),
+        Some(r#"Bearer realm="opsboard", error="insufficient_scope", scope="write""#),
+        "RFC 6750: the scope the token would need"
+    );
     assert!(
         problem["type"]
             .as_str()
