@@ -13,6 +13,7 @@ use crate::common::db::{DbConnection, lower, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
 use crate::common::pagination::{Page, PageParams};
+use crate::common::person::PersonId;
 use crate::common::text::{check_text, required_text};
 use crate::common::version::Precondition;
 
@@ -185,8 +186,8 @@ pub struct NewBoard {
     )]
     #[schema(min_items = 1, max_items = 30)]
     pub columns: Option<Vec<NewColumn>>,
-    /// Id of the board lead (an active user), accountable when nobody else is.
-    pub lead: Option<i64>,
+    /// The board lead (an active user, by id or e-mail), accountable when nobody else is.
+    pub lead: Option<PersonId>,
 }
 
 /// The body of `PATCH /api/v1/boards/{key}`.
@@ -204,9 +205,9 @@ pub struct BoardChanges {
     /// New description.
     #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
-    /// New board lead (an active user's id); `null` removes it.
+    /// New board lead (an active user, by id or e-mail); `null` removes it.
     #[serde(default, deserialize_with = "crate::common::parse::double_option")]
-    pub lead: Option<Option<i64>>,
+    pub lead: Option<Option<PersonId>>,
 }
 
 /// Filters of `GET /api/v1/boards`.
@@ -403,7 +404,7 @@ impl Board {
                 .map(|(n, c, w)| (n.to_string(), *c, *w, false))
                 .collect(),
         };
-        check_lead(conn, form.lead, &mut errors)?;
+        let lead = check_lead(conn, form.lead.as_ref(), &mut errors)?;
         ApiError::from_fields(errors)?;
         let taken = boards::table
             .filter(boards::key.eq(&key))
@@ -422,7 +423,7 @@ impl Board {
                 boards::name.eq(&name),
                 boards::description.eq(&form.description),
                 boards::next_item_number.eq(1_i64),
-                boards::lead_id.eq(form.lead),
+                boards::lead_id.eq(lead),
                 boards::created_at.eq(stamp),
                 boards::updated_at.eq(stamp),
                 boards::version.eq(1_i64),
@@ -499,9 +500,10 @@ impl Board {
         if let Some(d) = &changes.description {
             check_text(&mut errors, "description", d, 20_000);
         }
-        if let Some(lead) = changes.lead {
-            check_lead(conn, lead, &mut errors)?;
-        }
+        let lead = match &changes.lead {
+            Some(lead) => Some(check_lead(conn, lead.as_ref(), &mut errors)?),
+            None => None,
+        };
         ApiError::from_fields(errors)?;
         let row = Board::row_for_update(conn, key)?;
         expected.check(row.version)?;
@@ -510,7 +512,7 @@ impl Board {
             .description
             .clone()
             .unwrap_or(row.description.clone());
-        let new_lead = changes.lead.unwrap_or(row.lead_id);
+        let new_lead = lead.unwrap_or(row.lead_id);
         if new_name == row.name && new_description == row.description && new_lead == row.lead_id {
             return Board::find(conn, key);
         }
@@ -566,25 +568,20 @@ pub(super) fn insert_column(
         .get_result(conn)?)
 }
 
-/// A board lead must be an active user.
+/// A board lead must be an active user: their id.
 fn check_lead(
     conn: &mut DbConnection,
-    lead: Option<i64>,
+    lead: Option<&PersonId>,
     errors: &mut Vec<FieldError>,
-) -> Result<(), ApiError> {
-    if let Some(id) = lead {
-        let active = crate::common::db::schema::users::table
-            .find(id)
-            .select(crate::common::db::schema::users::active)
-            .first::<bool>(conn)
-            .optional()?;
-        match active {
-            Some(true) => {}
-            Some(false) => {
-                errors.push(FieldError::new("lead", format!("user {id} is deactivated")))
-            }
-            None => errors.push(FieldError::new("lead", format!("there is no user {id}"))),
+) -> Result<Option<i64>, ApiError> {
+    let Some(lead) = lead else {
+        return Ok(None);
+    };
+    Ok(match lead.resolve(conn, "lead", true)? {
+        Ok(id) => Some(id),
+        Err(error) => {
+            errors.push(error);
+            None
         }
-    }
-    Ok(())
+    })
 }

@@ -2,8 +2,6 @@
 //! informed for a service's items. The one-accountable rule lives in the schema (a partial
 //! unique index) as well as here.
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,7 +13,7 @@ use crate::common::db::schema::{service_raci, services, users};
 use crate::common::db::{self, DbConnection, Lock};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
-pub use crate::common::person::PersonRef;
+pub use crate::common::person::{PersonId, PersonRef};
 use crate::common::version::Precondition;
 
 /// A RACI role.
@@ -67,15 +65,15 @@ pub struct RaciTemplate {
     pub version: i64,
 }
 
-/// The accountable person: one user id. A list is accepted so that a client may send what it
-/// has, but it must hold exactly one id.
+/// The accountable person: one user (id or e-mail). A list is accepted so that a client may
+/// send what it has, but it must hold exactly one person.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Accountable {
-    /// One user id.
-    One(i64),
-    /// A list that must hold exactly one id.
-    Many(Vec<i64>),
+    /// One user.
+    One(PersonId),
+    /// A list that must hold exactly one user.
+    Many(Vec<PersonId>),
 }
 
 // Written by hand because the derive cannot put `minItems`/`maxItems` on a variant's list:
@@ -86,22 +84,32 @@ impl utoipa::PartialSchema for Accountable {
             ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
         };
         let id = || {
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .description(Some("The user's id.")),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                        .description(Some("The user's login e-mail, any case.")),
+                )
         };
         OneOfBuilder::new()
-            .item(id().description(Some("One user id.")))
+            .item(id().description(Some("One user: id or e-mail.")))
             .item(
                 ArrayBuilder::new()
                     .items(id())
                     .min_items(Some(1))
                     .max_items(Some(1))
-                    .description(Some("A list that must hold exactly one id.")),
+                    .description(Some("A list that must hold exactly one user.")),
             )
             .description(Some(
-                "The accountable person: one user id. A list is accepted so that a client may \
-                 send what it has, but it must hold exactly one id.",
+                "The accountable person: one user, by id or e-mail. A list is accepted so that \
+                 a client may send what it has, but it must hold exactly one person.",
             ))
             .into()
     }
@@ -112,32 +120,32 @@ impl ToSchema for Accountable {}
 /// The body of `PUT /api/v1/services/{key}/raci`: the whole template, replacing the old one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"accountable": 2, "responsible": [3, 4], "consulted": [], "informed": [5]}))]
+#[schema(example = json!({"accountable": 2, "responsible": [3, "jan.schroeder@example.org"], "consulted": [], "informed": [5]}))]
 pub struct RaciInput {
-    /// The accountable user's id; required whenever any other role is set. Omit everything
-    /// (or send all lists empty and no accountable) to clear the template.
+    /// The accountable user (id or e-mail); required whenever any other role is set. Omit
+    /// everything (or send all lists empty and no accountable) to clear the template.
     pub accountable: Option<Accountable>,
-    /// Responsible users' ids; at most 50.
+    /// Responsible users, by id or e-mail (a sync script maps people by e-mail); at most 50.
     #[serde(
         default,
         deserialize_with = "crate::common::parse::at_most::<50, _, _>"
     )]
     #[schema(max_items = 50)]
-    pub responsible: Vec<i64>,
-    /// Consulted users' ids; at most 50.
+    pub responsible: Vec<PersonId>,
+    /// Consulted users, by id or e-mail; at most 50.
     #[serde(
         default,
         deserialize_with = "crate::common::parse::at_most::<50, _, _>"
     )]
     #[schema(max_items = 50)]
-    pub consulted: Vec<i64>,
-    /// Informed users' ids; at most 50.
+    pub consulted: Vec<PersonId>,
+    /// Informed users, by id or e-mail; at most 50.
     #[serde(
         default,
         deserialize_with = "crate::common::parse::at_most::<50, _, _>"
     )]
     #[schema(max_items = 50)]
-    pub informed: Vec<i64>,
+    pub informed: Vec<PersonId>,
 }
 
 /// The services where one person holds each role.
@@ -214,12 +222,12 @@ pub fn validate(
 ) -> Result<Vec<(i64, RaciRole)>, ApiError> {
     let mut errors = Vec::new();
     let accountable = match &input.accountable {
-        Some(Accountable::One(id)) => Some(*id),
-        Some(Accountable::Many(ids)) if ids.len() == 1 => ids.first().copied(),
-        Some(Accountable::Many(ids)) => {
+        Some(Accountable::One(person)) => Some(person),
+        Some(Accountable::Many(people)) if people.len() == 1 => people.first(),
+        Some(Accountable::Many(people)) => {
             errors.push(FieldError::new(
                 format!("{prefix}accountable"),
-                format!("must name exactly one person, not {}", ids.len()),
+                format!("must name exactly one person, not {}", people.len()),
             ));
             None
         }
@@ -230,50 +238,52 @@ pub fn validate(
         (RaciRole::Consulted, &input.consulted),
         (RaciRole::Informed, &input.informed),
     ];
-    if accountable.is_none() && errors.is_empty() && others.iter().any(|(_, ids)| !ids.is_empty()) {
+    if accountable.is_none()
+        && errors.is_empty()
+        && others.iter().any(|(_, people)| !people.is_empty())
+    {
         errors.push(FieldError::new(
             format!("{prefix}accountable"),
             "is required: every RACI has one accountable person",
         ));
     }
-    let mut wanted: Vec<i64> = others
+    // Every person named, by id or e-mail, looked up in one query each.
+    let all: Vec<&PersonId> = others
         .iter()
-        .flat_map(|(_, ids)| ids.iter().copied())
+        .flat_map(|(_, people)| people.iter())
+        .chain(accountable)
         .collect();
-    wanted.extend(accountable);
-    let known: HashMap<i64, bool> = users::table
-        .filter(users::id.eq_any(&wanted))
-        .select((users::id, users::active))
-        .load::<(i64, bool)>(conn)?
-        .into_iter()
-        .collect();
-    let mut check = |field: String, id: i64| match known.get(&id) {
-        None => errors.push(FieldError::new(field, format!("user {id} does not exist"))),
-        Some(false) => errors.push(FieldError::new(
-            field,
-            format!("user {id} is deactivated and cannot hold a role"),
-        )),
-        Some(true) => {}
+    let people = PersonId::lookup(conn, &all)?;
+    let mut check = |field: String, person: &PersonId| -> Option<i64> {
+        match people.get(person) {
+            None => {
+                errors.push(FieldError::new(field, person.unknown()));
+                None
+            }
+            Some((id, false)) => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("user {id} is deactivated and cannot hold a role"),
+                ));
+                None
+            }
+            Some((id, true)) => Some(*id),
+        }
     };
-    if let Some(id) = accountable {
-        check(format!("{prefix}accountable"), id);
-    }
-    for (role, ids) in &others {
-        for (i, id) in ids.iter().enumerate() {
-            check(format!("{prefix}{}[{i}]", role.as_str()), *id);
+    let accountable = accountable.and_then(|p| check(format!("{prefix}accountable"), p));
+    let mut rows: Vec<(i64, RaciRole)> = Vec::new();
+    rows.extend(accountable.map(|id| (id, RaciRole::Accountable)));
+    for (role, people) in &others {
+        for (i, person) in people.iter().enumerate() {
+            if let Some(id) = check(format!("{prefix}{}[{i}]", role.as_str()), person)
+                && !rows.contains(&(id, *role))
+            {
+                rows.push((id, *role));
+            }
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
-    }
-    let mut rows: Vec<(i64, RaciRole)> = Vec::new();
-    rows.extend(accountable.map(|id| (id, RaciRole::Accountable)));
-    for (role, ids) in &others {
-        for id in ids.iter() {
-            if !rows.contains(&(*id, *role)) {
-                rows.push((*id, *role));
-            }
-        }
     }
     Ok(rows)
 }

@@ -135,6 +135,17 @@ pub enum ApiError {
         /// Keys of the items in it.
         items: Vec<String>,
     },
+    /// 409 `stale-source`: an upsert by reference carries a `source_updated_at` older than the
+    /// one already applied; a late or retried delivery cannot roll an item back.
+    #[error("stale source: {0}")]
+    StaleSource(String),
+    /// 409 `item-deleted`: the reference belongs to a deleted item (or comment).
+    #[error("deleted: {0}")]
+    Deleted(String),
+    /// 412 `precondition-failed`: `If-Match` or `If-None-Match` does not hold for a resource
+    /// that does not exist, or exists where it must not.
+    #[error("precondition failed: {0}")]
+    PreconditionNotMet(String),
     /// 412: `If-Match` names a version that is no longer current.
     #[error("stale version")]
     PreconditionFailed {
@@ -310,6 +321,11 @@ impl ApiError {
                     items.join(", ")
                 ),
             ),
+            ApiError::StaleSource(d) => ("stale-source", "Stale source", d.clone()),
+            ApiError::Deleted(d) => ("item-deleted", "Deleted", d.clone()),
+            ApiError::PreconditionNotMet(d) => {
+                ("precondition-failed", "Precondition failed", d.clone())
+            }
             ApiError::PreconditionFailed { current_version } => (
                 "stale-version",
                 "Precondition failed",
@@ -438,9 +454,12 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) | ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::Taken { .. } | ApiError::WipLimitExceeded { .. } => {
-                StatusCode::CONFLICT
-            }
+            ApiError::Conflict(_)
+            | ApiError::Taken { .. }
+            | ApiError::WipLimitExceeded { .. }
+            | ApiError::StaleSource(_)
+            | ApiError::Deleted(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionNotMet(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,

@@ -19,7 +19,7 @@ pub struct PersonRef {
 
 /// A person named in a request body: a user id, or an e-mail address (any case), so that a
 /// sync script can map the people of another system by e-mail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 #[schema(example = json!("anna.berg@example.org"))]
 pub enum PersonId {
@@ -30,6 +30,66 @@ pub enum PersonId {
 }
 
 impl PersonId {
+    /// What a request says when this person is nobody.
+    pub fn unknown(&self) -> String {
+        match self {
+            PersonId::Id(id) => format!("user {id} does not exist"),
+            PersonId::Email(email) => format!("there is no user with the e-mail {email}"),
+        }
+    }
+
+    /// The users these name, as `(id, active)`, in two queries at most (ids, e-mails); a
+    /// person who is nobody is missing from the map.
+    pub fn lookup(
+        conn: &mut crate::common::db::DbConnection,
+        people: &[&PersonId],
+    ) -> Result<std::collections::HashMap<PersonId, (i64, bool)>, crate::common::error::ApiError>
+    {
+        use crate::common::db::schema::users;
+        use diesel::prelude::*;
+        let ids: Vec<i64> = people
+            .iter()
+            .filter_map(|p| match p {
+                PersonId::Id(id) => Some(*id),
+                PersonId::Email(_) => None,
+            })
+            .collect();
+        let emails: Vec<String> = people
+            .iter()
+            .filter_map(|p| match p {
+                PersonId::Email(email) => Some(email.trim().to_lowercase()),
+                PersonId::Id(_) => None,
+            })
+            .collect();
+        let mut found = std::collections::HashMap::new();
+        if !ids.is_empty() {
+            for (id, active) in users::table
+                .filter(users::id.eq_any(&ids))
+                .select((users::id, users::active))
+                .load::<(i64, bool)>(conn)?
+            {
+                found.insert(PersonId::Id(id), (id, active));
+            }
+        }
+        if !emails.is_empty() {
+            let by_email: std::collections::HashMap<String, (i64, bool)> = users::table
+                .filter(crate::common::db::lower(users::email).eq_any(&emails))
+                .select((users::email, users::id, users::active))
+                .load::<(String, i64, bool)>(conn)?
+                .into_iter()
+                .map(|(email, id, active)| (email.to_lowercase(), (id, active)))
+                .collect();
+            for person in people {
+                if let PersonId::Email(email) = person
+                    && let Some(user) = by_email.get(&email.trim().to_lowercase())
+                {
+                    found.insert((*person).clone(), *user);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The user id this names, or a 422 field error naming `field`: an unknown e-mail or id,
     /// or (with `active_only`) a deactivated user.
     pub fn resolve(

@@ -407,7 +407,7 @@ fn ensure_demand_board(conn: &mut DbConnection, key: &str) -> Result<(), ApiErro
         name: "Demands".into(),
         description: "Demands of stakeholders; created with the first demand.".into(),
         columns: None,
-        lead: first_admin,
+        lead: first_admin.map(crate::common::person::PersonId::Id),
     };
     // The system makes it, not the person who happens to raise the first demand.
     match conn.transaction(|conn| Board::create(conn, &form, &Actor::SYSTEM)) {

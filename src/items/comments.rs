@@ -37,8 +37,59 @@ pub struct Comment {
     pub updated_at: DateTime<Utc>,
     /// Set when it was deleted (the tombstone stays in the thread).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The same comment in other systems (set by `PUT …/comments/by-ref/{system}/{key}`).
+    pub external_refs: Vec<CommentRef>,
     /// Increases with every change; send it back in `If-Match`.
     pub version: i64,
+}
+
+/// A comment's reference in another system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommentRef {
+    /// The other system (`jira`).
+    pub system: String,
+    /// The comment's stable id there.
+    pub key: String,
+    /// A link to it there.
+    pub url: Option<String>,
+}
+
+/// The references of comments by id (one query).
+fn refs_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<CommentRef>>, ApiError> {
+    use crate::common::db::schema::comment_external_refs as refs;
+    let mut found: std::collections::HashMap<i64, Vec<CommentRef>> = Default::default();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    for (id, system, key, url) in refs::table
+        .filter(refs::comment_id.eq_any(ids))
+        .order((refs::comment_id, refs::system))
+        .select((refs::comment_id, refs::system, refs::ext_key, refs::url))
+        .load::<(i64, String, String, Option<String>)>(conn)?
+    {
+        found
+            .entry(id)
+            .or_default()
+            .push(CommentRef { system, key, url });
+    }
+    Ok(found)
+}
+
+/// Comments of stored rows with their references.
+fn with_refs(conn: &mut DbConnection, rows: Vec<CommentRow>) -> Result<Vec<Comment>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let mut refs = refs_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut comment = to_comment(row);
+            comment.external_refs = refs.remove(&comment.id).unwrap_or_default();
+            comment
+        })
+        .collect())
 }
 
 /// The body of a new or changed comment.
@@ -80,6 +131,7 @@ fn to_comment(row: CommentRow) -> Comment {
         updated_at: updated_at.and_utc(),
         deleted_at: deleted_at.map(|t| t.and_utc()),
         version,
+        external_refs: Vec::new(),
     }
 }
 
@@ -92,6 +144,13 @@ fn check_body(body: &str) -> Result<String, ApiError> {
     } else {
         Err(ApiError::Validation(errors))
     }
+}
+
+/// The comment `id` on item `item_id` (its tombstone when deleted), with its references.
+pub(crate) fn find(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<Comment, ApiError> {
+    let mut comment = comment(conn, item_id, id)?;
+    comment.external_refs = refs_of(conn, &[id])?.remove(&id).unwrap_or_default();
+    Ok(comment)
 }
 
 fn comment(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<Comment, ApiError> {
@@ -150,7 +209,7 @@ pub fn list(
     }
     let rows: Vec<CommentRow> = query.limit(limit + 1).load(conn)?;
     Ok(Page::from_rows(
-        rows.into_iter().map(to_comment).collect(),
+        with_refs(conn, rows)?,
         limit,
         |c: &Comment| c.id,
     ))
@@ -193,7 +252,7 @@ pub fn add(
         actor,
         json!({"comment": id}),
     )?;
-    Ok((item.key.clone(), comment(conn, item.id, id)?))
+    Ok((item.key.clone(), find(conn, item.id, id)?))
 }
 
 /// Changes the text of a comment: its author only, not once deleted, honouring `If-Match`;
@@ -221,6 +280,10 @@ pub fn edit(
     }
     expected.check(current.version)?;
     let text = check_body(&input.body)?;
+    if current.body.as_deref() == Some(text.as_str()) {
+        // The same text again: no change, no event, the same version.
+        return find(conn, item.id, id);
+    }
     crate::versioned_write!(
         conn,
         item_comments,
@@ -241,7 +304,7 @@ pub fn edit(
         actor,
         json!({"comment": id, "body": {"old": current.body, "new": text}}),
     )?;
-    comment(conn, item.id, id)
+    find(conn, item.id, id)
 }
 
 /// Deletes a comment, leaving its tombstone in the thread: its author, or anyone when

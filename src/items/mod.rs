@@ -4,14 +4,16 @@
 //! `demand` and `incident` (the type-specific fields), `types` (the API shapes and forms),
 //! `rows` (the stored row), `queries` (reading whole items), `list`, `moves`, `raci`,
 //! `writes` (create, change, delete), `comments`, `links`, `history`, `activity` (the
-//! stream across items), and the HTTP
-//! `handlers` on top.
+//! stream across items), `by_ref` (items and comments by their reference in another
+//! system), and the HTTP `handlers` on top.
 //!
 //! Layer: feature 6 in the order of `tests/layering.rs`; it may import the kernel, web plumbing
 //! and the features before it (`users` … `sla`), never a feature after it, a workflow or the
 //! app.
 
 pub mod activity;
+pub mod by_ref;
+pub mod by_ref_handlers;
 pub mod comments;
 pub mod demand;
 pub mod handlers;
@@ -29,7 +31,13 @@ pub mod writes;
 
 /// Mounts the item endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(handlers::list_items)
+    // The by-ref paths first: their literal segment must win over `{key}`.
+    cfg.service(by_ref_handlers::put_item_by_ref)
+        .service(by_ref_handlers::get_item_by_ref)
+        .service(by_ref_handlers::delete_item_by_ref)
+        .service(by_ref_handlers::put_comment_by_ref)
+        .service(by_ref_handlers::delete_comment_by_ref)
+        .service(handlers::list_items)
         .service(handlers::create_item)
         .service(handlers::get_item)
         .service(handlers::update_item)

@@ -158,13 +158,6 @@ impl Item {
                 format!("column {} is not on this item's board", request.column),
             ));
         };
-        incidents::on_move(
-            conn,
-            row.id,
-            row.item_type == ItemType::Incident.as_str(),
-            ColumnCategory::parse(&category),
-            request.resolution.as_deref(),
-        )?;
         // The column's items in board order, without the one being moved (one query).
         let others = column_order(conn, column_id, Some(row.id))?;
         let overridden = if column_id == row.column_id {
@@ -186,6 +179,22 @@ impl Item {
             (_, Some(after)) => position_of("after", after)? + 1,
             _ => others.len(),
         };
+        if column_id == row.column_id {
+            let now_at = column_order(conn, column_id, None)?
+                .iter()
+                .position(|o| o.0 == row.id);
+            if now_at == Some(at) {
+                // Already there: no change, no event, the same version.
+                return Item::find(conn, &row.key);
+            }
+        }
+        incidents::on_move(
+            conn,
+            row.id,
+            row.item_type == ItemType::Incident.as_str(),
+            ColumnCategory::parse(&category),
+            request.resolution.as_deref(),
+        )?;
         let new_rank = rank_at(conn, &others, at)?;
         let stamp = now();
         let category = ColumnCategory::parse(&category);

@@ -108,7 +108,7 @@ fn refs_of(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<ExternalRef>>, ApiError> {
     let mut refs: HashMap<i64, Vec<ExternalRef>> = HashMap::new();
-    for (id, system, key, url) in item_external_refs::table
+    for (id, system, key, url, alias) in item_external_refs::table
         .filter(item_external_refs::item_id.eq_any(ids))
         .order((item_external_refs::item_id, item_external_refs::system))
         .select((
@@ -116,12 +116,16 @@ fn refs_of(
             item_external_refs::system,
             item_external_refs::ext_key,
             item_external_refs::url,
+            item_external_refs::alias,
         ))
-        .load::<(i64, String, String, Option<String>)>(conn)?
+        .load::<(i64, String, String, Option<String>, Option<String>)>(conn)?
     {
-        refs.entry(id)
-            .or_default()
-            .push(ExternalRef { system, key, url });
+        refs.entry(id).or_default().push(ExternalRef {
+            system,
+            key,
+            url,
+            alias,
+        });
     }
     Ok(refs)
 }

@@ -91,12 +91,13 @@ pub struct ItemRaci {
 /// The same item in another system, for sync scripts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"system": "jira", "key": "OZG-123", "url": "https://jira.example.org/browse/OZG-123"}))]
+#[schema(example = json!({"system": "jira", "key": "10042", "alias": "OZG-123", "url": "https://jira.example.org/browse/OZG-123"}))]
 pub struct ExternalRef {
     /// The other system: lower-case letters, digits, `-`, `_` (`jira`, `openproject`).
     #[schema(min_length = 1, max_length = 31, pattern = "^[a-z][a-z0-9_-]{0,30}$")]
     pub system: String,
-    /// The item's key or id there; unique per system across all items.
+    /// The item's *stable* id there (Jira's numeric issue id, OpenProject's work-package id),
+    /// which survives a move between projects; unique per system across all items.
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -106,6 +107,11 @@ pub struct ExternalRef {
     /// A link to it there.
     #[schema(max_length = 2000, pattern = "^https?://[^\\s]+$")]
     pub url: Option<String>,
+    /// Its human key there (`OZG-123`), which may change (a Jira issue moved to another
+    /// project gets a new key); for reading, not for finding.
+    #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^[^\u0000]*$")]
+    pub alias: Option<String>,
 }
 
 /// A demand, task or incident.

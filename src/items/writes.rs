@@ -11,7 +11,7 @@ use crate::common::db::schema::{board_columns, boards, item_external_refs, item_
 use crate::common::db::{DbConnection, Lock, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
-use crate::common::text::{TagRule, check_text, http_url, required_text, tag_list};
+use crate::common::text::{TagRule, check_text, http_url, optional_text, required_text, tag_list};
 use crate::common::version::Precondition;
 use crate::items::demand::{self as demands, DemandInput};
 use crate::items::incident::{self as incidents, IncidentInput};
@@ -52,7 +52,18 @@ fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<Externa
         }
         let key = required_text(errors, &format!("external_refs[{i}].key"), &r.key, 200);
         let url = http_url(errors, &format!("external_refs[{i}].url"), r.url.as_deref());
-        out.push(ExternalRef { system, key, url });
+        let alias = optional_text(
+            errors,
+            &format!("external_refs[{i}].alias"),
+            r.alias.as_deref(),
+            200,
+        );
+        out.push(ExternalRef {
+            system,
+            key,
+            url,
+            alias,
+        });
     }
     out.sort_by(|a, b| a.system.cmp(&b.system));
     out
@@ -85,6 +96,7 @@ fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<
                 item_external_refs::system.eq(&r.system),
                 item_external_refs::ext_key.eq(&r.key),
                 item_external_refs::url.eq(&r.url),
+                item_external_refs::alias.eq(&r.alias),
             ))
             .execute(conn)?;
     }

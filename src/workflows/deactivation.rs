@@ -25,10 +25,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// Who takes over when a user is deactivated.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"replacement": 4}))]
+#[schema(example = json!({"replacement": "anja.krueger@example.org"}))]
 pub struct Deactivation {
-    /// The active user who becomes accountable for the services this user is accountable for.
-    pub replacement: Option<i64>,
+    /// The active user (id or e-mail) who becomes accountable for the services this user is
+    /// accountable for.
+    pub replacement: Option<crate::common::person::PersonId>,
 }
 
 /// Deactivate a user.
@@ -102,12 +103,20 @@ async fn set_active(
     id: i64,
     if_match: Precondition,
     active: bool,
-    replacement: Option<i64>,
+    replacement: Option<crate::common::person::PersonId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let actor = caller.actor;
     let user = db
         .transaction(move |conn| {
+            let replacement = match &replacement {
+                None => None,
+                Some(person) => Some(
+                    person
+                        .resolve(conn, "replacement", false)?
+                        .map_err(|e| ApiError::Validation(vec![e]))?,
+                ),
+            };
             let hand_over = |conn: &mut crate::common::db::DbConnection| {
                 hand_over_accountability(conn, id, replacement, &actor)?;
                 if let Some(replacement) = replacement {

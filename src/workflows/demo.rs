@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::board::model::{Board, NewBoard, NewColumn};
 use crate::catalog::import::{self, ImportFormat};
 use crate::catalog::organizations::Organization;
-use crate::catalog::raci::{self, Accountable, RaciInput};
+use crate::catalog::raci::{self, Accountable, PersonId, RaciInput};
 use crate::common::actor::{Actor, Principal, Role};
 use crate::common::password;
 use crate::common::version::Precondition;
@@ -218,7 +218,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
                 name: board.name.clone(),
                 description: board.description.clone(),
                 columns: Some(board.columns.clone()),
-                lead: Some(person(&people, files::BOARDS.0, &board.lead)?),
+                lead: Some(PersonId::Id(person(&people, files::BOARDS.0, &board.lead)?)),
             };
             Board::create(conn, &form, &Actor::SYSTEM)?;
         }
@@ -329,16 +329,20 @@ fn seed_raci(
     people: &HashMap<String, i64>,
 ) -> Result<(), ApiError> {
     let file = files::RACI.0;
-    let ids = |cell: &str| -> Result<Vec<i64>, ApiError> {
+    let ids = |cell: &str| -> Result<Vec<PersonId>, ApiError> {
         cell.split('|')
             .map(str::trim)
             .filter(|e| !e.is_empty())
-            .map(|email| person(people, file, email))
+            .map(|email| person(people, file, email).map(PersonId::Id))
             .collect()
     };
     for row in rows {
         let template = RaciInput {
-            accountable: Some(Accountable::One(person(people, file, &row.accountable)?)),
+            accountable: Some(Accountable::One(PersonId::Id(person(
+                people,
+                file,
+                &row.accountable,
+            )?))),
             responsible: ids(&row.responsible)?,
             consulted: ids(&row.consulted)?,
             informed: ids(&row.informed)?,

@@ -470,14 +470,21 @@ async fn concurrent_writes_without_if_match_never_get_412(app: TestApp) {
         .await
         .json();
     let events = history["items"].as_array().map(Vec::len).unwrap_or(0);
-    // Each write moved the version on by one and wrote its event: none was lost.
+    // Each write that changed something moved the version on by one and wrote its event: none
+    // was lost. A write that found the item as it wanted it (the same RACI or column as the
+    // write before it) changed nothing and wrote nothing; the 40 titles all differ.
     let writes = events as i64 - 1 - accountable_events(&history);
     assert_eq!(
         after["version"].as_i64(),
         item["version"].as_i64().map(|v| v + writes),
         "{after}"
     );
-    assert_eq!(writes, 80, "{history}");
+    assert!((40..=80).contains(&writes), "{writes} writes: {history}");
+    let titles = history["items"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["data"]["title"].is_object()).count())
+        .unwrap_or_default();
+    assert_eq!(titles, 40, "{history}");
     // A stale If-Match is still a 412, naming the current version.
     let stale = app
         .request(Method::PATCH, "/api/v1/items/LWW-1")

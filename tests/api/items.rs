@@ -838,7 +838,7 @@ async fn external_references_map_items_to_other_systems(app: TestApp) {
     assert_eq!(patched.status, 200, "{}", patched.text);
     assert_eq!(
         patched.json()["external_refs"],
-        json!([{"system": "openproject", "key": "4711", "url": null}])
+        json!([{"system": "openproject", "key": "4711", "url": null, "alias": null}])
     );
     let gone = app
         .get(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod boards;
+mod by_ref;
 mod catalog;
 mod changes;
 mod cli;

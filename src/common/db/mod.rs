@@ -416,11 +416,42 @@ pub enum Lock {
     SlaPolicy(i64),
     /// The set of active admins, for the rule that one must remain.
     Admins,
+    /// A reference into another system (`jira`, `10042`) that an upsert by reference looks up
+    /// and then creates: two upserts of one reference take turns, so the second finds the
+    /// first's item instead of creating another. Taken before any row lock; the number is
+    /// [`external_ref_key`].
+    ExternalRef(i64),
+}
+
+/// The advisory-lock key of an external reference: FNV-1a (64 bit) over `kind`, system and key,
+/// stable across processes and versions (unlike Rust's `DefaultHasher`).
+pub fn external_ref_key(kind: &str, system: &str, key: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in kind
+        .bytes()
+        .chain([0])
+        .chain(system.bytes())
+        .chain([0])
+        .chain(key.bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// The advisory-lock key of the admin set (PostgreSQL's `pg_advisory_xact_lock`): any number
 /// that nothing else uses; this one spells "opsadmin" in ASCII.
 const ADMINS_LOCK_KEY: i64 = 0x6f70_7361_646d_696e;
+
+/// The class (first key) of the two-key advisory locks of external references.
+const EXTERNAL_REF_LOCK_CLASS: i32 = 0x6f70_6272; // "opbr"
+
+/// A 64-bit hash folded to the 32 bits of a two-key advisory lock.
+fn fold(hash: i64) -> i32 {
+    let hash = u64::from_ne_bytes(hash.to_ne_bytes());
+    i32::from_ne_bytes(((hash ^ (hash >> 32)) as u32).to_ne_bytes())
+}
 
 /// Locks `what` until the end of the transaction, so that a rule which reads and then writes
 /// (WIP limits, ranks, versions, the last admin) holds under concurrent writers.
@@ -446,6 +477,15 @@ pub fn lock(conn: &mut DbConnection, what: Lock) -> Result<bool, ApiError> {
         Lock::Comment(id) => ("SELECT 1 FROM item_comments WHERE id = $1 FOR UPDATE", id),
         Lock::SlaPolicy(id) => ("SELECT 1 FROM sla_policies WHERE id = $1 FOR UPDATE", id),
         Lock::Admins => ("SELECT pg_advisory_xact_lock($1)", ADMINS_LOCK_KEY),
+        // Two keys: the class of lock and the reference's hash, so that no other advisory lock
+        // (the admins', the feed's numbering) can collide with one.
+        Lock::ExternalRef(hash) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind::<diesel::sql_types::Integer, _>(EXTERNAL_REF_LOCK_CLASS)
+                .bind::<diesel::sql_types::Integer, _>(fold(hash))
+                .execute(pg)?;
+            return Ok(true);
+        }
     };
     diesel::sql_query(sql).bind::<BigInt, _>(id).execute(pg)?;
     Ok(true)

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{broken, files, read_toml};
 use crate::board::model::{Board, Column, ColumnCategory};
 use crate::catalog::organizations::Organization;
-use crate::catalog::raci::{Accountable, RaciInput};
+use crate::catalog::raci::{Accountable, PersonId, RaciInput};
 use crate::common::actor::Actor;
 use crate::common::version::Precondition;
 use crate::db::DbConnection;
@@ -377,8 +377,12 @@ pub(super) fn seed_items(
                     .first(conn)
                     .optional()?;
                 form.raci = Some(RaciInput {
-                    accountable: Some(Accountable::One(lead)),
-                    responsible: case_worker.filter(|w| *w != lead).into_iter().collect(),
+                    accountable: Some(Accountable::One(PersonId::Id(lead))),
+                    responsible: case_worker
+                        .filter(|w| *w != lead)
+                        .map(PersonId::Id)
+                        .into_iter()
+                        .collect(),
                     consulted: Vec::new(),
                     informed: Vec::new(),
                 });
