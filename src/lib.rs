@@ -94,7 +94,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(demands::configure)
             .configure(incidents::configure)
             .configure(sla::configure)
-            .configure(changes::configure),
+            .configure(changes::configure)
+            .service(workflows::jira::handlers::import_jira),
     );
 }
 
@@ -179,6 +180,7 @@ pub fn build_app(
             }),
         )
         .default_service(actix_web::web::to(web::routes::no_route))
+        .wrap(from_fn(web::idempotency::idempotency))
         .wrap(from_fn(web::routes::strict_query))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(from_fn(head_as_get))

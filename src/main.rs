@@ -84,6 +84,22 @@ enum ImportCommand {
         /// The file (.csv or .json).
         file: std::path::PathBuf,
     },
+    /// Import JIRA issues (as its REST API returns them with expand=changelog: a search
+    /// response, pages of them one after the other, or an array of issues) into a board, by the
+    /// mapping file (see docs/jira-mapping.sample.toml). All or nothing; importing again updates
+    /// instead of duplicating. --dry-run reports what would happen and every unmapped status,
+    /// type, priority, component and person, and writes nothing.
+    #[command(after_help = DATABASE_HELP)]
+    Jira {
+        /// The export (.json).
+        file: std::path::PathBuf,
+        /// The mapping file (.toml).
+        #[arg(long)]
+        mapping: std::path::PathBuf,
+        /// Report only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +181,14 @@ fn run(command: Command) -> Result<(), String> {
         Command::Import {
             command: ImportCommand::Services { file },
         } => import_file(&settings, &file, "services", import::parse, import::apply),
+        Command::Import {
+            command:
+                ImportCommand::Jira {
+                    file,
+                    mapping,
+                    dry_run,
+                },
+        } => import_jira(&settings, &file, &mapping, dry_run),
         Command::Import {
             command: ImportCommand::Organizations { file },
         } => import_file(
@@ -376,6 +400,89 @@ fn print_users(users: &[User]) {
             .join("  ");
         println!("{}", line.trim_end());
     }
+}
+
+/// `opsboard import jira FILE --mapping MAPPING [--dry-run]`: the report on stdout, the unmapped
+/// values (a refused run's reasons) one per line on stderr.
+fn import_jira(
+    settings: &Settings,
+    file: &std::path::Path,
+    mapping: &std::path::Path,
+    dry_run: bool,
+) -> Result<(), String> {
+    use opsboard::workflows::jira::import;
+    let export = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mapping_text = std::fs::read_to_string(mapping)
+        .map_err(|e| format!("cannot read {}: {e}", mapping.display()))?;
+    let db = opsboard::startup::open_database(settings)?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} issues {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = db.run_here(|conn| {
+        if dry_run {
+            import::dry_run(conn, &export, &mapping_text)
+        } else {
+            opsboard::common::history::in_transaction(conn, |conn| {
+                import::run(
+                    conn,
+                    &export,
+                    &mapping_text,
+                    &Actor::SYSTEM,
+                    &mut |done, total| {
+                        bar.set_length(total as u64);
+                        bar.set_position(done as u64);
+                    },
+                )
+            })
+        }
+    });
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(opsboard::error::ApiError::Validation(errors)) => {
+            for e in &errors {
+                eprintln!("{}: {}", e.field, e.message);
+            }
+            return Err(format!(
+                "{} problem(s) found; nothing was imported",
+                errors.len()
+            ));
+        }
+        Err(other) => return Err(other.problem().detail),
+    };
+    println!(
+        "{}{} issues into {}: {} created, {} updated, {} unchanged, {} skipped ({:.2} s)",
+        if report.dry_run { "dry run: " } else { "" },
+        report.issues,
+        report.board,
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.skipped,
+        started.elapsed().as_secs_f64()
+    );
+    let by = |map: &std::collections::BTreeMap<String, usize>| {
+        map.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("  by type:   {}", by(&report.by_type));
+    println!("  by column: {}", by(&report.by_column));
+    println!(
+        "  {} status changes, {} comments, {} links; {} attachments not imported",
+        report.moves, report.comments, report.links, report.attachments_skipped
+    );
+    for line in report.unmapped.lines() {
+        println!("  {line}");
+    }
+    if dry_run && !report.unmapped.is_empty() {
+        println!("  a real run is refused until these are mapped or have a fallback");
+    }
+    Ok(())
 }
 
 /// `opsboard import services|organizations FILE`: parse, validate every row, write all in one

@@ -36,6 +36,7 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
         (name = "boards", description = "Kanban boards and their workflow columns"),
         (name = "items", description = "Demands, tasks and incidents: RACI, moves, history"),
         (name = "sla", description = "Service-level agreements: response and resolution targets of incidents per severity and service"),
+        (name = "imports", description = "Bringing in history from JIRA"),
         (name = "changes", description = "The changes feed: every change of every entity in commit order, for sync scripts"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),
     ),
@@ -141,15 +142,16 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     }
     for (path, item) in api.paths.paths.iter_mut() {
         let has_id = path.contains('{');
+        // (method, takes Idempotency-Key, operation)
         let operations = [
-            ("GET", item.get.as_mut()),
-            ("POST", item.post.as_mut()),
-            ("PUT", item.put.as_mut()),
-            ("PATCH", item.patch.as_mut()),
-            ("DELETE", item.delete.as_mut()),
+            ("GET", false, item.get.as_mut()),
+            ("POST", true, item.post.as_mut()),
+            ("PUT", false, item.put.as_mut()),
+            ("PATCH", true, item.patch.as_mut()),
+            ("DELETE", false, item.delete.as_mut()),
         ];
         let public = PUBLIC_PATHS.contains(&path.as_str());
-        for (method, operation) in operations {
+        for (method, idempotent, operation) in operations {
             let Some(operation) = operation else {
                 continue;
             };
@@ -158,6 +160,9 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 require_bearer(operation, token::required_scope(method, path));
                 if method != "GET" {
                     add_origin_header(operation);
+                }
+                if idempotent {
+                    add_idempotency_key(operation);
                 }
             }
             add_precondition_failed(operation);
@@ -242,6 +247,48 @@ fn require_bearer(operation: &mut Operation, scope: token::Scope) {
         security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
         security.push(SecurityRequirement::new("api_token", [scope.as_str()]));
     }
+}
+
+/// Every POST and PATCH may carry an `Idempotency-Key`: a repeat replays the first response.
+fn add_idempotency_key(operation: &mut Operation) {
+    use utoipa::openapi::path::ParameterBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .description(Some(
+            "A key of your choice (a UUID) that makes the request safe to retry: a repeat with \
+             the same key, method, path and body within 24 hours gets the first response again \
+             (with `Idempotency-Replayed: true`) and writes nothing; the same key with another \
+             request is a 422 `idempotency-key-reused`; a repeat while the first still runs a \
+             409 `idempotency-key-in-use`. Keys are per caller.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(257))
+                .pattern(Some("^[!-~]{1,255}$|^\"[!-~]{1,255}\"$"))
+                .examples([serde_json::json!("8e03978e-40d5-43e8-bc93-6894a57f9324")]),
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(parameter));
+    let responses = &mut operation.responses.responses;
+    responses.entry("409".to_string()).or_insert_with(|| {
+        RefOr::T(problem_response(
+            "Conflict; also `idempotency-key-in-use` while the first request with the key runs",
+            None,
+        ))
+    });
+    responses.entry("422".to_string()).or_insert_with(|| {
+        RefOr::T(problem_response(
+            "Invalid input; also `idempotency-key-reused` for a key of another request",
+            None,
+        ))
+    });
 }
 
 /// Every write may name the origin its history event records.

@@ -223,6 +223,21 @@ fn watch_sla_breaches(state: AppState) {
     });
 }
 
+/// Deletes the stored responses of idempotent requests whose day is over, every ten minutes.
+fn clean_up_idempotency_keys(state: AppState) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            interval.tick().await;
+            match state.db.run(crate::common::idempotency::clean_up).await {
+                Ok(0) => {}
+                Ok(n) => log::debug!("deleted {n} expired idempotency key(s)"),
+                Err(e) => log::warn!("cleaning up idempotency keys failed: {e}"),
+            }
+        }
+    });
+}
+
 /// Refuses what a start cannot do before anything is changed: demo data in production.
 pub fn check_start(settings: &Settings, demo: bool) -> Result<(), String> {
     if demo && settings.is_production() {
@@ -288,6 +303,7 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     // after a load with tokio's default of 512, against the pool of 8).
     let blocking_threads = usize::try_from(pool_size).unwrap_or(8).max(2);
     watch_sla_breaches(state.clone());
+    clean_up_idempotency_keys(state.clone());
     let mut server = HttpServer::new(move || build_app(state.clone()))
         .worker_max_blocking_threads(blocking_threads)
         .shutdown_timeout(shutdown_timeout)

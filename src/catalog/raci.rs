@@ -288,6 +288,21 @@ pub fn validate(
     Ok(rows)
 }
 
+/// Whether the people holding each role (`held`, as stored) are exactly `rows` (as
+/// [`validate`] returns them): then a replace would change nothing, and writes nothing — no
+/// event, no new version — so a sync script that re-applies what it read makes no echo.
+pub fn same_roles(held: &[(RaciRole, &[PersonRef])], rows: &[(i64, RaciRole)]) -> bool {
+    let mut held: Vec<(i64, &str)> = held
+        .iter()
+        .flat_map(|(role, people)| people.iter().map(|p| (p.id, role.as_str())))
+        .collect();
+    let mut wanted: Vec<(i64, &str)> = rows.iter().map(|(id, r)| (*id, r.as_str())).collect();
+    held.sort_unstable();
+    wanted.sort_unstable();
+    wanted.dedup();
+    held == wanted
+}
+
 /// Replaces the template of a service in the caller's transaction, honouring `If-Match`.
 pub fn replace(
     conn: &mut DbConnection,
@@ -300,6 +315,15 @@ pub fn replace(
     expected.check(row.raci_version)?;
     let rows = validate(conn, input, "")?;
     let before = template(conn, key)?;
+    let held = [
+        (RaciRole::Accountable, before.accountable.as_slice()),
+        (RaciRole::Responsible, before.responsible.as_slice()),
+        (RaciRole::Consulted, before.consulted.as_slice()),
+        (RaciRole::Informed, before.informed.as_slice()),
+    ];
+    if same_roles(&held, &rows) {
+        return Ok(before);
+    }
     // updated_at moves too, so that `updated_since` shows the change to sync scripts.
     crate::versioned_write!(conn, services.raci_version, row.id, row.raci_version)?;
     diesel::delete(service_raci::table.filter(service_raci::service_id.eq(row.id)))

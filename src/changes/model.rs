@@ -18,7 +18,7 @@ use crate::common::db::schema::{
 use crate::common::error::ApiError;
 use crate::common::feed;
 use crate::common::history::{self, Event, EventNames};
-use crate::common::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::common::pagination::page_size;
 use crate::items::types::Item;
 
 /// The kinds of entity whose history the feed carries.
@@ -83,14 +83,7 @@ pub struct ChangeFilter {
 impl ChangeFilter {
     /// The page size, validated.
     pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::bad_field(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
-        }
+        page_size(self.limit)
     }
 
     /// The long poll's wait, validated.

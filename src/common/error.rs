@@ -146,6 +146,13 @@ pub enum ApiError {
     /// that does not exist, or exists where it must not.
     #[error("precondition failed: {0}")]
     PreconditionNotMet(String),
+    /// 409 `idempotency-key-in-use`: the first request with this `Idempotency-Key` is still
+    /// running; retry after `Retry-After`.
+    #[error("idempotency key in use")]
+    IdempotencyKeyInUse,
+    /// 422 `idempotency-key-reused`: the `Idempotency-Key` belongs to another request.
+    #[error("idempotency key reused: {0}")]
+    IdempotencyKeyReused(String),
     /// 412: `If-Match` names a version that is no longer current.
     #[error("stale version")]
     PreconditionFailed {
@@ -322,6 +329,18 @@ impl ApiError {
                 ),
             ),
             ApiError::StaleSource(d) => ("stale-source", "Stale source", d.clone()),
+            ApiError::IdempotencyKeyInUse => (
+                "idempotency-key-in-use",
+                "Idempotency key in use",
+                "The first request with this Idempotency-Key is still running; retry in a \
+                 moment to get its response."
+                    .to_string(),
+            ),
+            ApiError::IdempotencyKeyReused(d) => (
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                d.clone(),
+            ),
             ApiError::Deleted(d) => ("item-deleted", "Deleted", d.clone()),
             ApiError::PreconditionNotMet(d) => {
                 ("precondition-failed", "Precondition failed", d.clone())
@@ -399,6 +418,10 @@ impl ApiError {
                 ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => {
                     errors.clone()
                 }
+                ApiError::IdempotencyKeyReused(_) => vec![FieldError::new(
+                    "Idempotency-Key",
+                    "belongs to another request",
+                )],
                 ApiError::Taken { field: Some(field) } => {
                     vec![FieldError::new(*field, "is already taken")]
                 }
@@ -458,7 +481,9 @@ impl ResponseError for ApiError {
             | ApiError::Taken { .. }
             | ApiError::WipLimitExceeded { .. }
             | ApiError::StaleSource(_)
-            | ApiError::Deleted(_) => StatusCode::CONFLICT,
+            | ApiError::Deleted(_)
+            | ApiError::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PreconditionNotMet(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -506,6 +531,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) | ApiError::Busy(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::IdempotencyKeyInUse => {
+                response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::TooManyRequests {
                 retry_after_secs, ..

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod feed;
 pub mod history;
+pub mod idempotency;
 pub mod pagination;
 pub mod parse;
 pub mod password;

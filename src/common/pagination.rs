@@ -27,17 +27,23 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// A `limit` parameter as a page size: the default when absent, 400 naming `limit` when it is
+/// outside 1–[`MAX_LIMIT`].
+pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
 impl PageParams {
     /// The page size, validated.
     pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::bad_field(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
-        }
+        page_size(self.limit)
     }
 
     /// The decoded cursor, if any.

@@ -19,15 +19,46 @@ pub struct PersonRef {
 
 /// A person named in a request body: a user id, or an e-mail address (any case), so that a
 /// sync script can map the people of another system by e-mail.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
-#[schema(example = json!("anna.berg@example.org"))]
 pub enum PersonId {
     /// The user's id.
     Id(i64),
-    /// The user's login e-mail.
+    /// The user's login e-mail, any case.
     Email(String),
 }
+
+// Written by hand because the derive cannot put `format: email` on a variant's string: the
+// spec says `oneOf: [integer, string (email)]`.
+impl utoipa::PartialSchema for PersonId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .description(Some("The user's id.")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                    .max_length(Some(254))
+                    .description(Some("The user's login e-mail, any case.")),
+            )
+            .description(Some(
+                "A person: a user id, or an e-mail address (any case), so that a sync script can \
+                 map the people of another system by e-mail.",
+            ))
+            .examples(Some(serde_json::json!("anna.berg@example.org")))
+            .into()
+    }
+}
+
+impl ToSchema for PersonId {}
 
 impl PersonId {
     /// What a request says when this person is nobody.

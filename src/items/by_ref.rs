@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::catalog::raci::{self, RaciInput};
+use crate::catalog::raci::{self, RaciInput, RaciRole};
 use crate::common::actor::{Actor, Visibility};
 use crate::common::db::schema::{comment_external_refs, item_comments, item_external_refs, items};
 use crate::common::db::{self, DbConnection, Lock};
@@ -22,6 +22,7 @@ use crate::items::incident::IncidentInput;
 use crate::items::types::{
     ExternalRef, Item, ItemChanges, ItemType, MoveRequest, NewItem, Priority,
 };
+use crate::items::writes::is_valid_system;
 
 /// The body of `PUT /api/v1/items/by-ref/{system}/{key}`: the fields of `POST /items` plus
 /// the reference's `alias`, `url` and `source_updated_at`, and where the item stands. Creating
@@ -76,12 +77,15 @@ pub struct ItemUpsert {
     pub demand: Option<DemandInput>,
     /// Incident fields (incidents only).
     pub incident: Option<IncidentInput>,
-    /// The item's human key in the other system (`OZG-123`), which may change.
+    /// The item's human key in the other system (`OZG-123`), which may change; `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 200, pattern = r"^[^\u0000]*$")]
-    pub alias: Option<String>,
-    /// A link to the item in the other system.
+    pub alias: Option<Option<String>>,
+    /// A link to the item in the other system; `null` removes it.
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 2000, pattern = "^https?://[^\\s]+$")]
-    pub url: Option<String>,
+    pub url: Option<Option<String>>,
     /// The other system's own time of this state of the item (Jira's `updated`): an upsert
     /// older than the one applied last is refused (409 `stale-source`) and changes nothing.
     pub source_updated_at: Option<DateTime<Utc>>,
@@ -108,9 +112,11 @@ pub struct CommentUpsert {
         pattern = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
     )]
     pub body: String,
-    /// A link to the comment in the other system.
+    /// A link to the comment in the other system; left as it is when omitted, `null` removes
+    /// it.
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(max_length = 2000, pattern = "^https?://[^\\s]+$")]
-    pub url: Option<String>,
+    pub url: Option<Option<String>>,
     /// The other system's own time of this version of the comment (older → 409
     /// `stale-source`).
     pub source_updated_at: Option<DateTime<Utc>>,
@@ -128,12 +134,7 @@ pub enum Upserted {
 /// A system name and a key there, checked: 422 naming `system` or `key`.
 fn check_reference(system: &str, key: &str) -> Result<(String, String), ApiError> {
     let mut errors = Vec::new();
-    let valid_system = system.len() <= 31
-        && system.starts_with(|c: char| c.is_ascii_lowercase())
-        && system
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !valid_system {
+    if !is_valid_system(system) {
         errors.push(FieldError::new(
             "system",
             "must be lower-case letters, digits, `-` or `_`, such as jira",
@@ -208,8 +209,15 @@ pub fn upsert(
 ) -> Result<(Item, Upserted), ApiError> {
     let (system, key) = check_reference(system, key)?;
     let mut errors = Vec::new();
-    let alias = optional_text(&mut errors, "alias", body.alias.as_deref(), 200);
-    let url = http_url(&mut errors, "url", body.url.as_deref());
+    // Outer `None`: not named (stays as it is); `Some(None)`: removed.
+    let alias = body
+        .alias
+        .as_ref()
+        .map(|a| optional_text(&mut errors, "alias", a.as_deref(), 200));
+    let url = body
+        .url
+        .as_ref()
+        .map(|u| http_url(&mut errors, "url", u.as_deref()));
     ApiError::from_fields(errors)?;
     // Two upserts of one reference take turns: the second finds the first's item.
     db::lock(
@@ -222,7 +230,16 @@ pub fn upsert(
                 "If-Match names a version, but no item has the reference {system} {key}."
             )));
         }
-        let item = create(conn, &system, &key, body, alias, url, actor, manages)?;
+        let item = create(
+            conn,
+            &system,
+            &key,
+            body,
+            alias.flatten(),
+            url.flatten(),
+            actor,
+            manages,
+        )?;
         return Ok((item, Upserted::Created));
     };
     if deleted_at.is_some() {
@@ -273,8 +290,8 @@ pub fn upsert(
         .map(|r| {
             if r.system == system && r.key == key {
                 ExternalRef {
-                    alias: alias.clone().or(r.alias.clone()),
-                    url: url.clone().or(r.url.clone()),
+                    alias: alias.clone().unwrap_or(r.alias.clone()),
+                    url: url.clone().unwrap_or(r.url.clone()),
                     ..r.clone()
                 }
             } else {
@@ -297,7 +314,14 @@ pub fn upsert(
     // Checked once above; the steps below hold the item's lock.
     Item::update(conn, &item_key, &changes, actor, Precondition::ANY)?;
     if let Some(input) = &body.raci {
-        raci::validate(conn, input, "raci.")?;
+        // Checked here first, so that the errors name the fields of this body (`raci.…`).
+        let rows = raci::validate(conn, input, "raci.")?;
+        if !rows.iter().any(|(_, role)| *role == RaciRole::Accountable) {
+            return Err(ApiError::invalid(
+                "raci.accountable",
+                "is required: every item has one accountable person",
+            ));
+        }
         Item::replace_raci(conn, &item_key, input, actor, manages, Precondition::ANY)?;
     }
     place(conn, &item_key, body, actor, manages)?;
@@ -351,7 +375,18 @@ fn create(
         incident: body.incident.clone(),
         override_wip: body.override_wip,
     };
-    let item = Item::create(conn, &form, actor, manages)?;
+    let item = match Item::create(conn, &form, actor, manages) {
+        Ok(item) => item,
+        // A creation that names the reference (POST /items) takes no lock of it and committed
+        // it while this one waited for the board: give up this transaction (it has written
+        // part of an item), and the handler's second attempt finds that item and updates it.
+        Err(ApiError::Conflict(_)) if holder(conn, system, key)?.is_some() => {
+            return Err(ApiError::Taken {
+                field: Some("external_refs"),
+            });
+        }
+        Err(other) => return Err(other),
+    };
     place(conn, &item.key, body, actor, manages)?;
     record_source_time(conn, system, key, None, body.source_updated_at)?;
     Item::find(conn, &item.key)
@@ -440,6 +475,12 @@ pub fn delete(
     if_match: Precondition,
 ) -> Result<(), ApiError> {
     let (system, key) = check_reference(system, key)?;
+    // In turn with upserts and other deletions of the reference: a second DELETE waits and
+    // then finds the item deleted (204), rather than losing the item's row under its feet.
+    db::lock(
+        conn,
+        Lock::ExternalRef(db::external_ref_key("item", &system, &key)),
+    )?;
     match holder(conn, &system, &key)? {
         None => Err(ApiError::NotFound(format!(
             "No item has the reference {system} {key}."
@@ -475,7 +516,9 @@ fn comment_holder(
 }
 
 /// Creates the comment with a reference on an item, or edits the one that has it (its author's
-/// right, as any edit); the same text again changes nothing.
+/// right, as any edit); the same text again changes nothing. `if_match` is the comment's
+/// version the caller expects (412 when it differs, or when no comment has the reference);
+/// `create_only` is `If-None-Match: *` (412 when one has).
 #[allow(clippy::too_many_arguments)]
 pub fn upsert_comment(
     conn: &mut DbConnection,
@@ -485,10 +528,16 @@ pub fn upsert_comment(
     body: &CommentUpsert,
     actor: &Actor,
     visibility: Visibility,
+    if_match: Precondition,
+    create_only: bool,
 ) -> Result<(String, Comment, Upserted), ApiError> {
     let (system, key) = check_reference(system, key)?;
     let mut errors = Vec::new();
-    let url = http_url(&mut errors, "url", body.url.as_deref());
+    // Outer `None`: not named (stays as it is); `Some(None)`: removed.
+    let url = body
+        .url
+        .as_ref()
+        .map(|u| http_url(&mut errors, "url", u.as_deref()));
     ApiError::from_fields(errors)?;
     db::lock(
         conn,
@@ -498,17 +547,22 @@ pub fn upsert_comment(
     let input = CommentInput {
         body: body.body.clone(),
     };
+    let incoming = body.source_updated_at.map(stored_time);
     match comment_holder(conn, &system, &key)? {
         None => {
+            if if_match.0.is_some() {
+                return Err(ApiError::PreconditionNotMet(format!(
+                    "If-Match names a version, but no comment has the reference {system} {key}."
+                )));
+            }
             let (item_key, comment) = comments::add(conn, &item.key, &input, actor, visibility)?;
             diesel::insert_into(comment_external_refs::table)
                 .values((
                     comment_external_refs::comment_id.eq(comment.id),
                     comment_external_refs::system.eq(&system),
                     comment_external_refs::ext_key.eq(&key),
-                    comment_external_refs::url.eq(&url),
-                    comment_external_refs::source_updated_at
-                        .eq(body.source_updated_at.map(stored_time)),
+                    comment_external_refs::url.eq(url.flatten()),
+                    comment_external_refs::source_updated_at.eq(incoming),
                 ))
                 .execute(conn)?;
             let comment = comments::find(conn, item.id, comment.id)?;
@@ -522,31 +576,31 @@ pub fn upsert_comment(
              by an upsert."
         ))),
         Some((id, _, None, applied)) => {
+            if create_only {
+                return Err(ApiError::PreconditionNotMet(format!(
+                    "If-None-Match: * asks to create, but comment {id} on {} has the reference \
+                     {system} {key}.",
+                    item.key
+                )));
+            }
             check_source_time(applied, body.source_updated_at, "The comment")?;
-            let comment = comments::edit(
-                conn,
-                &item.key,
-                id,
-                &input,
-                actor,
-                visibility,
-                Precondition::ANY,
-            )?;
-            let incoming = body.source_updated_at.map(stored_time);
-            let newer = incoming.filter(|t| applied.is_none_or(|a| a < *t));
-            if newer.is_some() || url.is_some() {
-                diesel::update(
-                    comment_external_refs::table.filter(
-                        comment_external_refs::system
-                            .eq(&system)
-                            .and(comment_external_refs::ext_key.eq(&key)),
-                    ),
-                )
-                .set((
-                    comment_external_refs::source_updated_at.eq(newer.or(applied)),
-                    comment_external_refs::url.eq(&url),
-                ))
-                .execute(conn)?;
+            let comment = comments::edit(conn, &item.key, id, &input, actor, visibility, if_match)?;
+            // The reference's own bookkeeping: the source time applied (when newer) and the
+            // link (when named); neither is a change of the comment.
+            let this_ref = comment_external_refs::table.filter(
+                comment_external_refs::system
+                    .eq(&system)
+                    .and(comment_external_refs::ext_key.eq(&key)),
+            );
+            if let Some(newer) = incoming.filter(|t| applied.is_none_or(|a| a < *t)) {
+                diesel::update(this_ref)
+                    .set(comment_external_refs::source_updated_at.eq(Some(newer)))
+                    .execute(conn)?;
+            }
+            if let Some(url) = url {
+                diesel::update(this_ref)
+                    .set(comment_external_refs::url.eq(url))
+                    .execute(conn)?;
             }
             let comment = comments::find(conn, item.id, comment.id)?;
             Ok((item.key, comment, Upserted::Found))
@@ -554,8 +608,9 @@ pub fn upsert_comment(
     }
 }
 
-/// Deletes the comment with a reference (its tombstone stays); one already deleted is fine; a
-/// reference nobody ever held is 404.
+/// Deletes the comment with a reference (its tombstone stays), honouring `If-Match`; one
+/// already deleted is fine; a reference nobody ever held is 404.
+#[allow(clippy::too_many_arguments)]
 pub fn delete_comment(
     conn: &mut DbConnection,
     item_key: &str,
@@ -564,8 +619,13 @@ pub fn delete_comment(
     actor: &Actor,
     visibility: Visibility,
     may_delete_any: bool,
+    if_match: Precondition,
 ) -> Result<(), ApiError> {
     let (system, key) = check_reference(system, key)?;
+    db::lock(
+        conn,
+        Lock::ExternalRef(db::external_ref_key("comment", &system, &key)),
+    )?;
     let item = Item::row_visible(conn, item_key, visibility)?;
     match comment_holder(conn, &system, &key)? {
         Some((id, on_item, deleted_at, _)) if on_item == item.id => match deleted_at {
@@ -577,7 +637,7 @@ pub fn delete_comment(
                 actor,
                 visibility,
                 may_delete_any,
-                Precondition::ANY,
+                if_match,
             ),
         },
         _ => Err(ApiError::NotFound(format!(

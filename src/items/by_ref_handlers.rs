@@ -117,8 +117,9 @@ pub async fn put_item_by_ref(
         })
     };
     // The lock of the reference makes concurrent upserts take turns; should a write of the
-    // same reference by another path (POST /items with it) win the race for the unique index,
-    // the second attempt finds its item and updates it.
+    // same reference by another path (POST /items or PATCH naming it) win the race (the unique
+    // index, or the reference's check in a creation that waited for the board), the first
+    // attempt ends in `Taken` and the second finds that item and updates it.
     let (item, upserted) = match attempt().await {
         Err(ApiError::Taken { .. }) => attempt().await?,
         other => other?,
@@ -183,13 +184,16 @@ pub async fn delete_item_by_ref(
 ///
 /// The comment with the reference `{system}/{key}` (the other system's comment id) on the item:
 /// created (201) or, when it exists, edited (200; its author's right, as any edit — a comment
-/// mirrored by a sync user is that user's). The same text again changes nothing. An older
+/// mirrored by a sync user is that user's). The same text again changes nothing (200, no
+/// event, the same version). `url` is left as it is when omitted. An older
 /// `source_updated_at` than the one applied last is 409 `stale-source`; a deleted comment's
-/// reference 409 `item-deleted`; a reference of a comment on another item 409. Members and up;
-/// a requester on their own organization's demands.
+/// reference 409 `item-deleted`; a reference of a comment on another item 409. Honours
+/// `If-Match` (412 when stale, or when no comment has the reference) and `If-None-Match: *`
+/// (create only: 412 when one has). Members and up; a requester on their own organization's
+/// demands.
 #[utoipa::path(
     tag = "items",
-    params(ItemKeyPath, CommentReferencePath),
+    params(ItemKeyPath, CommentReferencePath, IfMatchHeader, IfNoneMatchHeader),
     request_body = CommentUpsert,
     responses(
         (status = 200, description = "The comment, edited (or unchanged)", body = Comment,
@@ -205,6 +209,8 @@ pub async fn put_comment_by_ref(
     db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, String, String)>,
+    if_match: Precondition,
+    req: HttpRequest,
     body: Json<CommentUpsert>,
 ) -> Result<HttpResponse, ApiError> {
     if caller.role() == Role::Viewer {
@@ -212,12 +218,23 @@ pub async fn put_comment_by_ref(
             "Viewers read; members and up comment, requesters on their own demands.".into(),
         ));
     }
+    let create_only = create_only(&req)?;
     let (item_key, system, key) = path.into_inner();
     let actor = caller.actor.clone();
     let visibility = caller.visibility();
     let (item_key, comment, upserted) = db
         .transaction(move |conn| {
-            by_ref::upsert_comment(conn, &item_key, &system, &key, &body.0, &actor, visibility)
+            by_ref::upsert_comment(
+                conn,
+                &item_key,
+                &system,
+                &key,
+                &body.0,
+                &actor,
+                visibility,
+                if_match,
+                create_only,
+            )
         })
         .await?;
     Ok(match upserted {
@@ -233,10 +250,10 @@ pub async fn put_comment_by_ref(
 /// Delete a comment by its reference.
 ///
 /// Its tombstone stays in the thread. The author or an admin. 204 also when it is deleted
-/// already; 404 for a reference no comment of the item ever had.
+/// already; 404 for a reference no comment of the item ever had. Honours `If-Match`.
 #[utoipa::path(
     tag = "items",
-    params(ItemKeyPath, CommentReferencePath),
+    params(ItemKeyPath, CommentReferencePath, IfMatchHeader),
     responses((status = 204, description = "Deleted (or deleted already)"))
 )]
 #[delete("/items/{key}/comments/by-ref/{system}/{ref_key}")]
@@ -244,6 +261,7 @@ pub async fn delete_comment_by_ref(
     db: web::Data<Db>,
     caller: CurrentUser,
     path: web::Path<(String, String, String)>,
+    if_match: Precondition,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Requester)?;
     let (item_key, system, key) = path.into_inner();
@@ -251,7 +269,9 @@ pub async fn delete_comment_by_ref(
     let visibility = caller.visibility();
     let is_admin = caller.role() == Role::Admin;
     db.transaction(move |conn| {
-        by_ref::delete_comment(conn, &item_key, &system, &key, &actor, visibility, is_admin)
+        by_ref::delete_comment(
+            conn, &item_key, &system, &key, &actor, visibility, is_admin, if_match,
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

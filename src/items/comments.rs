@@ -307,6 +307,46 @@ pub fn edit(
     find(conn, item.id, id)
 }
 
+/// Dates a comment back to when another system's user wrote and last edited it (an import):
+/// its times and its `commented` event's. For a comment just made by the import.
+pub fn backdate(
+    conn: &mut DbConnection,
+    id: i64,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    use crate::common::db::schema::events;
+    diesel::update(item_comments::table.find(id))
+        .set((
+            item_comments::created_at.eq(created.naive_utc()),
+            item_comments::updated_at.eq(updated.naive_utc().max(created.naive_utc())),
+        ))
+        .execute(conn)?;
+    let item_id: i64 = item_comments::table
+        .find(id)
+        .select(item_comments::item_id)
+        .first(conn)?;
+    let events_of_item: Vec<(i64, String)> = events::table
+        .filter(
+            events::entity_type
+                .eq("item")
+                .and(events::entity_id.eq(item_id))
+                .and(events::kind.eq("commented")),
+        )
+        .select((events::id, events::data))
+        .load(conn)?;
+    for (event, data) in events_of_item {
+        let names_it = serde_json::from_str::<serde_json::Value>(&data)
+            .is_ok_and(|d| d["comment"] == json!(id));
+        if names_it {
+            diesel::update(events::table.find(event))
+                .set(events::created_at.eq(created.naive_utc()))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 /// Deletes a comment, leaving its tombstone in the thread: its author, or anyone when
 /// `may_delete_any` (an admin). Honours `If-Match`; deleting a deleted comment does nothing.
 pub fn delete(

@@ -232,6 +232,31 @@ impl Item {
     }
 }
 
+/// The category of `column`, which must be a column of board `board_id` (422 naming `column`
+/// otherwise).
+fn category_on_board(
+    conn: &mut DbConnection,
+    column: i64,
+    board_id: i64,
+) -> Result<Option<ColumnCategory>, ApiError> {
+    let category: String = board_columns::table
+        .filter(
+            board_columns::id
+                .eq(column)
+                .and(board_columns::board_id.eq(board_id)),
+        )
+        .select(board_columns::category)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "column",
+                format!("column {column} is not on this item's board"),
+            )
+        })?;
+    Ok(ColumnCategory::parse(&category))
+}
+
 impl Item {
     /// Replays a move that happened elsewhere, at `at`, by `actor`: an import of another
     /// system's history (JIRA's status changes). The item goes to the bottom of `column` (on its
@@ -253,22 +278,7 @@ impl Item {
         if row.column_id == column {
             return Ok(false);
         }
-        let category: String = board_columns::table
-            .filter(
-                board_columns::id
-                    .eq(column)
-                    .and(board_columns::board_id.eq(row.board_id)),
-            )
-            .select(board_columns::category)
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "column",
-                    format!("column {column} is not on this item's board"),
-                )
-            })?;
-        let category = ColumnCategory::parse(&category);
+        let category = category_on_board(conn, column, row.board_id)?;
         let stamp = at.naive_utc();
         let started_at = row
             .started_at
@@ -306,5 +316,62 @@ impl Item {
             stamp,
         )?;
         Ok(true)
+    }
+}
+
+impl Item {
+    /// Dates an item's creation back to when another system created it (an import), in
+    /// `column` of its board: the item's `created_at`, its `created` event, and where it stood
+    /// first. `started_at` and `done_at` follow the column at that time. For an item just made
+    /// by the import, before any other change of it.
+    pub fn backdate_creation(
+        conn: &mut DbConnection,
+        item_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        column: i64,
+        author: Option<i64>,
+    ) -> Result<(), ApiError> {
+        use crate::common::db::schema::events;
+        let row = Item::row_for_update(conn, &item_id.to_string())?;
+        let stamp = at.naive_utc();
+        let category = category_on_board(conn, column, row.board_id)?;
+        let rank = if column == row.column_id {
+            row.rank.clone()
+        } else {
+            bottom_rank(conn, column)?
+        };
+        diesel::update(items::table.find(row.id))
+            .set((
+                items::created_at.eq(stamp),
+                items::created_by.eq(author),
+                items::column_id.eq(column),
+                items::rank.eq(&rank),
+                items::started_at
+                    .eq((category == Some(ColumnCategory::InProgress)).then_some(stamp)),
+                items::done_at.eq((category == Some(ColumnCategory::Done)).then_some(stamp)),
+            ))
+            .execute(conn)?;
+        let created: Option<(i64, String)> = events::table
+            .filter(
+                events::entity_type
+                    .eq("item")
+                    .and(events::entity_id.eq(row.id))
+                    .and(events::kind.eq("created")),
+            )
+            .select((events::id, events::data))
+            .first(conn)
+            .optional()?;
+        if let Some((event, data)) = created {
+            let mut data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+            data["column"] = json!(column);
+            diesel::update(events::table.find(event))
+                .set((
+                    events::created_at.eq(stamp),
+                    events::actor_id.eq(author),
+                    events::data.eq(data.to_string()),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
     }
 }

@@ -41,23 +41,6 @@ pub(super) fn raci_summary(raci: &ItemRaci) -> Value {
     })
 }
 
-/// Whether `rows` hold exactly the roles of `raci`.
-fn same_roles(raci: &crate::items::types::ItemRaci, rows: &[(i64, RaciRole)]) -> bool {
-    let mut held: Vec<(i64, &str)> = raci
-        .accountable
-        .iter()
-        .map(|p| (p.id, "accountable"))
-        .chain(raci.responsible.iter().map(|p| (p.id, "responsible")))
-        .chain(raci.consulted.iter().map(|p| (p.id, "consulted")))
-        .chain(raci.informed.iter().map(|p| (p.id, "informed")))
-        .collect();
-    let mut wanted: Vec<(i64, &str)> = rows.iter().map(|(id, r)| (*id, r.as_str())).collect();
-    held.sort_unstable();
-    wanted.sort_unstable();
-    wanted.dedup();
-    held == wanted
-}
-
 impl Item {
     /// Replaces the item's RACI roles (exactly one accountable), honouring `If-Match`.
     /// Who is accountable changes only by the hand of the present accountable person or of a
@@ -86,7 +69,13 @@ impl Item {
         let before = raci_of(conn, &[row.id])?
             .remove(&row.id)
             .unwrap_or_default();
-        if same_roles(&before, &rows) {
+        let held = [
+            (RaciRole::Accountable, before.accountable.as_slice()),
+            (RaciRole::Responsible, before.responsible.as_slice()),
+            (RaciRole::Consulted, before.consulted.as_slice()),
+            (RaciRole::Informed, before.informed.as_slice()),
+        ];
+        if raci::same_roles(&held, &rows) {
             // The same roles again (a sync script re-applying what it read): no change, no
             // event, the same version.
             return Item::find(conn, &row.key);

@@ -378,7 +378,9 @@ pub struct ItemFilter {
     pub overdue: Option<bool>,
     /// With `external_key`: the item known under that key in this system (`jira`).
     pub external_system: Option<String>,
-    /// With `external_system`: the key there (`OZG-123`).
+    /// With `external_system`: the item's stable id there, as in `external_refs[].key`
+    /// (Jira's issue id `10042`, not its `alias` `OZG-123`). `GET
+    /// /items/by-ref/{system}/{key}` finds the same item directly.
     pub external_key: Option<String>,
     /// Case-insensitive search in key, title and description.
     pub q: Option<String>,

@@ -20,6 +20,16 @@ use crate::items::queries::assemble;
 use crate::items::raci::{new_item_raci, raci_summary, write_raci};
 use crate::items::types::{ExternalRef, Item, ItemChanges, ItemType, NewItem};
 
+/// Whether `system` names another system as references do: 1–31 lower-case letters, digits,
+/// `-` or `_`, starting with a letter (`jira`, `openproject`).
+pub(crate) fn is_valid_system(system: &str) -> bool {
+    system.len() <= 31
+        && system.starts_with(|c: char| c.is_ascii_lowercase())
+        && system
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<ExternalRef> {
     // Also `maxItems` of `external_refs` in NewItem and ItemChanges: a sync script mirrors an
     // item into a handful of systems, not thousands.
@@ -33,13 +43,7 @@ fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<Externa
     let mut out: Vec<ExternalRef> = Vec::new();
     for (i, r) in refs.iter().enumerate() {
         let system = r.system.trim().to_string();
-        let valid_system = !system.is_empty()
-            && system.len() <= 31
-            && system.starts_with(|c: char| c.is_ascii_lowercase())
-            && system
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !valid_system {
+        if !is_valid_system(&system) {
             errors.push(FieldError::new(
                 format!("external_refs[{i}].system"),
                 "must be lower-case letters, digits, `-` or `_`, such as jira",
@@ -70,10 +74,44 @@ fn check_refs(refs: &[ExternalRef], errors: &mut Vec<FieldError>) -> Vec<Externa
 }
 
 /// Stores an item's references; a key another item holds in the same system is a 409.
+///
+/// A reference that stays (the same system and key) is updated in place rather than written
+/// anew: its row also keeps the `source_updated_at` an upsert by reference applied last, and a
+/// new alias or link must not forget it, or a late delivery could roll the item back.
 fn write_refs(conn: &mut DbConnection, id: i64, refs: &[ExternalRef]) -> Result<(), ApiError> {
-    diesel::delete(item_external_refs::table.filter(item_external_refs::item_id.eq(id)))
-        .execute(conn)?;
+    let stored: Vec<(String, String)> = item_external_refs::table
+        .filter(item_external_refs::item_id.eq(id))
+        .select((item_external_refs::system, item_external_refs::ext_key))
+        .load(conn)?;
+    let stays = |system: &str, key: &str| refs.iter().any(|r| r.system == system && r.key == key);
+    for (system, key) in &stored {
+        if !stays(system, key) {
+            diesel::delete(
+                item_external_refs::table.filter(
+                    item_external_refs::item_id
+                        .eq(id)
+                        .and(item_external_refs::system.eq(system)),
+                ),
+            )
+            .execute(conn)?;
+        }
+    }
     for r in refs {
+        if stored.iter().any(|(s, k)| *s == r.system && *k == r.key) {
+            diesel::update(
+                item_external_refs::table.filter(
+                    item_external_refs::item_id
+                        .eq(id)
+                        .and(item_external_refs::system.eq(&r.system)),
+                ),
+            )
+            .set((
+                item_external_refs::url.eq(&r.url),
+                item_external_refs::alias.eq(&r.alias),
+            ))
+            .execute(conn)?;
+            continue;
+        }
         let holder: Option<String> = item_external_refs::table
             .inner_join(items::table)
             .filter(

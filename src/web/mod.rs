@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod idempotency;
 pub mod jwt;
 pub mod params;
 pub mod precondition;

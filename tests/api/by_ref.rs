@@ -22,6 +22,12 @@ both_engines!(
     people_are_named_by_e_mail,
     writes_that_change_nothing_write_no_event,
     only_the_team_upserts,
+    a_new_alias_or_link_keeps_the_applied_source_time,
+    comment_references_keep_their_link_and_honour_preconditions,
+    concurrent_deletes_by_reference_all_answer_204,
+    people_by_e_mail_in_an_upsert_and_a_service_template,
+    every_write_with_the_stored_values_keeps_the_version,
+    creations_racing_upserts_of_their_reference_leave_one_item,
 );
 
 const PATH: &str = "/api/v1/items/by-ref/jira/10042";
@@ -282,6 +288,19 @@ async fn an_older_source_state_changes_nothing(app: TestApp) {
     // A reference without a time never blocks.
     let untimed = put(&app, PATH, &json!({"priority": "high"}), &[]).await;
     assert_eq!(untimed.status, 200, "{}", untimed.text);
+    let version = untimed.json()["version"].clone();
+    // A newer state with the same values changes nothing, but its time is remembered.
+    let unchanged = put(
+        &app,
+        PATH,
+        &json!({"priority": "high", "source_updated_at": "2026-02-02T12:00:00Z"}),
+        &[],
+    )
+    .await;
+    assert_eq!(unchanged.status, 200, "{}", unchanged.text);
+    assert_eq!(unchanged.json()["version"], version);
+    late["source_updated_at"] = json!("2026-02-02T11:30:00Z");
+    put(&app, PATH, &late, &[]).await.problem(409);
 }
 
 async fn an_upsert_places_the_item_within_wip_limits(app: TestApp) {
@@ -576,4 +595,368 @@ async fn only_the_team_upserts(app: TestApp) {
     };
     assert_eq!(count, 0);
     assert_eq!(app.get(PATH, &viewer).await.status, 404);
+}
+
+/// How many history events are stored, of every entity.
+fn stored_events(app: &TestApp) -> i64 {
+    use opsboard::db::schema::events;
+    events::table
+        .count()
+        .get_result(&mut *app.conn())
+        .expect("count events")
+}
+
+async fn a_new_alias_or_link_keeps_the_applied_source_time(app: TestApp) {
+    board_with_service(&app).await;
+    let mut body = task("Stand von 10 Uhr");
+    body["source_updated_at"] = json!("2026-02-02T10:00:00Z");
+    assert_eq!(put(&app, PATH, &body, &[]).await.status, 201);
+    // The issue moved to another JIRA project: a new alias, sent without a time.
+    let moved = put(&app, PATH, &json!({"alias": "BETRIEB-7"}), &[]).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.json()["external_refs"][0]["alias"], "BETRIEB-7");
+    // A PATCH of the item's references that keeps this one (a new link) keeps its time too.
+    let patched = app
+        .patch(
+            "/api/v1/items/OPS-1",
+            &app.admin_token,
+            &json!({"external_refs": [{"system": "jira", "key": "10042", "alias": "BETRIEB-7",
+                                       "url": "https://jira.example.org/browse/BETRIEB-7"}]}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let mut late = task("Stand von 9 Uhr");
+    late["source_updated_at"] = json!("2026-02-02T09:00:00Z");
+    put(&app, PATH, &late, &[]).await.problem(409);
+    let item = app
+        .get("/api/v1/items/OPS-1", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(item["title"], "Stand von 10 Uhr");
+    // An explicit null removes the alias and the link; omitting them keeps them.
+    let kept = put(&app, PATH, &json!({"priority": "high"}), &[])
+        .await
+        .json();
+    assert_eq!(kept["external_refs"][0]["alias"], "BETRIEB-7");
+    let cleared = put(&app, PATH, &json!({"alias": null, "url": null}), &[])
+        .await
+        .json();
+    assert_eq!(
+        cleared["external_refs"],
+        json!([{"system": "jira", "key": "10042", "alias": null, "url": null}])
+    );
+    put(&app, PATH, &json!({"url": "ftp://x"}), &[])
+        .await
+        .names_field(422, "url");
+}
+
+async fn comment_references_keep_their_link_and_honour_preconditions(app: TestApp) {
+    board_with_service(&app).await;
+    assert_eq!(
+        put(&app, PATH, &task("Mit Kommentar"), &[]).await.status,
+        201
+    );
+    let path = "/api/v1/items/OPS-1/comments/by-ref/jira/10500";
+    let link = "https://jira.example.org/browse/OZG-1?focusedCommentId=10500";
+    // If-Match for a reference no comment has, before the comment exists.
+    put(&app, path, &json!({"body": "x"}), &[("If-Match", "\"1\"")])
+        .await
+        .problem(412);
+    let created = put(
+        &app,
+        path,
+        &json!({"body": "Eins", "url": link, "source_updated_at": "2026-02-02T10:00:00Z"}),
+        &[("If-None-Match", "*")],
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    put(
+        &app,
+        path,
+        &json!({"body": "Zwei"}),
+        &[("If-None-Match", "*")],
+    )
+    .await
+    .problem(412);
+    let stale = put(
+        &app,
+        path,
+        &json!({"body": "Zwei"}),
+        &[("If-Match", "\"5\"")],
+    )
+    .await;
+    assert_eq!(stale.problem(412)["current_version"], 1);
+    // A newer state without `url`: the link stays.
+    let edited = put(
+        &app,
+        path,
+        &json!({"body": "Zwei", "source_updated_at": "2026-02-02T11:00:00Z"}),
+        &[("If-Match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let edited = edited.json();
+    assert_eq!(edited["version"], 2);
+    assert_eq!(
+        edited["external_refs"],
+        json!([{"system": "jira", "key": "10500", "url": link}])
+    );
+    // The time applied last is remembered: 10:30 is older than 11:00.
+    put(
+        &app,
+        path,
+        &json!({"body": "Alt", "source_updated_at": "2026-02-02T10:30:00Z"}),
+        &[],
+    )
+    .await
+    .problem(409);
+    let unlinked = put(&app, path, &json!({"body": "Zwei", "url": null}), &[])
+        .await
+        .json();
+    assert_eq!(unlinked["external_refs"][0]["url"], Value::Null);
+    assert_eq!(unlinked["version"], 2, "the same text: no new version");
+    let refused = app
+        .request(Method::DELETE, path)
+        .token(&app.admin_token)
+        .header("If-Match", "\"1\"")
+        .send()
+        .await;
+    assert_eq!(refused.problem(412)["current_version"], 2);
+    let deleted = app
+        .request(Method::DELETE, path)
+        .token(&app.admin_token)
+        .header("If-Match", "\"2\"")
+        .send()
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert_eq!(
+        kinds(&app, "OPS-1").await,
+        ["created", "commented", "comment_edited", "comment_deleted"]
+    );
+}
+
+async fn concurrent_deletes_by_reference_all_answer_204(app: TestApp) {
+    board_with_service(&app).await;
+    assert_eq!(put(&app, PATH, &task("Weg"), &[]).await.status, 201);
+    let responses = join_all((0..10).map(|_| app.delete(PATH, &app.admin_token))).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 204), "{responses:?}");
+    use opsboard::db::schema::events;
+    let deleted: i64 = events::table
+        .filter(
+            events::entity_type
+                .eq("item")
+                .and(events::kind.eq("deleted")),
+        )
+        .count()
+        .get_result(&mut *app.conn())
+        .expect("events");
+    assert_eq!(deleted, 1);
+}
+
+async fn people_by_e_mail_in_an_upsert_and_a_service_template(app: TestApp) {
+    board_with_service(&app).await;
+    let (worker, _) = app.user("member").create().await;
+    let (other, _) = app.user("member").create().await;
+    // Unknown and deactivated people are named by the field of this body.
+    let mut body = task("Mit Personen");
+    body["raci"] = json!({"accountable": worker["email"], "responsible": ["nobody@example.org"]});
+    let problem = put(&app, PATH, &body, &[])
+        .await
+        .names_field(422, "raci.responsible[0]");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nobody@example.org")
+    );
+    body["raci"] = json!({"accountable": worker["email"]});
+    assert_eq!(put(&app, PATH, &body, &[]).await.status, 201);
+    put(&app, PATH, &json!({"raci": {}}), &[])
+        .await
+        .names_field(422, "raci.accountable");
+    // The same people by e-mail as by id: nothing changes.
+    let same = put(
+        &app,
+        PATH,
+        &json!({"raci": {"accountable": worker["id"]}}),
+        &[],
+    )
+    .await;
+    assert_eq!(same.json()["version"], 1);
+    let changed = put(
+        &app,
+        PATH,
+        &json!({"raci": {"accountable": worker["email"], "consulted": [other["email"]]}}),
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(changed["raci"]["consulted"][0]["id"], other["id"]);
+    assert_eq!(kinds(&app, "OPS-1").await, ["created", "raci_changed"]);
+
+    // A service's template, by e-mail.
+    let template = app
+        .put(
+            "/api/v1/services/wohngeld/raci",
+            &app.admin_token,
+            &json!({"accountable": worker["email"], "responsible": [other["email"], "x@example.org"]}),
+        )
+        .await;
+    template.names_field(422, "responsible[1]");
+    let template = app
+        .put(
+            "/api/v1/services/wohngeld/raci",
+            &app.admin_token,
+            &json!({"accountable": worker["email"], "responsible": [other["email"]]}),
+        )
+        .await;
+    assert_eq!(template.status, 200, "{}", template.text);
+    let template = template.json();
+    assert_eq!(template["accountable"]["id"], worker["id"]);
+    assert_eq!(template["responsible"][0]["id"], other["id"]);
+    // A deactivated person cannot hold a role.
+    let path = format!("/api/v1/users/{}/deactivate", other["id"]);
+    let deactivated = app.post(&path, &app.admin_token, &json!({})).await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    app.put(
+        "/api/v1/services/wohngeld/raci",
+        &app.admin_token,
+        &json!({"accountable": other["email"]}),
+    )
+    .await
+    .names_field(422, "accountable");
+}
+
+async fn every_write_with_the_stored_values_keeps_the_version(app: TestApp) {
+    let board = board_with_service(&app).await;
+    let (worker, _) = app.user("member").create().await;
+    let organization = app.organization("FM").kind("ministry").create().await;
+    let policy = app.sla_policy("s2").create().await;
+    let template = app
+        .put(
+            "/api/v1/services/wohngeld/raci",
+            &app.admin_token,
+            &json!({"accountable": worker["id"]}),
+        )
+        .await
+        .json();
+    let before = stored_events(&app);
+    let lead_email = {
+        let lead = board.json["lead"].clone();
+        app.get(&format!("/api/v1/users/{lead}"), &app.admin_token)
+            .await
+            .json()["email"]
+            .clone()
+    };
+    let same_board = app
+        .patch(
+            "/api/v1/boards/OPS",
+            &app.admin_token,
+            &json!({"name": board.json["name"], "lead": lead_email}),
+        )
+        .await;
+    assert_eq!(same_board.status, 200, "{}", same_board.text);
+    assert_eq!(same_board.json()["version"], board.json["version"]);
+    let column = &board.json["columns"][0];
+    let same_column = app
+        .patch(
+            &format!("/api/v1/boards/OPS/columns/{}", column["id"]),
+            &app.admin_token,
+            &json!({"name": column["name"], "wip_limit": column["wip_limit"]}),
+        )
+        .await;
+    assert_eq!(same_column.status, 200, "{}", same_column.text);
+    assert_eq!(same_column.json()["version"], column["version"]);
+    let same_organization = app
+        .patch(
+            "/api/v1/organizations/FM",
+            &app.admin_token,
+            &json!({"name": organization["name"], "kind": "ministry"}),
+        )
+        .await;
+    assert_eq!(same_organization.status, 200, "{}", same_organization.text);
+    assert_eq!(same_organization.json()["version"], organization["version"]);
+    let same_user = app
+        .patch(
+            &format!("/api/v1/users/{}", worker["id"]),
+            &app.admin_token,
+            &json!({"display_name": worker["display_name"], "role": "member"}),
+        )
+        .await;
+    assert_eq!(same_user.status, 200, "{}", same_user.text);
+    assert_eq!(same_user.json()["version"], worker["version"]);
+    let same_policy = app
+        .patch(
+            &format!("/api/v1/sla-policies/{}", policy["id"]),
+            &app.admin_token,
+            &json!({"response_minutes": policy["response_minutes"]}),
+        )
+        .await;
+    assert_eq!(same_policy.status, 200, "{}", same_policy.text);
+    assert_eq!(same_policy.json()["version"], policy["version"]);
+    let same_template = app
+        .put(
+            "/api/v1/services/wohngeld/raci",
+            &app.admin_token,
+            &json!({"accountable": worker["email"]}),
+        )
+        .await;
+    assert_eq!(same_template.status, 200, "{}", same_template.text);
+    assert_eq!(same_template.json()["version"], template["version"]);
+    assert_eq!(
+        same_template.header("etag"),
+        Some(format!("\"{}\"", template["version"]))
+    );
+    assert_eq!(stored_events(&app), before, "no write wrote an event");
+}
+
+async fn creations_racing_upserts_of_their_reference_leave_one_item(app: TestApp) {
+    board_with_service(&app).await;
+    // POST /items naming the reference takes no lock of the reference: the unique index (or
+    // the reference's check inside a creation) decides, and an upsert that loses updates.
+    let responses = join_all((0..16).map(|n| {
+        let app = &app;
+        async move {
+            if n % 2 == 0 {
+                let mut body = task("Per POST");
+                body["external_refs"] = json!([{"system": "jira", "key": "10042"}]);
+                if let Some(body) = body.as_object_mut() {
+                    body.remove("alias");
+                    body.remove("url");
+                }
+                (
+                    "post",
+                    app.post("/api/v1/items", &app.admin_token, &body).await,
+                )
+            } else {
+                ("put", put(app, PATH, &task("Per PUT"), &[]).await)
+            }
+        }
+    }))
+    .await;
+    for (how, response) in &responses {
+        let fine: &[u16] = if *how == "put" {
+            &[200, 201]
+        } else {
+            &[201, 409]
+        };
+        assert!(
+            fine.contains(&response.status),
+            "{how}: {} {}",
+            response.status,
+            response.text
+        );
+    }
+    let created = responses.iter().filter(|(_, r)| r.status == 201).count();
+    assert_eq!(created, 1, "{responses:?}");
+    use opsboard::db::schema::{item_external_refs, items};
+    let mut conn = app.conn();
+    let item_count: i64 = items::table.count().get_result(&mut *conn).expect("count");
+    let refs: i64 = item_external_refs::table
+        .count()
+        .get_result(&mut *conn)
+        .expect("refs");
+    assert_eq!((item_count, refs), (1, 1));
 }

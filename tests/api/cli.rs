@@ -484,3 +484,51 @@ fn the_import_command_refuses_a_duplicate_header_column() {
         "{text}"
     );
 }
+
+/// `opsboard import jira` on the demo with the sample mapping: a dry run writes nothing, the
+/// import brings the export in, and a second import changes nothing.
+#[test]
+fn the_jira_import_runs_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let seeded = run(opsboard(&dir, &[]).arg("seed-demo"));
+    assert!(seeded.0.status.success(), "{}", seeded.1);
+    let import = |dry_run: bool| {
+        let mut command = opsboard(&dir, &[]);
+        command.args([
+            "import",
+            "jira",
+            "tests/data/jira/export.json",
+            "--mapping",
+            "docs/jira-mapping.sample.toml",
+        ]);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let (output, text) = run(&mut command);
+        assert!(output.status.success(), "{text}");
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let dry = import(true);
+    assert!(
+        dry.starts_with("dry run: 3 issues into OPS: 0 created"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("3 status changes, 1 comments, 2 links; 1 attachments not imported"),
+        "{dry}"
+    );
+    let first = import(false);
+    assert!(
+        first.starts_with("3 issues into OPS: 3 created, 0 updated, 0 unchanged"),
+        "{first}"
+    );
+    assert!(
+        first.contains("by type:   demand 1, incident 1, task 1"),
+        "{first}"
+    );
+    let second = import(false);
+    assert!(
+        second.starts_with("3 issues into OPS: 0 created, 0 updated, 3 unchanged"),
+        "{second}"
+    );
+}

@@ -59,8 +59,9 @@ pub struct PeopleMapping {
     /// user. A JIRA user whose e-mail is an opsboard user's needs no line.
     #[serde(default)]
     pub map: BTreeMap<String, String>,
-    /// The opsboard user (e-mail) who stands in for JIRA users that map to nobody, as author of
-    /// comments and status changes.
+    /// The opsboard user (e-mail) who stands in for JIRA users that map to nobody: as author of
+    /// items, comments and status changes, and as the responsible person of an issue whose
+    /// assignee maps to nobody.
     pub default: Option<String>,
     /// The opsboard user (e-mail) accountable for an issue whose online service names no
     /// accountable person in its RACI template.

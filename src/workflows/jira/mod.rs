@@ -7,6 +7,7 @@
 //! [`plan`] resolve an export against the database without writing; [`import`] runs it and
 //! reports what a run did or, for a dry run, would do.
 
+pub mod handlers;
 pub mod import;
 pub mod mapping;
 pub mod plan;

@@ -593,7 +593,7 @@ pub fn plan(conn: &mut DbConnection, issues: &[Issue], mapping: Mapping) -> Resu
         let priority = resolver.priority(fields.priority.as_ref().map(|p| p.name.as_str()));
         let service = resolver.service(issue);
         let reporter = resolver.person(fields.reporter.as_ref(), true);
-        let responsible = resolver.person(fields.assignee.as_ref(), false);
+        let responsible = resolver.person(fields.assignee.as_ref(), true);
         planned.push((
             column,
             first_column,

@@ -163,6 +163,14 @@ fn inline_node(node: &Value) -> String {
                 .and_then(Value::as_array)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
+            // Markdown's emphasis may not begin or end with a space: keep the spaces outside.
+            let (lead, rest) = text.split_at(text.len() - text.trim_start().len());
+            let (core, trail) = rest.split_at(rest.trim_end().len());
+            let (lead, trail) = (lead.to_string(), trail.to_string());
+            text = core.to_string();
+            if text.is_empty() {
+                return format!("{lead}{trail}");
+            }
             for mark in marks {
                 let mark_type = mark.get("type").and_then(Value::as_str).unwrap_or_default();
                 text = match mark_type {
@@ -177,7 +185,7 @@ fn inline_node(node: &Value) -> String {
                     _ => text,
                 };
             }
-            text
+            format!("{lead}{text}{trail}")
         }
         "hardBreak" => "\n".into(),
         "mention" => attr(node, "text")
