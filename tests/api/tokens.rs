@@ -23,6 +23,7 @@ both_engines!(
     a_token_makes_no_token_that_outlives_it,
     the_spec_names_the_scope_each_operation_needs,
     the_last_use_is_noted_at_most_once_a_minute,
+    a_revoked_credential_gets_no_replay_of_an_idempotent_request,
 );
 
 /// Makes a token with `body` as `token` (a bearer): its secret and the token.
@@ -764,4 +765,76 @@ async fn the_last_use_is_noted_at_most_once_a_minute(app: TestApp) {
         "{:?} after {first}",
         last_use()
     );
+}
+
+/// `POST /items` of a task with `Idempotency-Key: key`, as the holder of `bearer`.
+async fn post_task_once(app: &TestApp, bearer: &str, key: &str) -> crate::helpers::Response {
+    app.request(Method::POST, "/api/v1/items")
+        .token(bearer)
+        .header("Idempotency-Key", key)
+        .json(&json!({"board": "OPS", "type": "task", "title": "Once"}))
+        .send()
+        .await
+}
+
+/// A stored response is replayed only to a caller who may still call: a revoked token, a
+/// deactivated user's login and a login ended by a password change get 401, as without the
+/// key, not the stored answer.
+async fn a_revoked_credential_gets_no_replay_of_an_idempotent_request(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) = make_token(
+        &app,
+        &member_jwt,
+        json!({"name": "sync", "scopes": ["read", "write"]}),
+    )
+    .await;
+    let first = post_task_once(&app, &secret, "token-key").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let replay = post_task_once(&app, &secret, "token-key").await;
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(
+        replay.header("idempotency-replayed").as_deref(),
+        Some("true")
+    );
+    let revoked = app
+        .delete(&format!("/api/v1/tokens/{}", token["id"]), &member_jwt)
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    post_task_once(&app, &secret, "token-key")
+        .await
+        .problem(401);
+
+    // A person's login: the same after a password change and after a deactivation.
+    let created = post_task_once(&app, &member_jwt, "login-key").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let changed = app
+        .patch(
+            &format!("/api/v1/users/{}", member["id"]),
+            &app.admin_token,
+            &json!({"password": "another long password 42"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    post_task_once(&app, &member_jwt, "login-key")
+        .await
+        .problem(401);
+    let (other, other_jwt) = app.user("member").create().await;
+    assert_eq!(post_task_once(&app, &other_jwt, "k").await.status, 201);
+    let deactivated = app
+        .post(
+            &format!("/api/v1/users/{}/deactivate", other["id"]),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    post_task_once(&app, &other_jwt, "k").await.problem(401);
+    // Three tasks, none more.
+    let items = app
+        .get("/api/v1/items?board=OPS", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(3), "{items}");
 }
