@@ -654,3 +654,56 @@ async fn a_locked_sqlite_database_answers_within_seconds() {
     assert!(started.elapsed() < Duration::from_secs(1));
     holder.batch_execute("ROLLBACK").expect("release");
 }
+
+/// PostgreSQL drops every pooled connection (a restart, a failover): without a `SELECT 1` on
+/// each checkout, a dead connection answers its request with a 503 and `Retry-After` (never a
+/// 500), is discarded when it comes back, and requests succeed again on fresh connections.
+#[actix_web::test]
+async fn dropped_postgresql_connections_are_replaced() {
+    let name = format!("opsboard_drop_{}", std::process::id());
+    let tagged = name.clone();
+    let Some(app) = TestApp::spawn_with(crate::helpers::Engine::Postgres, move |settings| {
+        settings
+            .database
+            .url
+            .push_str(&format!("&application_name={tagged}"));
+    })
+    .await
+    else {
+        return;
+    };
+    // Warm every pooled connection, then end them all from the server's side.
+    let warm = (0..8).map(|_| app.get("/api/v1/items", &app.admin_token));
+    futures_util::future::join_all(warm).await;
+    let url = crate::helpers::postgres_url().expect("postgres");
+    let mut admin =
+        <diesel::pg::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
+        ),
+    )
+    .expect("terminate");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let answer = app.get("/api/v1/items", &app.admin_token).await;
+        if answer.status == 503 {
+            assert!(answer.header("retry-after").is_some(), "{}", answer.text);
+        }
+        statuses.push(answer.status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    let failed = statuses.iter().filter(|s| **s == 503).count();
+    assert!(
+        failed <= 4,
+        "at most one failure per pooled connection: {statuses:?}"
+    );
+    assert!(
+        statuses[statuses.len() - 6..].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+}

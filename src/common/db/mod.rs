@@ -6,6 +6,7 @@
 //! under the working directory or `database.create_dir` is set ([`sqlite_dir_to_create`]).
 //! Every pooled SQLite connection gets WAL, foreign keys and a busy timeout.
 
+pub mod lost;
 pub mod schema;
 
 use std::time::Duration;
@@ -206,8 +207,11 @@ impl r2d2::ManageConnection for ConnectionManager {
         Ok(())
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// From the connection's own state, without a round trip: a transaction left broken, a
+    /// loss noted by the error mapping on this thread ([`lost`]), or a panic on the way out.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        lost::take() || std::thread::panicking() || conn.is_broken()
     }
 }
 
@@ -223,15 +227,13 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, String> {
             .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
     }
     let manager = ConnectionManager::new(settings);
-    pool_builder(settings, manager.backend)
-        .build(manager)
-        .map_err(|e| {
-            format!(
-                "cannot open the database DATABASE_URL={}: {}",
-                redact(&settings.url),
-                one_line(&e.to_string())
-            )
-        })
+    pool_builder(settings).build(manager).map_err(|e| {
+        format!(
+            "cannot open the database DATABASE_URL={}: {}",
+            redact(&settings.url),
+            one_line(&e.to_string())
+        )
+    })
 }
 
 /// A multi-line engine message (libpq's) on one line.
@@ -257,16 +259,17 @@ impl r2d2::HandleError<ConnectionError> for QuietErrors {
 /// service that must start while its database is down, and for tests of such an outage.
 pub fn build_pool_lazily(settings: &DatabaseSettings) -> Pool {
     let manager = ConnectionManager::new(settings);
-    pool_builder(settings, manager.backend).build_unchecked(manager)
+    pool_builder(settings).build_unchecked(manager)
 }
 
-fn pool_builder(settings: &DatabaseSettings, backend: Backend) -> r2d2::Builder<ConnectionManager> {
+fn pool_builder(settings: &DatabaseSettings) -> r2d2::Builder<ConnectionManager> {
     r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .error_handler(Box::new(QuietErrors))
-        // A file connection cannot drop out under us; a network one can, so only PostgreSQL
-        // connections are checked (one round trip) when taken from the pool.
-        .test_on_check_out(backend == Backend::Postgres)
+        // No `SELECT 1` when a connection is taken out (a round trip per request): a dead
+        // PostgreSQL connection fails its first statement, which answers 503 (the client
+        // retries) and marks it, and `has_broken` drops it when it comes back.
+        .test_on_check_out(false)
         // How long a request waits for a free connection (or for a new one to open) before it
         // gets a 503: short, so that an outage fails fast instead of piling up requests.
         .connection_timeout(Duration::from_millis(settings.pool_timeout_ms.max(1)))

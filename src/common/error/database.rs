@@ -37,6 +37,16 @@ impl From<diesel::result::Error> for ApiError {
                 log::info!("check violation: {}", info.message());
                 ApiError::CheckViolation
             }
+            // The connection is dead (the server restarted, the network dropped): the pool
+            // discards it when it comes back, and the client may retry.
+            Error::DatabaseError(
+                kind @ (DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand),
+                info,
+            ) => {
+                crate::common::db::lost::note();
+                ApiError::Unavailable(format!("{kind:?}: {}", info.message()))
+            }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::Busy(info.message().to_string())
             }
