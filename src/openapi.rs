@@ -11,6 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
 use crate::common::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use crate::common::token;
 
 /// The fixed parts of the document.
 #[derive(OpenApi)]
@@ -62,7 +63,12 @@ const STANDARD_RESPONSES: &[(&str, &str, &str)] = &[
         "Unauthorized",
         "Missing, expired or invalid access token",
     ),
-    ("403", "Forbidden", "The caller's role does not allow this"),
+    (
+        "403",
+        "Forbidden",
+        "The caller's role does not allow this, or the API token lacks the scope it needs \
+         (`insufficient-scope`, naming it in `required_scope`)",
+    ),
     ("404", "NotFound", "No such resource"),
     (
         "413",
@@ -121,8 +127,9 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .bearer_format("opb_…")
                 .description(Some(
                     "An API token of a script, from `POST /api/v1/tokens`: acts as its user, \
-                     narrowed by its scopes (`read`, `write`, `import`, `webhooks`, `admin`); a \
-                     request outside them is a 403 `insufficient-scope`.",
+                     narrowed by its scopes (`read`, `write`, `import`, `webhooks`, `admin`). \
+                     Each operation names the scope it needs in its `api_token` requirement; \
+                     a request outside the token's scopes is a 403 `insufficient-scope`.",
                 ))
                 .build(),
         )),
@@ -135,23 +142,23 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     }
     for (path, item) in api.paths.paths.iter_mut() {
         let has_id = path.contains('{');
-        // (writes, takes Idempotency-Key, operation)
+        // (method, takes Idempotency-Key, operation)
         let operations = [
-            (false, false, item.get.as_mut()),
-            (true, true, item.post.as_mut()),
-            (true, false, item.put.as_mut()),
-            (true, true, item.patch.as_mut()),
-            (true, false, item.delete.as_mut()),
+            ("GET", false, item.get.as_mut()),
+            ("POST", true, item.post.as_mut()),
+            ("PUT", false, item.put.as_mut()),
+            ("PATCH", true, item.patch.as_mut()),
+            ("DELETE", false, item.delete.as_mut()),
         ];
         let public = PUBLIC_PATHS.contains(&path.as_str());
-        for (writes, idempotent, operation) in operations {
+        for (method, idempotent, operation) in operations {
             let Some(operation) = operation else {
                 continue;
             };
             parameters_are_unique(operation);
             if !public {
-                require_bearer(operation);
-                if writes {
+                require_bearer(operation, token::required_scope(method, path));
+                if method != "GET" {
                     add_origin_header(operation);
                 }
                 if idempotent {
@@ -229,13 +236,16 @@ fn parameters_are_unique(operation: &mut Operation) {
     });
 }
 
-/// Every operation that is not public requires the bearer token.
-fn require_bearer(operation: &mut Operation) {
+/// Every operation that is not public requires a person's login or a script's API token with
+/// `scope`: the scope the server demands of it, from the same rule
+/// ([`token::required_scope`]), so that the document cannot disagree with the server. (OpenAPI
+/// 3.1 lets the requirement of an HTTP scheme name roles; these are the token's scopes.)
+fn require_bearer(operation: &mut Operation, scope: token::Scope) {
     let security = operation.security.get_or_insert_with(Vec::new);
     if security.is_empty() {
         // Either one: a person's login or a script's API token.
         security.push(SecurityRequirement::new("bearer", Vec::<String>::new()));
-        security.push(SecurityRequirement::new("api_token", Vec::<String>::new()));
+        security.push(SecurityRequirement::new("api_token", [scope.as_str()]));
     }
 }
 

@@ -517,6 +517,15 @@ impl ResponseError for ApiError {
                     r#"Bearer realm="opsboard", error="invalid_token""#,
                 ));
             }
+            ApiError::InsufficientScope { scope } => {
+                // RFC 6750, section 3.1: the scope the token would need.
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        r#"Bearer realm="opsboard", error="insufficient_scope", scope="{scope}""#
+                    ),
+                ));
+            }
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header((header::ALLOW, allowed.join(", ")));
             }

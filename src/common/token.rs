@@ -166,6 +166,8 @@ pub struct TokenGrant {
     pub scopes: Vec<Scope>,
     /// The origin its writes record.
     pub origin: Option<String>,
+    /// When it stops working.
+    pub expires_at: NaiveDateTime,
     /// When it was last used (at most a minute off).
     pub last_used_at: Option<NaiveDateTime>,
 }
@@ -235,6 +237,7 @@ pub fn authenticate(
             id,
             scopes: parse_scopes(&scopes),
             origin,
+            expires_at,
             last_used_at,
         },
     ))

@@ -1,5 +1,6 @@
 //! HTTP handlers for `/api/v1/tokens`.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 
 use crate::common::actor::Role;
@@ -10,7 +11,7 @@ use crate::common::token::Scope;
 use crate::tokens::model::{ApiToken, CreatedToken, NewToken, TokenFilter};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
-use crate::web::respond::{PageResponse, created};
+use crate::web::respond::PageResponse;
 
 /// `{id}` of `/tokens/{id}`.
 #[derive(utoipa::IntoParams)]
@@ -62,6 +63,8 @@ pub async fn list_tokens(
 /// (`opb_…`) is in this answer only; opsboard keeps its hash. Send it as
 /// `Authorization: Bearer opb_…`. Anyone may make tokens for themself; admins for any user
 /// (`user`: id or e-mail), typically a service user such as `sync-jira@…` with role `member`.
+/// A request made with an API token may only give the scopes that token holds, and no later
+/// expiry than its own (the default is shortened to it).
 #[utoipa::path(
     tag = "tokens",
     request_body = NewToken,
@@ -75,15 +78,19 @@ pub async fn create_token(
     body: Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor.clone();
-    let scopes = caller.scopes.clone();
+    let (scopes, expires_at) = (caller.scopes.clone(), caller.token_expires_at);
     let created_token = db
-        .transaction(move |conn| ApiToken::create(conn, &body.0, &actor, scopes.as_deref()))
+        .transaction(move |conn| {
+            ApiToken::create(conn, &body.0, &actor, scopes.as_deref(), expires_at)
+        })
         .await?;
-    Ok(created(
-        &created_token,
-        &format!("/api/v1/tokens/{}", created_token.token.id),
-        1,
-    ))
+    // No ETag: a token has no version to send back in If-Match; it is only ever revoked.
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/tokens/{}", created_token.token.id),
+        ))
+        .json(created_token))
 }
 
 /// Get an API token.

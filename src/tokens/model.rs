@@ -1,7 +1,7 @@
 //! Creating, listing and revoking API tokens; each creation and revocation is an event in the
 //! history of the token's user.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::common::actor::{Actor, Role};
 use crate::common::db::schema::{api_tokens, users};
-use crate::common::db::{DbConnection, now};
+use crate::common::db::{self, DbConnection, Lock, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
 use crate::common::pagination::{Page, PageParams};
@@ -91,7 +91,8 @@ pub struct NewToken {
     /// acts as its user, so it never does more than the user's role allows.
     #[schema(min_items = 1, max_items = 5)]
     pub scopes: Vec<Scope>,
-    /// When it stops working: at most a year ahead; 90 days when omitted.
+    /// When it stops working: at most a year ahead; 90 days when omitted. A token made with
+    /// an API token expires no later than that token.
     pub expires_at: Option<DateTime<Utc>>,
     /// The origin its writes record, such as `jira-sync`: 1–64 letters, digits, `.`, `_`, `-`.
     #[schema(max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -256,12 +257,14 @@ impl ApiToken {
     }
 
     /// Makes a token for `form.user` (admins) or the caller. A token that makes tokens gives
-    /// them only scopes it holds itself (`caller_scopes`), so that no token can widen itself.
+    /// them only scopes it holds itself (`caller_scopes`) and no later expiry than its own
+    /// (`caller_expires_at`), so that no token can widen or prolong itself.
     pub fn create(
         conn: &mut DbConnection,
         form: &NewToken,
         caller: &Actor,
         caller_scopes: Option<&[Scope]>,
+        caller_expires_at: Option<chrono::NaiveDateTime>,
     ) -> Result<CreatedToken, ApiError> {
         let mut errors: Vec<FieldError> = Vec::new();
         let name = required_text(&mut errors, "name", &form.name, 100);
@@ -286,15 +289,29 @@ impl ApiToken {
         }
         let stamp = now();
         let expires_at = match form.expires_at {
-            None => stamp + Duration::days(DEFAULT_LIFETIME_DAYS),
+            // A token's own expiry shortens the default of the tokens it makes.
+            None => caller_expires_at
+                .map_or(stamp + Duration::days(DEFAULT_LIFETIME_DAYS), |latest| {
+                    latest.min(stamp + Duration::days(DEFAULT_LIFETIME_DAYS))
+                }),
             Some(at) => {
-                let at = at.naive_utc();
+                let at = at.naive_utc().trunc_subsecs(6);
                 if at <= stamp {
                     errors.push(FieldError::new("expires_at", "must lie in the future"));
                 } else if at > stamp + Duration::days(MAX_LIFETIME_DAYS) {
                     errors.push(FieldError::new(
                         "expires_at",
                         "must lie at most a year ahead; make a new token when it expires",
+                    ));
+                } else if let Some(latest) = caller_expires_at.filter(|latest| at > *latest) {
+                    // Else a token could renew itself for a year, however short its own life.
+                    errors.push(FieldError::new(
+                        "expires_at",
+                        format!(
+                            "must not lie beyond the expiry of the token this request came \
+                             with ({}Z)",
+                            latest.format("%Y-%m-%dT%H:%M:%S")
+                        ),
                     ));
                 }
                 at
@@ -317,6 +334,18 @@ impl ApiToken {
             },
         };
         ApiError::from_fields(errors)?;
+        // The user's row, locked: a deactivation at the same moment (which revokes the user's
+        // tokens under the same lock) either comes first, and the user is refused below, or
+        // comes after and revokes this token too. Without it a token made in between would
+        // survive the deactivation and work again after a reactivation.
+        db::lock(conn, Lock::User(user_id))?;
+        let active: bool = users::table
+            .find(user_id)
+            .select(users::active)
+            .first(conn)?;
+        if !active {
+            return Err(ApiError::invalid("user", "is a deactivated user"));
+        }
         if user_id != caller.id() {
             if caller.role != Role::Admin {
                 return Err(ApiError::Forbidden(

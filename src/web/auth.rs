@@ -76,6 +76,9 @@ pub struct CurrentUser {
     /// The scopes of the API token the request came with; `None` for a person's login, which
     /// may do whatever the role allows.
     pub scopes: Option<Vec<Scope>>,
+    /// When the API token the request came with expires; `None` for a person's login. A
+    /// token makes no token that outlives it.
+    pub token_expires_at: Option<chrono::NaiveDateTime>,
 }
 
 /// The header a write names its origin with (a sync script's label, such as `jira-sync`).
@@ -167,6 +170,7 @@ impl FromRequest for CurrentUser {
                     actor: principal.actor.with_origin(origin),
                     email: principal.email,
                     scopes: None,
+                    token_expires_at: None,
                 }),
                 Ok(_) => Err(ApiError::Unauthorized(
                     "The access token was revoked by a change of password, role or account \
@@ -192,8 +196,12 @@ async fn by_api_token(
     let (principal, grant) = db
         .run(move |conn| {
             let (principal, grant) = token::authenticate(conn, &secret)?;
-            if principal.active {
-                token::touch(conn, &grant)?;
+            if principal.active
+                && let Err(error) = token::touch(conn, &grant)
+            {
+                // Bookkeeping: a read is not refused because its last use could not be noted
+                // (SQLite busy with a long write, say); the next request notes it.
+                log::warn!("last use of API token {} not noted: {error}", grant.id);
             }
             Ok((principal, grant))
         })
@@ -215,6 +223,7 @@ async fn by_api_token(
         actor,
         email: principal.email,
         scopes: Some(grant.scopes),
+        token_expires_at: Some(grant.expires_at),
     })
 }
 

@@ -5,7 +5,9 @@
 //! - The key is 1–255 visible ASCII characters, sent plain or as a structured-field string
 //!   (`"…"`); anything else is a 400 naming the header.
 //! - Keys are per caller: a person (by user id, whichever login token) or an API token (by its
-//!   hash). A request without valid credentials passes untouched and meets its 401.
+//!   hash). A request without credentials passes untouched and meets its 401; one whose
+//!   credentials no longer hold (a revoked or expired token, a deactivated user, a login
+//!   ended by a password change) gets its 401 before anything stored is replayed.
 //! - The same key with the same method, path and body replays the first response (status,
 //!   body, `Content-Type`, `ETag`, `Location`, `Link`) with `Idempotency-Replayed: true`, and
 //!   writes nothing; with another request it is a 422 `idempotency-key-reused`; while the first
@@ -24,6 +26,7 @@ use crate::common::db::Db;
 use crate::common::error::ApiError;
 use crate::common::idempotency::{self, Begin, Request, Stored};
 use crate::common::token;
+use crate::web::auth::CurrentUser;
 use crate::web::extract::BodyLimit;
 use crate::web::jwt::JwtKeys;
 
@@ -116,6 +119,13 @@ pub async fn idempotency(
             .await
             .map(|res| res.map_into_boxed_body().map_into_left_body());
     };
+    // The caller, in full, before anything stored is answered: the principal above is only
+    // read from the credential, and a token revoked or expired since, a deactivated user or a
+    // login ended by a password change must get their 401 (and a token its 403 for a missing
+    // scope), not a replay. The handler authenticates again; only keyed requests pay twice.
+    if let Err(error) = req.extract::<CurrentUser>().await {
+        return Ok(req.error_response(error).map_into_right_body());
+    }
     // The body, to fingerprint it and hand it on; one over the limit is left to the handler.
     let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
     let declared = req

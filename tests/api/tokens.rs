@@ -4,6 +4,8 @@
 
 use actix_web::http::Method;
 use diesel::prelude::*;
+use futures_util::future::join_all;
+use opsboard::db::schema::api_tokens;
 use serde_json::{Value, json};
 
 use crate::both_engines;
@@ -16,6 +18,12 @@ both_engines!(
     only_admins_touch_other_peoples_tokens,
     writes_record_their_origin_from_the_token_or_the_header,
     bad_token_requests_are_refused_and_change_nothing,
+    concurrent_revocations_record_one_event,
+    tokens_made_during_a_deactivation_do_not_outlive_it,
+    a_token_makes_no_token_that_outlives_it,
+    the_spec_names_the_scope_each_operation_needs,
+    the_last_use_is_noted_at_most_once_a_minute,
+    a_revoked_credential_gets_no_replay_of_an_idempotent_request,
 );
 
 /// Makes a token with `body` as `token` (a bearer): its secret and the token.
@@ -23,6 +31,7 @@ async fn make_token(app: &TestApp, token: &str, body: Value) -> (String, Value) 
     let created = app.post("/api/v1/tokens", token, &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let location = created.header("location").expect("Location");
+    assert_eq!(created.header("etag"), None, "a token has no version");
     let created = created.json();
     assert_eq!(
         location,
@@ -120,6 +129,11 @@ async fn scopes_narrow_a_token_and_the_403_names_the_missing_one(app: TestApp) {
         .await;
     let problem = refused.problem(403);
     assert_eq!(problem["required_scope"], "write");
+    assert_eq!(
+        refused.header("www-authenticate").as_deref(),
+        Some(r#"Bearer realm="opsboard", error="insufficient_scope", scope="write""#),
+        "RFC 6750: the scope the token would need"
+    );
     assert!(
         problem["type"]
             .as_str()
@@ -516,4 +530,311 @@ async fn bad_token_requests_are_refused_and_change_nothing(app: TestApp) {
     let (viewer_read, _) =
         make_token(&app, &viewer_jwt, json!({"name": "v", "scopes": ["read"]})).await;
     assert_eq!(app.get("/api/v1/items", &viewer_read).await.status, 200);
+}
+
+/// The kinds of the events of user `id`, oldest first.
+async fn user_event_kinds(app: &TestApp, id: &Value) -> Vec<String> {
+    let history = app
+        .get(
+            &format!("/api/v1/users/{id}/history?limit=500"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    crate::fixtures::kinds(&history.json())
+}
+
+async fn concurrent_revocations_record_one_event(app: TestApp) {
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) =
+        make_token(&app, &member_jwt, json!({"name": "a", "scopes": ["read"]})).await;
+    let path = format!("/api/v1/tokens/{}", token["id"]);
+    // The owner and an admin, four times each, at the same moment.
+    let answers = join_all((0..8).map(|n| {
+        let (app, path) = (&app, &path);
+        let by = if n % 2 == 0 {
+            member_jwt.clone()
+        } else {
+            app.admin_token.clone()
+        };
+        async move { app.delete(path, &by).await.status }
+    }))
+    .await;
+    assert!(answers.iter().all(|status| *status == 204), "{answers:?}");
+    app.get("/api/v1/me", &secret).await.problem(401);
+    let kinds = user_event_kinds(&app, &member["id"]).await;
+    let revoked = kinds.iter().filter(|k| *k == "token_revoked").count();
+    assert_eq!(revoked, 1, "{kinds:?}");
+}
+
+/// A token made for a user while an admin deactivates them is refused or revoked with the
+/// others: none is left working, so reactivating the user brings none back.
+async fn tokens_made_during_a_deactivation_do_not_outlive_it(app: TestApp) {
+    // A few rounds, each with a user of its own: one round rarely hits the window.
+    for _ in 0..4 {
+        race_tokens_against_a_deactivation(&app).await;
+    }
+}
+
+async fn race_tokens_against_a_deactivation(app: &TestApp) {
+    let (service_user, _) = app.user("member").create().await;
+    let body = json!({"name": "race", "scopes": ["read"], "user": service_user["id"]});
+    let makes = join_all((0..8).map(|_| {
+        let body = &body;
+        async move { app.post("/api/v1/tokens", &app.admin_token, body).await }
+    }));
+    let path = format!("/api/v1/users/{}/deactivate", service_user["id"]);
+    let no_body = json!({});
+    let deactivation = app.post(&path, &app.admin_token, &no_body);
+    let (made, deactivated) = futures_util::join!(makes, deactivation);
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    for response in &made {
+        match response.status {
+            201 => {}
+            422 => {
+                response.names_field(422, "user");
+            }
+            other => panic!("unexpected {other}: {}", response.text),
+        }
+    }
+    let live: i64 = api_tokens::table
+        .filter(
+            api_tokens::user_id
+                .eq(service_user["id"].as_i64().unwrap_or_default())
+                .and(api_tokens::revoked_at.is_null()),
+        )
+        .count()
+        .get_result(&mut *app.conn())
+        .expect("count");
+    assert_eq!(live, 0, "a token made during the deactivation survived it");
+    let reactivated = app
+        .post(
+            &format!("/api/v1/users/{}/reactivate", service_user["id"]),
+            &app.admin_token,
+            &no_body,
+        )
+        .await;
+    assert_eq!(reactivated.status, 200, "{}", reactivated.text);
+    for response in made.iter().filter(|r| r.status == 201) {
+        let secret = response.json()["secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        app.get("/api/v1/me", &secret).await.problem(401);
+    }
+}
+
+async fn a_token_makes_no_token_that_outlives_it(app: TestApp) {
+    let soon = chrono::Utc::now() + chrono::Duration::days(7);
+    let (parent, parent_token) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "short-lived", "scopes": ["read", "write"],
+               "expires_at": soon.to_rfc3339()}),
+    )
+    .await;
+    // Asking for more is refused, naming the field.
+    let later = chrono::Utc::now() + chrono::Duration::days(30);
+    let refused = app
+        .post(
+            "/api/v1/tokens",
+            &parent,
+            &json!({"name": "renewal", "scopes": ["read"], "expires_at": later.to_rfc3339()}),
+        )
+        .await;
+    refused.names_field(422, "expires_at");
+    // The default lifetime (90 days) is shortened to the parent's.
+    let (_, child) = make_token(&app, &parent, json!({"name": "child", "scopes": ["read"]})).await;
+    let expiry = |token: &Value| {
+        serde_json::from_value::<chrono::DateTime<chrono::Utc>>(token["expires_at"].clone())
+            .expect("a time")
+    };
+    assert_eq!(expiry(&child), expiry(&parent_token), "{child}");
+    // Earlier is fine; a person's login is not bound by any token.
+    let earlier = chrono::Utc::now() + chrono::Duration::days(1);
+    let (_, short) = make_token(
+        &app,
+        &parent,
+        json!({"name": "shorter", "scopes": ["read"], "expires_at": earlier.to_rfc3339()}),
+    )
+    .await;
+    assert!(expiry(&short) < expiry(&parent_token));
+    make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "long", "scopes": ["read"], "expires_at": later.to_rfc3339()}),
+    )
+    .await;
+}
+
+async fn the_spec_names_the_scope_each_operation_needs(app: TestApp) {
+    let doc = app
+        .request(Method::GET, "/api-docs/openapi.json")
+        .send()
+        .await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    let scope_of = |method: &str, path: &str| {
+        let security = &doc["paths"][path][method]["security"];
+        let token = security
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r.get("api_token").is_some()))
+            .unwrap_or_else(|| panic!("{method} {path} takes no API token: {security}"));
+        token["api_token"].clone()
+    };
+    for (method, path, scope) in [
+        ("get", "/api/v1/items", "read"),
+        ("post", "/api/v1/items", "write"),
+        ("patch", "/api/v1/items/{key}", "write"),
+        ("post", "/api/v1/services/import", "import"),
+        ("post", "/api/v1/organizations/import", "import"),
+        ("patch", "/api/v1/users/{id}", "admin"),
+        ("post", "/api/v1/users/{id}/deactivate", "admin"),
+        ("get", "/api/v1/users/{id}/history", "read"),
+        ("post", "/api/v1/tokens", "write"),
+    ] {
+        assert_eq!(scope_of(method, path), json!([scope]), "{method} {path}");
+    }
+    // The server asks a token for the scope the spec names: one with every other scope is
+    // refused, naming it (both come from one rule; the other tests check more requests).
+    let (everything_but_write, _) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "all but write", "scopes": ["read", "import", "webhooks", "admin"]}),
+    )
+    .await;
+    let refused = app
+        .post(
+            "/api/v1/items",
+            &everything_but_write,
+            &json!({"board": "OPS", "type": "task", "title": "x"}),
+        )
+        .await;
+    assert_eq!(refused.problem(403)["required_scope"], "write");
+    // Every operation but the public ones names exactly one scope.
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().cloned().unwrap_or_default() {
+            let Some(security) = operation["security"].as_array() else {
+                continue;
+            };
+            if security.is_empty() {
+                continue;
+            }
+            let scopes = scope_of(&method, &path);
+            assert_eq!(scopes.as_array().map(Vec::len), Some(1), "{method} {path}");
+        }
+    }
+}
+
+async fn the_last_use_is_noted_at_most_once_a_minute(app: TestApp) {
+    let (secret, token) = make_token(
+        &app,
+        &app.admin_token,
+        json!({"name": "a", "scopes": ["read"]}),
+    )
+    .await;
+    let id = token["id"].as_i64().expect("id");
+    let last_use = || -> Option<chrono::NaiveDateTime> {
+        api_tokens::table
+            .find(id)
+            .select(api_tokens::last_used_at)
+            .first(&mut *app.conn())
+            .expect("the token")
+    };
+    let set_last_use = |at: chrono::NaiveDateTime| {
+        diesel::update(api_tokens::table.find(id))
+            .set(api_tokens::last_used_at.eq(Some(at)))
+            .execute(&mut *app.conn())
+            .expect("set the last use");
+    };
+    assert_eq!(last_use(), None, "never used yet");
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    let first = last_use().expect("noted at the first use");
+    // Noted half a minute ago: not written again.
+    let recent = first - chrono::Duration::seconds(30);
+    set_last_use(recent);
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    assert_eq!(last_use(), Some(recent));
+    // Two minutes ago: written.
+    let old = first - chrono::Duration::minutes(2);
+    set_last_use(old);
+    assert_eq!(app.get("/api/v1/me", &secret).await.status, 200);
+    assert!(
+        last_use().is_some_and(|at| at >= first),
+        "{:?} after {first}",
+        last_use()
+    );
+}
+
+/// `POST /items` of a task with `Idempotency-Key: key`, as the holder of `bearer`.
+async fn post_task_once(app: &TestApp, bearer: &str, key: &str) -> crate::helpers::Response {
+    app.request(Method::POST, "/api/v1/items")
+        .token(bearer)
+        .header("Idempotency-Key", key)
+        .json(&json!({"board": "OPS", "type": "task", "title": "Once"}))
+        .send()
+        .await
+}
+
+/// A stored response is replayed only to a caller who may still call: a revoked token, a
+/// deactivated user's login and a login ended by a password change get 401, as without the
+/// key, not the stored answer.
+async fn a_revoked_credential_gets_no_replay_of_an_idempotent_request(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) = make_token(
+        &app,
+        &member_jwt,
+        json!({"name": "sync", "scopes": ["read", "write"]}),
+    )
+    .await;
+    let first = post_task_once(&app, &secret, "token-key").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let replay = post_task_once(&app, &secret, "token-key").await;
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(
+        replay.header("idempotency-replayed").as_deref(),
+        Some("true")
+    );
+    let revoked = app
+        .delete(&format!("/api/v1/tokens/{}", token["id"]), &member_jwt)
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    post_task_once(&app, &secret, "token-key")
+        .await
+        .problem(401);
+
+    // A person's login: the same after a password change and after a deactivation.
+    let created = post_task_once(&app, &member_jwt, "login-key").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let changed = app
+        .patch(
+            &format!("/api/v1/users/{}", member["id"]),
+            &app.admin_token,
+            &json!({"password": "another long password 42"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    post_task_once(&app, &member_jwt, "login-key")
+        .await
+        .problem(401);
+    let (other, other_jwt) = app.user("member").create().await;
+    assert_eq!(post_task_once(&app, &other_jwt, "k").await.status, 201);
+    let deactivated = app
+        .post(
+            &format!("/api/v1/users/{}/deactivate", other["id"]),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.text);
+    post_task_once(&app, &other_jwt, "k").await.problem(401);
+    // Three tasks, none more.
+    let items = app
+        .get("/api/v1/items?board=OPS", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(3), "{items}");
 }
