@@ -122,8 +122,12 @@ PY
 echo "machine: $(nproc) cores; $(date -u +%FT%TZ); base $BASE_REV vs $(git rev-parse --short HEAD)"
 for engine in sqlite postgres; do
     echo "== $engine"
-    echo "item creation, without the feed's bookkeeping ($BASE_REV): $(create_rate "$engine" "$BASE_BIN")"
-    echo "item creation, with it (this tree):               $(create_rate "$engine" "$CURRENT")"
+    # Not in $(…): the server started here must outlive the call for the reads below.
+    printf '%s' "item creation, without the feed's bookkeeping ($BASE_REV): "
+    create_rate "$engine" "$BASE_BIN"
+    printf '\n%s' "item creation, with it (this tree):               "
+    create_rate "$engine" "$CURRENT"
+    echo
     echo "feed read, one client, pages of 500:              $(read_feed)"
     out="$(wrk -t2 -c8 -d"$READ_FOR" -H "Authorization: Bearer $TOKEN" --latency "$BASE/api/v1/changes?limit=500")"
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
