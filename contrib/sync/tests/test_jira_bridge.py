@@ -259,3 +259,36 @@ def test_two_way_sync_with_a_crash(opsboard, tmp_path):
         })
     finally:
         jira.stop()
+
+
+def test_a_crash_right_after_a_jira_create_does_not_create_twice(opsboard, tmp_path):
+    """The bridge dies after JIRA made the issue and before it heard the new id: the intent it
+    recorded first lets the next run find that issue instead of creating another."""
+    http = opsboard.http
+    opsboard.ok(http.post("/boards", json={
+        "key": BOARD, "name": "Mirrored from JIRA", "lead": "admin@example.org",
+        "columns": [{"name": s, "category": c} for s, c in zip(STATUSES, ["todo", "in_progress", "done"])]}))
+    opsboard.ok(http.post("/users", json={"email": "sync-jira@example.org", "display_name": "JIRA bridge",
+                                          "role": "member", "password": "a long unused password"}))
+    token = opsboard.ok(http.post("/tokens", json={"name": "JIRA bridge", "scopes": ["read", "write"],
+                                                   "origin": "jira-sync", "user": "sync-jira@example.org"}))["secret"]
+    keys = [opsboard.ok(http.post("/items", json={"board": BOARD, "type": "task", "title": f"Aufgabe {n}"}))["key"]
+            for n in range(5)]
+    jira = MockJira(PROJECT, seed=1).start()
+    try:
+        state = str(tmp_path / "bridge.sqlite")
+        killed = run_bridge(opsboard, jira, token, state, kill_after_jira_writes=1)
+        assert killed["bridge"] == {"killed_after_jira_writes": 1}
+        assert len(jira.snapshot()) == 1  # made, but the bridge never heard its id
+        again = run_bridge(opsboard, jira, token, state)
+        assert again["bridge"]["recovered"] == 1
+        assert again["bridge"]["created_in_jira"] == 4
+        issues = jira.snapshot()
+        assert sorted(i["fields"]["summary"] for i in issues.values()) == [f"Aufgabe {n}" for n in range(5)]
+        refs = sorted(next(r["key"] for r in i["external_refs"] if r["system"] == "jira") for i in opsboard.items(BOARD))
+        assert refs == sorted(str(i) for i in issues)
+        last = run_bridge(opsboard, jira, token, state)
+        assert (last["opsboard_events"], last["jira_writes"]) == (0, 0), last
+        assert sorted(opsboard.ok(http.get(f"/items/{k}"))["key"] for k in keys) == sorted(keys)
+    finally:
+        jira.stop()
