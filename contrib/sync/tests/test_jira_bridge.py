@@ -214,7 +214,7 @@ def test_two_way_sync_with_a_crash(opsboard, tmp_path):
         last = runs[-1]
         assert last["opsboard_events"] == 0, last
         assert last["jira_writes"] == 0, last
-        assert last["bridge"]["opsboard_writes"] == 0 and last["bridge"]["jira_writes"] == 0, last
+        assert last["bridge"]["opsboard_writes"] == 0 and last["bridge"]["remote_writes"] == 0, last
 
         # no duplicates: one reference per item, one item per issue
         items = opsboard.items(BOARD)
@@ -282,7 +282,7 @@ def test_a_crash_right_after_a_jira_create_does_not_create_twice(opsboard, tmp_p
         assert len(jira.snapshot()) == 1  # made, but the bridge never heard its id
         again = run_bridge(opsboard, jira, token, state)
         assert again["bridge"]["recovered"] == 1
-        assert again["bridge"]["created_in_jira"] == 4
+        assert again["bridge"]["created_remote"] == 4
         issues = jira.snapshot()
         assert sorted(i["fields"]["summary"] for i in issues.values()) == [f"Aufgabe {n}" for n in range(5)]
         refs = sorted(next(r["key"] for r in i["external_refs"] if r["system"] == "jira") for i in opsboard.items(BOARD))
