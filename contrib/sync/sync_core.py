@@ -478,8 +478,10 @@ class Bridge:
                     self.state.save_link(link)
                 return
             if self.remote.own_changes_only(issue, link.get("remote_updated")):
-                # the bridge's own write coming back: never mirrored
+                # the bridge's own write coming back (as the remote stored it): never mirrored,
+                # and taken as the state both sides agree on, so that it is not seen again
                 self.stats.skipped_own += 1
+                link["snapshot"].update(changed)
                 link["remote_updated"] = updated
                 self.state.save_link(link)
                 return

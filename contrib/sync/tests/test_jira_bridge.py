@@ -292,3 +292,33 @@ def test_a_crash_right_after_a_jira_create_does_not_create_twice(opsboard, tmp_p
         assert sorted(opsboard.ok(http.get(f"/items/{k}"))["key"] for k in keys) == sorted(keys)
     finally:
         jira.stop()
+
+
+def test_the_bridges_own_jira_writes_are_not_mirrored_back(opsboard, tmp_path):
+    """A change in JIRA whose changelog names only the bridge's own account is its own write
+    coming back: the next run leaves opsboard alone. A person's change is mirrored."""
+    http = opsboard.http
+    opsboard.ok(http.post("/boards", json={
+        "key": BOARD, "name": "Mirrored from JIRA", "lead": "admin@example.org",
+        "columns": [{"name": s, "category": c} for s, c in zip(STATUSES, ["todo", "in_progress", "done"])]}))
+    opsboard.ok(http.post("/users", json={"email": "sync-jira@example.org", "display_name": "JIRA bridge",
+                                          "role": "member", "password": "a long unused password"}))
+    token = opsboard.ok(http.post("/tokens", json={"name": "JIRA bridge", "scopes": ["read", "write"],
+                                                   "origin": "jira-sync", "user": "sync-jira@example.org"}))["secret"]
+    jira = MockJira(PROJECT, seed=1).start()
+    try:
+        rng = random.Random(1)
+        ids = [jira.create(jira_fields(rng))["id"] for _ in range(3)]
+        state = str(tmp_path / "bridge.sqlite")
+        run_bridge(opsboard, jira, token, state)
+        titles = {i["title"] for i in opsboard.items(BOARD)}
+        jira.update(ids[0], {"summary": "written by the bridge's account"}, account=jira.accounts[BOT])
+        own = run_bridge(opsboard, jira, token, state)
+        assert own["bridge"]["skipped_own"] == 1 and own["opsboard_events"] == 0, own
+        assert {i["title"] for i in opsboard.items(BOARD)} == titles
+        jira.update(ids[1], {"summary": "written by a person"})
+        person = run_bridge(opsboard, jira, token, state)
+        assert person["bridge"]["updated_in_opsboard"] == 1 and person["opsboard_events"] == 1, person
+        assert "written by a person" in {i["title"] for i in opsboard.items(BOARD)}
+    finally:
+        jira.stop()
