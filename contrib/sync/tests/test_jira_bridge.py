@@ -2,8 +2,9 @@
 
 2,000 issues in JIRA and 500 items in opsboard; a first run syncs both ways; then people edit,
 create and delete on both sides (some items on both sides at once), the bridge is killed (SIGKILL)
-right after a random one of its JIRA writes is applied and before it hears the answer, is run
-again, and then runs once more. Checked at the end: every item has exactly one JIRA reference
+right after a random one of its JIRA writes is applied and before it hears the answer, run
+again and killed after a random number of its opsboard writes, run again to its end, and then
+runs once more. Checked at the end: every item has exactly one JIRA reference
 and every issue exactly one item (no duplicates), every synced field is equal on both sides (no
 losses), deletions went both ways, and the last run wrote nothing on either side. The runtime
 and writes per side of each run go to build/figures.jsonl.
@@ -17,9 +18,10 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
-import pytest
+import httpx
 
 from conftest import SYNC, record_figures
 from mock_jira import MockJira
@@ -64,8 +66,12 @@ def jira_fields(rng: random.Random) -> dict:
     }
 
 
-def run_bridge(opsboard, jira, token: str, state: str, kill_after_jira_writes: int | None = None) -> dict:
-    """One run of the bridge as its own process; its figures and the writes each side saw."""
+def run_bridge(opsboard, jira, token: str, state: str, kill_after_jira_writes: int | None = None,
+               kill_after_opsboard_events: int | None = None) -> dict:
+    """One run of the bridge as its own process; its figures and the writes each side saw.
+    With a kill_after_…, the bridge is killed (SIGKILL) once it made that many JIRA writes
+    (right after JIRA applied the last one, before the bridge hears the answer), or once
+    opsboard's feed moved on by that many events (watched every 10 ms)."""
     cmd = [
         sys.executable, str(SYNC / "jira_bridge.py"),
         "--opsboard-url", opsboard.url, "--opsboard-token", token, "--origin", "jira-sync",
@@ -83,7 +89,21 @@ def run_bridge(opsboard, jira, token: str, state: str, kill_after_jira_writes: i
                 killed["at"] = jira.writes_by(bot) - jira0
                 os.kill(proc.pid, signal.SIGKILL)
         jira.after_write = after_write
+    watcher = None
+    if kill_after_opsboard_events is not None:
+        def watch():
+            with httpx.Client(base_url=opsboard.http.base_url, headers=dict(opsboard.http.headers), timeout=10) as c:
+                while proc.poll() is None:
+                    if c.get("/changes/head").json()["seq"] - seq0 >= kill_after_opsboard_events:
+                        killed["at"] = "opsboard"
+                        os.kill(proc.pid, signal.SIGKILL)
+                        return
+                    time.sleep(0.01)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
     out, err = proc.communicate(timeout=600)
+    if watcher is not None:
+        watcher.join()
     jira.after_write = None
     seconds = round(time.monotonic() - started, 2)
     if killed["at"] is None:
@@ -91,7 +111,8 @@ def run_bridge(opsboard, jira, token: str, state: str, kill_after_jira_writes: i
         stats = json.loads(out.strip().splitlines()[-1])
     else:
         assert proc.returncode == -signal.SIGKILL
-        stats = {"killed_after_jira_writes": killed["at"]}
+        stats = {"killed": f"after {killed['at']} JIRA writes" if killed["at"] != "opsboard"
+                 else f"after {kill_after_opsboard_events}+ opsboard events"}
     return {
         "seconds": seconds,
         "opsboard_events": opsboard.head_seq() - seq0,  # what opsboard recorded (nobody else writes now)
@@ -204,9 +225,11 @@ def test_two_way_sync_with_a_crash(opsboard, tmp_path):
             opsboard.ok(http.patch(f"/items/{by_ref[str(i)]['key']}", json={"title": title}))
             conflicted[i] = title
 
-        # run 2, killed right after a random JIRA write of it; then run again, and once more
-        kill_at = rng.randint(1, 4 * EDITS)
-        runs.append(run_bridge(opsboard, jira, token, state, kill_after_jira_writes=kill_at))
+        # run 2, killed right after a random JIRA write of it (while it pushes opsboard's
+        # changes), run again and killed after a random number of opsboard writes (while it
+        # pulls JIRA's), run again to its end; then once more
+        runs.append(run_bridge(opsboard, jira, token, state, kill_after_jira_writes=rng.randint(1, 4 * EDITS)))
+        runs.append(run_bridge(opsboard, jira, token, state, kill_after_opsboard_events=rng.randint(1, 2 * EDITS)))
         runs.append(run_bridge(opsboard, jira, token, state))
         runs.append(run_bridge(opsboard, jira, token, state))
 
@@ -255,7 +278,8 @@ def test_two_way_sync_with_a_crash(opsboard, tmp_path):
             "bridge": "jira", "engine": opsboard.engine, "seed": SEED, "jira_issues": ISSUES,
             "opsboard_items": ITEMS, "edits_per_kind": EDITS, "final_items": len(items),
             "rate_limited": jira.rate_limited,
-            "runs": [{"run": n, **r} for n, r in zip(["1 initial", "2 killed", "2 restarted", "3 last"], runs)],
+            "runs": [{"run": n, **r} for n, r in zip(["1 initial", "2 killed", "2 killed again", "2 restarted",
+                                                       "3 last"], runs)],
         })
     finally:
         jira.stop()
@@ -278,7 +302,7 @@ def test_a_crash_right_after_a_jira_create_does_not_create_twice(opsboard, tmp_p
     try:
         state = str(tmp_path / "bridge.sqlite")
         killed = run_bridge(opsboard, jira, token, state, kill_after_jira_writes=1)
-        assert killed["bridge"] == {"killed_after_jira_writes": 1}
+        assert killed["bridge"] == {"killed": "after 1 JIRA writes"}
         assert len(jira.snapshot()) == 1  # made, but the bridge never heard its id
         again = run_bridge(opsboard, jira, token, state)
         assert again["bridge"]["recovered"] == 1

@@ -65,7 +65,7 @@ def run_bridge(opsboard, op, token: str, state: str, kill_after_writes: int | No
         stats = json.loads(out.strip().splitlines()[-1])
     else:
         assert proc.returncode == -signal.SIGKILL
-        stats = {"killed_after_remote_writes": killed["at"]}
+        stats = {"killed": f"after {killed['at']} OpenProject writes"}
     return {"seconds": seconds, "opsboard_events": opsboard.head_seq() - seq0,
             "remote_writes": op.writes_by(op.bot) - w0, "bridge": stats}
 
