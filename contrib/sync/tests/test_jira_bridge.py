@@ -261,6 +261,7 @@ def test_two_way_sync_with_a_crash(opsboard, tmp_path):
         titles = {i["title"] for i in items}
         assert all(str(i) in item_of for i in new_issues)
         assert sum(1 for t in titles if t.endswith("(new)")) == EDITS
+        assert set(new_items) <= {i["key"] for i in items}  # each with its one reference (above)
         for i, title in merged.items():
             assert item_of[str(i)]["title"] == title and item_of[str(i)]["priority"] == "critical"
         for i, title in conflicted.items():
