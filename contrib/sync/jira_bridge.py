@@ -249,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--opsboard-url", default=env("OPSBOARD_URL", "http://127.0.0.1:8080"))
     p.add_argument("--opsboard-token", default=env("OPSBOARD_TOKEN"),
                    help="an API token (opb_…) with read and write; env OPSBOARD_TOKEN")
-    p.add_argument("--origin", default=env("OPSBOARD_ORIGIN", "jira-sync"),
-                   help="the token's origin (its writes are left out of the feed the bridge reads)")
+    p.add_argument("--origin", default=env("OPSBOARD_ORIGIN"),
+                   help="the origin of the token's writes, left out of the feed the bridge reads; "
+                        "by default the token's own (it must have one)")
     p.add_argument("--board", required=True)
     p.add_argument("--jira-url", default=env("JIRA_URL"))
     p.add_argument("--jira-email", default=env("JIRA_EMAIL"), help="the bridge's own JIRA account")

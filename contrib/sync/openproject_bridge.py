@@ -206,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--opsboard-url", default=env("OPSBOARD_URL", "http://127.0.0.1:8080"))
     p.add_argument("--opsboard-token", default=env("OPSBOARD_TOKEN"),
                    help="an API token (opb_…) with read and write; env OPSBOARD_TOKEN")
-    p.add_argument("--origin", default=env("OPSBOARD_ORIGIN", "openproject-sync"),
-                   help="the token's origin (its writes are left out of the feed the bridge reads)")
+    p.add_argument("--origin", default=env("OPSBOARD_ORIGIN"),
+                   help="the origin of the token's writes, left out of the feed the bridge reads; "
+                        "by default the token's own (it must have one)")
     p.add_argument("--board", required=True)
     p.add_argument("--openproject-url", default=env("OPENPROJECT_URL"))
     p.add_argument("--openproject-key", default=env("OPENPROJECT_API_KEY"),

@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE / "build" / "opsboard-client"))
 from opsboard_client import AuthenticatedClient  # noqa: E402
 from opsboard_client.api.boards import get_board  # noqa: E402
 from opsboard_client.api.changes import changes_head, list_changes  # noqa: E402
+from opsboard_client.api.tokens import list_tokens  # noqa: E402
 from opsboard_client.api.items import (  # noqa: E402
     delete_item_by_ref,
     get_item,
@@ -234,13 +235,14 @@ class Remote:
 
 
 class Bridge:
-    def __init__(self, remote: Remote, *, opsboard_url: str, opsboard_token: str, origin: str, board: str,
+    def __init__(self, remote: Remote, *, opsboard_url: str, opsboard_token: str, origin: str | None, board: str,
                  state_path: str, status_to_column: dict[str, str], overlap: dt.timedelta, stats: Stats):
         self.remote = remote
         self.system = remote.system
         self.stats = stats
         self.state = State(state_path)
         self.ob = AuthenticatedClient(base_url=opsboard_url.rstrip("/"), token=opsboard_token, timeout=60.0)
+        self.secret = opsboard_token
         self.board = board
         self.origin = origin
         self.status_to_column_name = status_to_column
@@ -266,6 +268,29 @@ class Bridge:
         if r.status_code not in ok:
             raise BridgeError(f"opsboard answered {r.status_code}: {r.content[:500]!r}")
         return r.parsed
+
+    def check_origin(self) -> None:
+        """The origin the token's writes record, which the feed must leave out: without one,
+        the bridge would read its own writes back. Taken from the token (`GET /tokens` lists
+        the caller's own, each with the first characters of its secret); a given --origin must
+        match it."""
+        r = self.call(list_tokens.sync_detailed, limit=200)
+        if r.status_code != 200:
+            if self.origin is None:
+                raise BridgeError(f"cannot read the token's origin ({r.status_code}): give --origin")
+            return
+        mine = [t for t in r.parsed.items if t.active and self.secret.startswith(t.prefix)]
+        if len(mine) != 1:
+            if self.origin is None:
+                raise BridgeError("cannot tell which token is the bridge's: give --origin")
+            return
+        origin = mine[0].origin if isinstance(mine[0].origin, str) else None
+        if origin is None:
+            raise BridgeError(f"the token {mine[0].name!r} has no origin: make the bridge one with an origin "
+                              "(POST /api/v1/tokens with \"origin\"), or its writes come back through the feed")
+        if self.origin is not None and self.origin != origin:
+            raise BridgeError(f"--origin {self.origin} is not the token's origin ({origin})")
+        self.origin = origin
 
     def load_columns(self) -> None:
         board = self.expect(self.call(get_board.sync_detailed, self.board), 200)
@@ -543,6 +568,7 @@ class Bridge:
 
     def run_once(self) -> dict:
         self.remote.start()
+        self.check_origin()
         self.load_columns()
         self.recover()
         self.push()

@@ -43,7 +43,7 @@ def wp_body(rng: random.Random, status: str | None = None) -> dict:
 def run_bridge(opsboard, op, token: str, state: str, kill_after_writes: int | None = None) -> dict:
     cmd = [
         sys.executable, str(SYNC / "openproject_bridge.py"),
-        "--opsboard-url", opsboard.url, "--opsboard-token", token, "--origin", "openproject-sync",
+        "--opsboard-url", opsboard.url, "--opsboard-token", token,  # the origin: the token's own
         "--board", BOARD, "--openproject-url", op.url, "--openproject-key", "bot-api-key",
         "--project", str(op.project_id), "--state", state,
     ]
