@@ -28,6 +28,7 @@ goes, so the bridge may be killed at any point and started again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -126,6 +127,17 @@ class State:
             CREATE TABLE IF NOT EXISTS intents (item_key TEXT PRIMARY KEY, at TEXT NOT NULL);
             """
         )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Statements that commit together or not at all (the connection autocommits otherwise)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def get(self, k: str) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
@@ -372,7 +384,7 @@ class Bridge:
     def recover(self) -> None:
         for item_key in self.state.intents():
             issue = self.remote.find_created(item_key)
-            with self.state.db:
+            with self.state.transaction():
                 if issue is not None:
                     log.info("recovered the create of %s: %s", item_key, self.remote.issue_key(issue))
                     self.state.save_link({
@@ -460,13 +472,13 @@ class Bridge:
         values = self.values_of_item(item)
         # the intent first: a crash after the create and before the link is saved below is
         # found again by recover() instead of creating a second issue
-        with self.state.db:
+        with self.state.transaction():
             self.state.db.execute("INSERT OR REPLACE INTO intents (item_key, at) VALUES (?, ?)",
                                   (item["key"], iso(dt.datetime.now(dt.timezone.utc))))
         issue = self.remote.create(item["key"], values)
         link = {"issue_id": self.remote.issue_id(issue), "issue_key": self.remote.issue_key(issue),
                 "item_key": item["key"], "snapshot": self.remote.values(issue)}
-        with self.state.db:
+        with self.state.transaction():
             self.state.save_link(link)
             self.state.db.execute("DELETE FROM intents WHERE item_key = ?", (item["key"],))
         self.stats.created_remote += 1

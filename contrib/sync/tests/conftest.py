@@ -37,6 +37,21 @@ def opsboard_binary() -> str:
     return path
 
 
+class RetryingClient(httpx.Client):
+    """The test's own requests wait out a 503 (a busy pool or lock on a loaded machine) as
+    Retry-After says, as the bridges do."""
+
+    def send(self, request, **kwargs):
+        for _ in range(20):
+            response = super().send(request, **kwargs)
+            if response.status_code != 503:
+                return response
+            response.read()
+            response.close()
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        return response
+
+
 def _psql(url: str, sql: str) -> None:
     subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True)
 
@@ -80,7 +95,7 @@ class Opsboard:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"opsboard did not start: {(tmp / f'opsboard-{engine}.log').read_text()[-2000:]}")
             time.sleep(0.1)
-        self.http = httpx.Client(base_url=f"{self.url}/api/v1", timeout=60)
+        self.http = RetryingClient(base_url=f"{self.url}/api/v1", timeout=60)
         r = self.http.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         r.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"

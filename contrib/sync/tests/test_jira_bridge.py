@@ -21,9 +21,7 @@ import sys
 import threading
 import time
 
-import httpx
-
-from conftest import SYNC, record_figures
+from conftest import SYNC, RetryingClient, record_figures
 from mock_jira import MockJira
 
 ISSUES = int(os.environ.get("BRIDGE_JIRA_ISSUES", "2000"))
@@ -92,7 +90,7 @@ def run_bridge(opsboard, jira, token: str, state: str, kill_after_jira_writes: i
     watcher = None
     if kill_after_opsboard_events is not None:
         def watch():
-            with httpx.Client(base_url=opsboard.http.base_url, headers=dict(opsboard.http.headers), timeout=10) as c:
+            with RetryingClient(base_url=opsboard.http.base_url, headers=dict(opsboard.http.headers), timeout=10) as c:
                 while proc.poll() is None:
                     if c.get("/changes/head").json()["seq"] - seq0 >= kill_after_opsboard_events:
                         killed["at"] = "opsboard"
