@@ -60,6 +60,8 @@ pub fn record_at(
         pending.written += 1;
         if subject.entity_type == ITEM {
             pending.items.push((id, subject.entity_id));
+            // A state told before this event is no longer the item's last.
+            pending.known.retain(|(item, _)| *item != subject.entity_id);
         }
     });
     Ok(())
@@ -88,6 +90,21 @@ struct Pending {
     written: usize,
     /// Item events, as (event id, item id), whose snapshot is still to be taken.
     items: Vec<(i64, i64)>,
+    /// Items whose state after their last event the writer already holds (see
+    /// [`item_state_known`]): their snapshot needs no rebuilding.
+    known: Vec<(i64, Value)>,
+}
+
+/// Tells the history the item's state as the API shows it, right after the writer recorded
+/// its last event of the item in this transaction: the snapshot is then taken from it rather
+/// than rebuilt at commit (five statements fewer for a created item). An event of the item
+/// recorded after this call discards it.
+pub fn item_state_known(item_id: i64, state: Value) {
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        pending.known.retain(|(item, _)| *item != item_id);
+        pending.known.push((item_id, state));
+    });
 }
 
 thread_local! {
@@ -140,10 +157,27 @@ pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
     if pending.items.is_empty() {
         return Ok(pending.written);
     }
-    let mut item_ids: Vec<i64> = pending.items.iter().map(|(_, item)| *item).collect();
+    let mut item_ids: Vec<i64> = pending
+        .items
+        .iter()
+        .map(|(_, item)| *item)
+        .filter(|item| !pending.known.iter().any(|(known, _)| known == item))
+        .collect();
     item_ids.sort_unstable();
     item_ids.dedup();
-    for (item_id, snapshot) in build(conn, &item_ids)? {
+    let mut snapshots = if item_ids.is_empty() {
+        Vec::new()
+    } else {
+        build(conn, &item_ids)?
+    };
+    let items = &pending.items;
+    snapshots.extend(
+        pending
+            .known
+            .into_iter()
+            .filter(|(known, _)| items.iter().any(|(_, item)| item == known)),
+    );
+    for (item_id, snapshot) in snapshots {
         let event_ids: Vec<i64> = pending
             .items
             .iter()

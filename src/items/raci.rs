@@ -21,6 +21,15 @@ pub(super) fn write_raci(
     rows: &[(i64, RaciRole)],
 ) -> Result<(), ApiError> {
     diesel::delete(item_raci::table.filter(item_raci::item_id.eq(id))).execute(conn)?;
+    insert_raci(conn, id, rows)
+}
+
+/// The RACI rows of an item that has none yet (a new one).
+pub(super) fn insert_raci(
+    conn: &mut DbConnection,
+    id: i64,
+    rows: &[(i64, RaciRole)],
+) -> Result<(), ApiError> {
     for (user_id, role) in rows {
         diesel::insert_into(item_raci::table)
             .values((

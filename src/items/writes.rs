@@ -17,7 +17,7 @@ use crate::items::demand::{self as demands, DemandInput};
 use crate::items::incident::{self as incidents, IncidentInput};
 use crate::items::moves::{bottom_rank, check_wip, column_order};
 use crate::items::queries::assemble;
-use crate::items::raci::{new_item_raci, raci_summary, write_raci};
+use crate::items::raci::{insert_raci, new_item_raci, raci_summary};
 use crate::items::types::{ExternalRef, Item, ItemChanges, ItemType, NewItem};
 
 /// Whether `system` names another system as references do: 1–31 lower-case letters, digits,
@@ -167,6 +167,11 @@ fn service_id(
 
 fn write_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(), ApiError> {
     diesel::delete(item_labels::table.filter(item_labels::item_id.eq(id))).execute(conn)?;
+    insert_labels(conn, id, labels)
+}
+
+/// The labels of an item that has none yet (a new one).
+fn insert_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(), ApiError> {
     for label in labels {
         diesel::insert_into(item_labels::table)
             .values((item_labels::item_id.eq(id), item_labels::label.eq(label)))
@@ -271,13 +276,10 @@ impl Item {
         // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
         // concurrent creations, so numbers are never handed out twice. The board is locked
         // before its column, as every change of a board's columns does.
-        diesel::update(boards::table.find(board_id))
+        let number: i64 = diesel::update(boards::table.find(board_id))
             .set(boards::next_item_number.eq(boards::next_item_number + 1))
-            .execute(conn)?;
-        let number: i64 = boards::table
-            .find(board_id)
-            .select(boards::next_item_number)
-            .first::<i64>(conn)?
+            .returning(boards::next_item_number)
+            .get_result::<i64>(conn)?
             - 1;
         let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) =
             board_columns::table
@@ -329,9 +331,12 @@ impl Item {
             ))
             .returning(items::id)
             .get_result(conn)?;
-        write_labels(conn, id, &labels)?;
-        write_raci(conn, id, &raci_rows)?;
-        write_refs(conn, id, &refs)?;
+        // A new item has nothing beside it yet: nothing to delete or compare with.
+        insert_labels(conn, id, &labels)?;
+        insert_raci(conn, id, &raci_rows)?;
+        if !refs.is_empty() {
+            write_refs(conn, id, &refs)?;
+        }
         if let Some(fields) = &demand {
             demands::store(conn, id, fields, None)?;
         }
@@ -352,6 +357,9 @@ impl Item {
                    "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
                    "override_wip": overridden}),
         )?;
+        let state = serde_json::to_value(&item)
+            .map_err(|e| ApiError::internal(format!("item {id} as JSON: {e}")))?;
+        history::item_state_known(id, state);
         Ok(item)
     }
 

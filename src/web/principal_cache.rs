@@ -1,11 +1,12 @@
 //! A short-lived cache of who a credential belongs to, so that a read costs one trip to the
 //! database (the handler's) rather than two (the caller's lookup, then the handler's).
 //!
-//! Revocation stays immediate on this instance: an entry is good only while no write with
-//! history events has committed since it was read (deactivation, a role or password change and
-//! a token's revocation all write one), so the first request after such a write reads the
-//! caller afresh. Another instance on the same PostgreSQL database sees a revocation within
-//! `auth.principal_cache_ms` (0 turns the cache off). Expiry is checked on every hit.
+//! Off unless `auth.principal_cache_ms` is set. Revocation through this server stays
+//! immediate: an entry is good only while no write with history events has committed since it
+//! was read (deactivation, a role or password change and a token's revocation all write one),
+//! so the first request after such a write reads the caller afresh. A revocation by another
+//! process (the command line, a second instance) takes effect within `principal_cache_ms`,
+//! which is why it is off by default. Expiry is checked on every hit.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -13,6 +13,45 @@ use crate::helpers::TestApp;
 
 both_engines!(the_last_use_is_noted_at_most_once_a_minute => super::uncached);
 
+both_engines!(a_cached_caller_is_forgotten_at_each_revocation => super::cached);
+
+/// The cache of callers on, for a minute: long enough that only a revocation can end an entry.
+fn cached(settings: &mut opsboard::config::Settings) {
+    settings.auth.principal_cache_ms = 60_000;
+}
+
+async fn a_cached_caller_is_forgotten_at_each_revocation(app: TestApp) {
+    use opsboard::db::schema::api_tokens;
+    let (member, member_jwt) = app.user("member").create().await;
+    let (secret, token) =
+        make_token(&app, &member_jwt, json!({"name": "a", "scopes": ["read"]})).await;
+    let (other_secret, other) =
+        make_token(&app, &member_jwt, json!({"name": "b", "scopes": ["read"]})).await;
+    for bearer in [&secret, &other_secret, &member_jwt] {
+        assert_eq!(app.get("/api/v1/me", bearer).await.status, 200);
+    }
+    // A change behind the app's back is not seen while the entry lives: the cache is on.
+    diesel::update(api_tokens::table.find(other["id"].as_i64().unwrap_or(0)))
+        .set(api_tokens::revoked_at.eq(Some(chrono::Utc::now().naive_utc())))
+        .execute(&mut *app.conn())
+        .expect("revoke behind the app's back");
+    assert_eq!(app.get("/api/v1/me", &other_secret).await.status, 200);
+    // A revocation through the app ends it at once.
+    let revoked = app
+        .delete(&format!("/api/v1/tokens/{}", token["id"]), &member_jwt)
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    app.get("/api/v1/me", &secret).await.problem(401);
+    app.get("/api/v1/me", &other_secret).await.problem(401);
+    // So does a role change: the login issued before it is refused at once.
+    let path = format!("/api/v1/users/{}", member["id"]);
+    let changed = app
+        .patch(&path, &app.admin_token, &json!({"role": "requester"}))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    app.get("/api/v1/me", &member_jwt).await.problem(401);
+}
+
 /// This test changes a token's row behind the app's back, which the app's short-lived cache of
 /// callers cannot see (it forgets on the app's own writes): read the caller on every request.
 fn uncached(settings: &mut opsboard::config::Settings) {
