@@ -27,6 +27,8 @@ pub struct WebhookSettings {
     pub batch_size: i64,
     /// Whether the server starts the delivery worker.
     pub worker: bool,
+    /// Days that delivered and failed deliveries stay listed before they are deleted.
+    pub keep_deliveries_days: u32,
 }
 
 impl WebhookSettings {

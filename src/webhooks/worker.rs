@@ -101,8 +101,20 @@ pub fn claim(
     lease: Duration,
     batch: i64,
 ) -> Result<Vec<i64>, ApiError> {
-    feed::number_committed(conn)?;
     let at = now();
+    // An idle look reads one index and writes nothing (no write lock on SQLite, no numbering).
+    let due: bool = diesel::select(diesel::dsl::exists(
+        webhook_deliveries::table.filter(
+            webhook_deliveries::status
+                .eq(PENDING)
+                .and(webhook_deliveries::next_attempt_at.le(at)),
+        ),
+    ))
+    .get_result(conn)?;
+    if !due {
+        return Ok(Vec::new());
+    }
+    feed::number_committed(conn)?;
     let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
     macro_rules! run {
         ($conn:expr, $sql:expr) => {
@@ -576,8 +588,18 @@ pub fn spawn(db: Db, settings: WebhookSettings) -> WorkerHandle {
         let client = client(&settings);
         let mut commits = db.commits();
         let poll = Duration::from_millis(settings.poll_interval_ms);
+        let mut next_clean_up = std::time::Instant::now();
         log::info!("webhook worker {instance} started");
         while !stop.load(Ordering::SeqCst) {
+            if std::time::Instant::now() >= next_clean_up {
+                next_clean_up += CLEAN_UP_EVERY;
+                let keep = settings.keep_deliveries_days;
+                match db.run(move |conn| clean_up(conn, keep)).await {
+                    Ok(0) => {}
+                    Ok(n) => log::debug!("deleted {n} old webhook deliveries"),
+                    Err(error) => log::warn!("cleaning up webhook deliveries failed: {error}"),
+                }
+            }
             commits.borrow_and_update();
             let handled = match run_once(&db, &client, &instance, &settings).await {
                 Ok(n) => n,
@@ -596,6 +618,23 @@ pub fn spawn(db: Db, settings: WebhookSettings) -> WorkerHandle {
         log::info!("webhook worker {instance} stopped");
     });
     handle
+}
+
+/// How often a worker deletes old deliveries.
+const CLEAN_UP_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes the deliveries that were delivered or given up on more than `keep_days` days ago;
+/// returns how many.
+pub fn clean_up(conn: &mut DbConnection, keep_days: u32) -> Result<usize, ApiError> {
+    let before = now() - chrono::Duration::days(i64::from(keep_days));
+    Ok(diesel::delete(
+        webhook_deliveries::table.filter(
+            webhook_deliveries::status
+                .ne(PENDING)
+                .and(webhook_deliveries::created_at.lt(before)),
+        ),
+    )
+    .execute(conn)?)
 }
 
 /// A delivery's body for a test ping of subscription `id`.

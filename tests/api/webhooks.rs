@@ -658,6 +658,17 @@ async fn redelivery_and_the_test_ping_reach_the_receiver(app: TestApp) {
     app.get("/api/v1/webhooks/999999/deliveries", &app.admin_token)
         .await
         .problem(404);
+    // Old finished deliveries are deleted (here everything finished before now).
+    receiver.wait_for("nothing pending", |r| r.len() >= 3).await;
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let deleted = app
+        .state
+        .db
+        .run(|conn| worker::clean_up(conn, 0))
+        .await
+        .expect("clean-up");
+    assert_eq!(deleted, 3);
+    assert!(deliveries(&app, &id).await.is_empty());
 }
 
 async fn private_targets_are_refused_when_not_allowed(app: TestApp) {
