@@ -104,11 +104,14 @@ pub fn claim(
     let at = now();
     // An idle look reads one index and writes nothing (no write lock on SQLite, no numbering).
     let due: bool = diesel::select(diesel::dsl::exists(
-        webhook_deliveries::table.filter(
-            webhook_deliveries::status
-                .eq(PENDING)
-                .and(webhook_deliveries::next_attempt_at.le(at)),
-        ),
+        webhook_deliveries::table
+            .inner_join(webhook_subscriptions::table)
+            .filter(
+                webhook_deliveries::status
+                    .eq(PENDING)
+                    .and(webhook_deliveries::next_attempt_at.le(at))
+                    .and(webhook_subscriptions::active.eq(true)),
+            ),
     ))
     .get_result(conn)?;
     if !due {
@@ -319,18 +322,14 @@ pub async fn send(client: &awc::Client, job: &Job, settings: &WebhookSettings) -
             }
         }
         kept.truncate(RESPONSE_KEPT_BYTES);
-        Ok::<_, String>((
-            status,
-            String::from_utf8_lossy(&kept).into_owned(),
-            retry_after,
-        ))
+        Ok::<_, String>((status, storable(&kept), retry_after))
     };
     match actix_web::rt::time::timeout(settings.timeout(), attempt).await {
         Err(_) => failed(format!(
             "no answer within {} s",
             settings.timeout().as_secs_f64()
         )),
-        Ok(Err(error)) => failed(error),
+        Ok(Err(error)) => failed(storable(error.as_bytes())),
         Ok(Ok((status, body, retry_after))) => Outcome {
             status: Some(status),
             response: Some(body),
@@ -343,6 +342,12 @@ pub async fn send(client: &awc::Client, job: &Job, settings: &WebhookSettings) -
             },
         },
     }
+}
+
+/// Text from a receiver as it can be stored on both engines: invalid UTF-8 (also a character
+/// cut at the 1 KiB limit) as U+FFFD, and no NUL, which PostgreSQL's TEXT refuses.
+fn storable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{fffd}")
 }
 
 /// `Retry-After` as seconds or as an HTTP date, capped at a day.

@@ -22,6 +22,7 @@ both_engines!(
     gone_deactivates_and_turning_it_on_again_resumes => super::fast,
     failing_for_too_long_deactivates_with_a_reason => super::give_up_soon,
     a_rotated_secret_signs_beside_the_new_one => super::fast,
+    a_receivers_answer_is_kept_to_a_kib_whatever_it_holds => super::fast,
     redelivery_and_the_test_ping_reach_the_receiver => super::fast,
     private_targets_are_refused_when_not_allowed => super::private_refused,
     only_admins_and_webhook_tokens_manage_webhooks => super::fast,
@@ -96,6 +97,8 @@ struct ReceiverState {
     script: Mutex<VecDeque<(u16, Option<&'static str>)>>,
     /// Answer every request with this status (when set), after the script.
     always: Mutex<Option<u16>>,
+    /// The body of every answer, when set.
+    body: Mutex<Option<Vec<u8>>>,
 }
 
 /// A small server on a free port that records every request and answers as scripted.
@@ -139,7 +142,10 @@ async fn record(
     if let Some(wait) = retry_after {
         response.insert_header(("Retry-After", wait));
     }
-    response.body(format!("answer {status}"))
+    match state.body.lock().expect("lock").clone() {
+        Some(body) => response.body(body),
+        None => response.body(format!("answer {status}")),
+    }
 }
 
 impl Receiver {
@@ -604,6 +610,40 @@ async fn a_rotated_secret_signs_beside_the_new_one(app: TestApp) {
     received[0]
         .verify(&old)
         .expect("the old secret still verifies");
+}
+
+async fn a_receivers_answer_is_kept_to_a_kib_whatever_it_holds(app: TestApp) {
+    let receiver = Receiver::start();
+    // NUL (which PostgreSQL's TEXT refuses), invalid UTF-8, and far more than a KiB.
+    let mut body = b"ok\0\xff".to_vec();
+    body.extend("ä".repeat(5000).as_bytes());
+    *receiver.state.body.lock().expect("lock") = Some(body);
+    let made = subscribe(&app, &receiver.url, json!({})).await;
+    let id = made["webhook"]["id"].clone();
+    let _worker = start_worker(&app);
+    let ping = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/test"),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(ping.status, 202, "{}", ping.text);
+    receiver.wait_for("the ping", |r| !r.is_empty()).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let delivery = loop {
+        let listed = deliveries(&app, &id).await;
+        if listed.first().is_some_and(|d| d["status"] != "pending") {
+            break listed[0].clone();
+        }
+        assert!(Instant::now() < deadline, "{listed:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    let kept = delivery["last_response"].as_str().unwrap_or_default();
+    assert!(kept.starts_with("ok\u{fffd}\u{fffd}ä"), "{kept:?}");
+    assert!(!kept.contains('\0'));
+    assert!(kept.chars().count() <= 1024, "{}", kept.chars().count());
 }
 
 async fn redelivery_and_the_test_ping_reach_the_receiver(app: TestApp) {
