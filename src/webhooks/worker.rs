@@ -650,3 +650,50 @@ pub fn ping_body(id: i64) -> Value {
         "data": {"webhook_id": id, "message": "A test delivery from opsboard."},
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_the_standard_webhooks_one() {
+        // Computed apart from this code, with Python's hmac and base64 over
+        // "msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{\"test\": 2432232314}" (the tests over
+        // HTTP verify deliveries with the reference library, standardwebhooks).
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw3wqpbvkYhXk=";
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            signature(&[secret], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,5fRi1qlxxpItomjdxIgM+V3DRQI8rzno5n78aPLN+2Q="
+        );
+        let two = signature(&[secret, secret], "m", 1, b"{}");
+        assert_eq!(two.split(' ').count(), 2);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_at_most_a_day() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("9999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let wait = parse_retry_after(&soon).expect("a date");
+        assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(90));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn the_schedule_ends() {
+        let settings = crate::config::Settings::defaults()
+            .expect("defaults")
+            .webhooks;
+        assert_eq!(settings.retry_delay(0), None);
+        assert_eq!(settings.retry_delay(1), Some(Duration::from_secs(5)));
+        assert_eq!(settings.retry_delay(7), Some(Duration::from_secs(86400)));
+        assert_eq!(settings.retry_delay(8), None);
+        let jittered = jitter(Duration::from_secs(100));
+        assert!(jittered >= Duration::from_secs(90) && jittered <= Duration::from_secs(110));
+    }
+}

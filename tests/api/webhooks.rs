@@ -734,15 +734,17 @@ async fn private_targets_are_refused_when_not_allowed(app: TestApp) {
     let listed = app.get("/api/v1/webhooks", &app.admin_token).await.json();
     assert_eq!(listed["items"], json!([]));
 
-    // Checked again at delivery: a subscription made where private targets were allowed is
-    // not delivered by a worker that does not allow them.
+    // Checked again at delivery: subscriptions made where private targets were allowed are
+    // not delivered by a worker that does not allow them, whether the URL names the address
+    // or a name that resolves to it (checked by the client's resolver as it connects).
     let receiver = Receiver::start();
-    {
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    for url in [&receiver.url, &by_name] {
         use opsboard::db::schema::webhook_subscriptions as s;
         let now = chrono::Utc::now().naive_utc();
         diesel::insert_into(s::table)
             .values((
-                s::url.eq(&receiver.url),
+                s::url.eq(url),
                 s::events.eq("*"),
                 s::description.eq(""),
                 s::active.eq(true),
@@ -757,16 +759,29 @@ async fn private_targets_are_refused_when_not_allowed(app: TestApp) {
     let _worker = start_worker(&app);
     board(&app, "OPS").await;
     let listed = app.get("/api/v1/webhooks", &app.admin_token).await.json();
-    let id = listed["items"][0]["id"].clone();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed = deliveries(&app, &id).await;
-        if let Some(error) = listed.first().and_then(|d| d["last_error"].as_str()) {
-            assert!(error.contains("127.0.0.1"), "{error}");
-            break;
+    for (n, hook) in listed["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = deliveries(&app, &hook["id"]).await;
+            if let Some(error) = listed.first().and_then(|d| d["last_error"].as_str()) {
+                assert!(
+                    error.contains("127.0.0.1") || error.contains("::1"),
+                    "{error}"
+                );
+                if n == 1 {
+                    assert!(error.contains("localhost"), "{error}");
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "no attempt: {listed:?}");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(Instant::now() < deadline, "no attempt: {listed:?}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
         receiver.received().is_empty(),
