@@ -187,7 +187,8 @@ impl AuthSettings {
             self.password_hash_wait_secs,
             1,
             600,
-        )
+        )?;
+        within("principal_cache_ms", self.principal_cache_ms, 0, 60_000)
     }
 }
 

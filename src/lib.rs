@@ -80,6 +80,8 @@ pub struct AppState {
     pub passwords: common::password::PasswordGate,
     /// The turns of board-view building, shared by every worker.
     pub view_turns: Arc<workflows::board_view::ViewTurns>,
+    /// Who the recent credentials belong to, so that a read makes one trip to the database.
+    pub principals: Arc<web::principal_cache::PrincipalCache>,
 }
 
 /// Registers every documented route: the probes at the root, the API under `/api/v1`.
@@ -151,6 +153,7 @@ pub fn build_app(
         .app_data(Data::new(state.settings.boards.clone()))
         .app_data(Data::new(state.settings.webhooks.clone()))
         .app_data(Data::from(state.view_turns.clone()))
+        .app_data(Data::from(state.principals.clone()))
         .app_data(Data::new(route_table))
         .app_data(BodyLimit(body_limit))
         .app_data(actix_web::web::PayloadConfig::new(body_limit))

@@ -110,7 +110,12 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
     let view_turns = crate::workflows::board_view::ViewTurns(tokio::sync::Semaphore::new(
         settings.boards.concurrent_views.max(1),
     ));
+    let principals = crate::web::principal_cache::PrincipalCache::new(
+        Duration::from_millis(settings.auth.principal_cache_ms),
+        db.commits(),
+    );
     Ok(AppState {
+        principals: Arc::new(principals),
         db,
         view_turns: Arc::new(view_turns),
         jwt: Arc::new(jwt),

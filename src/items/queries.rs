@@ -17,7 +17,7 @@ use crate::common::db::schema::{
 use crate::common::error::ApiError;
 use crate::items::demand as demands;
 use crate::items::incident as incidents;
-use crate::items::rows::ItemRow;
+use crate::items::rows::{ItemRow, Place};
 use crate::items::types::{ColumnRef, ExternalRef, Item, ItemRaci, ItemType, Priority};
 
 /// The ids of the items where `user` holds one of `roles`, as a subquery for
@@ -135,11 +135,8 @@ fn refs_of(
 /// clocks when there are incidents.
 pub(super) fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Vec<Item>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut labels = labels_of(conn, &ids)?;
-    let mut racis = raci_of(conn, &ids)?;
-    let mut refs = refs_of(conn, &ids)?;
     // Column, board and service of every item in one joined query.
-    let mut places: HashMap<i64, (String, String, String, Option<String>)> = HashMap::new();
+    let mut places: HashMap<i64, Place> = HashMap::new();
     for (id, column_name, category, board_key, service_key) in items::table
         .inner_join(board_columns::table)
         .inner_join(boards::table)
@@ -156,6 +153,28 @@ pub(super) fn assemble(conn: &mut DbConnection, rows: Vec<ItemRow>) -> Result<Ve
     {
         places.insert(id, (column_name, category, board_key, service_key));
     }
+    let placed = rows
+        .into_iter()
+        .map(|row| {
+            let place = places.remove(&row.id).unwrap_or_default();
+            (row, place)
+        })
+        .collect();
+    assemble_placed(conn, placed)
+}
+
+/// [`assemble`] for rows read together with their place (one query less: a single item's
+/// GET reads a task in four statements).
+pub(super) fn assemble_placed(
+    conn: &mut DbConnection,
+    placed: Vec<(ItemRow, Place)>,
+) -> Result<Vec<Item>, ApiError> {
+    let ids: Vec<i64> = placed.iter().map(|(r, _)| r.id).collect();
+    let mut labels = labels_of(conn, &ids)?;
+    let mut racis = raci_of(conn, &ids)?;
+    let mut refs = refs_of(conn, &ids)?;
+    let (rows, places): (Vec<ItemRow>, Vec<Place>) = placed.into_iter().unzip();
+    let mut places: HashMap<i64, Place> = rows.iter().map(|r| r.id).zip(places).collect();
     let demand_ids: Vec<i64> = rows
         .iter()
         .filter(|r| r.item_type == ItemType::Demand.as_str())
@@ -223,8 +242,9 @@ impl Item {
         key_or_id: &str,
         visibility: Visibility,
     ) -> Result<Item, ApiError> {
-        let row = Item::row_visible(conn, key_or_id, visibility)?;
-        assemble(conn, vec![row])?
+        let placed = Item::placed_row(conn, key_or_id)?;
+        Item::check_visible(conn, &placed.0, key_or_id, visibility)?;
+        assemble_placed(conn, vec![placed])?
             .pop()
             .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
     }
@@ -258,8 +278,8 @@ impl Item {
 
     /// The live item by key or id.
     pub fn find(conn: &mut DbConnection, key_or_id: &str) -> Result<Item, ApiError> {
-        let row = Item::row(conn, key_or_id)?;
-        assemble(conn, vec![row])?
+        let placed = Item::placed_row(conn, key_or_id)?;
+        assemble_placed(conn, vec![placed])?
             .pop()
             .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
     }

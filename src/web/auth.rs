@@ -21,6 +21,7 @@ use crate::common::error::ApiError;
 use crate::common::password::PasswordGate;
 use crate::common::token::{self, Scope};
 use crate::web::jwt::JwtKeys;
+use crate::web::principal_cache::{Cached, CredentialKey, PrincipalCache};
 pub use crate::web::settings::AuthSettings;
 use crate::web::throttle::LoginThrottle;
 
@@ -141,6 +142,7 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let db = req.app_data::<web::Data<Db>>().cloned();
         let jwt = req.app_data::<web::Data<JwtKeys>>().cloned();
+        let cache = req.app_data::<web::Data<PrincipalCache>>().cloned();
         let bearer = bearer_token(req);
         let origin = origin_of(req);
         let needed = token::required_scope(req.method().as_str(), req.path());
@@ -151,7 +153,14 @@ impl FromRequest for CurrentUser {
             let bearer = bearer?;
             let origin = origin?;
             if bearer.starts_with(token::SECRET_PREFIX) {
-                return by_api_token(&db, bearer, origin, needed).await;
+                return by_api_token(
+                    &db,
+                    cache.as_ref().map(|c| c.as_ref()),
+                    bearer,
+                    origin,
+                    needed,
+                )
+                .await;
             }
             let claims = jwt.verify(&bearer)?;
             let id: i64 = claims.sub.parse().map_err(|_| {
@@ -162,7 +171,21 @@ impl FromRequest for CurrentUser {
                     "The access token lacks the auth_epoch claim; log in again.".into(),
                 ));
             };
-            match db.run(move |conn| Principal::load(conn, id)).await {
+            let key = CredentialKey::Login(id, token_epoch);
+            let principal = match cache.as_ref().and_then(|c| c.get(&key)) {
+                Some(Cached::Login(principal)) => Ok(principal),
+                _ => {
+                    let generation = cache.as_ref().map(|c| c.generation());
+                    let loaded = db.run(move |conn| Principal::load(conn, id)).await;
+                    if let (Some(cache), Some(generation), Ok(principal)) =
+                        (&cache, generation, &loaded)
+                    {
+                        cache.put(key, generation, Cached::Login(principal.clone()));
+                    }
+                    loaded
+                }
+            };
+            match principal {
                 Ok(principal) if !principal.active => Err(ApiError::Unauthorized(
                     "This account is deactivated.".into(),
                 )),
@@ -189,23 +212,47 @@ impl FromRequest for CurrentUser {
 /// The caller behind an API token: live, of an active user, holding the scope `needed`.
 async fn by_api_token(
     db: &Db,
+    cache: Option<&PrincipalCache>,
     secret: String,
     header_origin: Option<String>,
     needed: Scope,
 ) -> Result<CurrentUser, ApiError> {
-    let (principal, grant) = db
-        .run(move |conn| {
-            let (principal, grant) = token::authenticate(conn, &secret)?;
-            if principal.active
-                && let Err(error) = token::touch(conn, &grant)
-            {
-                // Bookkeeping: a read is not refused because its last use could not be noted
-                // (SQLite busy with a long write, say); the next request notes it.
-                log::warn!("last use of API token {} not noted: {error}", grant.id);
+    let key = CredentialKey::Token(token::hash(&secret));
+    let cached = match cache.and_then(|c| c.get(&key)) {
+        // Expiry is a matter of time, not of a write: checked on every hit.
+        Some(Cached::Token(principal, grant)) if grant.expires_at > crate::common::db::now() => {
+            Some((principal, grant))
+        }
+        _ => None,
+    };
+    let (principal, grant) = match cached {
+        Some(hit) => hit,
+        None => {
+            let generation = cache.map(|c| c.generation());
+            let (principal, grant) = db
+                .run(move |conn| {
+                    let (principal, grant) = token::authenticate(conn, &secret)?;
+                    if principal.active
+                        && let Err(error) = token::touch(conn, &grant)
+                    {
+                        // Bookkeeping: a read is not refused because its last use could not
+                        // be noted (SQLite busy with a long write, say); the next request
+                        // notes it.
+                        log::warn!("last use of API token {} not noted: {error}", grant.id);
+                    }
+                    Ok((principal, grant))
+                })
+                .await?;
+            if let (Some(cache), Some(generation)) = (cache, generation) {
+                cache.put(
+                    key,
+                    generation,
+                    Cached::Token(principal.clone(), grant.clone()),
+                );
             }
-            Ok((principal, grant))
-        })
-        .await?;
+            (principal, grant)
+        }
+    };
     if !principal.active {
         return Err(ApiError::Unauthorized(
             "This API token's account is deactivated.".into(),

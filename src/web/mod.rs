@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod jwt;
 pub mod params;
 pub mod precondition;
+pub mod principal_cache;
 pub mod respond;
 pub mod routes;
 pub mod secret;

@@ -37,6 +37,10 @@ pub struct AuthSettings {
     pub password_hash_concurrency: usize,
     /// Seconds a request waits for its turn to hash before it gets 503.
     pub password_hash_wait_secs: u64,
+    /// Milliseconds a caller's identity, once read, answers further requests without a
+    /// database read, as long as no write has committed on this instance meanwhile; 0 reads
+    /// it on every request.
+    pub principal_cache_ms: u64,
 }
 
 // Secrets never reach a log line, not even through `{:?}`.
@@ -71,6 +75,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("password_hash_wait_secs", &self.password_hash_wait_secs)
+            .field("principal_cache_ms", &self.principal_cache_ms)
             .finish()
     }
 }

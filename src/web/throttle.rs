@@ -237,6 +237,7 @@ mod tests {
             trust_forwarded_for: false,
             password_hash_concurrency: 2,
             password_hash_wait_secs: 5,
+            principal_cache_ms: 0,
         }
     }
 
