@@ -686,9 +686,18 @@ mod tests {
 
     #[test]
     fn the_schedule_ends() {
-        let settings = crate::config::Settings::defaults()
-            .expect("defaults")
-            .webhooks;
+        let settings = WebhookSettings {
+            allow_private_targets: false,
+            retry_delays_secs: vec![5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 86400.0],
+            deactivate_after_failing_secs: 86400.0,
+            timeout_secs: 10.0,
+            poll_interval_ms: 1000,
+            lease_secs: 60.0,
+            batch_size: 20,
+            worker: true,
+            keep_deliveries_days: 30,
+        };
+        assert_eq!(settings.validate(), Ok(()));
         assert_eq!(settings.retry_delay(0), None);
         assert_eq!(settings.retry_delay(1), Some(Duration::from_secs(5)));
         assert_eq!(settings.retry_delay(7), Some(Duration::from_secs(86400)));
