@@ -957,15 +957,29 @@ async fn two_instances_on_one_database_deliver_each_event_once(app: TestApp) {
     let other = second_instance(&app).await;
     let _one = start_worker(&app);
     let _two = worker::spawn(other.db.clone(), other.settings.webhooks.clone());
+    // The second instance serves HTTP too: half the items are written through it.
+    let (other_address, _other_server) = crate::helpers::serve(other.clone());
+    let client = awc::Client::default();
     let mut writes = Vec::new();
     for _ in 0..12 {
         writes.push(app.item("OPS").create());
     }
-    futures_util::future::join_all(writes).await;
+    let through_other = async {
+        for n in 0..12 {
+            let made = client
+                .post(format!("{other_address}/api/v1/items"))
+                .bearer_auth(&app.admin_token)
+                .send_json(&json!({"board": "OPS", "type": "task", "title": format!("Über B {n}")}))
+                .await
+                .expect("the second instance answers");
+            assert_eq!(made.status().as_u16(), 201);
+        }
+    };
+    futures_util::future::join(futures_util::future::join_all(writes), through_other).await;
     let item_events = item_events(&app);
-    // One delivery per (event, subscription): every item event to the first, the 12 created to
+    // One delivery per (event, subscription): every item event to the first, the 24 created to
     // the second.
-    let expected = usize::try_from(item_events).unwrap_or_default() + 12;
+    let expected = usize::try_from(item_events).unwrap_or_default() + 24;
     let stored: i64 = {
         use opsboard::db::schema::webhook_deliveries as d;
         d::table
