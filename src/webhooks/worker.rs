@@ -509,59 +509,86 @@ fn deactivate(conn: &mut DbConnection, id: i64, reason: &str) -> Result<(), ApiE
     Ok(())
 }
 
-/// Claims, sends and records one batch; returns how many deliveries it handled.
-pub async fn run_once(
+/// The deliveries a worker has under way, and the signal that one has finished.
+#[derive(Clone, Default)]
+struct InFlight {
+    count: std::rc::Rc<std::cell::Cell<usize>>,
+    done: std::rc::Rc<tokio::sync::Notify>,
+}
+
+/// Claims as many due deliveries as the worker has free slots (`batch_size` at most under way),
+/// prepares them on one connection and starts sending each in a task of its own, which
+/// records the outcome and frees its slot. Returns how many it started. So a receiver that
+/// takes its full timeout holds one slot, not the whole worker.
+async fn run_once(
     db: &Db,
     client: &awc::Client,
     instance: &Arc<str>,
     settings: &Arc<WebhookSettings>,
+    in_flight: &InFlight,
 ) -> Result<usize, ApiError> {
-    let (me, lease, batch) = (instance.clone(), settings.lease(), settings.batch_size);
-    let ids = db.run(move |conn| claim(conn, &me, lease, batch)).await?;
-    let mut tasks = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let (db, client, instance, settings) = (
+    let slots = usize::try_from(settings.batch_size).unwrap_or(1);
+    let free = slots.saturating_sub(in_flight.count.get());
+    if free == 0 {
+        return Ok(0);
+    }
+    let (me, lease) = (instance.clone(), settings.lease());
+    let jobs = db
+        .run(move |conn| {
+            let ids = claim(conn, &me, lease, i64::try_from(free).unwrap_or(1))?;
+            let mut jobs = Vec::with_capacity(ids.len());
+            for id in ids {
+                match prepare(conn, id, &me) {
+                    Ok(Some(job)) => jobs.push(job),
+                    Ok(None) => {}
+                    // The claim runs out and the delivery is tried again after the lease.
+                    Err(error) => log::warn!("webhook delivery {id}: {error}"),
+                }
+            }
+            Ok(jobs)
+        })
+        .await?;
+    let started = jobs.len();
+    for job in jobs {
+        in_flight.count.set(in_flight.count.get() + 1);
+        let (db, client, instance, settings, in_flight) = (
             db.clone(),
             client.clone(),
             instance.clone(),
             settings.clone(),
+            in_flight.clone(),
         );
-        let id = *id;
-        tasks.push(actix_web::rt::spawn(async move {
-            if let Err(error) = deliver(&db, &client, id, &instance, &settings).await {
+        actix_web::rt::spawn(async move {
+            let id = job.id;
+            if let Err(error) = deliver(&db, &client, job, &instance, &settings).await {
                 log::warn!("webhook delivery {id}: {error}");
             }
-        }));
+            in_flight.count.set(in_flight.count.get().saturating_sub(1));
+            in_flight.done.notify_one();
+        });
     }
-    for task in tasks {
-        let _ = task.await;
-    }
-    Ok(ids.len())
+    Ok(started)
 }
 
-/// One attempt of one claimed delivery.
+/// One attempt of one claimed, prepared delivery: send, then record the outcome.
 async fn deliver(
     db: &Db,
     client: &awc::Client,
-    id: i64,
+    job: Job,
     instance: &Arc<str>,
     settings: &Arc<WebhookSettings>,
 ) -> Result<(), ApiError> {
-    let me = instance.clone();
-    let Some(job) = db.run(move |conn| prepare(conn, id, &me)).await? else {
-        return Ok(());
-    };
     let outcome = send(client, &job, settings).await;
     if let Some(error) = &outcome.error {
-        log::info!("webhook delivery {id} to {} failed: {error}", job.url);
+        log::info!("webhook delivery {} to {} failed: {error}", job.id, job.url);
     }
     let (me, settings) = (instance.clone(), settings.clone());
     db.transaction(move |conn| record(conn, &job, &me, &outcome, &settings))
         .await
 }
 
-/// A running worker; dropping it (or [`WorkerHandle::stop`]) stops it after its current batch
-/// (within the poll interval when idle).
+/// A running worker; dropping it (or [`WorkerHandle::stop`]) stops it from claiming more
+/// (within the poll interval when idle); deliveries under way finish and are recorded.
 pub struct WorkerHandle {
     stop: Arc<AtomicBool>,
 }
@@ -594,6 +621,7 @@ pub fn spawn(db: Db, settings: WebhookSettings) -> WorkerHandle {
         let mut commits = db.commits();
         let poll = Duration::from_millis(settings.poll_interval_ms);
         let mut next_clean_up = std::time::Instant::now();
+        let in_flight = InFlight::default();
         log::info!("webhook worker {instance} started");
         while !stop.load(Ordering::SeqCst) {
             if std::time::Instant::now() >= next_clean_up {
@@ -606,19 +634,23 @@ pub fn spawn(db: Db, settings: WebhookSettings) -> WorkerHandle {
                 }
             }
             commits.borrow_and_update();
-            let handled = match run_once(&db, &client, &instance, &settings).await {
+            let started = match run_once(&db, &client, &instance, &settings, &in_flight).await {
                 Ok(n) => n,
                 Err(error) => {
                     log::warn!("webhook worker: {error}");
                     0
                 }
             };
-            if handled > 0 {
+            if started > 0 {
                 continue;
             }
-            // Idle: until a commit of this process, the stop, or the poll interval (another
-            // instance's commits, retries falling due).
-            let _ = actix_web::rt::time::timeout(poll, commits.changed()).await;
+            // Idle or every slot taken: until a commit of this process, a delivery finishing,
+            // or the poll interval (another instance's commits, retries falling due).
+            let commit = std::pin::pin!(commits.changed());
+            let finished = std::pin::pin!(in_flight.done.notified());
+            let _ =
+                actix_web::rt::time::timeout(poll, futures_util::future::select(commit, finished))
+                    .await;
         }
         log::info!("webhook worker {instance} stopped");
     });

@@ -23,6 +23,7 @@ both_engines!(
     failing_for_too_long_deactivates_with_a_reason => super::give_up_soon,
     a_rotated_secret_signs_beside_the_new_one => super::fast,
     a_receivers_answer_is_kept_to_a_kib_whatever_it_holds => super::fast,
+    a_slow_receiver_does_not_hold_up_the_others => super::fast,
     redelivery_and_the_test_ping_reach_the_receiver => super::fast,
     private_targets_are_refused_when_not_allowed => super::private_refused,
     only_admins_and_webhook_tokens_manage_webhooks => super::fast,
@@ -99,6 +100,8 @@ struct ReceiverState {
     always: Mutex<Option<u16>>,
     /// The body of every answer, when set.
     body: Mutex<Option<Vec<u8>>>,
+    /// How long to take before answering.
+    delay: Mutex<Option<Duration>>,
 }
 
 /// A small server on a free port that records every request and answers as scripted.
@@ -126,6 +129,10 @@ async fn record(
             .unwrap_or_default()
             .to_string()
     };
+    let delay = *state.delay.lock().expect("lock");
+    if let Some(delay) = delay {
+        actix_web::rt::time::sleep(delay).await;
+    }
     let scripted = state.script.lock().expect("lock").pop_front();
     let always = *state.always.lock().expect("lock");
     let (status, retry_after) = scripted.unwrap_or((always.unwrap_or(200), None));
@@ -644,6 +651,29 @@ async fn a_receivers_answer_is_kept_to_a_kib_whatever_it_holds(app: TestApp) {
     assert!(kept.starts_with("ok\u{fffd}\u{fffd}ä"), "{kept:?}");
     assert!(!kept.contains('\0'));
     assert!(kept.chars().count() <= 1024, "{}", kept.chars().count());
+}
+
+async fn a_slow_receiver_does_not_hold_up_the_others(app: TestApp) {
+    let slow = Receiver::start();
+    *slow.state.delay.lock().expect("lock") = Some(Duration::from_millis(1900));
+    let quick = Receiver::start();
+    board(&app, "OPS").await;
+    subscribe(&app, &slow.url, json!({"entity_type": "item"})).await;
+    subscribe(&app, &quick.url, json!({"entity_type": "item"})).await;
+    let _worker = start_worker(&app);
+    app.item("OPS").create().await;
+    quick.wait_for("the first item", |r| r.len() == 1).await;
+    // The slow receiver still has its delivery; the quick one gets the next item meanwhile.
+    let started = Instant::now();
+    app.item("OPS").create().await;
+    quick.wait_for("the second item", |r| r.len() == 2).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "waited for the slow receiver: {:?}",
+        started.elapsed()
+    );
+    slow.wait_for("both items, in the end", |r| r.len() == 2)
+        .await;
 }
 
 async fn redelivery_and_the_test_ping_reach_the_receiver(app: TestApp) {
