@@ -23,7 +23,8 @@ pub struct WebhookSettings {
     /// Seconds a claimed delivery stays with its worker; another instance takes it over once
     /// this has passed without an answer (the holder died). Longer than `timeout_secs`.
     pub lease_secs: f64,
-    /// Deliveries claimed and sent at once by one worker.
+    /// Deliveries one worker has under way at most (claimed, being sent); it claims more as
+    /// each finishes, so a slow receiver holds one of them, not the worker.
     pub batch_size: i64,
     /// Whether the server starts the delivery worker.
     pub worker: bool,
