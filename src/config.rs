@@ -54,6 +54,8 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// Board view settings.
     pub boards: crate::workflows::board_view::BoardSettings,
+    /// Webhook delivery settings.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// The business-hours calendar of SLA clocks.
@@ -364,6 +366,7 @@ impl Settings {
         if self.boards.concurrent_views == 0 {
             return fail("boards.concurrent_views must be at least 1".into());
         }
+        self.webhooks.validate().map_err(ConfigError)?;
         if self.sla.breach_check_secs == 0 {
             return fail("sla.breach_check_secs must be at least 1".into());
         }

@@ -36,6 +36,7 @@ pub mod startup;
 pub mod tokens;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 pub mod workflows;
 
 // The kernel's modules under their old names, for the binary and the tests.
@@ -99,6 +100,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(incidents::configure)
             .configure(sla::configure)
             .configure(changes::configure)
+            .configure(webhooks::configure)
             .service(workflows::jira::handlers::import_jira),
     );
 }
@@ -107,6 +109,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// changes feed. Idempotent; everything that opens the database or builds the app calls it.
 pub fn register_hooks() {
     common::history::register_item_snapshots(items::types::Item::snapshots);
+    common::history::register_event_observer(webhooks::outbox::write_deliveries);
 }
 
 /// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.
@@ -148,6 +151,7 @@ pub fn build_app(
         .app_data(Data::new(state.passwords.clone()))
         .app_data(Data::new(state.settings.demands.clone()))
         .app_data(Data::new(state.settings.boards.clone()))
+        .app_data(Data::new(state.settings.webhooks.clone()))
         .app_data(Data::from(state.view_turns.clone()))
         .app_data(Data::from(state.principals.clone()))
         .app_data(Data::new(route_table))

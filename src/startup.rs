@@ -313,6 +313,11 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let blocking_threads = usize::try_from(pool_size).unwrap_or(8).max(2);
     watch_sla_breaches(state.clone());
     clean_up_idempotency_keys(state.clone());
+    // Stops with the server's runtime; kept so that dropping it does not stop it earlier.
+    let _webhook_worker =
+        state.settings.webhooks.worker.then(|| {
+            crate::webhooks::worker::spawn(state.db.clone(), state.settings.webhooks.clone())
+        });
     let mut server = HttpServer::new(move || build_app(state.clone()))
         .worker_max_blocking_threads(blocking_threads)
         .shutdown_timeout(shutdown_timeout)

@@ -25,6 +25,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("incidents", &["incidents"]),
     // The changes feed reads every entity's history (and the items' shape).
     ("changes", &["changes"]),
+    // Webhooks send the feed's change events to subscribed receivers.
+    ("webhooks", &["webhooks"]),
     // What combines features: deactivation with hand-over, the board view, the demo.
     ("workflows", &["workflows"]),
     // The app: lib.rs, main.rs, start-up, configuration, the OpenAPI document, the probes.

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{
-    boards, events, items, organizations, services, sla_policies, users,
+    boards, events, items, organizations, services, sla_policies, users, webhook_subscriptions,
 };
 use crate::common::error::ApiError;
 use crate::common::feed;
@@ -37,6 +37,8 @@ pub enum EntityType {
     Organization,
     /// SLA policies.
     SlaPolicy,
+    /// Webhook subscriptions (never their secrets).
+    Webhook,
 }
 text_enum!(EntityType {
     Item => "item",
@@ -45,6 +47,7 @@ text_enum!(EntityType {
     User => "user",
     Organization => "organization",
     SlaPolicy => "sla_policy",
+    Webhook => "webhook",
 });
 
 /// The longest `wait` of a long poll, in seconds.
@@ -308,6 +311,24 @@ pub fn page(conn: &mut DbConnection, filter: &ChangeFilter) -> Result<ChangePage
     })
 }
 
+/// The events with these ids as the feed shows them (in id order), for the webhooks, which
+/// send an event as its `data` once it has its position. Events without a position yet are
+/// left out.
+pub fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Change>, ApiError> {
+    let rows: Vec<ChangeRow> = events::table
+        .filter(events::id.eq_any(ids).and(events::seq.is_not_null()))
+        .order(events::id.asc())
+        .select((
+            history::EVENT_COLUMNS,
+            events::seq,
+            events::entity_type,
+            events::entity_id,
+            events::item_snapshot,
+        ))
+        .load(conn)?;
+    assemble(conn, rows)
+}
+
 /// The changes of stored rows: names resolved, keys looked up and item snapshots filled in, in
 /// a fixed number of queries whatever the number of events.
 fn assemble(conn: &mut DbConnection, rows: Vec<ChangeRow>) -> Result<Vec<Change>, ApiError> {
@@ -417,6 +438,13 @@ fn entity_keys(
                     Some(service) => (id, format!("{severity}/{service}")),
                     None => (id, severity),
                 })
+                .collect(),
+            EntityType::Webhook => webhook_subscriptions::table
+                .filter(webhook_subscriptions::id.eq_any(&ids))
+                .select(webhook_subscriptions::id)
+                .load::<i64>(conn)?
+                .into_iter()
+                .map(|id| (id, id.to_string()))
                 .collect(),
         };
         keys.extend(found.into_iter().map(|(id, key)| ((kind, id), key)));

@@ -55,6 +55,17 @@ pub fn record_at(
         ))
         .returning(events::id)
         .get_result(conn)?;
+    if let Some(observe) = EVENT_OBSERVER.get() {
+        observe(
+            conn,
+            &WrittenEvent {
+                id,
+                entity_type: subject.entity_type,
+                entity_id: subject.entity_id,
+                kind,
+            },
+        )?;
+    }
     PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
         pending.written += 1;
@@ -65,6 +76,32 @@ pub fn record_at(
         }
     });
     Ok(())
+}
+
+/// An event just written, as its observer sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct WrittenEvent<'a> {
+    /// The event's id.
+    pub id: i64,
+    /// The kind of entity it is about.
+    pub entity_type: &'a str,
+    /// The entity's id.
+    pub entity_id: i64,
+    /// What happened.
+    pub kind: &'a str,
+}
+
+/// What runs beside every event as it is written, inside its transaction: the webhooks'
+/// outbox (one delivery per matching subscription, committed with the event or not at all).
+/// A feature provides it (see [`register_event_observer`]).
+pub type EventObserver = fn(&mut DbConnection, &WrittenEvent<'_>) -> Result<(), ApiError>;
+
+static EVENT_OBSERVER: std::sync::OnceLock<EventObserver> = std::sync::OnceLock::new();
+
+/// Registers the observer of written events; the app does it once, before the first write.
+pub fn register_event_observer(observe: EventObserver) {
+    // The same function every time: a second registration changes nothing.
+    let _ = EVENT_OBSERVER.set(observe);
 }
 
 /// The entity type of items' events.

@@ -30,3 +30,4 @@ mod team_lead;
 mod tokens;
 mod users;
 mod versions;
+mod webhooks;

@@ -331,6 +331,8 @@ diesel::joinable!(item_comments -> users (author_id));
 diesel::joinable!(item_external_refs -> items (item_id));
 diesel::joinable!(comment_external_refs -> item_comments (comment_id));
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_subscriptions -> boards (board_id));
 diesel::joinable!(board_columns -> boards (board_id));
 diesel::joinable!(items -> boards (board_id));
 diesel::joinable!(items -> board_columns (column_id));
@@ -365,5 +367,54 @@ diesel::allow_tables_to_appear_in_same_query!(
     installation,
     api_tokens,
     idempotency_keys,
-    comment_external_refs
+    comment_external_refs,
+    webhook_subscriptions,
+    webhook_deliveries
 );
+
+diesel::table! {
+    /// Receivers subscribed to events (webhooks), with their signing secrets.
+    webhook_subscriptions (id) {
+        id -> BigInt,
+        url -> Text,
+        events -> Text,
+        entity_type -> Nullable<Text>,
+        board_id -> Nullable<BigInt>,
+        description -> Text,
+        active -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The webhooks' outbox: one delivery per (event, subscription), and the test pings.
+    webhook_deliveries (id) {
+        id -> BigInt,
+        subscription_id -> BigInt,
+        event_id -> Nullable<BigInt>,
+        message_id -> Text,
+        event_type -> Text,
+        entity_type -> Nullable<Text>,
+        entity_id -> Nullable<BigInt>,
+        payload -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_response -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
