@@ -54,6 +54,9 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// Board view settings.
     pub boards: crate::workflows::board_view::BoardSettings,
+    /// Rollout settings: the checklist of a joining administration.
+    #[serde(default)]
+    pub rollout: crate::rollout::RolloutSettings,
 }
 
 /// The business-hours calendar of SLA clocks.
@@ -360,6 +363,7 @@ impl Settings {
             ));
         }
         self.sla.calendar()?;
+        self.rollout.validate().map_err(ConfigError)?;
         if self.boards.concurrent_views == 0 {
             return fail("boards.concurrent_views must be at least 1".into());
         }

@@ -31,6 +31,7 @@ pub mod health;
 pub mod incidents;
 pub mod items;
 pub mod openapi;
+pub mod rollout;
 pub mod sla;
 pub mod startup;
 pub mod tokens;
@@ -96,6 +97,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(demands::configure)
             .configure(incidents::configure)
             .configure(sla::configure)
+            .configure(rollout::configure)
             .configure(changes::configure)
             .service(workflows::jira::handlers::import_jira),
     );
@@ -146,6 +148,7 @@ pub fn build_app(
         .app_data(Data::new(state.passwords.clone()))
         .app_data(Data::new(state.settings.demands.clone()))
         .app_data(Data::new(state.settings.boards.clone()))
+        .app_data(Data::new(state.settings.rollout.clone()))
         .app_data(Data::from(state.view_turns.clone()))
         .app_data(Data::new(route_table))
         .app_data(BodyLimit(body_limit))

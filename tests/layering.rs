@@ -23,6 +23,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("items", &["items"]),
     ("demands", &["demands"]),
     ("incidents", &["incidents"]),
+    // Rollout of services to the municipal administrations (catalogue, items as blockers).
+    ("rollout", &["rollout"]),
     // The changes feed reads every entity's history (and the items' shape).
     ("changes", &["changes"]),
     // What combines features: deactivation with hand-over, the board view, the demo.

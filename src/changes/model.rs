@@ -13,7 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{
-    boards, events, items, organizations, services, sla_policies, users,
+    boards, events, items, organizations, rollout_entries, rollout_waves, services, sla_policies,
+    users,
 };
 use crate::common::error::ApiError;
 use crate::common::feed;
@@ -37,6 +38,10 @@ pub enum EntityType {
     Organization,
     /// SLA policies.
     SlaPolicy,
+    /// Rollout entries (key `service/ADMINISTRATION`).
+    Rollout,
+    /// Rollout waves (key `service/wave`).
+    RolloutWave,
 }
 text_enum!(EntityType {
     Item => "item",
@@ -45,6 +50,8 @@ text_enum!(EntityType {
     User => "user",
     Organization => "organization",
     SlaPolicy => "sla_policy",
+    Rollout => "rollout",
+    RolloutWave => "rollout_wave",
 });
 
 /// The longest `wait` of a long poll, in seconds.
@@ -417,6 +424,27 @@ fn entity_keys(
                     Some(service) => (id, format!("{severity}/{service}")),
                     None => (id, severity),
                 })
+                .collect(),
+            EntityType::Rollout => rollout_entries::table
+                .inner_join(services::table)
+                .inner_join(organizations::table)
+                .filter(rollout_entries::id.eq_any(&ids))
+                .select((
+                    rollout_entries::id,
+                    services::key,
+                    organizations::short_name,
+                ))
+                .load::<(i64, String, String)>(conn)?
+                .into_iter()
+                .map(|(id, service, administration)| (id, format!("{service}/{administration}")))
+                .collect(),
+            EntityType::RolloutWave => rollout_waves::table
+                .inner_join(services::table)
+                .filter(rollout_waves::id.eq_any(&ids))
+                .select((rollout_waves::id, services::key, rollout_waves::name))
+                .load::<(i64, String, String)>(conn)?
+                .into_iter()
+                .map(|(id, service, wave)| (id, format!("{service}/{wave}")))
                 .collect(),
         };
         keys.extend(found.into_iter().map(|(id, key)| ((kind, id), key)));

@@ -41,6 +41,14 @@ mod files {
         "data/demo/organizations.csv",
         include_bytes!("../../data/demo/organizations.csv"),
     );
+    pub const DISTRICTS: (&str, &[u8]) = (
+        "data/reference/mv-districts.csv",
+        include_bytes!("../../data/reference/mv-districts.csv"),
+    );
+    pub const ADMINISTRATIONS: (&str, &[u8]) = (
+        "data/reference/mv-municipal-administrations.csv",
+        include_bytes!("../../data/reference/mv-municipal-administrations.csv"),
+    );
     pub const PEOPLE: (&str, &[u8]) = (
         "data/demo/people.csv",
         include_bytes!("../../data/demo/people.csv"),
@@ -203,12 +211,22 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
                 "The database already has data; demo data is only loaded into an empty one.".into(),
             ));
         }
-        let organizations = import_file(
-            conn,
+        // The state's districts and municipal administrations first (the reference data of
+        // `data/reference/`), then the stakeholders, whose rows (the current names of Rostock
+        // and Schwerin, the districts' contact addresses) win.
+        let mut organizations = 0;
+        for file in [
+            files::DISTRICTS,
+            files::ADMINISTRATIONS,
             files::ORGANIZATIONS,
-            import::organizations::parse,
-            import::organizations::apply,
-        )?;
+        ] {
+            organizations += import_file(
+                conn,
+                file,
+                import::organizations::parse,
+                import::organizations::apply,
+            )?;
+        }
         let people = seed_people(conn, &data.people, &hashes)?;
         let services = import_file(conn, files::SERVICES, import::parse, import::apply)?;
         seed_raci(conn, &data.raci, &people)?;
