@@ -437,7 +437,7 @@ pub fn to_csv(matrix: &Matrix) -> Result<Vec<u8>, ApiError> {
 /// The colour of a status in the heat map, and its text colour.
 fn colour(status: RolloutStatus) -> (&'static str, &'static str) {
     match status {
-        RolloutStatus::Planned => ("#dbe4ee", "#1d2b3a"),
+        RolloutStatus::Planned => ("#e9d5ff", "#2e1065"),
         RolloutStatus::Preparing => ("#fde68a", "#3b2f00"),
         RolloutStatus::TechnicalReady => ("#fdba74", "#3b1d00"),
         RolloutStatus::Testing => ("#93c5fd", "#0b2545"),
@@ -522,6 +522,14 @@ pub fn to_svg(matrix: &Matrix, district_names: &HashMap<String, String>) -> Stri
             x + 18,
             status.as_str()
         );
+        if status == RolloutStatus::NotApplicable {
+            let _ = write!(
+                svg,
+                r##"<line x1="{}" y1="49" x2="{}" y2="37" stroke="#9ca3af"/>"##,
+                x + 1,
+                x + 13
+            );
+        }
         x += 24 + status.as_str().len() * 7 + 10;
     }
     let _ = write!(
@@ -591,6 +599,16 @@ pub fn to_svg(matrix: &Matrix, district_names: &HashMap<String, String>) -> Stri
                         CELL - 2,
                         escape(&title)
                     );
+                    if cell.status == RolloutStatus::NotApplicable {
+                        let _ = write!(
+                            svg,
+                            r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#9ca3af"/>"##,
+                            cx + 2,
+                            y + CELL - 3,
+                            cx + CELL - 4,
+                            y + 3
+                        );
+                    }
                     if cell.blocked {
                         let _ = write!(
                             svg,

@@ -843,3 +843,64 @@ async fn an_item_blocks_entries_seen_from_both_ends(app: TestApp) {
     .await
     .problem(404);
 }
+
+both_engines!(the_demo_matrix_shows_the_state_at_a_glance);
+
+/// With the demo data: every municipal administration a row, six services, a spread of
+/// statuses, some blocked by demo items; CSV and SVG render; a stakeholder sees their row.
+async fn the_demo_matrix_shows_the_state_at_a_glance(app: TestApp) {
+    let summary = app
+        .state
+        .db
+        .run(opsboard::workflows::demo::seed)
+        .await
+        .expect("demo data loads");
+    assert!(summary.rollout_entries > 300, "{}", summary.rollout_entries);
+    let m = matrix(&app, "").await;
+    assert_eq!(m["rows"].as_array().map(Vec::len), Some(116));
+    assert_eq!(m["services"].as_array().map(Vec::len), Some(6));
+    let p = progress(&app, "service").await;
+    let total = &p["total"];
+    for status in [
+        "planned",
+        "preparing",
+        "technical_ready",
+        "testing",
+        "live",
+        "paused",
+        "not_applicable",
+    ] {
+        assert!(
+            total["counts"][status].as_i64().unwrap_or(0) > 0,
+            "{status}: {total}"
+        );
+    }
+    assert!(total["blocked"].as_i64().unwrap_or(0) >= 6, "{total}");
+    assert!(total["overdue"].as_i64().unwrap_or(0) > 0, "{total}");
+    let blocks = app
+        .get("/api/v1/items/OPS-3/rollout", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(blocks.as_array().map(Vec::len), Some(2), "{blocks}");
+    let svg = app
+        .request(Method::GET, "/api/v1/rollout/matrix")
+        .token(&app.admin_token)
+        .header("Accept", "image/svg+xml")
+        .send()
+        .await;
+    assert_eq!(svg.status, 200);
+    assert!(svg.text.starts_with("<svg") && svg.text.contains("Landkreis Ludwigslust-Parchim"));
+    assert!(!svg.text.contains("<script"), "static");
+    let csv = download_csv(&app).await;
+    assert_eq!(csv.matches("\r\n").count(), 117, "header and 116 rows");
+    assert!(csv.contains("Mecklenburgische Seenplatte") || csv.contains(";MSE;"));
+    let claudia = app
+        .login(
+            "claudia.behrens@example.org",
+            opsboard::workflows::demo::DEMO_PASSWORD,
+        )
+        .await;
+    let own = app.get("/api/v1/rollout/matrix", &claudia).await.json();
+    assert_eq!(own["rows"].as_array().map(Vec::len), Some(1), "{own}");
+    assert_eq!(own["rows"][0]["administration"], "HRO");
+}
