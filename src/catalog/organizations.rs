@@ -679,10 +679,20 @@ impl Organization {
             .filter(incident_details::reported_by_org_id.eq(current.id))
             .count()
             .get_result(conn)?;
+        let rollout: i64 = crate::common::db::schema::rollout_entries::table
+            .filter(crate::common::db::schema::rollout_entries::organization_id.eq(current.id))
+            .count()
+            .get_result(conn)?;
+        let children: i64 = organizations::table
+            .filter(organizations::parent_id.eq(current.id))
+            .count()
+            .get_result(conn)?;
         ApiError::unless_unreferenced(
             &current.short_name,
             &[
                 (services_using, "service(s) as operator or responsible"),
+                (rollout, "rollout entry(ies)"),
+                (children, "administration(s) of this district"),
                 (members, "user(s)"),
                 (demands, "demand(s) as requesting organization"),
                 (incidents, "incident(s) as reporting organization"),

@@ -776,7 +776,7 @@ pub fn upload(
                     ),
                 )),
                 (Some(old), Some(new)) if old == new => report.unchanged += 1,
-                (stored, Some(new)) => {
+                (_, Some(new)) => {
                     let changes = EntryChanges {
                         status: Some(new),
                         ..EntryChanges::default()
@@ -810,7 +810,6 @@ pub fn upload(
                         }
                         Err(other) => return Err(other),
                     }
-                    let _ = stored;
                 }
             }
         }

@@ -176,6 +176,37 @@ async fn planning_a_district_creates_one_entry_per_administration(app: TestApp) 
         .await
         .json();
     assert_eq!(wave[0]["entries"], 6, "{wave}");
+    let moved = app
+        .request(Method::PATCH, "/api/v1/services/wohngeld/waves/Welle%201")
+        .token(&member)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"planned_go_live": "2027-04-01"}))
+        .send()
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.header("etag").as_deref(), Some("\"2\""));
+    let entry = app
+        .get("/api/v1/rollout/wohngeld/A-EINS", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(
+        entry["planned_go_live"], "2027-04-01",
+        "the wave's date moves its entries"
+    );
+    app.post(
+        "/api/v1/services/wohngeld/waves",
+        &member,
+        &json!({"name": "Welle 1"}),
+    )
+    .await
+    .problem(409);
+    app.post(
+        "/api/v1/services/wohngeld/waves",
+        &member,
+        &json!({"name": "Welle 2", "planned_start": "2027-05-01", "planned_go_live": "2027-04-01"}),
+    )
+    .await
+    .names_field(422, "planned_go_live");
 
     // Bad plans name their field and write nothing.
     plan(
@@ -842,6 +873,31 @@ async fn an_item_blocks_entries_seen_from_both_ends(app: TestApp) {
     )
     .await
     .problem(404);
+    // What the rollout refers to is not deleted under it.
+    let amt = app
+        .delete("/api/v1/organizations/A-VIER", &app.admin_token)
+        .await;
+    assert!(
+        amt.problem(409).to_string().contains("rollout"),
+        "{}",
+        amt.text
+    );
+    let district = app
+        .delete("/api/v1/organizations/LKB", &app.admin_token)
+        .await;
+    assert!(
+        district.problem(409).to_string().contains("district"),
+        "{}",
+        district.text
+    );
+    let service = app
+        .delete("/api/v1/services/wohngeld", &app.admin_token)
+        .await;
+    assert!(
+        service.problem(409).to_string().contains("rollout"),
+        "{}",
+        service.text
+    );
 }
 
 both_engines!(the_demo_matrix_shows_the_state_at_a_glance);
