@@ -12,7 +12,8 @@ use serde_json::json;
 use crate::catalog::organizations::OrganizationKind;
 use crate::common::actor::{Actor, Role};
 use crate::common::db::schema::{
-    items, organizations, rollout_blockers, rollout_entries, rollout_waves, services, users,
+    items, organizations, rollout_blockers, rollout_entries, rollout_waves, service_raci, services,
+    users,
 };
 use crate::common::db::{DbConnection, Lock, lock, lower, now};
 use crate::common::error::{ApiError, FieldError};
@@ -141,9 +142,18 @@ pub fn load(
     {
         blockers.entry(entry).or_default().push(key);
     }
+    let service_ids: Vec<i64> = rows.iter().map(|r| r.0.1).collect();
+    let accountable: HashMap<i64, i64> = service_raci::table
+        .filter(service_raci::service_id.eq_any(service_ids))
+        .filter(service_raci::role.eq("accountable"))
+        .select((service_raci::service_id, service_raci::user_id))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
     let today = crate::items::queries::today();
     rows.into_iter()
         .map(|row| {
+            let service_id = row.0.1;
             let (
                 (id, _, _, status, planned, actual),
                 (owner_id, blocker, checklist, notes),
@@ -167,6 +177,7 @@ pub fn load(
                 planned_go_live,
                 actual_go_live: actual,
                 owner_id,
+                effective_owner_id: owner_id.or_else(|| accountable.get(&service_id).copied()),
                 blocked: blocker.is_some() || !blocked_by.is_empty(),
                 overdue: is_overdue(status, planned_go_live, today),
                 blocker,

@@ -253,6 +253,9 @@ pub struct RolloutEntry {
     pub actual_go_live: Option<NaiveDate>,
     /// Who drives it (a user id); `null`: the service's RACI.
     pub owner_id: Option<i64>,
+    /// Who answers for it: `owner_id`, else the accountable person of the service's RACI
+    /// template (`null` when it has none).
+    pub effective_owner_id: Option<i64>,
     /// What holds it up, in words.
     pub blocker: Option<String>,
     /// Items (by key) that block it; each such item lists this entry at

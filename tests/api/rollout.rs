@@ -115,7 +115,19 @@ async fn progress(app: &TestApp, by: &str) -> Value {
 }
 
 async fn planning_a_district_creates_one_entry_per_administration(app: TestApp) {
-    setup(&app).await;
+    import_administrations(&app).await;
+    let (accountable, _) = app.user("member").create().await;
+    app.service("wohngeld")
+        .name("Wohngeld")
+        .accountable(&accountable)
+        .create()
+        .await;
+    app.post(
+        "/api/v1/services/wohngeld/waves",
+        &app.admin_token,
+        &json!({"name": "Welle 1", "planned_start": "2027-01-04", "planned_go_live": "2027-03-01"}),
+    )
+    .await;
     let (_, member) = app.user("member").create().await;
     let planned = plan(
         &app,
@@ -156,6 +168,14 @@ async fn planning_a_district_creates_one_entry_per_administration(app: TestApp) 
         "the wave's go-live applies: {entry}"
     );
     assert_eq!(entry["checklist"].as_array().map(Vec::len), Some(9));
+    assert_eq!(
+        (
+            entry["owner_id"].clone(),
+            entry["effective_owner_id"].clone()
+        ),
+        (Value::Null, accountable["id"].clone()),
+        "the service's accountable answers for an entry without an owner"
+    );
 
     // Planning again (or all) leaves existing entries alone, in one transaction.
     let again = plan(
