@@ -192,6 +192,49 @@ pub fn load(
         .collect()
 }
 
+/// One page of entries in id order; `only` confines it to one administration (a requester's).
+pub fn list(
+    conn: &mut DbConnection,
+    settings: &RolloutSettings,
+    filter: &crate::rollout::model::EntryFilter,
+    only: Option<Option<i64>>,
+) -> Result<crate::common::pagination::Page<RolloutEntry>, ApiError> {
+    let paging = crate::common::pagination::PageParams {
+        limit: filter.limit,
+        cursor: filter.cursor.clone(),
+    };
+    let limit = paging.limit()?;
+    let mut query = rollout_entries::table
+        .select(rollout_entries::id)
+        .order(rollout_entries::id.asc())
+        .into_boxed();
+    if let Some(after) = paging.after::<i64>()? {
+        query = query.filter(rollout_entries::id.gt(after));
+    }
+    if let Some(key) = &filter.service {
+        query = query.filter(rollout_entries::service_id.eq(service_id(conn, key)?));
+    }
+    if let Some(short) = &filter.administration {
+        query = query.filter(rollout_entries::organization_id.eq(administration(conn, short)?.id));
+    }
+    if let Some(only) = only {
+        query = query.filter(rollout_entries::organization_id.nullable().eq(only));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(rollout_entries::status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(rollout_entries::updated_at.ge(since.0.naive_utc()));
+    }
+    let ids: Vec<i64> = query.limit(limit + 1).load(conn)?;
+    let entries = load(conn, settings, &ids)?;
+    Ok(crate::common::pagination::Page::from_rows(
+        entries,
+        limit,
+        |e| e.id,
+    ))
+}
+
 /// Whether an entry in `status` planned for `planned` is overdue on `today`.
 pub fn is_overdue(status: RolloutStatus, planned: Option<NaiveDate>, today: NaiveDate) -> bool {
     !matches!(status, RolloutStatus::Live | RolloutStatus::NotApplicable)

@@ -164,6 +164,35 @@ pub async fn update_wave(
     Ok(ok_with_etag(&wave, wave.version))
 }
 
+/// List rollout entries.
+///
+/// In id order, one page at a time; filter by service, administration, status and
+/// `updated_since` (for a script that mirrors the rollout). Viewers and up; a requester gets
+/// their own administration's entries only.
+#[utoipa::path(
+    tag = "rollout",
+    params(crate::rollout::model::EntryFilter),
+    responses((status = 200, description = "One page of entries",
+        body = crate::common::pagination::Page<RolloutEntry>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
+)]
+#[get("/rollout")]
+pub async fn list_entries(
+    db: web::Data<Db>,
+    settings: web::Data<RolloutSettings>,
+    caller: CurrentUser,
+    filter: Query<crate::rollout::model::EntryFilter>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    use crate::web::respond::PageResponse;
+    let only = readable_row(&caller)?;
+    let filter = filter.0;
+    let page = db
+        .run(move |conn| entries::list(conn, &settings, &filter, only))
+        .await?;
+    Ok(page.respond(&req))
+}
+
 /// Get a rollout entry.
 ///
 /// Viewers and up; a requester only their own administration's entries (404 for others).

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_matrix)
         .service(handlers::upload_matrix)
         .service(handlers::get_progress)
+        .service(handlers::list_entries)
         .service(handlers::get_entry)
         .service(handlers::put_entry)
         .service(handlers::update_entry)

@@ -348,6 +348,27 @@ pub struct PlanReport {
     pub existing: Vec<String>,
 }
 
+/// The query of `GET /api/v1/rollout`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntryFilter {
+    /// Only this service's entries (key).
+    pub service: Option<String>,
+    /// Only this administration's entries (short name).
+    pub administration: Option<String>,
+    /// Only entries with this status.
+    pub status: Option<RolloutStatus>,
+    /// Only entries changed at or after this instant: an RFC 3339 time, or a span back from
+    /// now (`P1D`, `PT6H`, `24h`, `7d`).
+    #[param(value_type = Option<String>, example = "P1D")]
+    pub updated_since: Option<crate::common::query::Since>,
+    /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 /// The query of `GET /api/v1/rollout/matrix`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -738,6 +738,18 @@ async fn a_requester_reads_only_their_own_administrations_row(app: TestApp) {
     patch(&app, &requester, "A-EINS", json!({"status": "preparing"}))
         .await
         .problem(403);
+    let listed = app.get("/api/v1/rollout?limit=2", &requester).await.json();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    assert_eq!(listed["items"][0]["administration"], "A-EINS");
+    let page = app
+        .get("/api/v1/rollout?limit=2&service=wohngeld", &app.admin_token)
+        .await;
+    assert!(page.header("link").is_some(), "four entries, pages of two");
+    assert_eq!(page.json()["items"].as_array().map(Vec::len), Some(2));
     // Without an organization, no row at all.
     let (_, stranger) = app.user("requester").create().await;
     let m = app.get("/api/v1/rollout/matrix", &stranger).await.json();
