@@ -56,6 +56,9 @@ pub struct Settings {
     pub boards: crate::workflows::board_view::BoardSettings,
     /// Webhook delivery settings.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Rollout settings: the checklist of a joining administration.
+    #[serde(default)]
+    pub rollout: crate::rollout::RolloutSettings,
 }
 
 /// The business-hours calendar of SLA clocks.
@@ -363,6 +366,7 @@ impl Settings {
             ));
         }
         self.sla.calendar()?;
+        self.rollout.validate().map_err(ConfigError)?;
         if self.boards.concurrent_views == 0 {
             return fail("boards.concurrent_views must be at least 1".into());
         }

@@ -31,6 +31,7 @@ pub mod health;
 pub mod incidents;
 pub mod items;
 pub mod openapi;
+pub mod rollout;
 pub mod sla;
 pub mod startup;
 pub mod tokens;
@@ -99,6 +100,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(demands::configure)
             .configure(incidents::configure)
             .configure(sla::configure)
+            .configure(rollout::configure)
             .configure(changes::configure)
             .configure(webhooks::configure)
             .service(workflows::jira::handlers::import_jira),
@@ -152,6 +154,7 @@ pub fn build_app(
         .app_data(Data::new(state.settings.demands.clone()))
         .app_data(Data::new(state.settings.boards.clone()))
         .app_data(Data::new(state.settings.webhooks.clone()))
+        .app_data(Data::new(state.settings.rollout.clone()))
         .app_data(Data::from(state.view_turns.clone()))
         .app_data(Data::from(state.principals.clone()))
         .app_data(Data::new(route_table))

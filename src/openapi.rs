@@ -37,6 +37,7 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
         (name = "items", description = "Demands, tasks and incidents: RACI, moves, history"),
         (name = "sla", description = "Service-level agreements: response and resolution targets of incidents per severity and service"),
         (name = "imports", description = "Bringing in history from JIRA"),
+        (name = "rollout", description = "Rolling online services out to the municipal administrations: waves, entries, the matrix, the progress"),
         (name = "changes", description = "The changes feed: every change of every entity in commit order, for sync scripts"),
         (name = "webhooks", description = "Receivers subscribed to events, signed as Standard Webhooks, with reliable delivery"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),

@@ -23,6 +23,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("items", &["items"]),
     ("demands", &["demands"]),
     ("incidents", &["incidents"]),
+    // Rollout of services to the municipal administrations (catalogue, items as blockers).
+    ("rollout", &["rollout"]),
     // The changes feed reads every entity's history (and the items' shape).
     ("changes", &["changes"]),
     // Webhooks send the feed's change events to subscribed receivers.

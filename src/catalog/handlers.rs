@@ -88,11 +88,13 @@ fn resolved_key(input: &ServiceInput) -> String {
 
 /// Get an online service.
 ///
-/// Addressed by its key. Viewer and up.
+/// Addressed by its key. Viewer and up. With its rollout to the municipal administrations in
+/// short (`rollout`: entries per status, the live share, whether it is live everywhere, its
+/// waves).
 #[utoipa::path(
     tag = "services",
     params(ServiceKeyPath),
-    responses((status = 200, description = "The service", body = Service,
+    responses((status = 200, description = "The service", body = crate::catalog::rollout_view::ServicePage,
         headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/services/{key}")]
@@ -102,8 +104,14 @@ pub async fn get_service(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let service = db.run(move |conn| Service::find(conn, &key)).await?;
-    Ok(ok_with_etag(&service, service.version))
+    let page = db
+        .run(move |conn| {
+            let service = Service::find(conn, &key)?;
+            let rollout = crate::catalog::rollout_view::service_rollout(conn, service.id)?;
+            Ok(crate::catalog::rollout_view::ServicePage { service, rollout })
+        })
+        .await?;
+    Ok(ok_with_etag(&page, page.service.version))
 }
 
 /// Change an online service.
@@ -378,11 +386,13 @@ pub async fn create_organization(
 
 /// Get an organization.
 ///
-/// Addressed by its short name, in any case (`dvz` finds `DVZ`). Viewer and up.
+/// Addressed by its short name, in any case (`dvz` finds `DVZ`). Viewer and up. A municipal
+/// administration's page lists the online services live there and on their way
+/// (`rollout`).
 #[utoipa::path(
     tag = "organizations",
     params(OrganizationPath),
-    responses((status = 200, description = "The organization", body = Organization,
+    responses((status = 200, description = "The organization", body = crate::catalog::rollout_view::OrganizationPage,
         headers(("ETag" = String, description = "Its version"))))
 )]
 #[get("/organizations/{short_name}")]
@@ -392,10 +402,18 @@ pub async fn get_organization(
     short_name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let org = db
-        .run(move |conn| Organization::find(conn, &short_name))
+    let page = db
+        .run(move |conn| {
+            let organization = Organization::find(conn, &short_name)?;
+            let rollout =
+                crate::catalog::rollout_view::organization_rollout(conn, organization.id)?;
+            Ok(crate::catalog::rollout_view::OrganizationPage {
+                organization,
+                rollout,
+            })
+        })
         .await?;
-    Ok(ok_with_etag(&org, org.version))
+    Ok(ok_with_etag(&page, page.organization.version))
 }
 
 /// Change an organization.

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod import;
 pub mod organizations;
 pub mod raci;
+pub mod rollout_view;
 pub mod services;
 
 /// Mounts the catalogue endpoints under the API scope.

@@ -31,8 +31,13 @@ pub enum OrganizationKind {
     MunicipalAssociation,
     /// A district (Landkreis).
     District,
-    /// A city or municipality.
+    /// A municipality (in Mecklenburg-Vorpommern's rollout: an amtsfreie Gemeinde, which runs
+    /// its own administration).
     Municipality,
+    /// An Amt: the shared administration of its member municipalities.
+    Amt,
+    /// An independent city (kreisfreie Stadt): Rostock, Schwerin.
+    City,
     /// A manufacturer or service provider.
     Vendor,
     /// Anything else.
@@ -41,13 +46,15 @@ pub enum OrganizationKind {
 
 impl OrganizationKind {
     /// Every kind.
-    pub const ALL: [OrganizationKind; 8] = [
+    pub const ALL: [OrganizationKind; 10] = [
         Self::Ministry,
         Self::Agency,
         Self::ItOperator,
         Self::MunicipalAssociation,
         Self::District,
         Self::Municipality,
+        Self::Amt,
+        Self::City,
         Self::Vendor,
         Self::Other,
     ];
@@ -61,6 +68,8 @@ impl OrganizationKind {
             Self::MunicipalAssociation => "municipal_association",
             Self::District => "district",
             Self::Municipality => "municipality",
+            Self::Amt => "amt",
+            Self::City => "city",
             Self::Vendor => "vendor",
             Self::Other => "other",
         }
@@ -70,6 +79,15 @@ impl OrganizationKind {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// Whether it is a municipal administration that online services are rolled out to: an
+    /// Amt, an amtsfreie Gemeinde or a kreisfreie Stadt.
+    pub fn is_administration(self) -> bool {
+        matches!(self, Self::Amt | Self::Municipality | Self::City)
+    }
+
+    /// The kinds of municipal administrations.
+    pub const ADMINISTRATIONS: [OrganizationKind; 3] = [Self::Amt, Self::Municipality, Self::City];
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -83,6 +101,10 @@ struct OrganizationRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     version: i64,
+    parent_id: Option<i64>,
+    official_key: Option<String>,
+    seat: Option<String>,
+    members: String,
 }
 
 /// A stakeholder organization.
@@ -90,6 +112,7 @@ struct OrganizationRow {
 #[schema(example = json!({
     "id": 3, "short_name": "DVZ", "name": "DVZ Datenverarbeitungszentrum M-V GmbH",
     "kind": "it_operator", "contact_email": "service@dvz.example.org",
+    "parent": null, "official_key": null, "seat": null, "members": [],
     "created_at": "2026-11-29T08:00:00Z", "updated_at": "2026-11-29T08:00:00Z", "version": 1
 }))]
 pub struct Organization {
@@ -103,6 +126,16 @@ pub struct Organization {
     pub kind: OrganizationKind,
     /// A contact address, if known.
     pub contact_email: Option<String>,
+    /// The short name of the district (`kind` `district`) a municipal administration belongs
+    /// to; `null` for a kreisfreie Stadt and for bodies that belong to none.
+    pub parent: Option<String>,
+    /// The official key: a district's Kreisschlüssel (5 digits), an Amt's Amtsschlüssel (9),
+    /// a municipality's Gemeindeschlüssel (8); `null` where none is known.
+    pub official_key: Option<String>,
+    /// Where its administration sits (an Amt's Amtssitz).
+    pub seat: Option<String>,
+    /// An Amt's member municipalities, by name; empty for any other kind.
+    pub members: Vec<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -111,9 +144,54 @@ pub struct Organization {
     pub version: i64,
 }
 
+/// The short names of the parents of `rows`, in one query.
+fn parents_of(
+    conn: &mut DbConnection,
+    rows: &[OrganizationRow],
+) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.parent_id).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::short_name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Rows as the API shows them, with their parents' short names.
+fn rows_into_api(
+    conn: &mut DbConnection,
+    rows: Vec<OrganizationRow>,
+) -> Result<Vec<Organization>, ApiError> {
+    let parents = parents_of(conn, &rows)?;
+    rows.into_iter()
+        .map(|row| {
+            let parent = row.parent_id.and_then(|id| parents.get(&id).cloned());
+            row.into_api(parent)
+        })
+        .collect()
+}
+
+/// The stored form of a list of member municipalities: one name a line.
+fn join_members(members: &[String]) -> String {
+    members.join("\n")
+}
+
 impl OrganizationRow {
-    fn into_api(self) -> Result<Organization, ApiError> {
+    fn into_api(self, parent: Option<String>) -> Result<Organization, ApiError> {
         Ok(Organization {
+            parent,
+            official_key: self.official_key,
+            seat: self.seat,
+            members: self
+                .members
+                .lines()
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
             kind: OrganizationKind::parse(&self.kind).ok_or_else(|| {
                 ApiError::internal(format!("unknown organization kind {}", self.kind))
             })?,
@@ -152,6 +230,22 @@ pub struct NewOrganization {
     /// A contact address.
     #[schema(format = Email, max_length = 254)]
     pub contact_email: Option<String>,
+    /// The district (short name or full name of an organization of kind `district`) a
+    /// municipal administration belongs to.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The official key: 5 (district), 8 (municipality) or 9 (Amt) digits.
+    #[serde(default)]
+    #[schema(pattern = r"^[0-9]{2,12}$")]
+    pub official_key: Option<String>,
+    /// Where its administration sits.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub seat: Option<String>,
+    /// An Amt's member municipalities, by name (only an Amt has members).
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub members: Option<Vec<String>>,
 }
 
 /// The body of `PATCH /api/v1/organizations/{short_name}`; the short name cannot change.
@@ -172,6 +266,20 @@ pub struct OrganizationChanges {
     #[serde(default, deserialize_with = "crate::common::parse::double_option")]
     #[schema(format = Email, max_length = 254)]
     pub contact_email: Option<Option<String>>,
+    /// New district (short or full name of a `district`); `null` removes it.
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
+    pub parent: Option<Option<String>>,
+    /// New official key; `null` removes it.
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
+    #[schema(pattern = r"^[0-9]{2,12}$")]
+    pub official_key: Option<Option<String>>,
+    /// New seat; `null` removes it.
+    #[serde(default, deserialize_with = "crate::common::parse::double_option")]
+    #[schema(max_length = 200)]
+    pub seat: Option<Option<String>>,
+    /// New list of member municipalities (only an Amt has members).
+    #[schema(max_items = 200)]
+    pub members: Option<Vec<String>>,
 }
 
 /// Filters of `GET /api/v1/organizations`.
@@ -212,6 +320,87 @@ fn validate_name(name: &str, errors: &mut Vec<FieldError>) -> String {
     required_text(errors, "name", name, 200)
 }
 
+fn validate_official_key(key: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let key = key.trim();
+    if key.is_empty() {
+        return None;
+    }
+    if !(2..=12).contains(&key.len()) || !key.chars().all(|c| c.is_ascii_digit()) {
+        errors.push(FieldError::new("official_key", "must be 2–12 digits"));
+    }
+    Some(key.to_string())
+}
+
+fn validate_seat(seat: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if seat.trim().is_empty() {
+        return None;
+    }
+    Some(required_text(errors, "seat", seat, 200))
+}
+
+fn validate_members(members: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    if members.len() > 200 {
+        errors.push(FieldError::new("members", "at most 200 members"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for member in members {
+        let before = errors.len();
+        let name = required_text(errors, "members", member, 200);
+        if errors.len() == before && name.contains(['\n', '\r']) {
+            errors.push(FieldError::new("members", "a name is one line"));
+        }
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The district named by `name` (its short name, its name, or its name without
+/// "Landkreis "), as a field error when there is none.
+fn district_id(
+    conn: &mut DbConnection,
+    field: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<i64>, ApiError> {
+    let wanted = name.trim().to_lowercase();
+    let districts: Vec<(i64, String, String)> = organizations::table
+        .filter(organizations::kind.eq(OrganizationKind::District.as_str()))
+        .select((
+            organizations::id,
+            organizations::short_name,
+            organizations::name,
+        ))
+        .load(conn)?;
+    let found = districts.iter().find(|(_, short, full)| {
+        let full = full.to_lowercase();
+        short.to_lowercase() == wanted
+            || full == wanted
+            || full.strip_prefix("landkreis ") == Some(wanted.as_str())
+    });
+    match found {
+        Some((id, _, _)) => Ok(Some(*id)),
+        None => {
+            errors.push(FieldError::new(
+                field,
+                format!("there is no district `{}`", name.trim()),
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Whether a kind may have members.
+fn check_members(kind: OrganizationKind, members: &[String], errors: &mut Vec<FieldError>) {
+    if kind != OrganizationKind::Amt && !members.is_empty() {
+        errors.push(FieldError::new(
+            "members",
+            "only an Amt has member municipalities",
+        ));
+    }
+}
+
 impl Organization {
     /// The organization with this short name (any case).
     pub fn find(conn: &mut DbConnection, short_name: &str) -> Result<Organization, ApiError> {
@@ -220,8 +409,10 @@ impl Organization {
             .select(OrganizationRow::as_select())
             .first(conn)
             .optional()?
-            .ok_or_else(|| ApiError::NotFound(format!("There is no organization `{short_name}`.")))?
-            .into_api()
+            .ok_or_else(|| ApiError::NotFound(format!("There is no organization `{short_name}`.")))
+            .and_then(|row| rows_into_api(conn, vec![row]))?
+            .pop()
+            .ok_or_else(|| ApiError::internal("an organization vanished"))
     }
 
     /// The organization with this id.
@@ -229,19 +420,20 @@ impl Organization {
         organizations::table
             .find(id)
             .select(OrganizationRow::as_select())
-            .first(conn)?
-            .into_api()
+            .first(conn)
+            .map_err(ApiError::from)
+            .and_then(|row| rows_into_api(conn, vec![row]))?
+            .pop()
+            .ok_or_else(|| ApiError::internal("an organization vanished"))
     }
 
     /// Every organization, for resolving short names in bulk (imports, demo data).
     pub fn all(conn: &mut DbConnection) -> Result<Vec<Organization>, ApiError> {
-        organizations::table
+        let rows = organizations::table
             .order(organizations::id)
             .select(OrganizationRow::as_select())
-            .load(conn)?
-            .into_iter()
-            .map(OrganizationRow::into_api)
-            .collect()
+            .load(conn)?;
+        rows_into_api(conn, rows)
     }
 
     /// Validates and stores a new organization with its `created` event.
@@ -258,6 +450,20 @@ impl Organization {
             .contact_email
             .as_deref()
             .map(|e| normalize_email("contact_email", e, &mut errors));
+        let official_key = form
+            .official_key
+            .as_deref()
+            .and_then(|k| validate_official_key(k, &mut errors));
+        let seat = form
+            .seat
+            .as_deref()
+            .and_then(|s| validate_seat(s, &mut errors));
+        let members = validate_members(form.members.as_deref().unwrap_or_default(), &mut errors);
+        check_members(form.kind, &members, &mut errors);
+        let parent_id = match form.parent.as_deref().filter(|p| !p.trim().is_empty()) {
+            Some(parent) => district_id(conn, "parent", parent, &mut errors)?,
+            None => None,
+        };
         ApiError::from_fields(errors)?;
         conn.transaction(|conn| {
             let taken = organizations::table
@@ -280,6 +486,10 @@ impl Organization {
                     organizations::created_at.eq(stamp),
                     organizations::updated_at.eq(stamp),
                     organizations::version.eq(1_i64),
+                    organizations::parent_id.eq(parent_id),
+                    organizations::official_key.eq(&official_key),
+                    organizations::seat.eq(&seat),
+                    organizations::members.eq(join_members(&members)),
                 ))
                 .returning(organizations::id)
                 .get_result(conn)?;
@@ -291,7 +501,8 @@ impl Organization {
                 },
                 "created",
                 actor,
-                json!({"short_name": short_name, "name": name, "kind": form.kind.as_str()}),
+                json!({"short_name": short_name, "name": name, "kind": form.kind.as_str(),
+                       "parent": form.parent.as_deref().map(str::trim), "official_key": official_key}),
             )?;
             Organization::find_by_id(conn, id)
         })
@@ -329,10 +540,7 @@ impl Organization {
             );
         }
         let rows = query.limit(limit + 1).load(conn)?;
-        let items = rows
-            .into_iter()
-            .map(OrganizationRow::into_api)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = rows_into_api(conn, rows)?;
         Ok(Page::from_rows(items, limit, |o| o.id))
     }
 
@@ -353,6 +561,25 @@ impl Organization {
             e.as_deref()
                 .map(|e| normalize_email("contact_email", e, &mut errors))
         });
+        let official_key = changes.official_key.as_ref().map(|k| {
+            k.as_deref()
+                .and_then(|k| validate_official_key(k, &mut errors))
+        });
+        let seat = changes
+            .seat
+            .as_ref()
+            .map(|s| s.as_deref().and_then(|s| validate_seat(s, &mut errors)));
+        let members = changes
+            .members
+            .as_deref()
+            .map(|m| validate_members(m, &mut errors));
+        let parent_id = match &changes.parent {
+            Some(Some(parent)) if !parent.trim().is_empty() => {
+                Some(district_id(conn, "parent", parent, &mut errors)?)
+            }
+            Some(_) => Some(None),
+            None => None,
+        };
         ApiError::from_fields(errors)?;
         let found = Organization::find(conn, short_name)?;
         let current =
@@ -370,6 +597,27 @@ impl Organization {
         changed.field("kind", current.kind, new_kind);
         let new_email = email.unwrap_or(current.contact_email.clone());
         changed.field("contact_email", &current.contact_email, &new_email);
+        let current_parent_id: Option<i64> = organizations::table
+            .find(current.id)
+            .select(organizations::parent_id)
+            .first(conn)?;
+        let new_parent_id = parent_id.unwrap_or(current_parent_id);
+        if new_parent_id != current_parent_id {
+            let new_parent = match new_parent_id {
+                Some(id) => Some(Organization::find_by_id(conn, id)?.short_name),
+                None => None,
+            };
+            changed.field("parent", &current.parent, &new_parent);
+        }
+        let new_key = official_key.unwrap_or(current.official_key.clone());
+        changed.field("official_key", &current.official_key, &new_key);
+        let new_seat = seat.unwrap_or(current.seat.clone());
+        changed.field("seat", &current.seat, &new_seat);
+        let new_members = members.unwrap_or(current.members.clone());
+        changed.field("members", &current.members, &new_members);
+        let mut errors = Vec::new();
+        check_members(new_kind, &new_members, &mut errors);
+        ApiError::from_fields(errors)?;
         if changed.is_empty() {
             return Ok(current);
         }
@@ -382,6 +630,10 @@ impl Organization {
                 organizations::name.eq(&new_name),
                 organizations::kind.eq(new_kind.as_str()),
                 organizations::contact_email.eq(&new_email),
+                organizations::parent_id.eq(new_parent_id),
+                organizations::official_key.eq(&new_key),
+                organizations::seat.eq(&new_seat),
+                organizations::members.eq(join_members(&new_members)),
             ),
         )?;
         history::record(
@@ -427,10 +679,20 @@ impl Organization {
             .filter(incident_details::reported_by_org_id.eq(current.id))
             .count()
             .get_result(conn)?;
+        let rollout: i64 = crate::common::db::schema::rollout_entries::table
+            .filter(crate::common::db::schema::rollout_entries::organization_id.eq(current.id))
+            .count()
+            .get_result(conn)?;
+        let children: i64 = organizations::table
+            .filter(organizations::parent_id.eq(current.id))
+            .count()
+            .get_result(conn)?;
         ApiError::unless_unreferenced(
             &current.short_name,
             &[
                 (services_using, "service(s) as operator or responsible"),
+                (rollout, "rollout entry(ies)"),
+                (children, "administration(s) of this district"),
                 (members, "user(s)"),
                 (demands, "demand(s) as requesting organization"),
                 (incidents, "incident(s) as reporting organization"),

@@ -13,7 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{
-    boards, events, items, organizations, services, sla_policies, users, webhook_subscriptions,
+    boards, events, items, organizations, rollout_entries, rollout_waves, services, sla_policies,
+    users, webhook_subscriptions,
 };
 use crate::common::error::ApiError;
 use crate::common::feed;
@@ -39,6 +40,10 @@ pub enum EntityType {
     SlaPolicy,
     /// Webhook subscriptions (never their secrets).
     Webhook,
+    /// Rollout entries (key `service/ADMINISTRATION`).
+    Rollout,
+    /// Rollout waves (key `service/wave`).
+    RolloutWave,
 }
 text_enum!(EntityType {
     Item => "item",
@@ -48,6 +53,8 @@ text_enum!(EntityType {
     Organization => "organization",
     SlaPolicy => "sla_policy",
     Webhook => "webhook",
+    Rollout => "rollout",
+    RolloutWave => "rollout_wave",
 });
 
 /// The longest `wait` of a long poll, in seconds.
@@ -445,6 +452,27 @@ fn entity_keys(
                 .load::<i64>(conn)?
                 .into_iter()
                 .map(|id| (id, id.to_string()))
+                .collect(),
+            EntityType::Rollout => rollout_entries::table
+                .inner_join(services::table)
+                .inner_join(organizations::table)
+                .filter(rollout_entries::id.eq_any(&ids))
+                .select((
+                    rollout_entries::id,
+                    services::key,
+                    organizations::short_name,
+                ))
+                .load::<(i64, String, String)>(conn)?
+                .into_iter()
+                .map(|(id, service, administration)| (id, format!("{service}/{administration}")))
+                .collect(),
+            EntityType::RolloutWave => rollout_waves::table
+                .inner_join(services::table)
+                .filter(rollout_waves::id.eq_any(&ids))
+                .select((rollout_waves::id, services::key, rollout_waves::name))
+                .load::<(i64, String, String)>(conn)?
+                .into_iter()
+                .map(|(id, service, wave)| (id, format!("{service}/{wave}")))
                 .collect(),
         };
         keys.extend(found.into_iter().map(|(id, key)| ((kind, id), key)));

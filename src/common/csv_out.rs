@@ -74,6 +74,19 @@ impl<W: Write> CsvOut<W> {
         }
     }
 
+    /// A writer in the dialect a German Excel or LibreOffice opens directly with a double
+    /// click: a UTF-8 byte-order mark first (so umlauts survive), `;` between cells, CRLF
+    /// after each row.
+    pub fn excel(mut out: W) -> std::io::Result<Self> {
+        out.write_all(b"\xEF\xBB\xBF")?;
+        Ok(CsvOut {
+            inner: csv::WriterBuilder::new()
+                .delimiter(b';')
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(out),
+        })
+    }
+
     /// Writes one row.
     pub fn row<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) -> csv::Result<()> {
         let fields: Vec<std::borrow::Cow<'a, str>> = cells

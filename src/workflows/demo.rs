@@ -29,6 +29,7 @@ use crate::sla::policies::{NewSlaPolicy, SlaPolicy};
 use crate::users::model::{NewUser, User};
 
 mod items;
+mod rollout;
 #[cfg(test)]
 mod tests;
 
@@ -40,6 +41,14 @@ mod files {
     pub const ORGANIZATIONS: (&str, &[u8]) = (
         "data/demo/organizations.csv",
         include_bytes!("../../data/demo/organizations.csv"),
+    );
+    pub const DISTRICTS: (&str, &[u8]) = (
+        "data/reference/mv-districts.csv",
+        include_bytes!("../../data/reference/mv-districts.csv"),
+    );
+    pub const ADMINISTRATIONS: (&str, &[u8]) = (
+        "data/reference/mv-municipal-administrations.csv",
+        include_bytes!("../../data/reference/mv-municipal-administrations.csv"),
     );
     pub const PEOPLE: (&str, &[u8]) = (
         "data/demo/people.csv",
@@ -61,6 +70,10 @@ mod files {
         "data/demo/sla-policies.toml",
         include_str!("../../data/demo/sla-policies.toml"),
     );
+    pub const ROLLOUT: (&str, &str) = (
+        "data/demo/rollout.toml",
+        include_str!("../../data/demo/rollout.toml"),
+    );
     pub const ITEMS: (&str, &str) = (
         "data/demo/items.toml",
         include_str!("../../data/demo/items.toml"),
@@ -81,6 +94,8 @@ pub struct DemoSummary {
     pub logins: Vec<(String, String, String)>,
     /// Items created on the demo boards.
     pub items: usize,
+    /// Rollout entries of services to municipal administrations.
+    pub rollout_entries: usize,
 }
 
 /// One row of `people.csv`.
@@ -165,6 +180,7 @@ struct DemoData {
     boards: Vec<DemoBoard>,
     policies: Vec<NewSlaPolicy>,
     items: ItemPlan,
+    rollout: rollout::RolloutPlanFile,
 }
 
 impl DemoData {
@@ -175,6 +191,7 @@ impl DemoData {
             boards: read_toml::<Boards>(files::BOARDS)?.board,
             policies: read_toml::<SlaPolicies>(files::SLA_POLICIES)?.policy,
             items: ItemPlan::read()?,
+            rollout: read_toml(files::ROLLOUT)?,
         })
     }
 }
@@ -203,12 +220,22 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
                 "The database already has data; demo data is only loaded into an empty one.".into(),
             ));
         }
-        let organizations = import_file(
-            conn,
+        // The state's districts and municipal administrations first (the reference data of
+        // `data/reference/`), then the stakeholders, whose rows (the current names of Rostock
+        // and Schwerin, the districts' contact addresses) win.
+        let mut organizations = 0;
+        for file in [
+            files::DISTRICTS,
+            files::ADMINISTRATIONS,
             files::ORGANIZATIONS,
-            import::organizations::parse,
-            import::organizations::apply,
-        )?;
+        ] {
+            organizations += import_file(
+                conn,
+                file,
+                import::organizations::parse,
+                import::organizations::apply,
+            )?;
+        }
         let people = seed_people(conn, &data.people, &hashes)?;
         let services = import_file(conn, files::SERVICES, import::parse, import::apply)?;
         seed_raci(conn, &data.raci, &people)?;
@@ -238,6 +265,10 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
         let decider = person(&people, files::ITEMS.0, &data.items.demands.decided_by)?;
         let decider = Principal::load(conn, decider)?.actor;
         let items = seed_items(conn, &data.items, &data.policies, &team, &decider)?;
+        let planner = person(&people, files::ROLLOUT.0, &data.rollout.by)?;
+        let planner = Principal::load(conn, planner)?.actor;
+        let rollout_entries = rollout::seed_rollout(conn, &data.rollout, &planner)
+            .map_err(|e| broken(files::ROLLOUT.0, e.problem().detail))?;
         let logins = data
             .people
             .iter()
@@ -256,6 +287,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<DemoSummary, ApiError> {
             services,
             logins,
             items,
+            rollout_entries,
         })
     })
 }

@@ -55,11 +55,22 @@ async fn the_demo_has_its_counts_and_its_files_reimport_unchanged(app: TestApp) 
         .expect("demo data loads");
     assert_eq!(
         (summary.organizations, summary.services, summary.items),
-        (29, 292, 320)
+        (143, 292, 320),
+        "the 29 stakeholders, the 6 districts and 116 municipal administrations of M-V \
+         (8 of them the same bodies)"
     );
 
     let organizations = all(&app, "/api/v1/organizations").await;
-    assert_eq!(organizations.len(), 29);
+    assert_eq!(organizations.len(), 143);
+    let kinds = by(&organizations, |o| o["kind"].to_string());
+    assert_eq!(
+        (
+            kinds["\"amt\""],
+            kinds["\"municipality\""],
+            kinds["\"city\""]
+        ),
+        (76, 38, 2)
+    );
     assert_eq!(
         by(&organizations, |o| o["kind"].to_string())["\"district\""],
         6

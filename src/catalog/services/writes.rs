@@ -187,12 +187,21 @@ impl Service {
             .filter(sla_policies::service_id.eq(row.id))
             .count()
             .get_result(conn)?;
+        let rollout: i64 = crate::common::db::schema::rollout_waves::table
+            .filter(crate::common::db::schema::rollout_waves::service_id.eq(row.id))
+            .count()
+            .get_result::<i64>(conn)?
+            + crate::common::db::schema::rollout_entries::table
+                .filter(crate::common::db::schema::rollout_entries::service_id.eq(row.id))
+                .count()
+                .get_result::<i64>(conn)?;
         ApiError::unless_unreferenced(
             &format!("`{key}`"),
             &[
                 (referring, "item(s) (deleted ones included)"),
                 (affected, "incident(s) as an affected service"),
                 (policies, "SLA policy(ies)"),
+                (rollout, "rollout wave(s) and entry(ies)"),
             ],
             "retire it (lifecycle: retired) instead of deleting it, or delete its SLA policies first.",
         )?;

@@ -101,6 +101,10 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        parent_id -> Nullable<BigInt>,
+        official_key -> Nullable<Text>,
+        seat -> Nullable<Text>,
+        members -> Text,
     }
 }
 
@@ -319,6 +323,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Rollout waves of a service.
+    rollout_waves (id) {
+        id -> BigInt,
+        service_id -> BigInt,
+        name -> Text,
+        planned_start -> Nullable<Date>,
+        planned_go_live -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One rollout entry per (service, administration).
+    rollout_entries (id) {
+        id -> BigInt,
+        service_id -> BigInt,
+        organization_id -> BigInt,
+        wave_id -> Nullable<BigInt>,
+        status -> Text,
+        planned_go_live -> Nullable<Date>,
+        actual_go_live -> Nullable<Date>,
+        owner_id -> Nullable<BigInt>,
+        blocker -> Nullable<Text>,
+        checklist -> Text,
+        notes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Items that block rollout entries.
+    rollout_blockers (entry_id, item_id) {
+        entry_id -> BigInt,
+        item_id -> BigInt,
+    }
+}
+
+diesel::joinable!(rollout_waves -> services (service_id));
+diesel::joinable!(rollout_entries -> services (service_id));
+diesel::joinable!(rollout_entries -> organizations (organization_id));
+diesel::joinable!(rollout_entries -> rollout_waves (wave_id));
+diesel::joinable!(rollout_blockers -> rollout_entries (entry_id));
+diesel::joinable!(rollout_blockers -> items (item_id));
 diesel::joinable!(demand_details -> items (item_id));
 diesel::joinable!(demand_details -> organizations (requesting_org_id));
 diesel::joinable!(incident_details -> items (item_id));
@@ -369,7 +421,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     comment_external_refs,
     webhook_subscriptions,
-    webhook_deliveries
+    webhook_deliveries,
+    rollout_waves,
+    rollout_entries,
+    rollout_blockers,
 );
 
 diesel::table! {

@@ -44,7 +44,7 @@ fn is_clean(text: &str) -> bool {
 fn organizations() -> Vec<NewOrganization> {
     let parsed = import::organizations::parse(ImportFormat::Csv, files::ORGANIZATIONS.1);
     assert_eq!(parsed.problems, [], "organizations.csv reads");
-    parsed.rows.into_iter().map(|(_, row)| row).collect()
+    parsed.rows.into_iter().map(|(_, row)| row.form).collect()
 }
 
 fn services() -> Vec<ServiceInput> {

@@ -1,0 +1,11 @@
+DROP TABLE rollout_blockers;
+DROP TABLE rollout_entries;
+DROP TABLE rollout_waves;
+DELETE FROM organizations WHERE kind IN ('amt', 'city');
+DROP INDEX organizations_parent_idx;
+ALTER TABLE organizations DROP COLUMN members;
+ALTER TABLE organizations DROP COLUMN seat;
+ALTER TABLE organizations DROP COLUMN official_key;
+ALTER TABLE organizations DROP COLUMN parent_id;
+ALTER TABLE organizations DROP CONSTRAINT organizations_kind_check;
+ALTER TABLE organizations ADD CONSTRAINT organizations_kind_check CHECK (kind IN ('ministry', 'agency', 'it_operator', 'municipal_association', 'district', 'municipality', 'vendor', 'other'));
