@@ -31,6 +31,7 @@ pub mod health;
 pub mod incidents;
 pub mod items;
 pub mod openapi;
+pub mod reports;
 pub mod sla;
 pub mod startup;
 pub mod tokens;
@@ -97,6 +98,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(incidents::configure)
             .configure(sla::configure)
             .configure(changes::configure)
+            .configure(reports::configure)
             .service(workflows::jira::handlers::import_jira),
     );
 }
@@ -105,6 +107,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// changes feed. Idempotent; everything that opens the database or builds the app calls it.
 pub fn register_hooks() {
     common::history::register_item_snapshots(items::types::Item::snapshots);
+    common::history::register_item_derived(reports::derive::refresh);
 }
 
 /// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.

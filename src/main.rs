@@ -64,6 +64,19 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The reports' derived data: rebuild it from the history.
+    #[command(after_help = DATABASE_HELP)]
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Recompute every item's column intervals, start and finish from the history (after an
+    /// upgrade, or to check the data kept with each change), in one transaction.
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +217,25 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::User { command } => user_command(&settings, command),
+        Command::Reports {
+            command: ReportsCommand::Rebuild,
+        } => {
+            let db = opsboard::startup::open_database(&settings)?;
+            let started = std::time::Instant::now();
+            let items = db
+                .run_here(|conn| {
+                    opsboard::common::history::in_transaction(
+                        conn,
+                        opsboard::reports::derive::rebuild,
+                    )
+                })
+                .map_err(describe)?;
+            println!(
+                "rebuilt the flow data of {items} items in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Openapi => Ok(()),
     }
 }

@@ -38,6 +38,7 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
         (name = "sla", description = "Service-level agreements: response and resolution targets of incidents per severity and service"),
         (name = "imports", description = "Bringing in history from JIRA"),
         (name = "changes", description = "The changes feed: every change of every entity in commit order, for sync scripts"),
+        (name = "reports", description = "Flow metrics, SLA compliance, forecasts, charts and CSV: statistics from the history"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),
     ),
     components(schemas(Problem, FieldError)),

@@ -25,6 +25,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("incidents", &["incidents"]),
     // The changes feed reads every entity's history (and the items' shape).
     ("changes", &["changes"]),
+    // Flow metrics, charts and forecasts: read boards, items and SLA clocks; a feature, not a
+    // workflow, since it writes only its own derived data (through the history's hook).
+    ("reports", &["reports"]),
     // What combines features: deactivation with hand-over, the board view, the demo.
     ("workflows", &["workflows"]),
     // The app: lib.rs, main.rs, start-up, configuration, the OpenAPI document, the probes.

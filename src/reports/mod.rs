@@ -1,0 +1,15 @@
+//! Statistics without spreadsheets: flow metrics (cycle and lead time, throughput, WIP,
+//! cumulative flow, aging), their CSV tables, and the data they are derived from.
+//!
+//! Layer: the feature after `changes` in the order of `tests/layering.rs`: it reads boards,
+//! items and incidents' SLA clocks, and nothing below it uses it except through the kernel's
+//! history hook, which the app registers.
+
+pub mod derive;
+pub mod flow;
+pub mod handlers;
+
+/// Mounts the report endpoints under the API scope.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::flow_report);
+}
