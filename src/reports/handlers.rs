@@ -1,6 +1,5 @@
 //! HTTP handlers for `/api/v1/reports/…`: each checks the caller and computes one report.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use crate::common::actor::Role;
@@ -9,30 +8,7 @@ use crate::common::error::ApiError;
 use crate::reports::flow::{self, FlowParams, FlowReport};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::Query;
-
-/// Whether the request's `Accept` header asks for `media` (exactly, not through `*/*`).
-pub fn accepts(req: &HttpRequest, media: &str) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            part.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
-        })
-}
-
-/// A CSV download.
-pub fn csv_response(body: Vec<u8>, filename: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(body)
-}
+use crate::web::respond::{accepts, csv_download as csv_response};
 
 /// Reports read every item of a board: the team's roles (viewer and up), not requesters.
 pub fn require_reader(caller: &CurrentUser) -> Result<(), ApiError> {

@@ -34,6 +34,7 @@ use crate::helpers::{ADMIN_EMAIL, TestApp};
 both_engines!(
     the_flow_report_follows_the_definitions,
     flow_tables_come_as_csv_in_both_dialects,
+    item_lists_come_as_csv_with_every_filter,
     reports_need_a_reader_and_valid_input,
 );
 
@@ -567,4 +568,61 @@ async fn reports_need_a_reader_and_valid_input(app: TestApp) {
         )
         .await;
     assert!(matches!(bad_date.status, 400 | 422), "{}", bad_date.text);
+}
+
+async fn item_lists_come_as_csv_with_every_filter(app: TestApp) {
+    setup(&app).await;
+    let csv = |query: &str| {
+        let app = &app;
+        let path = format!("/api/v1/items?{query}");
+        async move {
+            app.request(Method::GET, &path)
+                .token(&app.admin_token)
+                .header("Accept", "text/csv")
+                .send()
+                .await
+        }
+    };
+    let all = csv("board=OPS").await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert!(
+        all.header("content-type")
+            .is_some_and(|c| c.starts_with("text/csv"))
+    );
+    assert!(all.text.starts_with("\u{feff}key;type;title;board;column;category;service;priority;labels;accountable;responsible;due_date;created_at;updated_at;started_at;done_at;severity\r\n"), "{}", all.text);
+    // Ten items, no paging (limit and cursor do not apply), CRLF.
+    assert_eq!(all.text.matches("\r\n").count(), 11, "{}", all.text);
+    // The formula title is neutralized; dates are German, local.
+    assert!(
+        all.text
+            .contains(";'=HYPERLINK(J);OPS;Done;done;wohngeld;medium;"),
+        "{}",
+        all.text
+    );
+    assert!(all.text.contains(";28.12.2026 09:00;"), "{}", all.text);
+    // Filters apply: the done ones (A, B, C, D, E, I, J).
+    let done = csv("board=OPS&category=done&limit=2").await;
+    assert_eq!(done.text.matches("\r\n").count(), 8, "{}", done.text);
+    // RFC 4180: commas, ISO times, no BOM.
+    let plain = csv("board=OPS&dialect=rfc4180&q=HYPERLINK").await;
+    assert!(plain.text.starts_with("key,type,title,"), "{}", plain.text);
+    assert!(
+        plain
+            .text
+            .contains(",'=HYPERLINK(J),OPS,Done,done,wohngeld,medium,,"),
+        "{}",
+        plain.text
+    );
+    assert!(
+        plain.text.contains(",2026-12-28T08:00:00Z,"),
+        "{}",
+        plain.text
+    );
+    // JSON stays the default.
+    let json = app
+        .get("/api/v1/items?board=OPS&limit=2", &app.admin_token)
+        .await;
+    assert_eq!(json.json()["items"].as_array().map(Vec::len), Some(2));
+    let wrong = csv("board=OPS&dialect=excel").await;
+    assert!(matches!(wrong.status, 400 | 422), "{}", wrong.text);
 }
