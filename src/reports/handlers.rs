@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use crate::common::actor::Role;
 use crate::common::db::Db;
 use crate::common::error::ApiError;
+use crate::reports::charts;
 use crate::reports::flow::{self, FlowParams, FlowReport};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::Query;
@@ -59,4 +60,122 @@ pub async fn flow_report(
         }
         None => Ok(HttpResponse::Ok().json(report)),
     }
+}
+
+/// An SVG chart: no script and no external resource may run or load even if opened directly.
+pub fn svg_response(svg: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            "image/svg+xml; charset=utf-8",
+        ))
+        .insert_header((
+            actix_web::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(svg)
+}
+
+type Draw = fn(&FlowReport, flow::Lang) -> Result<String, ApiError>;
+
+async fn flow_chart(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: FlowParams,
+    draw: Draw,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let lang = params.lang.unwrap_or_default();
+    let svg = db
+        .run(move |conn| {
+            let report = flow::report(conn, &params)?;
+            draw(&report, lang)
+        })
+        .await?;
+    Ok(svg_response(svg))
+}
+
+/// The cumulative flow diagram as SVG.
+///
+/// One band per column in board order (the first column on top): the items in that column or
+/// a later one at the end of each day. Same parameters as the flow report; `lang` `de`
+/// (default) or `en`. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(FlowParams),
+    responses(
+        (status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+        (status = 422, description = "An unknown board or service, a range the wrong way round", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/flow/cfd.svg")]
+pub async fn flow_cfd_svg(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<FlowParams>,
+) -> Result<HttpResponse, ApiError> {
+    flow_chart(db, caller, params.0, charts::cfd).await
+}
+
+/// The cycle-time scatter plot as SVG.
+///
+/// Each item finished in the range at its finish date and cycle days, with dashed lines at
+/// the p50, p85 and p95 ("85 % ≤ 14 Tage"). Same parameters as the flow report. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(FlowParams),
+    responses(
+        (status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+        (status = 422, description = "An unknown board or service, a range the wrong way round", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/flow/cycle-time.svg")]
+pub async fn flow_cycle_time_svg(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<FlowParams>,
+) -> Result<HttpResponse, ApiError> {
+    flow_chart(db, caller, params.0, charts::cycle_time).await
+}
+
+/// Weekly throughput as SVG.
+///
+/// Finishes per ISO week; weeks the range cuts are drawn lighter. Same parameters as the flow
+/// report. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(FlowParams),
+    responses(
+        (status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+        (status = 422, description = "An unknown board or service, a range the wrong way round", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/flow/throughput.svg")]
+pub async fn flow_throughput_svg(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<FlowParams>,
+) -> Result<HttpResponse, ApiError> {
+    flow_chart(db, caller, params.0, charts::throughput).await
+}
+
+/// The aging chart as SVG.
+///
+/// Each open started item at `asof` in its column at its age in days, against dashed lines at
+/// the finished items' p50, p85 and p95. Same parameters as the flow report. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(FlowParams),
+    responses(
+        (status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+        (status = 422, description = "An unknown board or service, a range the wrong way round", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/flow/aging.svg")]
+pub async fn flow_aging_svg(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<FlowParams>,
+) -> Result<HttpResponse, ApiError> {
+    flow_chart(db, caller, params.0, charts::aging).await
 }

@@ -5,11 +5,16 @@
 //! items and incidents' SLA clocks, and nothing below it uses it except through the kernel's
 //! history hook, which the app registers.
 
+pub mod charts;
 pub mod derive;
 pub mod flow;
 pub mod handlers;
 
 /// Mounts the report endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(handlers::flow_report);
+    cfg.service(handlers::flow_report)
+        .service(handlers::flow_cfd_svg)
+        .service(handlers::flow_cycle_time_svg)
+        .service(handlers::flow_throughput_svg)
+        .service(handlers::flow_aging_svg);
 }

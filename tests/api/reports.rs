@@ -35,6 +35,7 @@ both_engines!(
     the_flow_report_follows_the_definitions,
     flow_tables_come_as_csv_in_both_dialects,
     item_lists_come_as_csv_with_every_filter,
+    charts_are_well_formed_svg_with_titles_and_axes,
     reports_need_a_reader_and_valid_input,
 );
 
@@ -625,4 +626,152 @@ async fn item_lists_come_as_csv_with_every_filter(app: TestApp) {
     assert_eq!(json.json()["items"].as_array().map(Vec::len), Some(2));
     let wrong = csv("board=OPS&dialect=excel").await;
     assert!(matches!(wrong.status, 400 | 422), "{}", wrong.text);
+}
+
+/// Parses an SVG and returns every text in it (titles, labels, legends), failing on XML that
+/// is not well-formed, on scripts and on references to anything outside the document.
+pub fn svg_texts(svg: &str) -> Vec<String> {
+    let doc =
+        roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not well-formed ({e}): {svg}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let first: Vec<&str> = root
+        .children()
+        .filter(|n| n.is_element())
+        .take(2)
+        .map(|n| n.tag_name().name())
+        .collect();
+    assert_eq!(first, ["title", "desc"], "title and desc come first");
+    for node in doc.descendants() {
+        assert_ne!(node.tag_name().name(), "script", "no scripts");
+        for attr in node.attributes() {
+            assert!(
+                !attr.name().starts_with("on"),
+                "no event handlers: {}",
+                attr.name()
+            );
+            assert!(
+                !attr.value().contains("http"),
+                "no external resources: {}",
+                attr.value()
+            );
+        }
+    }
+    doc.descendants()
+        .filter(|n| n.is_element() && matches!(n.tag_name().name(), "text" | "title" | "desc"))
+        .map(|n| {
+            n.descendants()
+                .filter(|t| t.is_text())
+                .filter_map(|t| t.text())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+async fn charts_are_well_formed_svg_with_titles_and_axes(app: TestApp) {
+    setup(&app).await;
+    let charts = [
+        (
+            "cfd",
+            "Kumulatives Flussdiagramm",
+            "Einträge (Anzahl)",
+            "Datum (Tag)",
+        ),
+        (
+            "cycle-time",
+            "Durchlaufzeit",
+            "Durchlaufzeit (Tage)",
+            "Fertigstellung (Datum)",
+        ),
+        (
+            "throughput",
+            "Durchsatz je Kalenderwoche",
+            "Fertigstellungen (Anzahl)",
+            "Kalenderwoche (ISO)",
+        ),
+        ("aging", "Alter offener Einträge", "Alter (Tage)", "Spalte"),
+    ];
+    let out = std::env::var("OPSBOARD_CHART_DIR").ok();
+    for (name, title, y, x) in charts {
+        for (lang, query) in [("de", ""), ("en", "&lang=en")] {
+            let response = app
+                .get(
+                    &format!("/api/v1/reports/flow/{name}.svg?{RANGE}{query}"),
+                    &app.admin_token,
+                )
+                .await;
+            assert_eq!(response.status, 200, "{name}: {}", response.text);
+            assert!(
+                response
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("image/svg+xml"))
+            );
+            if let Some(dir) = &out {
+                std::fs::write(format!("{dir}/{name}-{lang}.svg"), &response.text).expect("write");
+            }
+            let texts = svg_texts(&response.text);
+            let all = texts.join("\n");
+            if lang == "de" {
+                assert!(texts[0].starts_with(title), "{name}: {all}");
+                assert!(
+                    texts[0].contains("(OPS), 06.01.2027 – 20.01.2027 · Stand: 20.01.2027 17:00"),
+                    "{all}"
+                );
+                assert!(texts.iter().any(|t| t == y), "{name} y axis: {all}");
+                assert!(texts.iter().any(|t| t == x), "{name} x axis: {all}");
+            } else {
+                assert!(all.contains("As of: 2027-01-20 17:00"), "{all}");
+            }
+        }
+    }
+    // The percentile lines are labelled; the legend lists the columns in stack order.
+    let cycle = app
+        .get(
+            &format!("/api/v1/reports/flow/cycle-time.svg?{RANGE}"),
+            &app.admin_token,
+        )
+        .await;
+    let texts = svg_texts(&cycle.text);
+    for label in ["50 % ≤ 5 Tage", "85 % ≤ 9 Tage", "95 % ≤ 9 Tage"] {
+        assert!(texts.iter().any(|t| t == label), "{label}: {texts:?}");
+    }
+    let cfd = app
+        .get(
+            &format!("/api/v1/reports/flow/cfd.svg?{RANGE}"),
+            &app.admin_token,
+        )
+        .await;
+    let texts = svg_texts(&cfd.text);
+    let legend: Vec<&String> = texts
+        .iter()
+        .filter(|t| ["Backlog", "Ready", "In progress", "Review", "Done"].contains(&t.as_str()))
+        .collect();
+    assert_eq!(
+        legend,
+        ["Backlog", "Ready", "In progress", "Review", "Done"]
+    );
+    // An empty range: the empty-state message.
+    let none = app
+        .get(
+            "/api/v1/reports/flow/throughput.svg?board=OPS&from=2026-01-01&to=2026-01-31",
+            &app.admin_token,
+        )
+        .await;
+    assert!(
+        svg_texts(&none.text)
+            .iter()
+            .any(|t| t == "Keine Daten in diesem Zeitraum"),
+        "{}",
+        none.text
+    );
+    let stranger = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/reports/flow/cfd.svg?{RANGE}"),
+        )
+        .send()
+        .await;
+    assert_eq!(stranger.status, 401);
 }
