@@ -272,12 +272,34 @@ where
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
+    }
+    // The labels at the lines, above them at the right end (clear of the legend); lines that
+    // coincide share one label.
+    let mut at_value: Vec<(i64, Vec<String>, RGBColor)> = Vec::new();
+    for (i, (p, value)) in lines.iter().enumerate() {
+        let Some(value) = value else { continue };
+        let label = percentile_label(*p, *value, lang);
+        match at_value.iter_mut().find(|(v, _, _)| v == value) {
+            Some((_, labels, _)) => labels.push(label),
+            None => at_value.push((*value, vec![label], styles[i % styles.len()])),
+        }
+    }
+    for (value, labels, color) in at_value {
+        let text = labels.join(" · ");
         chart
-            .draw_series(std::iter::once(Text::new(
-                label,
-                (0, *value),
-                (FONT, 13).into_font().color(&color),
-            )))
+            .draw_series(std::iter::once(
+                EmptyElement::at((width, value))
+                    + Text::new(
+                        text,
+                        (-6, -4),
+                        (FONT, 13).into_font().color(&color).pos(
+                            plotters::style::text_anchor::Pos::new(
+                                plotters::style::text_anchor::HPos::Right,
+                                plotters::style::text_anchor::VPos::Bottom,
+                            ),
+                        ),
+                    ),
+            ))
             .map_err(failed)?;
     }
     Ok(())
@@ -408,16 +430,23 @@ pub fn throughput(report: &FlowReport, lang: Lang) -> Result<String, ApiError> {
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(60)
-            .build_cartesian_2d(0..n, 0..top + top / 5 + 1)
+            .build_cartesian_2d(0..n * 2, 0..top + top / 5 + 1)
             .map_err(failed)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_desc(words(lang, "Kalenderwoche (ISO)", "ISO week"))
             .y_desc(words(lang, "Fertigstellungen (Anzahl)", "Finishes (count)"))
-            .x_label_formatter(&|x| labels.get(*x as usize).cloned().unwrap_or_default())
+            // Each week spans two units; its label sits at the odd one, the bar's middle.
+            .x_label_formatter(&|x| {
+                if x % 2 == 1 {
+                    labels.get((*x / 2) as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|y| integer(*y, lang))
-            .x_labels(weeks.len().min(26))
+            .x_labels((n * 2 + 1) as usize)
             .draw()
             .map_err(failed)?;
         let (full, cut) = (PALETTE[0], PALETTE[4]);
@@ -428,7 +457,10 @@ pub fn throughput(report: &FlowReport, lang: Lang) -> Result<String, ApiError> {
                     .enumerate()
                     .filter(|(_, w)| !w.partial)
                     .map(|(i, w)| {
-                        Rectangle::new([(i as i64, 0), (i as i64 + 1, w.count)], full.filled())
+                        Rectangle::new(
+                            [(i as i64 * 2, 0), (i as i64 * 2 + 2, w.count)],
+                            full.filled(),
+                        )
                     }),
             )
             .map_err(failed)?
@@ -441,7 +473,10 @@ pub fn throughput(report: &FlowReport, lang: Lang) -> Result<String, ApiError> {
                     .enumerate()
                     .filter(|(_, w)| w.partial)
                     .map(|(i, w)| {
-                        Rectangle::new([(i as i64, 0), (i as i64 + 1, w.count)], cut.filled())
+                        Rectangle::new(
+                            [(i as i64 * 2, 0), (i as i64 * 2 + 2, w.count)],
+                            cut.filled(),
+                        )
                     }),
             )
             .map_err(failed)?
@@ -454,7 +489,10 @@ pub fn throughput(report: &FlowReport, lang: Lang) -> Result<String, ApiError> {
         // Gaps between the bars.
         chart
             .draw_series((0..=n).map(|i| {
-                PathElement::new(vec![(i, 0), (i, top + top / 5 + 1)], WHITE.stroke_width(6))
+                PathElement::new(
+                    vec![(i * 2, 0), (i * 2, top + top / 5 + 1)],
+                    WHITE.stroke_width(6),
+                )
             }))
             .map_err(failed)?;
         chart
