@@ -1,14 +1,15 @@
 //! HTTP handlers for `/api/v1/reports/…`: each checks the caller and computes one report.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use crate::common::actor::Role;
 use crate::common::db::Db;
 use crate::common::error::ApiError;
 use crate::reports::charts;
 use crate::reports::flow::{self, FlowParams, FlowReport};
+use crate::reports::forecast::{self, Forecast, ForecastRequest};
 use crate::web::auth::CurrentUser;
-use crate::web::extract::Query;
+use crate::web::extract::{Json, Query};
 use crate::web::respond::{accepts, csv_download as csv_response};
 
 /// Reports read every item of a board: the team's roles (viewer and up), not requesters.
@@ -178,4 +179,36 @@ pub async fn flow_aging_svg(
     params: Query<FlowParams>,
 ) -> Result<HttpResponse, ApiError> {
     flow_chart(db, caller, params.0, charts::aging).await
+}
+
+/// Forecast with Monte Carlo.
+///
+/// From the board's daily throughput (default: the 90 days before today, with the filters
+/// `service`, `type`, `label`), each of `trials` trials (default 10,000; 1,000–100,000) draws
+/// one historical day's throughput per simulated day, with replacement. `mode` `when` with
+/// `items`: the day by which they are done at p50/p70/p85/p95; `how_many` with `until`: at
+/// least how many are done by then with probability p. `days` `workdays` counts and simulates
+/// business days only. The same `seed` gives the same answer (ChaCha8); the answer names the
+/// seed used. Warnings when the history is shorter than 30 days or mostly without finishes; a
+/// history without finishes is a 422. Writes nothing. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    request_body = ForecastRequest,
+    responses(
+        (status = 200, description = "The forecast", body = Forecast),
+        (status = 422, description = "Invalid input, or a history without finishes", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/forecasts")]
+pub async fn create_forecast(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    body: Json<ForecastRequest>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let request = body.0;
+    let answer = db
+        .run(move |conn| forecast::forecast(conn, &request))
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
 }

@@ -8,6 +8,7 @@
 pub mod charts;
 pub mod derive;
 pub mod flow;
+pub mod forecast;
 pub mod handlers;
 
 /// Mounts the report endpoints under the API scope.
@@ -16,5 +17,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::flow_cfd_svg)
         .service(handlers::flow_cycle_time_svg)
         .service(handlers::flow_throughput_svg)
-        .service(handlers::flow_aging_svg);
+        .service(handlers::flow_aging_svg)
+        .service(handlers::create_forecast);
 }

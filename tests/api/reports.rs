@@ -36,6 +36,7 @@ both_engines!(
     flow_tables_come_as_csv_in_both_dialects,
     item_lists_come_as_csv_with_every_filter,
     charts_are_well_formed_svg_with_titles_and_axes,
+    forecasts_simulate_the_history,
     reports_need_a_reader_and_valid_input,
 );
 
@@ -47,6 +48,7 @@ const MAPPING_STATUSES: &str = r#"
 "Done" = "Done"
 [types]
 Task = "task"
+Bug = "incident"
 [priorities]
 Medium = "medium"
 [services]
@@ -771,6 +773,119 @@ async fn charts_are_well_formed_svg_with_titles_and_axes(app: TestApp) {
             Method::GET,
             &format!("/api/v1/reports/flow/cfd.svg?{RANGE}"),
         )
+        .send()
+        .await;
+    assert_eq!(stranger.status, 401);
+}
+
+/// Two incidents finished on each day of 2027-01-06 … 2027-01-20 (10:00 and 11:00).
+fn constant_history() -> Value {
+    let mut issues = Vec::new();
+    for day in 6..=20 {
+        for hour in [10, 11] {
+            let n = 100 + day * 2 + (hour - 10);
+            let mut issue = issue(
+                n,
+                &format!("Constant {n}"),
+                &format!("2027-01-{day:02}T08:00"),
+                &[(&format!("2027-01-{day:02}T{hour}:00"), "Done")],
+            );
+            issue["fields"]["issuetype"]["name"] = json!("Bug");
+            issues.push(issue);
+        }
+    }
+    Value::Array(issues)
+}
+
+async fn forecasts_simulate_the_history(app: TestApp) {
+    setup(&app).await;
+    let imported = app
+        .request(Method::POST, "/api/v1/imports/jira")
+        .token(&app.admin_token)
+        .json(&json!({"mapping": mapping(), "issues": constant_history()}))
+        .send()
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    let history = json!({"board": "OPS", "type": "incident", "history_from": "2027-01-06", "history_to": "2027-01-20"});
+    let ask = |extra: Value| {
+        let mut body = history.clone();
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let app = &app;
+        async move { app.post("/api/v1/forecasts", &app.admin_token, &body).await }
+    };
+    // 2 finishes every day: 10 items from Monday 2027-02-01 take Mon … Fri (2, 4, 6, 8, 10).
+    let when = ask(
+        json!({"mode": "when", "items": 10, "start_date": "2027-02-01", "trials": 1000, "seed": 1}),
+    )
+    .await;
+    assert_eq!(when.status, 200, "{}", when.text);
+    let when = when.json();
+    for p in when["percentiles"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(p["date"], "2027-02-05", "{when}");
+    }
+    assert_eq!(
+        when["histogram"],
+        json!([{"date": "2027-02-05", "items": null, "trials": 1000}])
+    );
+    assert_eq!(when["inputs"]["history_days"], 15);
+    assert_eq!(when["inputs"]["history_finishes"], 30);
+    // 15 days of history: a warning; none for zeros.
+    let warnings = when["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{when}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .is_some_and(|w| w.contains("at least 30"))
+    );
+    // Workdays only: from Friday 2027-02-05, Fri, Mon, Tue, Wed, Thu → 2027-02-11.
+    let workdays = ask(json!({"mode": "when", "items": 10, "start_date": "2027-02-05", "days": "workdays", "trials": 1000})).await.json();
+    assert_eq!(
+        workdays["percentiles"][2]["date"], "2027-02-11",
+        "{workdays}"
+    );
+    // How many by Friday from Monday: 5 days × 2 = at least 10 at every probability.
+    let how_many =
+        ask(json!({"mode": "how_many", "until": "2027-02-05", "start_date": "2027-02-01"}))
+            .await
+            .json();
+    let counts: Vec<Value> = how_many["percentiles"]
+        .as_array()
+        .map(|p| p.iter().map(|p| p["items"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(counts, vec![json!(10); 4]);
+    assert_eq!(how_many["inputs"]["trials"], 10000);
+    // A varied history (the tasks): the same seed gives the same answer, another seed runs too.
+    let varied = json!({"type": "task", "mode": "when", "items": 20, "start_date": "2027-02-01", "seed": 42});
+    let first = ask(varied.clone()).await.json();
+    let second = ask(varied).await.json();
+    assert_eq!(first, second);
+    assert_eq!(first["inputs"]["seed"], 42);
+    // The tasks' history has mostly days without finishes: a warning.
+    assert!(
+        first["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("had no finishes")))),
+        "{first}"
+    );
+    // A history without finishes is a 422; bad input names its field.
+    ask(json!({"mode": "when", "items": 5, "history_from": "2026-01-01", "history_to": "2026-01-31"}))
+        .await
+        .names_field(422, "history_from");
+    ask(json!({"mode": "when", "items": 5, "trials": 10}))
+        .await
+        .names_field(422, "trials");
+    ask(json!({"mode": "when"})).await.names_field(422, "items");
+    ask(json!({"mode": "how_many", "start_date": "2027-02-05", "until": "2027-02-01"}))
+        .await
+        .names_field(422, "until");
+    let (_, viewer) = app.user("viewer").create().await;
+    let seen = app.post("/api/v1/forecasts", &viewer, &json!({"board": "OPS", "type": "incident", "history_from": "2027-01-06", "history_to": "2027-01-20", "mode": "when", "items": 3})).await;
+    assert_eq!(seen.status, 200, "{}", seen.text);
+    let stranger = app
+        .request(Method::POST, "/api/v1/forecasts")
+        .json(&history)
         .send()
         .await;
     assert_eq!(stranger.status, 401);
