@@ -615,6 +615,171 @@ pub fn aging(report: &FlowReport, lang: Lang) -> Result<String, ApiError> {
     Ok(accessible(svg, &heading, &desc))
 }
 
+/// One part of a stacked bar: its legend label, colour, and span of a month's row.
+type Part = (
+    &'static str,
+    RGBColor,
+    fn(&crate::reports::sla::SlaRow) -> (i64, i64),
+);
+
+/// SLA compliance per month: stacked bars of met, breached-completed and breached-open
+/// resolution clocks, with the success share written above each bar.
+pub fn sla(report: &crate::reports::sla::SlaReport, lang: Lang) -> Result<String, ApiError> {
+    let asof = report
+        .asof
+        .with_timezone(&crate::common::calendar::current().tz);
+    let heading = format!(
+        "{} – {} – {} · {}",
+        words(lang, "SLA-Einhaltung je Monat", "SLA compliance per month"),
+        date(report.from, lang),
+        date(report.to, lang),
+        match lang {
+            Lang::De => format!("Stand: {}", asof.format("%d.%m.%Y %H:%M")),
+            Lang::En => format!("As of: {}", asof.format("%Y-%m-%d %H:%M")),
+        }
+    );
+    let share = |x: Option<f64>| match x {
+        Some(x) => {
+            let pct = format!("{:.1}", x * 100.0);
+            match lang {
+                Lang::De => format!("{} %", pct.replace('.', ",")),
+                Lang::En => format!("{pct}%"),
+            }
+        }
+        None => "–".to_string(),
+    };
+    let desc = format!(
+        "{} {}",
+        words(
+            lang,
+            "Je Monat eingehalten, verletzt abgeschlossen, verletzt offen; Erfolgsquote:",
+            "Per month met, breached completed, breached open; success share:"
+        ),
+        report
+            .months
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}/{}/{} ({})",
+                    m.month,
+                    m.met,
+                    m.breached_completed,
+                    m.breached_open,
+                    share(m.success_share)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let top = report
+        .months
+        .iter()
+        .map(|m| m.met + m.breached_completed + m.breached_open)
+        .max()
+        .unwrap_or(0);
+    if top == 0 {
+        return Ok(accessible(empty(&heading, no_data(lang))?, &heading, &desc));
+    }
+    let n = report.months.len() as i64;
+    let labels: Vec<String> = report.months.iter().map(|m| m.month.clone()).collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(failed)?;
+        let y_top = top + top / 4 + 1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&heading, (FONT, 18))
+            .margin(16)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0..n * 2, 0..y_top)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(words(lang, "Monat", "Month"))
+            .y_desc(words(lang, "Störungen (Anzahl)", "Incidents (count)"))
+            .x_label_formatter(&|x| {
+                if x % 2 == 1 {
+                    labels.get((*x / 2) as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| integer(*y, lang))
+            .x_labels((n * 2 + 1) as usize)
+            .draw()
+            .map_err(failed)?;
+        let parts: [Part; 3] = [
+            (words(lang, "Eingehalten", "Met"), PALETTE[2], |m| {
+                (0, m.met)
+            }),
+            (
+                words(lang, "Verletzt, abgeschlossen", "Breached, completed"),
+                PALETTE[1],
+                |m| (m.met, m.met + m.breached_completed),
+            ),
+            (
+                words(lang, "Verletzt, offen", "Breached, open"),
+                PALETTE[5],
+                |m| {
+                    (
+                        m.met + m.breached_completed,
+                        m.met + m.breached_completed + m.breached_open,
+                    )
+                },
+            ),
+        ];
+        // Drawn top part first, so that the legend lists the parts as they are stacked.
+        for (label, color, span) in parts.into_iter().rev() {
+            chart
+                .draw_series(report.months.iter().enumerate().map(|(i, m)| {
+                    let (low, high) = span(m);
+                    let x = i as i64 * 2;
+                    Rectangle::new([(x, low), (x + 2, high)], color.filled())
+                }))
+                .map_err(failed)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+        }
+        chart
+            .draw_series(
+                (0..=n).map(|i| {
+                    PathElement::new(vec![(i * 2, 0), (i * 2, y_top)], WHITE.stroke_width(8))
+                }),
+            )
+            .map_err(failed)?;
+        chart
+            .draw_series(report.months.iter().enumerate().map(|(i, m)| {
+                let total = m.met + m.breached_completed + m.breached_open;
+                EmptyElement::at((i as i64 * 2 + 1, total))
+                    + Text::new(
+                        share(m.success_share),
+                        (0, -6),
+                        (FONT, 14).into_font().color(&BLACK).pos(
+                            plotters::style::text_anchor::Pos::new(
+                                plotters::style::text_anchor::HPos::Center,
+                                plotters::style::text_anchor::VPos::Bottom,
+                            ),
+                        ),
+                    )
+            }))
+            .map_err(failed)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((FONT, 14))
+            .draw()
+            .map_err(failed)?;
+        root.present().map_err(failed)?;
+    }
+    Ok(accessible(svg, &heading, &desc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use crate::common::error::ApiError;
 use crate::reports::charts;
 use crate::reports::flow::{self, FlowParams, FlowReport};
 use crate::reports::forecast::{self, Forecast, ForecastRequest};
+use crate::reports::sla::{self, SlaParams, SlaReport};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
 use crate::web::respond::{accepts, csv_download as csv_response};
@@ -211,4 +212,66 @@ pub async fn create_forecast(
         .run(move |conn| forecast::forecast(conn, &request))
         .await?;
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// SLA compliance per month, service and severity.
+///
+/// Resolution clocks of incidents by Jira Service Management's rule: `met` and
+/// `breached_completed` count in the month the incident was resolved, `breached_open` in the
+/// month its clock breached; open clocks not yet breached are left out. `success_share` =
+/// met / (met + breached_completed + breached_open). `resolution_hours_p50`/`p85`: nearest
+/// rank over the resolved incidents' business hours (pauses excluded), `null` under 5.
+/// `months` sums each month. With `Accept: text/csv` the rows come as CSV (`dialect`).
+/// Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(SlaParams),
+    responses(
+        (status = 200, description = "The SLA report",
+            content((SlaReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "An unknown service, a range the wrong way round", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/sla")]
+pub async fn sla_report(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<SlaParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let params = params.0;
+    let dialect = params.dialect.unwrap_or_default();
+    let report = db.run(move |conn| sla::report(conn, &params)).await?;
+    if accepts(&req, "text/csv") {
+        return Ok(csv_response(sla::csv(&report, dialect)?, "sla.csv"));
+    }
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// SLA compliance per month as SVG.
+///
+/// Stacked bars of met, breached-completed and breached-open resolution clocks per month,
+/// the success share above each. Same parameters as the SLA report. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(SlaParams),
+    responses(
+        (status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+        (status = 422, description = "An unknown service, a range the wrong way round", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/sla.svg")]
+pub async fn sla_svg(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<SlaParams>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let params = params.0;
+    let lang = params.lang.unwrap_or_default();
+    let svg = db
+        .run(move |conn| charts::sla(&sla::report(conn, &params)?, lang))
+        .await?;
+    Ok(svg_response(svg))
 }

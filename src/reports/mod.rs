@@ -10,6 +10,7 @@ pub mod derive;
 pub mod flow;
 pub mod forecast;
 pub mod handlers;
+pub mod sla;
 
 /// Mounts the report endpoints under the API scope.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -18,5 +19,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::flow_cycle_time_svg)
         .service(handlers::flow_throughput_svg)
         .service(handlers::flow_aging_svg)
-        .service(handlers::create_forecast);
+        .service(handlers::create_forecast)
+        .service(handlers::sla_report)
+        .service(handlers::sla_svg);
 }

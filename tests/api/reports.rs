@@ -37,6 +37,7 @@ both_engines!(
     item_lists_come_as_csv_with_every_filter,
     charts_are_well_formed_svg_with_titles_and_axes,
     forecasts_simulate_the_history,
+    sla_compliance_counts_by_month,
     reports_need_a_reader_and_valid_input,
 );
 
@@ -888,5 +889,120 @@ async fn forecasts_simulate_the_history(app: TestApp) {
         .json(&history)
         .send()
         .await;
+    assert_eq!(stranger.status, 401);
+}
+
+async fn sla_compliance_counts_by_month(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    app.service("wohngeld").accountable(&lead).create().await;
+    let policy = app
+        .post(
+            "/api/v1/sla-policies",
+            &app.admin_token,
+            &json!({"severity": "s2", "response_minutes": 60, "resolution_minutes": 240, "clock": "calendar"}),
+        )
+        .await;
+    assert_eq!(policy.status, 201, "{}", policy.text);
+    let soon = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+    // Resolution target 4 calendar hours:
+    //   I1 11-03 09:00 → 10:00 met (Nov) · I2 11-04 09:00 → 15:00 breached, completed (Nov)
+    //   I3 11-05 → resolved 12-01: breached, completed in December
+    //   I4 11-28 09:00 open: breached at 13:00, counted in November
+    //   I5 reported ten minutes ago, open: not breached, left out
+    //   I6 11-10 09:00 → 11:00 met (Nov)
+    // November: met 2, breached completed 1, breached open 1 → 2 / 4 = 0.5.
+    // December: breached completed 1 → 0.
+    let incidents = [
+        ("2026-11-03T09:00:00Z", Some("2026-11-03T10:00:00Z")),
+        ("2026-11-04T09:00:00Z", Some("2026-11-04T15:00:00Z")),
+        ("2026-11-05T09:00:00Z", Some("2026-12-01T09:00:00Z")),
+        ("2026-11-28T09:00:00Z", None),
+        (soon.as_str(), None),
+        ("2026-11-10T09:00:00Z", Some("2026-11-10T11:00:00Z")),
+    ];
+    for (i, (reported, resolved)) in incidents.iter().enumerate() {
+        let made = app
+            .post(
+                "/api/v1/items",
+                &app.admin_token,
+                &json!({"board": "OPS", "type": "incident", "title": format!("I{}", i + 1),
+                        "service": "wohngeld",
+                        "incident": {"severity": "s2", "reported_at": reported, "resolved_at": resolved}}),
+            )
+            .await;
+        assert_eq!(made.status, 201, "{}", made.text);
+    }
+    let report = app
+        .get(
+            "/api/v1/reports/sla?from=2026-11-01&to=2026-12-31",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let report = report.json();
+    let months: Vec<(Value, Value, Value, Value, Value)> = report["months"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    (
+                        m["month"].clone(),
+                        m["met"].clone(),
+                        m["breached_completed"].clone(),
+                        m["breached_open"].clone(),
+                        m["success_share"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        months,
+        vec![
+            (json!("2026-11"), json!(2), json!(1), json!(1), json!(0.5)),
+            (json!("2026-12"), json!(0), json!(1), json!(0), json!(0.0)),
+        ]
+    );
+    assert_eq!(report["rows"][0]["service"], "wohngeld");
+    assert_eq!(report["rows"][0]["severity"], "s2");
+    // Three resolved in November: under 5 values, no percentiles.
+    assert_eq!(report["rows"][0]["resolution_hours_p50"], Value::Null);
+    let csv = app
+        .request(
+            Method::GET,
+            "/api/v1/reports/sla?from=2026-11-01&to=2026-12-31",
+        )
+        .token(&app.admin_token)
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    assert!(
+        csv.text.contains("2026-11;wohngeld;s2;2;1;1;0,5;3;;\r\n"),
+        "{}",
+        csv.text
+    );
+    let svg = app
+        .get(
+            "/api/v1/reports/sla.svg?from=2026-11-01&to=2026-12-31",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(svg.status, 200, "{}", svg.text);
+    if let Ok(dir) = std::env::var("OPSBOARD_CHART_DIR") {
+        std::fs::write(format!("{dir}/sla-de.svg"), &svg.text).expect("write");
+    }
+    let texts = svg_texts(&svg.text);
+    assert!(
+        texts[0].starts_with("SLA-Einhaltung je Monat – 01.11.2026 – 31.12.2026 · Stand: "),
+        "{texts:?}"
+    );
+    for text in ["Monat", "Störungen (Anzahl)", "Eingehalten", "50,0 %"] {
+        assert!(texts.iter().any(|t| t == text), "{text}: {texts:?}");
+    }
+    app.get("/api/v1/reports/sla?service=nope", &app.admin_token)
+        .await
+        .names_field(422, "service");
+    let stranger = app.request(Method::GET, "/api/v1/reports/sla").send().await;
     assert_eq!(stranger.status, 401);
 }
