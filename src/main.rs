@@ -70,6 +70,25 @@ enum Command {
         #[command(subcommand)]
         command: ReportsCommand,
     },
+    /// Write a report to stdout.
+    #[command(after_help = DATABASE_HELP)]
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The monthly governance report, as GET /api/v1/reports/governance gives it.
+    Governance {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// json, html or markdown.
+        #[arg(long, default_value = "html", value_parser = ["json", "html", "markdown"])]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +253,24 @@ fn run(command: Command) -> Result<(), String> {
                 "rebuilt the flow data of {items} items in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
+            Ok(())
+        }
+        Command::Report {
+            command: ReportCommand::Governance { month, format },
+        } => {
+            use opsboard::reports::governance;
+            let db = opsboard::startup::open_database(&settings)?;
+            let report = db
+                .run_here(|conn| governance::report(conn, Some(&month)))
+                .map_err(describe)?;
+            match format.as_str() {
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                ),
+                "markdown" => print!("{}", governance::markdown(&report)),
+                _ => print!("{}", governance::html(&report)),
+            }
             Ok(())
         }
         Command::Openapi => Ok(()),

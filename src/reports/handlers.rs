@@ -8,6 +8,7 @@ use crate::common::error::ApiError;
 use crate::reports::charts;
 use crate::reports::flow::{self, FlowParams, FlowReport};
 use crate::reports::forecast::{self, Forecast, ForecastRequest};
+use crate::reports::governance::{self, GovernanceFormat, GovernanceParams, GovernanceReport};
 use crate::reports::sla::{self, SlaParams, SlaReport};
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{Json, Query};
@@ -274,4 +275,66 @@ pub async fn sla_svg(
         .run(move |conn| charts::sla(&sla::report(conn, &params)?, lang))
         .await?;
     Ok(svg_response(svg))
+}
+
+/// The monthly governance report.
+///
+/// For `month` (`YYYY-MM`): the portfolio (services by lifecycle, kind and maturity, services
+/// added), demands (decided this month with decisions, pending by age, the roadmap of the next
+/// two quarters), incidents (by severity, SLA compliance against last month), flow per board
+/// (throughput of the last six months, cycle-time percentiles of the month, items older than
+/// the SLE) and the decisions needed (pending demands older than 30 days, breached SLAs, items
+/// older than the p95 cycle time), each with its key and accountable person. As JSON, as one
+/// printable self-contained HTML page with the charts inline (`format=html` or `Accept:
+/// text/html`), or as Markdown (`format=markdown` or `Accept: text/markdown`). The rollout
+/// section is not part of it yet (`omitted`). `opsboard report governance --month 2027-01
+/// --format html` writes the same. Viewer and up.
+#[utoipa::path(
+    tag = "reports",
+    params(GovernanceParams),
+    responses(
+        (status = 200, description = "The governance report",
+            content((GovernanceReport = "application/json"), (String = "text/html"), (String = "text/markdown"))),
+        (status = 422, description = "A missing or malformed month", body = crate::common::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/governance")]
+pub async fn governance_report(
+    db: web::Data<Db>,
+    caller: CurrentUser,
+    params: Query<GovernanceParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let params = params.0;
+    let format = params.format.unwrap_or(if accepts(&req, "text/html") {
+        GovernanceFormat::Html
+    } else if accepts(&req, "text/markdown") {
+        GovernanceFormat::Markdown
+    } else {
+        GovernanceFormat::Json
+    });
+    let month = params.month.clone();
+    let report = db
+        .run(move |conn| governance::report(conn, month.as_deref()))
+        .await?;
+    Ok(match format {
+        GovernanceFormat::Json => HttpResponse::Ok().json(report),
+        GovernanceFormat::Html => HttpResponse::Ok()
+            .insert_header((
+                actix_web::http::header::CONTENT_TYPE,
+                "text/html; charset=utf-8",
+            ))
+            .insert_header((
+                actix_web::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ))
+            .body(governance::html(&report)),
+        GovernanceFormat::Markdown => HttpResponse::Ok()
+            .insert_header((
+                actix_web::http::header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8",
+            ))
+            .body(governance::markdown(&report)),
+    })
 }

@@ -9,6 +9,7 @@ pub mod charts;
 pub mod derive;
 pub mod flow;
 pub mod forecast;
+pub mod governance;
 pub mod handlers;
 pub mod sla;
 
@@ -21,5 +22,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::flow_aging_svg)
         .service(handlers::create_forecast)
         .service(handlers::sla_report)
-        .service(handlers::sla_svg);
+        .service(handlers::sla_svg)
+        .service(handlers::governance_report);
 }

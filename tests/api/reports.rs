@@ -38,6 +38,7 @@ both_engines!(
     charts_are_well_formed_svg_with_titles_and_axes,
     forecasts_simulate_the_history,
     sla_compliance_counts_by_month,
+    the_governance_report_comes_in_three_formats,
     reports_need_a_reader_and_valid_input,
 );
 
@@ -1004,5 +1005,87 @@ async fn sla_compliance_counts_by_month(app: TestApp) {
         .await
         .names_field(422, "service");
     let stranger = app.request(Method::GET, "/api/v1/reports/sla").send().await;
+    assert_eq!(stranger.status, 401);
+}
+
+async fn the_governance_report_comes_in_three_formats(app: TestApp) {
+    setup(&app).await;
+    let report = app
+        .get("/api/v1/reports/governance?month=2027-01", &app.admin_token)
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let report = report.json();
+    assert_eq!(
+        (report["from"].clone(), report["to"].clone()),
+        (json!("2027-01-01"), json!("2027-01-31"))
+    );
+    assert_eq!(report["portfolio"]["total"], 1);
+    let flow = &report["flow"][0];
+    assert_eq!(flow["board"], "OPS");
+    // Finished in January: A, B, C, D, E, I and J (01-05) = 7; cycle days 3, 5, 8, 8, 1, 9
+    // and J 12-29 → 01-05 = 8: sorted 1, 3, 5, 8, 8, 8, 9 → p50 rank 4 = 8, p85 rank 6 = 8,
+    // p95 rank 7 = 9.
+    assert_eq!(flow["throughput_monthly"]["2027-01"], 7, "{flow}");
+    assert_eq!(flow["throughput_monthly"]["2026-08"], 0, "{flow}");
+    assert_eq!(
+        (
+            flow["cycle_time_p50"].clone(),
+            flow["cycle_time_p85"].clone(),
+            flow["cycle_time_p95"].clone()
+        ),
+        (json!(8), json!(8), json!(9))
+    );
+    assert!(
+        report["omitted"][0]
+            .as_str()
+            .is_some_and(|o| o.starts_with("rollout"))
+    );
+    let html = app
+        .request(Method::GET, "/api/v1/reports/governance?month=2027-01")
+        .token(&app.admin_token)
+        .header("Accept", "text/html")
+        .send()
+        .await;
+    assert_eq!(html.status, 200, "{}", html.text);
+    assert!(
+        html.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+    );
+    assert!(html.text.starts_with("<!DOCTYPE html>"));
+    assert!(html.text.contains("<h1>Governance-Bericht 2027-01</h1>"));
+    assert!(html.text.contains("<svg"), "charts inline");
+    for outside in ["<script", " src=", " href=", "<link"] {
+        assert!(!html.text.contains(outside), "self-contained: {outside}");
+    }
+    if let Ok(dir) = std::env::var("OPSBOARD_CHART_DIR") {
+        std::fs::write(format!("{dir}/governance.html"), &html.text).expect("write");
+    }
+    let markdown = app
+        .get(
+            "/api/v1/reports/governance?month=2027-01&format=markdown",
+            &app.admin_token,
+        )
+        .await;
+    assert!(
+        markdown
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/markdown"))
+    );
+    assert!(
+        markdown.text.starts_with("# Governance-Bericht 2027-01\n"),
+        "{}",
+        markdown.text
+    );
+    assert!(markdown.text.contains("| OPS | "), "{}", markdown.text);
+    app.get("/api/v1/reports/governance", &app.admin_token)
+        .await
+        .names_field(422, "month");
+    app.get("/api/v1/reports/governance?month=2027-13", &app.admin_token)
+        .await
+        .names_field(422, "month");
+    let stranger = app
+        .request(Method::GET, "/api/v1/reports/governance?month=2027-01")
+        .send()
+        .await;
     assert_eq!(stranger.status, 401);
 }
