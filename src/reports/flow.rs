@@ -520,25 +520,35 @@ fn sweep(
     let days = usize::try_from((scope.to - scope.from).num_days() + 1).unwrap_or(0);
     let begin = day_start(&scope.tz, scope.from);
     let end = day_start(&scope.tz, scope.to + Duration::days(1));
-    let rows: Vec<IntervalRow> = item_intervals::table
+    // Two queries, each on the index over (board, left_at): the intervals still open, and
+    // those left since the range began (not every interval entered before its end).
+    let select = (
+        item_intervals::item_id,
+        item_intervals::column_id,
+        item_intervals::category,
+        item_intervals::entered_at,
+        item_intervals::left_at,
+    );
+    let mut rows: Vec<IntervalRow> = item_intervals::table
         .filter(
             item_intervals::board_id
                 .eq(scope.board_id)
-                .and(item_intervals::entered_at.lt(end))
-                .and(
-                    item_intervals::left_at
-                        .is_null()
-                        .or(item_intervals::left_at.ge(begin)),
-                ),
+                .and(item_intervals::left_at.is_null())
+                .and(item_intervals::entered_at.lt(end)),
         )
-        .select((
-            item_intervals::item_id,
-            item_intervals::column_id,
-            item_intervals::category,
-            item_intervals::entered_at,
-            item_intervals::left_at,
-        ))
+        .select(select)
         .load(conn)?;
+    rows.extend(
+        item_intervals::table
+            .filter(
+                item_intervals::board_id
+                    .eq(scope.board_id)
+                    .and(item_intervals::left_at.ge(begin))
+                    .and(item_intervals::entered_at.lt(end)),
+            )
+            .select(select)
+            .load::<IntervalRow>(conn)?,
+    );
     let index: HashMap<i64, usize> = columns.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
     let mut per_column = vec![vec![0_i64; days + 1]; columns.len()];
     let mut wip = vec![0_i64; days + 1];
@@ -611,20 +621,30 @@ fn open_started(
     members: &HashSet<i64>,
 ) -> Result<Vec<(i64, i64, NaiveDateTime)>, ApiError> {
     let asof = scope.asof.naive_utc();
-    let current: Vec<(i64, i64)> = item_intervals::table
+    // On the index over (board, left_at): still open, or left after `asof`.
+    let in_progress = ColumnCategory::InProgress.as_str();
+    let mut current: Vec<(i64, i64)> = item_intervals::table
         .filter(
             item_intervals::board_id
                 .eq(scope.board_id)
-                .and(item_intervals::category.eq(ColumnCategory::InProgress.as_str()))
-                .and(item_intervals::entered_at.le(asof))
-                .and(
-                    item_intervals::left_at
-                        .is_null()
-                        .or(item_intervals::left_at.gt(asof)),
-                ),
+                .and(item_intervals::left_at.is_null())
+                .and(item_intervals::category.eq(in_progress))
+                .and(item_intervals::entered_at.le(asof)),
         )
         .select((item_intervals::item_id, item_intervals::column_id))
         .load(conn)?;
+    current.extend(
+        item_intervals::table
+            .filter(
+                item_intervals::board_id
+                    .eq(scope.board_id)
+                    .and(item_intervals::left_at.gt(asof))
+                    .and(item_intervals::category.eq(in_progress))
+                    .and(item_intervals::entered_at.le(asof)),
+            )
+            .select((item_intervals::item_id, item_intervals::column_id))
+            .load::<(i64, i64)>(conn)?,
+    );
     let current: Vec<(i64, i64)> = current
         .into_iter()
         .filter(|(item, _)| members.contains(item))

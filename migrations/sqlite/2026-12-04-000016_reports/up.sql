@@ -14,6 +14,8 @@ CREATE TABLE item_intervals (
 );
 CREATE INDEX item_intervals_item_idx ON item_intervals (item_id, entered_at);
 CREATE INDEX item_intervals_board_idx ON item_intervals (board_id, entered_at);
+-- The intervals a range of days overlaps: those still open, and those left since its start.
+CREATE INDEX item_intervals_left_idx ON item_intervals (board_id, left_at);
 
 -- Each item's start, finish and reopenings by the definitions of the flow report.
 CREATE TABLE item_flow (
