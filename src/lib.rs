@@ -31,6 +31,7 @@ pub mod health;
 pub mod incidents;
 pub mod items;
 pub mod openapi;
+pub mod reports;
 pub mod rollout;
 pub mod sla;
 pub mod startup;
@@ -103,6 +104,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(rollout::configure)
             .configure(changes::configure)
             .configure(webhooks::configure)
+            .configure(reports::configure)
             .service(workflows::jira::handlers::import_jira),
     );
 }
@@ -112,6 +114,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub fn register_hooks() {
     common::history::register_item_snapshots(items::types::Item::snapshots);
     common::history::register_event_observer(webhooks::outbox::write_deliveries);
+    common::history::register_item_derived(reports::derive::refresh);
 }
 
 /// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.

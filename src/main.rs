@@ -64,6 +64,38 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The reports' derived data: rebuild it from the history.
+    #[command(after_help = DATABASE_HELP)]
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+    /// Write a report to stdout.
+    #[command(after_help = DATABASE_HELP)]
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The monthly governance report, as GET /api/v1/reports/governance gives it.
+    Governance {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// json, html or markdown.
+        #[arg(long, default_value = "html", value_parser = ["json", "html", "markdown"])]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Recompute every item's column intervals, start and finish from the history (after an
+    /// upgrade, or to check the data kept with each change), in one transaction.
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +236,43 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::User { command } => user_command(&settings, command),
+        Command::Reports {
+            command: ReportsCommand::Rebuild,
+        } => {
+            let db = opsboard::startup::open_database(&settings)?;
+            let started = std::time::Instant::now();
+            let items = db
+                .run_here(|conn| {
+                    opsboard::common::history::in_transaction(
+                        conn,
+                        opsboard::reports::derive::rebuild,
+                    )
+                })
+                .map_err(describe)?;
+            println!(
+                "rebuilt the flow data of {items} items in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Report {
+            command: ReportCommand::Governance { month, format },
+        } => {
+            use opsboard::reports::governance;
+            let db = opsboard::startup::open_database(&settings)?;
+            let report = db
+                .run_here(|conn| governance::report(conn, Some(&month)))
+                .map_err(describe)?;
+            match format.as_str() {
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                ),
+                "markdown" => print!("{}", governance::markdown(&report)),
+                _ => print!("{}", governance::html(&report)),
+            }
+            Ok(())
+        }
         Command::Openapi => Ok(()),
     }
 }

@@ -40,6 +40,7 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
         (name = "rollout", description = "Rolling online services out to the municipal administrations: waves, entries, the matrix, the progress"),
         (name = "changes", description = "The changes feed: every change of every entity in commit order, for sync scripts"),
         (name = "webhooks", description = "Receivers subscribed to events, signed as Standard Webhooks, with reliable delivery"),
+        (name = "reports", description = "Flow metrics, SLA compliance, forecasts, charts and CSV: statistics from the history"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),
     ),
     components(schemas(Problem, FieldError)),

@@ -29,6 +29,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("changes", &["changes"]),
     // Webhooks send the feed's change events to subscribed receivers.
     ("webhooks", &["webhooks"]),
+    // Flow metrics, charts and forecasts: read boards, items and SLA clocks; a feature, not a
+    // workflow, since it writes only its own derived data (through the history's hook).
+    ("reports", &["reports"]),
     // What combines features: deactivation with hand-over, the board view, the demo.
     ("workflows", &["workflows"]),
     // The app: lib.rs, main.rs, start-up, configuration, the OpenAPI document, the probes.

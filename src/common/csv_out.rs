@@ -30,8 +30,67 @@ pub enum Cell<'a> {
     Text(&'a str),
     /// A whole number the service computed: written as it is, so `-3` stays a number.
     Integer(i64),
-    /// A decimal number the service computed: written as it is.
+    /// A decimal number the service computed: written as it is (with a decimal comma in
+    /// [`Dialect::ExcelDe`]).
     Decimal(f64),
+    /// A date: `dd.mm.yyyy` in [`Dialect::ExcelDe`], ISO 8601 otherwise.
+    Date(chrono::NaiveDate),
+    /// An instant: local `dd.mm.yyyy HH:MM` (the business calendar's time zone) in
+    /// [`Dialect::ExcelDe`], RFC 3339 in UTC otherwise.
+    Time(chrono::DateTime<chrono::Utc>),
+    /// Nothing (an empty cell).
+    Empty,
+}
+
+/// How a CSV download is written: `excel-de` (what German Excel opens with a double click:
+/// UTF-8 BOM, `;`, CRLF, `dd.mm.yyyy`, decimal comma) or `rfc4180` (`,`, CRLF, ISO dates,
+/// decimal point).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+pub enum Dialect {
+    /// UTF-8 BOM, `;`, CRLF, dates `dd.mm.yyyy`, decimal comma.
+    #[default]
+    #[serde(rename = "excel-de")]
+    ExcelDe,
+    /// RFC 4180: `,`, CRLF, ISO 8601 dates, decimal point.
+    #[serde(rename = "rfc4180")]
+    Rfc4180,
+}
+
+impl Dialect {
+    /// The field separator.
+    pub fn delimiter(self) -> u8 {
+        match self {
+            Dialect::ExcelDe => b';',
+            Dialect::Rfc4180 => b',',
+        }
+    }
+
+    /// A decimal number as this dialect writes it.
+    pub fn decimal(self, x: f64) -> String {
+        match self {
+            Dialect::ExcelDe => x.to_string().replace('.', ","),
+            Dialect::Rfc4180 => x.to_string(),
+        }
+    }
+
+    /// A date as this dialect writes it.
+    pub fn date(self, date: chrono::NaiveDate) -> String {
+        match self {
+            Dialect::ExcelDe => date.format("%d.%m.%Y").to_string(),
+            Dialect::Rfc4180 => date.format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    /// An instant as this dialect writes it.
+    pub fn time(self, at: chrono::DateTime<chrono::Utc>) -> String {
+        match self {
+            Dialect::ExcelDe => at
+                .with_timezone(&crate::common::calendar::current().tz)
+                .format("%d.%m.%Y %H:%M")
+                .to_string(),
+            Dialect::Rfc4180 => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
 }
 
 impl<'a> From<&'a str> for Cell<'a> {
@@ -61,6 +120,7 @@ impl From<f64> for Cell<'_> {
 /// A CSV writer that neutralizes every text cell; quoting and escaping are the `csv` crate's.
 pub struct CsvOut<W: Write> {
     inner: csv::Writer<W>,
+    dialect: Option<Dialect>,
 }
 
 impl<W: Write> CsvOut<W> {
@@ -71,19 +131,28 @@ impl<W: Write> CsvOut<W> {
             inner: csv::WriterBuilder::new()
                 .delimiter(delimiter)
                 .from_writer(out),
+            dialect: None,
         }
     }
 
     /// A writer in the dialect a German Excel or LibreOffice opens directly with a double
-    /// click: a UTF-8 byte-order mark first (so umlauts survive), `;` between cells, CRLF
-    /// after each row.
-    pub fn excel(mut out: W) -> std::io::Result<Self> {
-        out.write_all(b"\xEF\xBB\xBF")?;
+    /// click ([`Dialect::ExcelDe`]: a UTF-8 byte-order mark first, `;`, CRLF).
+    pub fn excel(out: W) -> std::io::Result<Self> {
+        Self::with_dialect(out, Dialect::ExcelDe)
+    }
+
+    /// A writer for a download in `dialect`: the BOM (for `excel-de`) is written at once, rows
+    /// end in CRLF, dates and decimals are formatted as the dialect says.
+    pub fn with_dialect(mut out: W, dialect: Dialect) -> std::io::Result<Self> {
+        if dialect == Dialect::ExcelDe {
+            out.write_all("\u{feff}".as_bytes())?;
+        }
         Ok(CsvOut {
             inner: csv::WriterBuilder::new()
-                .delimiter(b';')
+                .delimiter(dialect.delimiter())
                 .terminator(csv::Terminator::CRLF)
                 .from_writer(out),
+            dialect: Some(dialect),
         })
     }
 
@@ -94,7 +163,17 @@ impl<W: Write> CsvOut<W> {
             .map(|cell| match cell {
                 Cell::Text(text) => neutralize(text),
                 Cell::Integer(n) => std::borrow::Cow::Owned(n.to_string()),
-                Cell::Decimal(x) => std::borrow::Cow::Owned(x.to_string()),
+                Cell::Decimal(x) => std::borrow::Cow::Owned(match self.dialect {
+                    Some(dialect) => dialect.decimal(x),
+                    None => x.to_string(),
+                }),
+                Cell::Date(date) => {
+                    std::borrow::Cow::Owned(self.dialect.unwrap_or(Dialect::Rfc4180).date(date))
+                }
+                Cell::Time(at) => {
+                    std::borrow::Cow::Owned(self.dialect.unwrap_or(Dialect::Rfc4180).time(at))
+                }
+                Cell::Empty => std::borrow::Cow::Borrowed(""),
             })
             .collect();
         self.inner.write_record(fields.iter().map(|f| f.as_bytes()))
@@ -170,6 +249,33 @@ mod tests {
                 vec!["tab", "'\t@x", "4"],
             ]
         );
+    }
+
+    #[test]
+    fn dialects_differ_in_bom_separator_dates_and_decimals() {
+        let date = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).expect("date");
+        let mut excel = CsvOut::with_dialect(Vec::new(), Dialect::ExcelDe).expect("BOM");
+        excel
+            .row([
+                Cell::Text("=1"),
+                Cell::Decimal(1.5),
+                Cell::Date(date),
+                Cell::Empty,
+            ])
+            .expect("row");
+        let excel = String::from_utf8(excel.finish().expect("finish")).expect("UTF-8");
+        assert_eq!(excel, "\u{feff}'=1;1,5;04.01.2027;\r\n");
+        let mut plain = CsvOut::with_dialect(Vec::new(), Dialect::Rfc4180).expect("no BOM");
+        plain
+            .row([
+                Cell::Text("=1"),
+                Cell::Decimal(1.5),
+                Cell::Date(date),
+                Cell::Empty,
+            ])
+            .expect("row");
+        let plain = String::from_utf8(plain.finish().expect("finish")).expect("UTF-8");
+        assert_eq!(plain, "'=1,1.5,2027-01-04,\r\n");
     }
 
     /// Every CSV opsboard writes goes through this module: nothing else in `src/` may build a

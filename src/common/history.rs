@@ -73,6 +73,9 @@ pub fn record_at(
             pending.items.push((id, subject.entity_id));
             // A state told before this event is no longer the item's last.
             pending.known.retain(|(item, _)| *item != subject.entity_id);
+            if FLOW_KINDS.contains(&kind) {
+                pending.flow_items.push(subject.entity_id);
+            }
         }
     });
     Ok(())
@@ -114,6 +117,22 @@ pub type ItemSnapshots = fn(&mut DbConnection, &[i64]) -> Result<Vec<(i64, Value
 
 static ITEM_SNAPSHOTS: std::sync::OnceLock<ItemSnapshots> = std::sync::OnceLock::new();
 
+/// The kinds of item events that change where an item stands, and with it the data the
+/// reports derive from the history (each item's column intervals, start and finish).
+pub const FLOW_KINDS: &[&str] = &["created", "moved", "deleted"];
+
+/// Brings the data derived from items' history up to date for the given items, inside the
+/// transaction that wrote their events. The reports feature provides it (see
+/// [`register_item_derived`]).
+pub type ItemDerived = fn(&mut DbConnection, &[i64]) -> Result<(), ApiError>;
+
+static ITEM_DERIVED: std::sync::OnceLock<ItemDerived> = std::sync::OnceLock::new();
+
+/// Registers the updater of derived item data; the app does it once, before the first write.
+pub fn register_item_derived(update: ItemDerived) {
+    let _ = ITEM_DERIVED.set(update);
+}
+
 /// Registers the builder of item snapshots; the app does it once, before the first write.
 pub fn register_item_snapshots(build: ItemSnapshots) {
     // The same function every time: a second registration changes nothing.
@@ -130,6 +149,8 @@ struct Pending {
     /// Items whose state after their last event the writer already holds (see
     /// [`item_state_known`]): their snapshot needs no rebuilding.
     known: Vec<(i64, Value)>,
+    /// Items with an event of [`FLOW_KINDS`], whose derived data is to be brought up to date.
+    flow_items: Vec<i64>,
 }
 
 /// Tells the history the item's state as the API shows it, right after the writer recorded
@@ -187,7 +208,14 @@ pub fn begin_transaction() {
 /// it last inside the transaction; [`crate::common::db::Db::transaction`] does (through
 /// [`TRANSACTION_HOOKS`]).
 pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
-    let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    let mut pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    if let Some(update) = ITEM_DERIVED.get()
+        && !pending.flow_items.is_empty()
+    {
+        pending.flow_items.sort_unstable();
+        pending.flow_items.dedup();
+        update(conn, &pending.flow_items)?;
+    }
     let Some(build) = ITEM_SNAPSHOTS.get() else {
         return Ok(pending.written);
     };

@@ -28,10 +28,19 @@ use crate::web::respond::{created, ok_with_etag};
 /// `responsible=`, `involved=` for any role: "my items" is one call), label, text and
 /// `updated_since`; `include_deleted=true` adds the tombstones of deleted items for sync
 /// scripts. Viewer and up; a requester sees the demands of their own organization only.
+///
+/// With `Accept: text/csv` every item the filters select comes as one CSV download (no
+/// paging; at most 100,000 rows), columns `key, type, title, board, column, category,
+/// service, priority, labels, accountable, responsible, due_date, created_at, updated_at,
+/// started_at, done_at, severity` (labels and responsible people `|`-separated, people by
+/// e-mail). `dialect=excel-de` (default): UTF-8 BOM, `;`, CRLF, dates `dd.mm.yyyy`, times
+/// local `dd.mm.yyyy HH:MM`, decimal comma; `dialect=rfc4180`: `,`, CRLF, ISO 8601 dates and
+/// UTC times. A cell beginning with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`.
 #[utoipa::path(
     tag = "items",
     params(ItemFilter),
-    responses((status = 200, description = "One page of items", body = Page<Item>,
+    responses((status = 200, description = "One page of items (or, with `Accept: text/csv`, all of them as CSV)",
+        content((Page<Item> = "application/json"), (String = "text/csv")),
         headers(("Link" = String, description = "`<…>; rel=\"next\"` when there is a next page"))))
 )]
 #[get("/items")]
@@ -44,6 +53,15 @@ pub async fn list_items(
     caller.require(Role::Requester)?;
     let filter = filter.0;
     let (visibility, me) = (caller.visibility(), caller.id());
+    if crate::web::respond::accepts(&req, "text/csv") {
+        let dialect = filter.dialect.unwrap_or_default();
+        let body = db
+            .run(move |conn| {
+                crate::items::export::items_csv(conn, &filter, visibility, me, dialect)
+            })
+            .await?;
+        return Ok(crate::web::respond::csv_download(body, "items.csv"));
+    }
     let page = db
         .run(move |conn| Item::list(conn, &filter, visibility, me))
         .await?;

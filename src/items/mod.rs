@@ -16,6 +16,7 @@ pub mod by_ref;
 pub mod by_ref_handlers;
 pub mod comments;
 pub mod demand;
+pub mod export;
 pub mod handlers;
 pub mod history;
 pub mod incident;

@@ -330,7 +330,7 @@ pub enum ItemSort {
 
 /// Filters of `GET /api/v1/items`. Filters combine with AND; a list parameter takes several
 /// values, comma-separated (`category=todo,in_progress`) or repeated, and matches any of them.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ItemFilter {
     /// Only items on this board (key).
@@ -410,4 +410,7 @@ pub struct ItemFilter {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// With `Accept: text/csv`: `excel-de` (default: UTF-8 BOM, `;`, CRLF, `dd.mm.yyyy`,
+    /// decimal comma) or `rfc4180` (`,`, ISO 8601).
+    pub dialect: Option<crate::common::csv_out::Dialect>,
 }

@@ -7,6 +7,31 @@ use serde::Serialize;
 
 use crate::common::pagination::Page;
 
+/// Whether the request's `Accept` header names `media` itself (not through `*/*`): how a
+/// client asks for CSV or another representation than JSON.
+pub fn accepts(req: &HttpRequest, media: &str) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            part.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
+        })
+}
+
+/// A CSV download named `filename`.
+pub fn csv_download(body: Vec<u8>, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
 /// The `ETag` value of a version: a strong validator, `"<version>"`.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")

@@ -24,6 +24,7 @@ mod incidents;
 mod items;
 mod jira_import;
 mod readme;
+mod reports;
 mod rollout;
 mod sla_policies;
 mod storage;

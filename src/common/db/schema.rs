@@ -371,6 +371,35 @@ diesel::joinable!(rollout_entries -> organizations (organization_id));
 diesel::joinable!(rollout_entries -> rollout_waves (wave_id));
 diesel::joinable!(rollout_blockers -> rollout_entries (entry_id));
 diesel::joinable!(rollout_blockers -> items (item_id));
+
+diesel::table! {
+    /// Each stay of an item in a column, derived from its history (the reports read it).
+    item_intervals (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        board_id -> BigInt,
+        column_id -> BigInt,
+        category -> Text,
+        entered_at -> Timestamp,
+        left_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Each item's start, finish and reopenings, derived from its history.
+    item_flow (item_id) {
+        item_id -> BigInt,
+        board_id -> BigInt,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        reopen_count -> Integer,
+        skipped_wip -> Bool,
+        progress_seconds -> BigInt,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(demand_details -> items (item_id));
 diesel::joinable!(demand_details -> organizations (requesting_org_id));
 diesel::joinable!(incident_details -> items (item_id));
@@ -379,6 +408,8 @@ diesel::joinable!(incident_services -> items (item_id));
 diesel::joinable!(incident_services -> services (service_id));
 diesel::joinable!(sla_policies -> services (service_id));
 diesel::joinable!(item_comments -> items (item_id));
+diesel::joinable!(item_intervals -> items (item_id));
+diesel::joinable!(item_flow -> items (item_id));
 diesel::joinable!(item_comments -> users (author_id));
 diesel::joinable!(item_external_refs -> items (item_id));
 diesel::joinable!(comment_external_refs -> item_comments (comment_id));
@@ -399,6 +430,8 @@ diesel::joinable!(service_raci -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     events,
+    item_intervals,
+    item_flow,
     organizations,
     services,
     service_leika_keys,

@@ -1,0 +1,2 @@
+DROP TABLE item_flow;
+DROP TABLE item_intervals;

@@ -1,0 +1,379 @@
+//! The data the reports derive from the items' history: each item's stays in columns
+//! (`item_intervals`) and its start, finish and reopenings (`item_flow`), by the definitions of
+//! the flow report (README, "Reports"). Kept in the transaction that writes an item's
+//! `created`, `moved` or `deleted` event (the kernel's history calls [`refresh`]), so that
+//! imported, backdated history counts like any other; [`rebuild`] recomputes all of it.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::board::model::ColumnCategory;
+use crate::common::db::DbConnection;
+use crate::common::db::schema::{board_columns, events, item_flow, item_intervals, items};
+use crate::common::error::ApiError;
+
+/// One stay of an item in a column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stay {
+    /// The column.
+    pub column_id: i64,
+    /// Its category (when it was derived).
+    pub category: ColumnCategory,
+    /// When the item entered it.
+    pub entered_at: NaiveDateTime,
+    /// When it left (`None`: still there, or deleted there).
+    pub left_at: Option<NaiveDateTime>,
+}
+
+/// An item's flow by the definitions: start, finish, reopenings, time in progress.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Flow {
+    /// The first entry into an `in_progress` or `done` column after the latest entry into a
+    /// `todo` column.
+    pub started_at: Option<NaiveDateTime>,
+    /// The latest entry into a `done` column, while the item is still in one.
+    pub finished_at: Option<NaiveDateTime>,
+    /// How often the item left a `done` column.
+    pub reopen_count: i32,
+    /// Finished without a stay in an `in_progress` column since its start.
+    pub skipped_wip: bool,
+    /// Seconds spent in `in_progress` columns, closed stays only.
+    pub progress_seconds: i64,
+}
+
+/// The flow of an item that made `stays` (in order).
+pub fn flow_of(stays: &[Stay]) -> Flow {
+    let mut flow = Flow::default();
+    let mut previous: Option<ColumnCategory> = None;
+    let mut progressed_since_start = false;
+    for stay in stays {
+        if previous == Some(ColumnCategory::Done) && stay.category != ColumnCategory::Done {
+            flow.reopen_count += 1;
+        }
+        match stay.category {
+            ColumnCategory::Todo => {
+                // A false start (or a new beginning): the start is reset.
+                flow.started_at = None;
+                flow.finished_at = None;
+                progressed_since_start = false;
+            }
+            ColumnCategory::InProgress => {
+                if flow.started_at.is_none() {
+                    flow.started_at = Some(stay.entered_at);
+                }
+                flow.finished_at = None;
+                progressed_since_start = true;
+                if let Some(left) = stay.left_at {
+                    flow.progress_seconds += (left - stay.entered_at).num_seconds().max(0);
+                }
+            }
+            ColumnCategory::Done => {
+                if flow.started_at.is_none() {
+                    flow.started_at = Some(stay.entered_at);
+                }
+                flow.finished_at = Some(stay.entered_at);
+            }
+        }
+        previous = Some(stay.category);
+    }
+    flow.skipped_wip = flow.finished_at.is_some() && !progressed_since_start;
+    flow
+}
+
+/// An item's stays from its `created`, `moved` and `deleted` events `(kind, data, at)` in
+/// order; columns unknown to `categories` (deleted since) count as `todo`.
+pub fn stays_of(
+    events: &[(String, String, NaiveDateTime)],
+    categories: &HashMap<i64, ColumnCategory>,
+) -> (Vec<Stay>, Option<NaiveDateTime>) {
+    let mut stays: Vec<Stay> = Vec::new();
+    let mut deleted_at = None;
+    for (kind, data, at) in events {
+        let data: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let column = match kind.as_str() {
+            "created" => data["column"].as_i64(),
+            "moved" => data["to_column"].as_i64(),
+            "deleted" => {
+                deleted_at = Some(*at);
+                None
+            }
+            _ => None,
+        };
+        if kind == "deleted" {
+            continue;
+        }
+        let Some(column) = column else { continue };
+        if let Some(last) = stays.last_mut() {
+            if last.column_id == column {
+                continue;
+            }
+            last.left_at = Some(*at);
+        }
+        stays.push(Stay {
+            column_id: column,
+            category: categories
+                .get(&column)
+                .copied()
+                .unwrap_or(ColumnCategory::Todo),
+            entered_at: *at,
+            left_at: None,
+        });
+    }
+    (stays, deleted_at)
+}
+
+/// Every column's category.
+fn categories(conn: &mut DbConnection) -> Result<HashMap<i64, ColumnCategory>, ApiError> {
+    let rows: Vec<(i64, String)> = board_columns::table
+        .select((board_columns::id, board_columns::category))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, c)| Some((id, ColumnCategory::parse(&c)?)))
+        .collect())
+}
+
+type EventRow = (i64, String, String, NaiveDateTime);
+
+/// The `created`, `moved` and `deleted` events of `ids`, by item, in time order (ties in the
+/// order they were written).
+fn flow_events(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<EventRow>, ApiError> {
+    Ok(events::table
+        .filter(
+            events::entity_type
+                .eq("item")
+                .and(events::entity_id.eq_any(ids))
+                .and(events::kind.eq_any(crate::common::history::FLOW_KINDS)),
+        )
+        .order((events::entity_id, events::created_at, events::id))
+        .select((
+            events::entity_id,
+            events::kind,
+            events::data,
+            events::created_at,
+        ))
+        .load(conn)?)
+}
+
+/// Replaces the derived data of `ids` by what their history says, in the caller's transaction.
+pub fn refresh(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
+    let categories = categories(conn)?;
+    for chunk in ids.chunks(500) {
+        let boards: HashMap<i64, (i64, NaiveDateTime)> = items::table
+            .filter(items::id.eq_any(chunk))
+            .select((items::id, items::board_id, items::created_at))
+            .load::<(i64, i64, NaiveDateTime)>(conn)?
+            .into_iter()
+            .map(|(id, board, created)| (id, (board, created)))
+            .collect();
+        let rows = flow_events(conn, chunk)?;
+        diesel::delete(item_intervals::table.filter(item_intervals::item_id.eq_any(chunk)))
+            .execute(conn)?;
+        diesel::delete(item_flow::table.filter(item_flow::item_id.eq_any(chunk))).execute(conn)?;
+        write(conn, &rows, &boards, &categories)?;
+    }
+    Ok(())
+}
+
+/// Writes the derived data of the items whose events are `rows` (grouped by item).
+fn write(
+    conn: &mut DbConnection,
+    rows: &[EventRow],
+    boards: &HashMap<i64, (i64, NaiveDateTime)>,
+    categories: &HashMap<i64, ColumnCategory>,
+) -> Result<(), ApiError> {
+    type IntervalRow = (
+        i64,
+        i64,
+        i64,
+        &'static str,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    );
+    let mut intervals: Vec<IntervalRow> = Vec::new();
+    let mut flows = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let item = rows[start].0;
+        let end = rows[start..]
+            .iter()
+            .position(|r| r.0 != item)
+            .map_or(rows.len(), |n| start + n);
+        let history: Vec<(String, String, NaiveDateTime)> = rows[start..end]
+            .iter()
+            .map(|(_, kind, data, at)| (kind.clone(), data.clone(), *at))
+            .collect();
+        start = end;
+        let Some((board, created)) = boards.get(&item).copied() else {
+            continue;
+        };
+        let (stays, deleted_at) = stays_of(&history, categories);
+        let flow = flow_of(&stays);
+        for stay in &stays {
+            intervals.push((
+                item,
+                board,
+                stay.column_id,
+                stay.category.as_str(),
+                stay.entered_at,
+                stay.left_at.or(deleted_at),
+            ));
+        }
+        flows.push((item, board, created, flow, deleted_at));
+    }
+    // Multi-row inserts as SQL text (diesel's batch insert is not available on the
+    // multi-engine connection): every value is a number, a timestamp formatted here or a
+    // category name, never text from a request.
+    for batch in intervals.chunks(500) {
+        let values: Vec<String> = batch
+            .iter()
+            .map(|(item, board, column, category, entered, left)| {
+                format!(
+                    "({item}, {board}, {column}, '{category}', {}, {})",
+                    literal(Some(*entered)),
+                    literal(*left)
+                )
+            })
+            .collect();
+        diesel::sql_query(format!(
+            "INSERT INTO item_intervals (item_id, board_id, column_id, category, entered_at, \
+             left_at) VALUES {}",
+            values.join(", ")
+        ))
+        .execute(conn)?;
+    }
+    for batch in flows.chunks(500) {
+        let values: Vec<String> = batch
+            .iter()
+            .map(|(item, board, created, flow, deleted)| {
+                format!(
+                    "({item}, {board}, {}, {}, {}, {}, {}, {}, {})",
+                    literal(Some(*created)),
+                    literal(flow.started_at),
+                    literal(flow.finished_at),
+                    flow.reopen_count,
+                    if flow.skipped_wip { "TRUE" } else { "FALSE" },
+                    flow.progress_seconds,
+                    literal(*deleted)
+                )
+            })
+            .collect();
+        diesel::sql_query(format!(
+            "INSERT INTO item_flow (item_id, board_id, created_at, started_at, finished_at, \
+             reopen_count, skipped_wip, progress_seconds, deleted_at) VALUES {}",
+            values.join(", ")
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A timestamp as an SQL literal both engines read as diesel writes it (`NULL` for none).
+fn literal(at: Option<NaiveDateTime>) -> String {
+    match at {
+        Some(at) => format!("'{}'", at.format("%Y-%m-%d %H:%M:%S%.f")),
+        None => "NULL".to_string(),
+    }
+}
+
+/// Recomputes the derived data of every item from the history, in the caller's transaction;
+/// returns how many items it covers. `opsboard reports rebuild` runs it.
+pub fn rebuild(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    diesel::delete(item_intervals::table).execute(conn)?;
+    diesel::delete(item_flow::table).execute(conn)?;
+    let categories = categories(conn)?;
+    let all: Vec<(i64, i64, NaiveDateTime)> = items::table
+        .order(items::id)
+        .select((items::id, items::board_id, items::created_at))
+        .load(conn)?;
+    for chunk in all.chunks(2000) {
+        let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+        let boards: HashMap<i64, (i64, NaiveDateTime)> = chunk
+            .iter()
+            .map(|(id, board, created)| (*id, (*board, *created)))
+            .collect();
+        let rows = flow_events(conn, &ids)?;
+        write(conn, &rows, &boards, &categories)?;
+    }
+    Ok(all.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ColumnCategory::{Done, InProgress, Todo};
+
+    fn at(hour: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2027, 1, 4)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .expect("valid")
+    }
+
+    fn stays(path: &[(ColumnCategory, u32)]) -> Vec<Stay> {
+        let mut out: Vec<Stay> = Vec::new();
+        for (i, (category, hour)) in path.iter().enumerate() {
+            if let Some(last) = out.last_mut() {
+                last.left_at = Some(at(*hour));
+            }
+            out.push(Stay {
+                column_id: i as i64,
+                category: *category,
+                entered_at: at(*hour),
+                left_at: None,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn a_false_start_resets_the_start_and_a_reopening_withdraws_the_finish() {
+        let flow = flow_of(&stays(&[
+            (Todo, 1),
+            (InProgress, 2),
+            (Todo, 3),
+            (InProgress, 4),
+        ]));
+        assert_eq!(flow.started_at, Some(at(4)));
+        assert_eq!(flow.progress_seconds, 3600);
+        let reopened = flow_of(&stays(&[
+            (Todo, 1),
+            (InProgress, 2),
+            (Done, 3),
+            (InProgress, 5),
+        ]));
+        assert_eq!(
+            (
+                reopened.started_at,
+                reopened.finished_at,
+                reopened.reopen_count
+            ),
+            (Some(at(2)), None, 1)
+        );
+        let again = flow_of(&stays(&[
+            (InProgress, 2),
+            (Done, 3),
+            (InProgress, 5),
+            (Done, 7),
+        ]));
+        assert_eq!(
+            (
+                again.started_at,
+                again.finished_at,
+                again.reopen_count,
+                again.skipped_wip
+            ),
+            (Some(at(2)), Some(at(7)), 1, false)
+        );
+    }
+
+    #[test]
+    fn todo_straight_to_done_starts_and_finishes_at_once() {
+        let flow = flow_of(&stays(&[(Todo, 1), (Done, 6)]));
+        assert_eq!(
+            (flow.started_at, flow.finished_at, flow.skipped_wip),
+            (Some(at(6)), Some(at(6)), true)
+        );
+    }
+}
