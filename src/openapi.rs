@@ -43,7 +43,16 @@ send it back in `If-Match` to avoid overwriting a concurrent change (412 when st
         (name = "reports", description = "Flow metrics, SLA compliance, forecasts, charts and CSV: statistics from the history"),
         (name = "health", description = "Probes for load balancers and deploy scripts"),
     ),
-    components(schemas(Problem, FieldError)),
+    // Enums used only as query parameters: utoipa collects the schemas of bodies, not of
+    // parameters, so they are named here (a generated client needs every `$ref` to resolve).
+    components(schemas(
+        Problem,
+        FieldError,
+        crate::common::csv_out::Dialect,
+        crate::reports::flow::FlowSection,
+        crate::reports::flow::Lang,
+        crate::reports::governance::GovernanceFormat
+    )),
 )]
 struct BaseDoc;
 

@@ -123,6 +123,34 @@ async fn the_served_document_is_the_committed_one_and_swagger_ui_is_offline() {
 /// Every list a client can send has a bound: each array inside a request body, however deep
 /// (through `$ref`, `oneOf`, properties and items), declares `maxItems`, which the server
 /// enforces (see `hardening_edges::every_list_limit_in_the_spec_is_the_servers`).
+/// Every `$ref` of the document names a component that exists: a dangling one (an enum used
+/// only as a query parameter, which utoipa does not collect) breaks generated clients.
+#[test]
+fn every_reference_resolves() {
+    let document: serde_json::Value =
+        serde_json::from_str(&generated()).expect("the document is JSON");
+    let mut dangling = Vec::new();
+    let mut stack = vec![&document];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    let pointer = target.trim_start_matches('#');
+                    if document.pointer(pointer).is_none() {
+                        dangling.push(target.clone());
+                    }
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    dangling.sort();
+    dangling.dedup();
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+}
+
 #[test]
 fn every_list_in_a_request_body_has_max_items() {
     fn walk(
