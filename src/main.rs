@@ -261,7 +261,7 @@ fn run(command: Command) -> Result<(), String> {
             use opsboard::reports::governance;
             let db = opsboard::startup::open_database(&settings)?;
             let report = db
-                .run_here(|conn| governance::report(conn, Some(&month)))
+                .run_here(|conn| governance::report(conn, &settings.rollout, Some(&month)))
                 .map_err(describe)?;
             match format.as_str() {
                 "json" => println!(

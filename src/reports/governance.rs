@@ -1,6 +1,6 @@
 //! The monthly governance report: portfolio, demands, incidents with SLA compliance, flow per
-//! board, and the decisions needed, as JSON, as one self-contained printable HTML page (charts
-//! inline) and as Markdown. The rollout section comes with the rollout feature.
+//! board, the rollout to the municipal administrations, and the decisions needed, as JSON, as
+//! one self-contained printable HTML page (charts inline) and as Markdown.
 
 use std::collections::BTreeMap;
 
@@ -11,12 +11,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{
-    boards, demand_details, incident_details, item_raci, items, services, users,
+    boards, demand_details, events, incident_details, item_raci, items, rollout_entries, services,
+    users,
 };
 use crate::common::error::ApiError;
 use crate::reports::charts::{self, xml};
 use crate::reports::flow::{self, FlowParams, Lang};
 use crate::reports::sla::{self, SlaParams, SlaRow};
+use crate::rollout::model::{
+    ProgressBy, ProgressFigures, ProgressGroup, RolloutEntry, RolloutSettings, RolloutStatus,
+};
 
 /// The query of the governance report.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -54,8 +58,76 @@ pub struct Portfolio {
     pub by_maturity: Counts,
     /// Services in the catalogue at the end of the month.
     pub total: i64,
-    /// Change since the end of last month (services added).
-    pub added_this_month: i64,
+    /// What changed since the end of last month.
+    pub change_since_last_month: PortfolioChange,
+}
+
+/// The catalogue's changes within the month, from the services' history.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct PortfolioChange {
+    /// Services in the catalogue at the end of last month.
+    pub total_last_month: i64,
+    /// Services added this month (keys).
+    pub added: Vec<String>,
+    /// Services deleted this month (keys).
+    pub removed: Vec<String>,
+    /// Services whose lifecycle changed this month, from the first to the last value.
+    pub lifecycle_changed: Vec<ServiceChange>,
+    /// Services whose maturity level changed this month.
+    pub maturity_changed: Vec<ServiceChange>,
+}
+
+/// A field of a service that changed within the month.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceChange {
+    /// The service's key.
+    pub service: String,
+    /// The value at the end of last month.
+    pub from: String,
+    /// The value at the end of this month.
+    pub to: String,
+}
+
+/// The rollout of the online services to the municipal administrations.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RolloutSection {
+    /// Every entry together.
+    pub total: ProgressFigures,
+    /// Entries that went live this month.
+    pub went_live_this_month: i64,
+    /// Progress per service.
+    pub by_service: Vec<ProgressGroup>,
+    /// Progress per district (the kreisfreie Städte as one group).
+    pub by_district: Vec<ProgressGroup>,
+    /// Services live everywhere they apply (keys).
+    pub services_live_everywhere: Vec<String>,
+    /// Entries something blocks, by service and administration.
+    pub blocked: Vec<RolloutAttention>,
+    /// Entries past their planned go-live, by service and administration.
+    pub overdue: Vec<RolloutAttention>,
+}
+
+/// A rollout entry the governance round looks at.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RolloutAttention {
+    /// `service/administration`, the entry's path under `/api/v1/rollout/`.
+    pub key: String,
+    /// The service's name.
+    pub service_name: String,
+    /// The administration's name.
+    pub administration_name: String,
+    /// The district (short name); `null` for a kreisfreie Stadt.
+    pub district: Option<String>,
+    /// Where it stands.
+    pub status: RolloutStatus,
+    /// Its planned go-live.
+    pub planned_go_live: Option<NaiveDate>,
+    /// What holds it up: the blocker text and the blocking items.
+    pub blocker: Option<String>,
+    /// Items (keys) that block it.
+    pub blocked_by: Vec<String>,
+    /// Who answers for it (display name): its owner, else the service's accountable person.
+    pub accountable: Option<String>,
 }
 
 /// An item the report names.
@@ -113,9 +185,9 @@ pub struct BoardFlow {
 /// A decision the governance round needs to take.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DecisionNeeded {
-    /// Why: `pending_demand`, `breached_sla` or `older_than_p95`.
+    /// Why: `pending_demand`, `blocked_rollout`, `breached_sla` or `older_than_p95`.
     pub kind: String,
-    /// The item.
+    /// The item's key, or for a rollout entry `service/administration`.
     pub key: String,
     /// Its title.
     pub title: String,
@@ -140,14 +212,14 @@ pub struct GovernanceReport {
     pub portfolio: Portfolio,
     /// Demands.
     pub demands: DemandSection,
+    /// The rollout to the municipal administrations.
+    pub rollout: RolloutSection,
     /// Incidents and SLA compliance.
     pub incidents: IncidentSection,
     /// Flow per board.
     pub flow: Vec<BoardFlow>,
     /// Decisions needed, each with its key and accountable person.
     pub decisions_needed: Vec<DecisionNeeded>,
-    /// Sections not part of this report yet.
-    pub omitted: Vec<String>,
     #[serde(skip)]
     charts: Vec<(String, String)>,
 }
@@ -189,8 +261,175 @@ fn accountable_names(
     Ok(out)
 }
 
+/// The catalogue's changes between `start` and `end` from the services' `created`, `updated`
+/// and `deleted` events; `total` is the count at `end`.
+fn portfolio_change(
+    conn: &mut DbConnection,
+    start: chrono::NaiveDateTime,
+    end: chrono::NaiveDateTime,
+    total: i64,
+) -> Result<PortfolioChange, ApiError> {
+    let rows: Vec<(i64, String, String)> = events::table
+        .filter(
+            events::entity_type
+                .eq("service")
+                .and(events::created_at.ge(start))
+                .and(events::created_at.lt(end))
+                .and(events::kind.eq_any(["created", "updated", "deleted"])),
+        )
+        .order(events::id)
+        .select((events::entity_id, events::kind, events::data))
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let keys: BTreeMap<i64, String> = services::table
+        .filter(services::id.eq_any(&ids))
+        .select((services::id, services::key))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut change = PortfolioChange::default();
+    // key → (first old, last new) per field, in the order of the events.
+    let mut lifecycle: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut maturity: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut created = std::collections::BTreeSet::new();
+    for (id, kind, data) in rows {
+        let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+        let Some(key) = keys
+            .get(&id)
+            .cloned()
+            .or_else(|| data.get("key").and_then(|k| k.as_str()).map(str::to_string))
+        else {
+            continue;
+        };
+        match kind.as_str() {
+            "created" => {
+                created.insert(key.clone());
+                change.added.push(key);
+            }
+            "deleted" => {
+                // Added and deleted within the month: neither at either end.
+                if !created.remove(&key) {
+                    change.removed.push(key.clone());
+                }
+                change.added.retain(|k| *k != key);
+                lifecycle.remove(&key);
+                maturity.remove(&key);
+            }
+            _ => {
+                for (field, seen) in [
+                    ("lifecycle", &mut lifecycle),
+                    ("maturity_level", &mut maturity),
+                ] {
+                    if let Some(diff) = data.get(field)
+                        && !created.contains(&key)
+                    {
+                        let (old, new) = (text(&diff["old"]), text(&diff["new"]));
+                        seen.entry(key.clone())
+                            .and_modify(|e| e.1 = new.clone())
+                            .or_insert((old, new));
+                    }
+                }
+            }
+        }
+    }
+    let changes = |seen: BTreeMap<String, (String, String)>| {
+        seen.into_iter()
+            .filter(|(_, (from, to))| from != to)
+            .map(|(service, (from, to))| ServiceChange { service, from, to })
+            .collect()
+    };
+    change.lifecycle_changed = changes(lifecycle);
+    change.maturity_changed = changes(maturity);
+    change.total_last_month = total - change.added.len() as i64 + change.removed.len() as i64;
+    Ok(change)
+}
+
+/// The rollout section: progress by service and by district, the blocked and the overdue
+/// entries with who answers for them.
+fn rollout_section(
+    conn: &mut DbConnection,
+    settings: &RolloutSettings,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<RolloutSection, ApiError> {
+    let by_service = crate::rollout::matrix::progress(conn, ProgressBy::Service, None)?;
+    let by_district = crate::rollout::matrix::progress(conn, ProgressBy::District, None)?;
+    let went_live_this_month = rollout_entries::table
+        .filter(
+            rollout_entries::actual_go_live
+                .ge(start)
+                .and(rollout_entries::actual_go_live.le(end)),
+        )
+        .count()
+        .get_result(conn)?;
+    let entries = crate::rollout::entries::needing_attention(conn, settings)?;
+    let owner_ids: Vec<i64> = entries
+        .iter()
+        .filter_map(|e| e.effective_owner_id)
+        .collect();
+    let owners: BTreeMap<i64, String> = users::table
+        .filter(users::id.eq_any(owner_ids))
+        .select((users::id, users::display_name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let service_names: BTreeMap<String, String> = by_service
+        .groups
+        .iter()
+        .filter_map(|g| Some((g.key.clone()?, g.name.clone())))
+        .collect();
+    let attention = |e: &RolloutEntry| RolloutAttention {
+        key: format!("{}/{}", e.service, e.administration),
+        service_name: service_names
+            .get(&e.service)
+            .cloned()
+            .unwrap_or_else(|| e.service.clone()),
+        administration_name: e.administration_name.clone(),
+        district: e.district.clone(),
+        status: e.status,
+        planned_go_live: e.planned_go_live,
+        blocker: e.blocker.clone(),
+        blocked_by: e.blocked_by.clone(),
+        accountable: e.effective_owner_id.and_then(|id| owners.get(&id).cloned()),
+    };
+    Ok(RolloutSection {
+        total: by_service.total.clone(),
+        went_live_this_month,
+        services_live_everywhere: by_service.services_live_everywhere.clone(),
+        blocked: entries
+            .iter()
+            .filter(|e| e.blocked)
+            .map(attention)
+            .collect(),
+        overdue: entries
+            .iter()
+            .filter(|e| e.overdue)
+            .map(attention)
+            .collect(),
+        by_service: by_service.groups,
+        by_district: by_district.groups,
+    })
+}
+
+/// What holds a rollout entry up, in words: its blocker and the blocking items.
+fn hold_up(entry: &RolloutAttention) -> String {
+    let mut parts: Vec<String> = entry.blocker.iter().cloned().collect();
+    if !entry.blocked_by.is_empty() {
+        parts.push(format!("blocked by {}", entry.blocked_by.join(", ")));
+    }
+    parts.join("; ")
+}
+
 /// The governance report of `month`.
-pub fn report(conn: &mut DbConnection, month: Option<&str>) -> Result<GovernanceReport, ApiError> {
+pub fn report(
+    conn: &mut DbConnection,
+    rollout_settings: &RolloutSettings,
+    month: Option<&str>,
+) -> Result<GovernanceReport, ApiError> {
     let (from, to) = month_range(month)?;
     let tz = crate::common::calendar::current().tz;
     let end = flow::day_start(&tz, to + Duration::days(1));
@@ -210,19 +449,17 @@ pub fn report(conn: &mut DbConnection, month: Option<&str>) -> Result<Governance
         by_kind: Counts::new(),
         by_maturity: Counts::new(),
         total: catalogue.len() as i64,
-        added_this_month: 0,
+        change_since_last_month: PortfolioChange::default(),
     };
-    for (lifecycle, kind, maturity, created) in &catalogue {
+    for (lifecycle, kind, maturity, _) in &catalogue {
         *portfolio.by_lifecycle.entry(lifecycle.clone()).or_default() += 1;
         *portfolio.by_kind.entry(kind.clone()).or_default() += 1;
         *portfolio
             .by_maturity
             .entry(maturity.to_string())
             .or_default() += 1;
-        if *created >= start {
-            portfolio.added_this_month += 1;
-        }
     }
+    portfolio.change_since_last_month = portfolio_change(conn, start, end, portfolio.total)?;
     // Demands.
     type DemandRow = (
         i64,
@@ -304,6 +541,17 @@ pub fn report(conn: &mut DbConnection, month: Option<&str>) -> Result<Governance
             .unwrap_or(0)
             .cmp(&a.detail.parse::<i64>().unwrap_or(0))
     });
+    // Rollout: blocked entries need a decision.
+    let rollout = rollout_section(conn, rollout_settings, from, to)?;
+    for entry in &rollout.blocked {
+        decisions.push(DecisionNeeded {
+            kind: "blocked_rollout".into(),
+            key: entry.key.clone(),
+            title: format!("{} – {}", entry.service_name, entry.administration_name),
+            detail: hold_up(entry),
+            accountable: entry.accountable.clone(),
+        });
+    }
     // Incidents and SLA.
     let reported: Vec<String> = items::table
         .inner_join(incident_details::table)
@@ -463,13 +711,10 @@ pub fn report(conn: &mut DbConnection, month: Option<&str>) -> Result<Governance
         asof: Utc::now(),
         portfolio,
         demands: section,
+        rollout,
         incidents,
         flow: flows,
         decisions_needed: decisions,
-        omitted: vec![
-            "rollout: comes with the rollout feature (per service and district, blocked and overdue entries)"
-                .into(),
-        ],
         charts: charts_inline,
     })
 }
@@ -554,153 +799,179 @@ fn opt(v: Option<i64>) -> String {
     v.map_or("–".into(), |v| v.to_string())
 }
 
-/// The report as Markdown (tables; for Confluence or a wiki). Text from users is escaped for
-/// table cells.
-pub fn markdown(report: &GovernanceReport) -> String {
-    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
-    let mut out = format!(
-        "# Governance-Bericht {}\n\nZeitraum {} – {}, Stand {}\n\n",
-        report.month,
-        charts::date(report.from, Lang::De),
-        charts::date(report.to, Lang::De),
-        report.asof.format("%d.%m.%Y %H:%M UTC")
-    );
-    out += "## Entscheidungsbedarf\n\n| Art | Schlüssel | Titel | Detail | Verantwortlich |\n|---|---|---|---|---|\n";
-    for d in &report.decisions_needed {
-        out += &format!(
-            "| {} | {} | {} | {} | {} |\n",
-            d.kind,
-            cell(&d.key),
-            cell(&d.title),
-            cell(&d.detail),
-            cell(d.accountable.as_deref().unwrap_or("–"))
-        );
-    }
-    out += &format!(
-        "\n## Portfolio\n\n{} Services ({} neu in diesem Monat)\n\n- Lebenszyklus: {}\n- Art: {}\n- Reifegrad: {}\n",
-        report.portfolio.total,
-        report.portfolio.added_this_month,
-        counts_line(&report.portfolio.by_lifecycle),
-        counts_line(&report.portfolio.by_kind),
-        counts_line(&report.portfolio.by_maturity)
-    );
-    out += "\n## Bedarfe\n\n### Entschieden\n\n| Schlüssel | Titel | Entscheidung | Verantwortlich |\n|---|---|---|---|\n";
-    for d in &report.demands.decided {
-        out += &format!(
-            "| {} | {} | {} | {} |\n",
-            cell(&d.key),
-            cell(&d.title),
-            d.detail,
-            cell(d.accountable.as_deref().unwrap_or("–"))
-        );
-    }
-    out += "\n### Offen (nach Alter)\n\n| Schlüssel | Titel | Alter (Tage) | Verantwortlich |\n|---|---|---|---|\n";
-    for d in &report.demands.pending {
-        out += &format!(
-            "| {} | {} | {} | {} |\n",
-            cell(&d.key),
-            cell(&d.title),
-            d.detail,
-            cell(d.accountable.as_deref().unwrap_or("–"))
-        );
-    }
-    out += "\n### Roadmap\n\n";
-    for (quarter, list) in &report.demands.roadmap {
-        out += &format!(
-            "- **{quarter}**: {}\n",
-            if list.is_empty() {
-                "–".to_string()
-            } else {
-                list.iter()
-                    .map(|d| format!("{} {}", cell(&d.key), cell(&d.title)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            }
-        );
-    }
-    out += &format!(
-        "\n## Störungen\n\n- Gemeldet nach Schweregrad: {}\n- SLA-Erfolgsquote: {} (Vormonat {})\n",
-        counts_line(&report.incidents.reported_by_severity),
-        share(&report.incidents.sla),
-        share(&report.incidents.sla_last_month)
-    );
-    out += "\n## Fluss\n\n| Board | Durchsatz je Monat | Durchlaufzeit p50/p85/p95 (Tage) | Älter als SLE |\n|---|---|---|---|\n";
-    for f in &report.flow {
-        out += &format!(
-            "| {} | {} | {} / {} / {} | {} |\n",
-            f.board,
-            counts_line(&f.throughput_monthly),
-            opt(f.cycle_time_p50),
-            opt(f.cycle_time_p85),
-            opt(f.cycle_time_p95),
-            if f.older_than_sle.is_empty() {
-                "–".to_string()
-            } else {
-                f.older_than_sle.join(", ")
-            }
-        );
-    }
-    out += "\n## Nicht enthalten\n\n";
-    for o in &report.omitted {
-        out += &format!("- {o}\n");
-    }
-    out
+fn percent(share: Option<f64>) -> String {
+    share.map_or("–".into(), |x| {
+        format!("{:.1} %", x * 100.0).replace('.', ",")
+    })
 }
 
-/// The report as one printable, self-contained HTML page: no script, no external resource,
-/// the charts inline as SVG.
-pub fn html(report: &GovernanceReport) -> String {
-    let mut body = String::new();
-    let table = |head: &[&str], rows: Vec<Vec<String>>| {
-        let mut t = String::from("<table><thead><tr>");
-        for h in head {
-            t += &format!("<th>{}</th>", xml(h));
+fn or_dash(text: Option<&str>) -> String {
+    text.filter(|t| !t.is_empty()).unwrap_or("–").to_string()
+}
+
+/// One block of the printed report; [`markdown`] and [`html`] render the same blocks, so the
+/// two never say different things.
+enum Block {
+    Title(String),
+    Heading(String),
+    Subheading(String),
+    Text(String),
+    /// Entries with an optional bold label.
+    List(Vec<(Option<String>, String)>),
+    Table(Vec<&'static str>, Vec<Vec<String>>),
+    /// A chart (SVG); only the HTML page shows it.
+    Figure(String, String),
+}
+
+fn progress_rows(groups: &[ProgressGroup]) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                format!("{} / {}", g.figures.live, g.figures.applicable),
+                percent(g.figures.live_share),
+                g.figures.overdue.to_string(),
+                g.figures.blocked.to_string(),
+            ]
+        })
+        .collect()
+}
+
+const PROGRESS_HEAD: [&str; 5] = ["", "Live / zutreffend", "Anteil", "Überfällig", "Blockiert"];
+
+fn blocks(report: &GovernanceReport) -> Vec<Block> {
+    let mut out = vec![
+        Block::Title(format!("Governance-Bericht {}", report.month)),
+        Block::Text(format!(
+            "Zeitraum {} – {}, Stand {}",
+            charts::date(report.from, Lang::De),
+            charts::date(report.to, Lang::De),
+            report.asof.format("%d.%m.%Y %H:%M UTC")
+        )),
+        Block::Heading("Entscheidungsbedarf".into()),
+        Block::Table(
+            vec!["Art", "Schlüssel", "Titel", "Detail", "Verantwortlich"],
+            report
+                .decisions_needed
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.kind.clone(),
+                        d.key.clone(),
+                        d.title.clone(),
+                        d.detail.clone(),
+                        or_dash(d.accountable.as_deref()),
+                    ]
+                })
+                .collect(),
+        ),
+    ];
+    // Portfolio.
+    let p = &report.portfolio;
+    let c = &p.change_since_last_month;
+    let changed = |list: &[ServiceChange]| {
+        if list.is_empty() {
+            return "–".to_string();
         }
-        t += "</tr></thead><tbody>";
-        if rows.is_empty() {
-            t += &format!("<tr><td colspan=\"{}\">–</td></tr>", head.len());
-        }
-        for row in rows {
-            t += "<tr>";
-            for c in row {
-                t += &format!("<td>{}</td>", xml(&c));
-            }
-            t += "</tr>";
-        }
-        t + "</tbody></table>"
+        list.iter()
+            .map(|x| format!("{} ({} → {})", x.service, x.from, x.to))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    body += &format!(
-        "<h1>Governance-Bericht {}</h1><p>Zeitraum {} – {}, Stand {}</p>",
-        xml(&report.month),
-        charts::date(report.from, Lang::De),
-        charts::date(report.to, Lang::De),
-        report.asof.format("%d.%m.%Y %H:%M UTC")
-    );
-    body += "<h2>Entscheidungsbedarf</h2>";
-    body += &table(
-        &["Art", "Schlüssel", "Titel", "Detail", "Verantwortlich"],
-        report
-            .decisions_needed
+    let keys = |list: &[String]| {
+        if list.is_empty() {
+            "–".to_string()
+        } else {
+            list.join(", ")
+        }
+    };
+    out.push(Block::Heading("Portfolio".into()));
+    out.push(Block::Text(format!(
+        "{} Services (Ende Vormonat {})",
+        p.total, c.total_last_month
+    )));
+    out.push(Block::List(vec![
+        (Some("Lebenszyklus".into()), counts_line(&p.by_lifecycle)),
+        (Some("Art".into()), counts_line(&p.by_kind)),
+        (Some("Reifegrad".into()), counts_line(&p.by_maturity)),
+        (Some("Neu".into()), keys(&c.added)),
+        (Some("Entfernt".into()), keys(&c.removed)),
+        (
+            Some("Lebenszyklus geändert".into()),
+            changed(&c.lifecycle_changed),
+        ),
+        (
+            Some("Reifegrad geändert".into()),
+            changed(&c.maturity_changed),
+        ),
+    ]));
+    // Rollout.
+    let r = &report.rollout;
+    out.push(Block::Heading("Rollout".into()));
+    out.push(Block::Text(format!(
+        "{} von {} zutreffenden Einträgen live ({}), {} in diesem Monat live gegangen; {} überfällig, {} blockiert. Überall live: {}.",
+        r.total.live,
+        r.total.applicable,
+        percent(r.total.live_share),
+        r.went_live_this_month,
+        r.total.overdue,
+        r.total.blocked,
+        keys(&r.services_live_everywhere)
+    )));
+    let mut head = PROGRESS_HEAD.to_vec();
+    head[0] = "Service";
+    out.push(Block::Subheading("Nach Service".into()));
+    out.push(Block::Table(head.clone(), progress_rows(&r.by_service)));
+    head[0] = "Kreis";
+    out.push(Block::Subheading("Nach Kreis".into()));
+    out.push(Block::Table(head, progress_rows(&r.by_district)));
+    out.push(Block::Subheading("Blockiert".into()));
+    out.push(Block::Table(
+        vec![
+            "Eintrag",
+            "Verwaltung",
+            "Status",
+            "Was blockiert",
+            "Verantwortlich",
+        ],
+        r.blocked
             .iter()
-            .map(|d| {
+            .map(|e| {
                 vec![
-                    d.kind.clone(),
-                    d.key.clone(),
-                    d.title.clone(),
-                    d.detail.clone(),
-                    d.accountable.clone().unwrap_or_else(|| "–".into()),
+                    e.key.clone(),
+                    e.administration_name.clone(),
+                    e.status.as_str().to_string(),
+                    hold_up(e),
+                    or_dash(e.accountable.as_deref()),
                 ]
             })
             .collect(),
-    );
-    body += &format!(
-        "<h2>Portfolio</h2><p>{} Services ({} neu in diesem Monat)</p><ul><li>Lebenszyklus: {}</li><li>Art: {}</li><li>Reifegrad: {}</li></ul>",
-        report.portfolio.total,
-        report.portfolio.added_this_month,
-        xml(&counts_line(&report.portfolio.by_lifecycle)),
-        xml(&counts_line(&report.portfolio.by_kind)),
-        xml(&counts_line(&report.portfolio.by_maturity))
-    );
+    ));
+    out.push(Block::Subheading("Überfällig".into()));
+    out.push(Block::Table(
+        vec![
+            "Eintrag",
+            "Verwaltung",
+            "Status",
+            "Geplant",
+            "Verantwortlich",
+        ],
+        r.overdue
+            .iter()
+            .map(|e| {
+                vec![
+                    e.key.clone(),
+                    e.administration_name.clone(),
+                    e.status.as_str().to_string(),
+                    e.planned_go_live
+                        .map_or("–".into(), |d| charts::date(d, Lang::De)),
+                    or_dash(e.accountable.as_deref()),
+                ]
+            })
+            .collect(),
+    ));
+    // Demands.
     let named = |list: &[NamedItem]| {
         list.iter()
             .map(|d| {
@@ -708,47 +979,61 @@ pub fn html(report: &GovernanceReport) -> String {
                     d.key.clone(),
                     d.title.clone(),
                     d.detail.clone(),
-                    d.accountable.clone().unwrap_or_else(|| "–".into()),
+                    or_dash(d.accountable.as_deref()),
                 ]
             })
             .collect::<Vec<_>>()
     };
-    body += "<h2>Bedarfe</h2><h3>Entschieden</h3>";
-    body += &table(
-        &["Schlüssel", "Titel", "Entscheidung", "Verantwortlich"],
+    out.push(Block::Heading("Bedarfe".into()));
+    out.push(Block::Subheading("Entschieden".into()));
+    out.push(Block::Table(
+        vec!["Schlüssel", "Titel", "Entscheidung", "Verantwortlich"],
         named(&report.demands.decided),
-    );
-    body += "<h3>Offen (nach Alter)</h3>";
-    body += &table(
-        &["Schlüssel", "Titel", "Alter (Tage)", "Verantwortlich"],
+    ));
+    out.push(Block::Subheading("Offen (nach Alter)".into()));
+    out.push(Block::Table(
+        vec!["Schlüssel", "Titel", "Alter (Tage)", "Verantwortlich"],
         named(&report.demands.pending),
-    );
-    body += "<h3>Roadmap</h3><ul>";
-    for (quarter, list) in &report.demands.roadmap {
-        body += &format!(
-            "<li><strong>{}</strong>: {}</li>",
-            xml(quarter),
-            if list.is_empty() {
-                "–".to_string()
-            } else {
-                xml(&list
-                    .iter()
-                    .map(|d| format!("{} {}", d.key, d.title))
-                    .collect::<Vec<_>>()
-                    .join("; "))
-            }
-        );
-    }
-    body += "</ul>";
-    body += &format!(
-        "<h2>Störungen</h2><ul><li>Gemeldet nach Schweregrad: {}</li><li>SLA-Erfolgsquote: {} (Vormonat {})</li></ul>",
-        xml(&counts_line(&report.incidents.reported_by_severity)),
-        share(&report.incidents.sla),
-        share(&report.incidents.sla_last_month)
-    );
-    body += "<h2>Fluss</h2>";
-    body += &table(
-        &[
+    ));
+    out.push(Block::Subheading("Roadmap".into()));
+    out.push(Block::List(
+        report
+            .demands
+            .roadmap
+            .iter()
+            .map(|(quarter, list)| {
+                let text = if list.is_empty() {
+                    "–".to_string()
+                } else {
+                    list.iter()
+                        .map(|d| format!("{} {}", d.key, d.title))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                (Some(quarter.clone()), text)
+            })
+            .collect(),
+    ));
+    // Incidents.
+    out.push(Block::Heading("Störungen".into()));
+    out.push(Block::List(vec![
+        (
+            Some("Gemeldet nach Schweregrad".into()),
+            counts_line(&report.incidents.reported_by_severity),
+        ),
+        (
+            Some("SLA-Erfolgsquote".into()),
+            format!(
+                "{} (Vormonat {})",
+                share(&report.incidents.sla),
+                share(&report.incidents.sla_last_month)
+            ),
+        ),
+    ]));
+    // Flow.
+    out.push(Block::Heading("Fluss".into()));
+    out.push(Block::Table(
+        vec![
             "Board",
             "Durchsatz je Monat",
             "Durchlaufzeit p50/p85/p95 (Tage)",
@@ -767,23 +1052,123 @@ pub fn html(report: &GovernanceReport) -> String {
                         opt(f.cycle_time_p85),
                         opt(f.cycle_time_p95)
                     ),
-                    f.older_than_sle.join(", "),
+                    keys(&f.older_than_sle),
                 ]
             })
             .collect(),
-    );
-    body += "<h2>Diagramme</h2>";
-    for (name, svg) in &report.charts {
-        body += &format!(
-            "<figure><figcaption>{}</figcaption>{svg}</figure>",
-            xml(name)
-        );
+    ));
+    if !report.charts.is_empty() {
+        out.push(Block::Heading("Diagramme".into()));
+        for (name, svg) in &report.charts {
+            out.push(Block::Figure(name.clone(), svg.clone()));
+        }
     }
-    body += "<h2>Nicht enthalten</h2><ul>";
-    for o in &report.omitted {
-        body += &format!("<li>{}</li>", xml(o));
+    out
+}
+
+/// The report as Markdown (tables; for Confluence or a wiki). Text from users is escaped, so
+/// a title cannot break a table or start a heading. The charts are in the HTML page only.
+pub fn markdown(report: &GovernanceReport) -> String {
+    // Backslash-escape what Markdown would read as markup; keep it on one line.
+    let text = |t: &str| {
+        let mut out = String::with_capacity(t.len());
+        for ch in t.chars() {
+            match ch {
+                '\n' | '\r' => out.push(' '),
+                '\\' | '|' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' => {
+                    out.push('\\');
+                    out.push(ch);
+                }
+                _ => out.push(ch),
+            }
+        }
+        out
+    };
+    let mut out = String::new();
+    for block in blocks(report) {
+        match block {
+            Block::Title(t) => out += &format!("# {}\n\n", text(&t)),
+            Block::Heading(t) => out += &format!("## {}\n\n", text(&t)),
+            Block::Subheading(t) => out += &format!("### {}\n\n", text(&t)),
+            Block::Text(t) => out += &format!("{}\n\n", text(&t)),
+            Block::List(entries) => {
+                for (label, t) in entries {
+                    match label {
+                        Some(label) => out += &format!("- **{}**: {}\n", text(&label), text(&t)),
+                        None => out += &format!("- {}\n", text(&t)),
+                    }
+                }
+                out += "\n";
+            }
+            Block::Table(head, rows) => {
+                out += &format!(
+                    "| {} |\n",
+                    head.iter().map(|h| text(h)).collect::<Vec<_>>().join(" | ")
+                );
+                out += &format!("|{}\n", "---|".repeat(head.len()));
+                for row in rows {
+                    out += &format!(
+                        "| {} |\n",
+                        row.iter().map(|c| text(c)).collect::<Vec<_>>().join(" | ")
+                    );
+                }
+                out += "\n";
+            }
+            Block::Figure(..) => {}
+        }
     }
-    body += "</ul>";
+    out
+}
+
+/// The report as one printable, self-contained HTML page: no script, no external resource,
+/// the charts inline as SVG.
+pub fn html(report: &GovernanceReport) -> String {
+    let mut body = String::new();
+    for block in blocks(report) {
+        match block {
+            Block::Title(t) => body += &format!("<h1>{}</h1>", xml(&t)),
+            Block::Heading(t) => body += &format!("<h2>{}</h2>", xml(&t)),
+            Block::Subheading(t) => body += &format!("<h3>{}</h3>", xml(&t)),
+            Block::Text(t) => body += &format!("<p>{}</p>", xml(&t)),
+            Block::List(entries) => {
+                body += "<ul>";
+                for (label, t) in entries {
+                    match label {
+                        Some(label) => {
+                            body +=
+                                &format!("<li><strong>{}</strong>: {}</li>", xml(&label), xml(&t))
+                        }
+                        None => body += &format!("<li>{}</li>", xml(&t)),
+                    }
+                }
+                body += "</ul>";
+            }
+            Block::Table(head, rows) => {
+                body += "<table><thead><tr>";
+                for h in &head {
+                    body += &format!("<th>{}</th>", xml(h));
+                }
+                body += "</tr></thead><tbody>";
+                if rows.is_empty() {
+                    body += &format!("<tr><td colspan=\"{}\">–</td></tr>", head.len());
+                }
+                for row in rows {
+                    body += "<tr>";
+                    for c in row {
+                        body += &format!("<td>{}</td>", xml(&c));
+                    }
+                    body += "</tr>";
+                }
+                body += "</tbody></table>";
+            }
+            Block::Figure(name, svg) => {
+                body += &format!(
+                    "<figure><figcaption>{}</figcaption>{svg}</figure>",
+                    xml(&name)
+                )
+            }
+        }
+    }
     format!(
         "<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\">\
          <title>Governance-Bericht {}</title><style>\

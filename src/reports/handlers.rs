@@ -284,11 +284,12 @@ pub async fn sla_svg(
 /// two quarters), incidents (by severity, SLA compliance against last month), flow per board
 /// (throughput of the last six months, cycle-time percentiles of the month, items older than
 /// the SLE) and the decisions needed (pending demands older than 30 days, breached SLAs, items
-/// older than the p95 cycle time), each with its key and accountable person. As JSON, as one
-/// printable self-contained HTML page with the charts inline (`format=html` or `Accept:
-/// text/html`), or as Markdown (`format=markdown` or `Accept: text/markdown`). The rollout
-/// section is not part of it yet (`omitted`). `opsboard report governance --month 2027-01
-/// --format html` writes the same. Viewer and up.
+/// older than the p95 cycle time, blocked rollout entries), each with its key and accountable
+/// person; the rollout (progress by service and by district, entries gone live this month, the
+/// blocked and the overdue entries with who answers for them). As JSON, as one printable
+/// self-contained HTML page with the charts inline (`format=html` or `Accept: text/html`), or
+/// as Markdown (`format=markdown` or `Accept: text/markdown`). `opsboard report governance
+/// --month 2027-01 --format html` writes the same. Viewer and up.
 #[utoipa::path(
     tag = "reports",
     params(GovernanceParams),
@@ -301,6 +302,7 @@ pub async fn sla_svg(
 #[get("/reports/governance")]
 pub async fn governance_report(
     db: web::Data<Db>,
+    rollout: web::Data<crate::rollout::RolloutSettings>,
     caller: CurrentUser,
     params: Query<GovernanceParams>,
     req: HttpRequest,
@@ -316,7 +318,7 @@ pub async fn governance_report(
     });
     let month = params.month.clone();
     let report = db
-        .run(move |conn| governance::report(conn, month.as_deref()))
+        .run(move |conn| governance::report(conn, &rollout, month.as_deref()))
         .await?;
     Ok(match format {
         GovernanceFormat::Json => HttpResponse::Ok().json(report),

@@ -223,6 +223,30 @@ pub fn list(
     if let Some(status) = filter.status {
         query = query.filter(rollout_entries::status.eq(status.as_str()));
     }
+    if let Some(blocked) = filter.blocked {
+        let blocked_ids = blocked_entry_ids(conn)?;
+        query = if blocked {
+            query.filter(
+                rollout_entries::blocker
+                    .is_not_null()
+                    .or(rollout_entries::id.eq_any(blocked_ids)),
+            )
+        } else {
+            query.filter(
+                rollout_entries::blocker
+                    .is_null()
+                    .and(rollout_entries::id.ne_all(blocked_ids)),
+            )
+        };
+    }
+    if let Some(overdue) = filter.overdue {
+        let overdue_ids = overdue_entry_ids(conn)?;
+        query = if overdue {
+            query.filter(rollout_entries::id.eq_any(overdue_ids))
+        } else {
+            query.filter(rollout_entries::id.ne_all(overdue_ids))
+        };
+    }
     if let Some(since) = filter.updated_since {
         query = query.filter(rollout_entries::updated_at.ge(since.0.naive_utc()));
     }
@@ -233,6 +257,61 @@ pub fn list(
         limit,
         |e| e.id,
     ))
+}
+
+/// The ids of the entries that blocking items hold up (a `blocker` text is on the row).
+fn blocked_entry_ids(conn: &mut DbConnection) -> Result<Vec<i64>, ApiError> {
+    Ok(rollout_blockers::table
+        .select(rollout_blockers::entry_id)
+        .distinct()
+        .load(conn)?)
+}
+
+/// The ids of the overdue entries: not live nor out of scope, and the planned go-live (the
+/// entry's own, else its wave's) before today, the rule of [`is_overdue`].
+fn overdue_entry_ids(conn: &mut DbConnection) -> Result<Vec<i64>, ApiError> {
+    let today = crate::items::queries::today();
+    let open = [
+        RolloutStatus::Live.as_str(),
+        RolloutStatus::NotApplicable.as_str(),
+    ];
+    Ok(rollout_entries::table
+        .left_join(rollout_waves::table)
+        .filter(rollout_entries::status.ne_all(open))
+        .filter(
+            rollout_entries::planned_go_live
+                .lt(today)
+                .or(rollout_entries::planned_go_live
+                    .is_null()
+                    .and(rollout_waves::planned_go_live.nullable().lt(today))),
+        )
+        .select(rollout_entries::id)
+        .order(rollout_entries::id)
+        .load(conn)?)
+}
+
+/// The entries a governance round looks at: every blocked or overdue entry, by service and
+/// administration, in a fixed number of queries.
+pub fn needing_attention(
+    conn: &mut DbConnection,
+    settings: &RolloutSettings,
+) -> Result<Vec<RolloutEntry>, ApiError> {
+    let mut ids: Vec<i64> = rollout_entries::table
+        .filter(rollout_entries::blocker.is_not_null())
+        .select(rollout_entries::id)
+        .load(conn)?;
+    ids.extend(blocked_entry_ids(conn)?);
+    ids.extend(overdue_entry_ids(conn)?);
+    ids.sort_unstable();
+    ids.dedup();
+    let mut entries = Vec::new();
+    for chunk in ids.chunks(5000) {
+        entries.extend(load(conn, settings, chunk)?);
+    }
+    entries.sort_by(|a, b| {
+        (&a.service, &a.administration_name).cmp(&(&b.service, &b.administration_name))
+    });
+    Ok(entries)
 }
 
 /// Whether an entry in `status` planned for `planned` is overdue on `today`.

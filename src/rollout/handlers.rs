@@ -166,8 +166,8 @@ pub async fn update_wave(
 
 /// List rollout entries.
 ///
-/// In id order, one page at a time; filter by service, administration, status and
-/// `updated_since` (for a script that mirrors the rollout). Viewers and up; a requester gets
+/// In id order, one page at a time; filter by service, administration, status, `blocked`,
+/// `overdue` and `updated_since` (for a script that mirrors the rollout). Viewers and up; a requester gets
 /// their own administration's entries only.
 #[utoipa::path(
     tag = "rollout",

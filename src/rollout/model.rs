@@ -358,6 +358,12 @@ pub struct EntryFilter {
     pub administration: Option<String>,
     /// Only entries with this status.
     pub status: Option<RolloutStatus>,
+    /// `true`: only entries something blocks (a `blocker` or blocking items); `false`: only
+    /// the others.
+    pub blocked: Option<bool>,
+    /// `true`: only entries whose planned go-live (their own, else their wave's) has passed
+    /// while they are not live nor out of scope; `false`: only the others.
+    pub overdue: Option<bool>,
     /// Only entries changed at or after this instant: an RFC 3339 time, or a span back from
     /// now (`P1D`, `PT6H`, `24h`, `7d`).
     #[param(value_type = Option<String>, example = "P1D")]

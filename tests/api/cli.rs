@@ -532,3 +532,88 @@ fn the_jira_import_runs_from_the_command_line() {
         "{second}"
     );
 }
+
+/// `opsboard report governance` on the demo, on SQLite and (when it is there) PostgreSQL: the
+/// three formats, the rollout section with the demo's blocked entries among the decisions
+/// needed, and a bad month or format named.
+#[test]
+fn the_governance_report_comes_from_the_command_line() {
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let check = |dir: &tempfile::TempDir, env: &[(&str, &str)]| {
+        let (output, text) = run(opsboard(dir, env).arg("seed-demo"));
+        assert!(output.status.success(), "{text}");
+        let report = |format: &str| {
+            let (output, text) = run(opsboard(dir, env).args([
+                "report",
+                "governance",
+                "--month",
+                &month,
+                "--format",
+                format,
+            ]));
+            assert!(output.status.success(), "{text}");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let json: serde_json::Value = serde_json::from_str(&report("json")).expect("JSON");
+        assert_eq!(json["month"], month.as_str());
+        assert!(json["portfolio"]["total"].as_i64() > Some(0), "{json}");
+        let rollout = &json["rollout"];
+        assert!(rollout["total"]["total"].as_i64() > Some(0), "{rollout}");
+        assert!(
+            rollout["by_district"]
+                .as_array()
+                .is_some_and(|g| g.len() > 1)
+        );
+        let blocked = rollout["blocked"].as_array().map_or(0, Vec::len);
+        assert!(blocked > 0, "the demo has blocked entries: {rollout}");
+        let decisions = json["decisions_needed"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            decisions
+                .iter()
+                .filter(|d| d["kind"] == "blocked_rollout" && d["accountable"].is_string())
+                .count(),
+            blocked,
+            "each blocked entry is a decision with its accountable person: {decisions:?}"
+        );
+        let html = report("html");
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<h2>Rollout</h2>"));
+        assert!(!html.contains("<script"));
+        let markdown = report("markdown");
+        assert!(markdown.starts_with(&format!("# Governance-Bericht {month}\n")));
+        assert!(markdown.contains("| blocked\\_rollout |"), "{markdown}");
+        let (output, text) =
+            run(opsboard(dir, env).args(["report", "governance", "--month", "2027-13"]));
+        assert!(
+            !output.status.success() && text.contains("month must be YYYY-MM"),
+            "{text}"
+        );
+        let (output, text) = run(opsboard(dir, env).args([
+            "report",
+            "governance",
+            "--month",
+            &month,
+            "--format",
+            "pdf",
+        ]));
+        assert!(!output.status.success() && text.contains("json"), "{text}");
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    check(&dir, &[]);
+    let Some(base_url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("cli_report_{}", std::process::id());
+    let mut conn = PgConnection::establish(&base_url).expect("connect");
+    conn.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .expect("schema");
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{separator}options=-csearch_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("dir");
+    check(&dir, &[("DATABASE_URL", url.as_str())]);
+    let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}

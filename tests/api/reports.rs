@@ -39,6 +39,7 @@ both_engines!(
     forecasts_simulate_the_history,
     sla_compliance_counts_by_month,
     the_governance_report_comes_in_three_formats,
+    the_governance_report_shows_the_rollout_and_the_catalogues_changes,
     reports_need_a_reader_and_valid_input,
 );
 
@@ -170,7 +171,9 @@ fn history() -> Value {
 }
 
 /// The board OPS with the history above.
-async fn setup(app: &TestApp) {
+/// The board, the service and the imported history; returns the board lead, who is also the
+/// service's accountable person.
+async fn setup(app: &TestApp) -> Value {
     let (lead, _) = app.user("manager").create().await;
     app.board("OPS").lead(&lead).create().await;
     app.service("wohngeld").accountable(&lead).create().await;
@@ -182,6 +185,7 @@ async fn setup(app: &TestApp) {
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.json()["created"], 10, "{}", done.text);
+    lead
 }
 
 const RANGE: &str = "board=OPS&from=2027-01-06&to=2027-01-20&asof=2027-01-20T16:00:00Z";
@@ -1035,10 +1039,11 @@ async fn the_governance_report_comes_in_three_formats(app: TestApp) {
         ),
         (json!(8), json!(8), json!(9))
     );
-    assert!(
-        report["omitted"][0]
-            .as_str()
-            .is_some_and(|o| o.starts_with("rollout"))
+    assert!(report.get("omitted").is_none(), "every section is there");
+    assert_eq!(
+        report["rollout"]["total"]["total"], 0,
+        "{}",
+        report["rollout"]
     );
     let html = app
         .request(Method::GET, "/api/v1/reports/governance?month=2027-01")
@@ -1088,4 +1093,205 @@ async fn the_governance_report_comes_in_three_formats(app: TestApp) {
         .send()
         .await;
     assert_eq!(stranger.status, 401);
+}
+
+/// Runs one statement against the test's database (both engines read the same SQL).
+fn execute(app: &TestApp, sql: &str) {
+    use diesel::RunQueryDsl;
+    let mut conn = app.conn();
+    diesel::sql_query(sql)
+        .execute(&mut *conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn the_governance_report_shows_the_rollout_and_the_catalogues_changes(app: TestApp) {
+    let lead = setup(&app).await;
+    let lead_name = lead["display_name"].as_str().expect("name").to_string();
+    // The catalogue: `alt` existed before January and changed its lifecycle twice and its
+    // maturity once in January; `neu` came in January; `weg` existed and was deleted in
+    // January; `kurz` came and went within January (at neither end).
+    for key in ["alt", "neu", "weg", "kurz"] {
+        app.service(key).create().await;
+    }
+    for change in [
+        json!({"lifecycle": "pilot"}),
+        json!({"lifecycle": "productive", "maturity_level": 3}),
+    ] {
+        let patched = app
+            .patch("/api/v1/services/alt", &app.admin_token, &change)
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+    }
+    for key in ["weg", "kurz"] {
+        let deleted = app
+            .delete(&format!("/api/v1/services/{key}"), &app.admin_token)
+            .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+    }
+    // Backdate the catalogue's history (the API writes it at the present time).
+    execute(
+        &app,
+        "UPDATE services SET created_at = '2026-12-01 10:00:00' WHERE key <> 'neu'",
+    );
+    execute(
+        &app,
+        "UPDATE services SET created_at = '2027-01-10 10:00:00' WHERE key = 'neu'",
+    );
+    execute(
+        &app,
+        "UPDATE events SET created_at = '2026-12-01 10:00:00' WHERE entity_type = 'service'",
+    );
+    execute(
+        &app,
+        "UPDATE events SET created_at = '2027-01-10 10:00:00' WHERE entity_type = 'service' \
+         AND (entity_id IN (SELECT id FROM services WHERE key = 'neu') \
+              OR kind = 'deleted' OR data LIKE '%\"kurz\"%' OR kind = 'updated')",
+    );
+    // The rollout: two administrations of a district and a kreisfreie Stadt.
+    let csv = "short_name;name;kind;district;official_key;members\n\
+        LKA;Landkreis Alpha;district;;13071;\n\
+        A-EINS;Amt Eins;amt;LKA;;\n\
+        A-ZWEI;Amt Zwei;amt;LKA;;\n\
+        STADT;Freie Stadt;kreisfreie_stadt;;;\n";
+    let imported = app
+        .request(Method::POST, "/api/v1/organizations/import")
+        .token(&app.admin_token)
+        .raw("text/csv", csv.as_bytes().to_vec())
+        .send()
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    let entries = [
+        // Blocked and overdue.
+        (
+            "A-EINS",
+            json!({"status": "preparing", "blocker": "AVV liegt beim Amtsausschuss",
+                          "planned_go_live": "2020-01-01"}),
+        ),
+        // Went live in January.
+        (
+            "A-ZWEI",
+            json!({"status": "live", "actual_go_live": "2027-01-15",
+                          "checklist": {"dpa": true, "responsibility_data": true,
+                                        "transport": true, "dvdv": true, "mailbox": true,
+                                        "case_management": true, "production_test": true}}),
+        ),
+        // Neither.
+        (
+            "STADT",
+            json!({"status": "testing", "planned_go_live": "2099-01-01"}),
+        ),
+    ];
+    for (administration, body) in entries {
+        let put = app
+            .put(
+                &format!("/api/v1/rollout/wohngeld/{administration}"),
+                &app.admin_token,
+                &body,
+            )
+            .await;
+        assert!(put.status == 200 || put.status == 201, "{}", put.text);
+    }
+    // The list filters the governance section builds on.
+    let blocked = app
+        .get("/api/v1/rollout?blocked=true", &app.admin_token)
+        .await;
+    assert_eq!(blocked.status, 200, "{}", blocked.text);
+    let administrations = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|e| e["administration"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(administrations(&blocked.json()), ["A-EINS"]);
+    let on_time = app
+        .get("/api/v1/rollout?overdue=false", &app.admin_token)
+        .await
+        .json();
+    assert_eq!(administrations(&on_time), ["A-ZWEI", "STADT"]);
+
+    let report = app
+        .get("/api/v1/reports/governance?month=2027-01", &app.admin_token)
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let report = report.json();
+    let change = &report["portfolio"]["change_since_last_month"];
+    assert_eq!(report["portfolio"]["total"], 3, "{}", report["portfolio"]);
+    assert_eq!(change["total_last_month"], 3, "{change}");
+    assert_eq!(change["added"], json!(["neu"]), "{change}");
+    assert_eq!(change["removed"], json!(["weg"]), "{change}");
+    assert_eq!(
+        change["lifecycle_changed"],
+        json!([{"service": "alt", "from": "planned", "to": "productive"}]),
+        "{change}"
+    );
+    assert_eq!(change["maturity_changed"][0]["service"], "alt", "{change}");
+
+    let rollout = &report["rollout"];
+    assert_eq!(
+        (
+            rollout["total"]["total"].clone(),
+            rollout["total"]["applicable"].clone(),
+            rollout["total"]["live"].clone(),
+            rollout["went_live_this_month"].clone()
+        ),
+        (json!(3), json!(3), json!(1), json!(1)),
+        "{rollout}"
+    );
+    let lka = rollout["by_district"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["key"] == "LKA"))
+        .unwrap_or_else(|| panic!("LKA: {rollout}"));
+    assert_eq!(
+        (lka["live"].clone(), lka["applicable"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(rollout["by_service"][0]["key"], "wohngeld");
+    assert_eq!(rollout["blocked"].as_array().map(Vec::len), Some(1));
+    let blocked = &rollout["blocked"][0];
+    assert_eq!(blocked["key"], "wohngeld/A-EINS");
+    assert_eq!(blocked["blocker"], "AVV liegt beim Amtsausschuss");
+    assert_eq!(blocked["accountable"], lead_name.as_str(), "{blocked}");
+    assert_eq!(rollout["overdue"][0]["key"], "wohngeld/A-EINS");
+    assert_eq!(rollout["overdue"].as_array().map(Vec::len), Some(1));
+    let decision = report["decisions_needed"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["kind"] == "blocked_rollout"))
+        .unwrap_or_else(|| panic!("{}", report["decisions_needed"]));
+    assert_eq!(decision["key"], "wohngeld/A-EINS");
+    assert_eq!(decision["accountable"], lead_name.as_str());
+    assert!(
+        decision["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("AVV liegt beim Amtsausschuss")),
+        "{decision}"
+    );
+
+    let markdown = app
+        .get(
+            "/api/v1/reports/governance?month=2027-01&format=markdown",
+            &app.admin_token,
+        )
+        .await
+        .text;
+    for expected in [
+        "## Rollout\n",
+        "| Landkreis Alpha | 1 / 2 | 50,0 % | 1 | 1 |",
+        "| blocked\\_rollout | wohngeld/A-EINS |",
+        "- **Lebenszyklus geändert**: alt (planned → productive)",
+    ] {
+        assert!(markdown.contains(expected), "{expected}: {markdown}");
+    }
+    let html = app
+        .get(
+            "/api/v1/reports/governance?month=2027-01&format=html",
+            &app.admin_token,
+        )
+        .await
+        .text;
+    assert!(html.contains("<h2>Rollout</h2>"), "{html}");
+    assert!(html.contains("<td>wohngeld/A-EINS</td>"), "{html}");
 }
