@@ -879,11 +879,14 @@ fn blocks(report: &GovernanceReport) -> Vec<Block> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // A fresh catalogue adds hundreds of services at once: the page names the first ones and
+    // counts the rest (the JSON has them all).
     let keys = |list: &[String]| {
-        if list.is_empty() {
-            "–".to_string()
-        } else {
-            list.join(", ")
+        const SHOWN: usize = 20;
+        match list.len() {
+            0 => "–".to_string(),
+            n if n <= SHOWN => list.join(", "),
+            n => format!("{} … und {} weitere", list[..SHOWN].join(", "), n - SHOWN),
         }
     };
     out.push(Block::Heading("Portfolio".into()));
