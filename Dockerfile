@@ -9,14 +9,17 @@ RUN apt-get update \
 WORKDIR /src
 # Dependencies first, so that code changes do not rebuild them.
 COPY Cargo.toml Cargo.lock build.rs ./
+# The bundled SQLite's compile-time options (LIBSQLITE3_FLAGS), see .cargo/config.toml.
+COPY .cargo .cargo
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && cargo build --release --locked \
  && rm -rf src
 COPY src src
 COPY migrations migrations
 COPY config config
-# The demo data is compiled into the binary (include_bytes!).
+# The demo and the state's reference data are compiled into the binary (include_bytes!).
 COPY data/demo data/demo
+COPY data/reference data/reference
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim
