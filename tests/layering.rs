@@ -53,6 +53,7 @@ const ROOT_ITEMS: &[(&str, &str)] = &[
     ("keyset_order", "kernel"),
     ("versioned_write", "kernel"),
     ("versioned_delete", "kernel"),
+    ("load_for_ids", "kernel"),
     ("db", "kernel"),
     ("error", "kernel"),
     ("AppState", "app"),
@@ -233,6 +234,7 @@ const ROOT_FILES: &[(&str, &str)] = &[
     ("keyset_order", "common/pagination.rs"),
     ("versioned_write", "common/version.rs"),
     ("versioned_delete", "common/version.rs"),
+    ("load_for_ids", "common/db/mod.rs"),
 ];
 
 /// The module path of a file: `src/items/model.rs` → `[items, model]`, `src/items/mod.rs` →

@@ -141,14 +141,18 @@ pub(crate) fn rows_of(
     conn: &mut DbConnection,
     ids: &[i64],
 ) -> Result<Vec<(IncidentRow, Option<String>)>, ApiError> {
-    Ok(incident_details::table
+    let query = incident_details::table
         .left_join(organizations::table)
-        .filter(incident_details::item_id.eq_any(ids))
         .select((
             IncidentRow::as_select(),
             organizations::short_name.nullable(),
-        ))
-        .load(conn)?)
+        ));
+    Ok(crate::load_for_ids!(
+        query,
+        incident_details::item_id,
+        ids,
+        conn
+    )?)
 }
 
 /// Affected service keys of items by id, in one query.
@@ -157,13 +161,13 @@ pub(crate) fn affected_of(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<String>>, ApiError> {
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-    for (item, key) in incident_services::table
+    let query = incident_services::table
         .inner_join(services::table)
-        .filter(incident_services::item_id.eq_any(ids))
         .order((incident_services::item_id, services::key))
-        .select((incident_services::item_id, services::key))
-        .load::<(i64, String)>(conn)?
-    {
+        .select((incident_services::item_id, services::key));
+    let rows: Vec<(i64, String)> =
+        crate::load_for_ids!(query, incident_services::item_id, ids, conn)?;
+    for (item, key) in rows {
         out.entry(item).or_default().push(key);
     }
     Ok(out)

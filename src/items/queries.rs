@@ -49,12 +49,11 @@ pub(crate) fn labels_of(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<String>>, ApiError> {
     let mut labels: HashMap<i64, Vec<String>> = HashMap::new();
-    for (id, label) in item_labels::table
-        .filter(item_labels::item_id.eq_any(ids))
+    let query = item_labels::table
         .order((item_labels::item_id, item_labels::label))
-        .select((item_labels::item_id, item_labels::label))
-        .load::<(i64, String)>(conn)?
-    {
+        .select((item_labels::item_id, item_labels::label));
+    let rows: Vec<(i64, String)> = crate::load_for_ids!(query, item_labels::item_id, ids, conn)?;
+    for (id, label) in rows {
         labels.entry(id).or_default().push(label);
     }
     Ok(labels)
@@ -66,9 +65,8 @@ pub(crate) fn raci_of(
     ids: &[i64],
 ) -> Result<HashMap<i64, ItemRaci>, ApiError> {
     let mut result: HashMap<i64, ItemRaci> = HashMap::new();
-    let rows: Vec<(i64, String, i64, String, String, bool)> = item_raci::table
+    let query = item_raci::table
         .inner_join(users::table)
-        .filter(item_raci::item_id.eq_any(ids))
         .order((
             item_raci::item_id,
             item_raci::role,
@@ -82,8 +80,9 @@ pub(crate) fn raci_of(
             users::display_name,
             users::email,
             users::active,
-        ))
-        .load(conn)?;
+        ));
+    let rows: Vec<(i64, String, i64, String, String, bool)> =
+        crate::load_for_ids!(query, item_raci::item_id, ids, conn)?;
     for (item, role, id, display_name, email, active) in rows {
         let person = PersonRef {
             id,
@@ -108,8 +107,7 @@ fn refs_of(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<ExternalRef>>, ApiError> {
     let mut refs: HashMap<i64, Vec<ExternalRef>> = HashMap::new();
-    for (id, system, key, url, alias) in item_external_refs::table
-        .filter(item_external_refs::item_id.eq_any(ids))
+    let query = item_external_refs::table
         .order((item_external_refs::item_id, item_external_refs::system))
         .select((
             item_external_refs::item_id,
@@ -117,9 +115,10 @@ fn refs_of(
             item_external_refs::ext_key,
             item_external_refs::url,
             item_external_refs::alias,
-        ))
-        .load::<(i64, String, String, Option<String>, Option<String>)>(conn)?
-    {
+        ));
+    type RefRow = (i64, String, String, Option<String>, Option<String>);
+    let rows: Vec<RefRow> = crate::load_for_ids!(query, item_external_refs::item_id, ids, conn)?;
+    for (id, system, key, url, alias) in rows {
         refs.entry(id).or_default().push(ExternalRef {
             system,
             key,
