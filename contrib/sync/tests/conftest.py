@@ -39,11 +39,24 @@ def opsboard_binary() -> str:
 
 class RetryingClient(httpx.Client):
     """The test's own requests wait out a 503 (a busy pool or lock on a loaded machine) as
-    Retry-After says, as the bridges do."""
+    Retry-After says, as the bridges do. A read (GET, HEAD) is sent again once when the server
+    closed the pooled keep-alive connection just as it was reused: after a bridge run the
+    test's connection has been idle past the server's keep-alive (5 s), and the close can
+    cross the request ("Server disconnected without sending a response")."""
+
+    def __init__(self, *args, alive=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alive = alive
 
     def send(self, request, **kwargs):
         for _ in range(20):
-            response = super().send(request, **kwargs)
+            try:
+                response = super().send(request, **kwargs)
+            except httpx.RemoteProtocolError:
+                # A crashed server must fail the test, not be retried into a connect error.
+                if request.method not in ("GET", "HEAD") or (self.alive and not self.alive()):
+                    raise
+                response = super().send(request, **kwargs)
             if response.status_code != 503:
                 return response
             response.read()
@@ -95,7 +108,8 @@ class Opsboard:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"opsboard did not start: {(tmp / f'opsboard-{engine}.log').read_text()[-2000:]}")
             time.sleep(0.1)
-        self.http = RetryingClient(base_url=f"{self.url}/api/v1", timeout=60)
+        self.http = RetryingClient(base_url=f"{self.url}/api/v1", timeout=60,
+                                   alive=lambda: self.proc.poll() is None)
         r = self.http.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         r.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
@@ -121,6 +135,7 @@ class Opsboard:
                 return out
 
     def stop(self) -> None:
+        crashed = self.proc.poll()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
@@ -133,6 +148,8 @@ class Opsboard:
                 _psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             except subprocess.CalledProcessError:
                 pass
+        # The server must have run to the end of the test: an exit before stop() is a crash.
+        assert crashed is None, f"opsboard exited with {crashed} during the test"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
