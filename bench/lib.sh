@@ -2,11 +2,11 @@
 # missing, a built opsboard started in the background and waited for, a login, and wrk's
 # figures. Source it after `cd` to the repository; every function reports through stdout.
 
-WORK="$(mktemp -d)"
+WORK="${BENCH_WORK:-$(mktemp -d)}"
 SERVER_PID=
 bench_cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
+    [ -n "${BENCH_WORK:-}" ] || rm -rf "$WORK"
 }
 trap bench_cleanup EXIT
 

@@ -615,15 +615,20 @@ fn sweep(
 
 /// The open started items at `asof`: in an `in_progress` column then, with their start from
 /// their stays up to `asof`. `(item, column, start)`.
+///
+/// An item still in the column it was in at `asof` has made no move since, so its start is the
+/// derived one (`item_flow`); only items that moved after `asof` (a report of the past) have
+/// their stays replayed up to it.
 fn open_started(
     conn: &mut DbConnection,
     scope: &Scope,
     members: &HashSet<i64>,
 ) -> Result<Vec<(i64, i64, NaiveDateTime)>, ApiError> {
     let asof = scope.asof.naive_utc();
-    // On the index over (board, left_at): still open, or left after `asof`.
     let in_progress = ColumnCategory::InProgress.as_str();
-    let mut current: Vec<(i64, i64)> = item_intervals::table
+    // On the index over (board, left_at): still there, with the derived start.
+    let still_there: Vec<(i64, i64, Option<NaiveDateTime>)> = item_intervals::table
+        .inner_join(item_flow::table.on(item_flow::item_id.eq(item_intervals::item_id)))
         .filter(
             item_intervals::board_id
                 .eq(scope.board_id)
@@ -631,25 +636,32 @@ fn open_started(
                 .and(item_intervals::category.eq(in_progress))
                 .and(item_intervals::entered_at.le(asof)),
         )
-        .select((item_intervals::item_id, item_intervals::column_id))
+        .select((
+            item_intervals::item_id,
+            item_intervals::column_id,
+            item_flow::started_at,
+        ))
         .load(conn)?;
-    current.extend(
-        item_intervals::table
-            .filter(
-                item_intervals::board_id
-                    .eq(scope.board_id)
-                    .and(item_intervals::left_at.gt(asof))
-                    .and(item_intervals::category.eq(in_progress))
-                    .and(item_intervals::entered_at.le(asof)),
-            )
-            .select((item_intervals::item_id, item_intervals::column_id))
-            .load::<(i64, i64)>(conn)?,
-    );
-    let current: Vec<(i64, i64)> = current
+    let mut open: Vec<(i64, i64, NaiveDateTime)> = still_there
+        .into_iter()
+        .filter(|(item, _, _)| members.contains(item))
+        .filter_map(|(item, column, start)| Some((item, column, start?)))
+        .collect();
+    // Left since `asof`: replayed.
+    let moved_since: Vec<(i64, i64)> = item_intervals::table
+        .filter(
+            item_intervals::board_id
+                .eq(scope.board_id)
+                .and(item_intervals::left_at.gt(asof))
+                .and(item_intervals::category.eq(in_progress))
+                .and(item_intervals::entered_at.le(asof)),
+        )
+        .select((item_intervals::item_id, item_intervals::column_id))
+        .load::<(i64, i64)>(conn)?
         .into_iter()
         .filter(|(item, _)| members.contains(item))
         .collect();
-    let ids: Vec<i64> = current.iter().map(|c| c.0).collect();
+    let ids: Vec<i64> = moved_since.iter().map(|c| c.0).collect();
     let mut stays: HashMap<i64, Vec<Stay>> = HashMap::new();
     for chunk in ids.chunks(5000) {
         let rows: Vec<IntervalRow> = item_intervals::table
@@ -680,13 +692,11 @@ fn open_started(
             });
         }
     }
-    Ok(current
-        .into_iter()
-        .filter_map(|(item, column)| {
-            let start = flow_of(stays.get(&item)?).started_at?;
-            Some((item, column, start))
-        })
-        .collect())
+    open.extend(moved_since.into_iter().filter_map(|(item, column)| {
+        let start = flow_of(stays.get(&item)?).started_at?;
+        Some((item, column, start))
+    }));
+    Ok(open)
 }
 
 /// The flow report of `params`.
