@@ -114,7 +114,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub fn register_hooks() {
     common::history::register_item_snapshots(items::types::Item::snapshots);
     common::history::register_event_observer(webhooks::outbox::write_deliveries);
-    common::history::register_item_derived(reports::derive::refresh);
+    common::history::register_item_derived(reports::derive::update);
 }
 
 /// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.

@@ -74,7 +74,9 @@ pub fn record_at(
             // A state told before this event is no longer the item's last.
             pending.known.retain(|(item, _)| *item != subject.entity_id);
             if FLOW_KINDS.contains(&kind) {
-                pending.flow_items.push(subject.entity_id);
+                pending
+                    .flow_events
+                    .push(FlowEvent::of(subject.entity_id, kind, &data, at));
             }
         }
     });
@@ -121,10 +123,65 @@ static ITEM_SNAPSHOTS: std::sync::OnceLock<ItemSnapshots> = std::sync::OnceLock:
 /// reports derive from the history (each item's column intervals, start and finish).
 pub const FLOW_KINDS: &[&str] = &["created", "moved", "deleted"];
 
-/// Brings the data derived from items' history up to date for the given items, inside the
-/// transaction that wrote their events. The reports feature provides it (see
-/// [`register_item_derived`]).
-pub type ItemDerived = fn(&mut DbConnection, &[i64]) -> Result<(), ApiError>;
+/// What an item's event of [`FLOW_KINDS`] says about where the item stands: what the data
+/// derived from the history needs of it, so that it need not be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowEvent {
+    /// The item.
+    pub item_id: i64,
+    /// What happened.
+    pub change: FlowChange,
+    /// When (the event's time; an import's may lie in the past).
+    pub at: chrono::NaiveDateTime,
+}
+
+/// The change of a [`FlowEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowChange {
+    /// Created, in this column (`None`: the event does not say).
+    Created(Option<i64>),
+    /// Moved to this column.
+    Moved(Option<i64>),
+    /// Deleted.
+    Deleted,
+    /// The item's earlier events were rewritten in place (an import dating its creation back,
+    /// [`events_rewritten`]): its derived data is to be recomputed from the history.
+    Rewritten,
+}
+
+impl FlowEvent {
+    /// The flow event of an item event of kind `kind` (one of [`FLOW_KINDS`]) with `data`.
+    fn of(item_id: i64, kind: &str, data: &Value, at: chrono::NaiveDateTime) -> FlowEvent {
+        let change = match kind {
+            "created" => FlowChange::Created(data["column"].as_i64()),
+            "moved" => FlowChange::Moved(data["to_column"].as_i64()),
+            _ => FlowChange::Deleted,
+        };
+        FlowEvent {
+            item_id,
+            change,
+            at,
+        }
+    }
+}
+
+/// Tells the history that an item's events of [`FLOW_KINDS`] were changed in place in this
+/// transaction (not appended): the derived data of the item is recomputed from what is stored
+/// rather than brought up to date from the events written.
+pub fn events_rewritten(item_id: i64) {
+    PENDING.with(|pending| {
+        pending.borrow_mut().flow_events.push(FlowEvent {
+            item_id,
+            change: FlowChange::Rewritten,
+            at: now(),
+        });
+    });
+}
+
+/// Brings the data derived from items' history up to date after the given events (in the
+/// order written), inside the transaction that wrote them. The reports feature provides it
+/// (see [`register_item_derived`]).
+pub type ItemDerived = fn(&mut DbConnection, &[FlowEvent]) -> Result<(), ApiError>;
 
 static ITEM_DERIVED: std::sync::OnceLock<ItemDerived> = std::sync::OnceLock::new();
 
@@ -149,8 +206,9 @@ struct Pending {
     /// Items whose state after their last event the writer already holds (see
     /// [`item_state_known`]): their snapshot needs no rebuilding.
     known: Vec<(i64, Value)>,
-    /// Items with an event of [`FLOW_KINDS`], whose derived data is to be brought up to date.
-    flow_items: Vec<i64>,
+    /// The item events of [`FLOW_KINDS`], in the order written: the derived data is to be
+    /// brought up to date after them.
+    flow_events: Vec<FlowEvent>,
 }
 
 /// Tells the history the item's state as the API shows it, right after the writer recorded
@@ -208,13 +266,11 @@ pub fn begin_transaction() {
 /// it last inside the transaction; [`crate::common::db::Db::transaction`] does (through
 /// [`TRANSACTION_HOOKS`]).
 pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
-    let mut pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
     if let Some(update) = ITEM_DERIVED.get()
-        && !pending.flow_items.is_empty()
+        && !pending.flow_events.is_empty()
     {
-        pending.flow_items.sort_unstable();
-        pending.flow_items.dedup();
-        update(conn, &pending.flow_items)?;
+        update(conn, &pending.flow_events)?;
     }
     let Some(build) = ITEM_SNAPSHOTS.get() else {
         return Ok(pending.written);

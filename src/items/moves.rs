@@ -371,6 +371,7 @@ impl Item {
                     events::data.eq(data.to_string()),
                 ))
                 .execute(conn)?;
+            history::events_rewritten(row.id);
         }
         Ok(())
     }

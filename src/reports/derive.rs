@@ -13,6 +13,7 @@ use crate::board::model::ColumnCategory;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{board_columns, events, item_flow, item_intervals, items};
 use crate::common::error::ApiError;
+use crate::common::history::{FlowChange, FlowEvent};
 
 /// One stay of an item in a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +175,227 @@ pub fn refresh(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
         diesel::delete(item_flow::table.filter(item_flow::item_id.eq_any(chunk))).execute(conn)?;
         write(conn, &rows, &boards, &categories)?;
     }
+    Ok(())
+}
+
+/// Brings the derived data up to date after `written` (an item's events of
+/// [`crate::common::history::FLOW_KINDS`] in the order they were written, inside their transaction): the
+/// common cases — a new item, a move that is the item's latest, a deletion — are applied as
+/// they are, in a few prepared statements; anything else (several events of one item, a
+/// backdated move, a move to another board) recomputes the item from its history
+/// ([`refresh`]). Either way the rows are those [`rebuild`] would write.
+pub fn update(conn: &mut DbConnection, written: &[FlowEvent]) -> Result<(), ApiError> {
+    let mut per_item: HashMap<i64, usize> = HashMap::new();
+    for event in written {
+        *per_item.entry(event.item_id).or_default() += 1;
+    }
+    let mut replay: Vec<i64> = Vec::new();
+    for event in written {
+        let alone = per_item.get(&event.item_id) == Some(&1);
+        if !alone || !apply(conn, event)? {
+            replay.push(event.item_id);
+        }
+    }
+    if !replay.is_empty() {
+        replay.sort_unstable();
+        replay.dedup();
+        refresh(conn, &replay)?;
+    }
+    Ok(())
+}
+
+/// Applies one event to the item's derived data when that can be done exactly; `false` when
+/// the item is to be recomputed instead (nothing was written then).
+fn apply(conn: &mut DbConnection, event: &FlowEvent) -> Result<bool, ApiError> {
+    let item = event.item_id;
+    match event.change {
+        FlowChange::Created(Some(column)) => {
+            // A new item: one stay, in its first column.
+            let Some((board, category)) = column_of(conn, column)? else {
+                return Ok(false);
+            };
+            let created: Option<(i64, NaiveDateTime)> = items::table
+                .find(item)
+                .select((items::board_id, items::created_at))
+                .first(conn)
+                .optional()?;
+            let Some((item_board, created_at)) = created else {
+                return Ok(false);
+            };
+            if item_board != board {
+                return Ok(false);
+            }
+            let stay = Stay {
+                column_id: column,
+                category,
+                entered_at: event.at,
+                left_at: None,
+            };
+            insert_stay(conn, item, board, &stay)?;
+            let flow = flow_of(std::slice::from_ref(&stay));
+            diesel::insert_into(item_flow::table)
+                .values((
+                    item_flow::item_id.eq(item),
+                    item_flow::board_id.eq(board),
+                    item_flow::created_at.eq(created_at),
+                    item_flow::started_at.eq(flow.started_at),
+                    item_flow::finished_at.eq(flow.finished_at),
+                    item_flow::reopen_count.eq(flow.reopen_count),
+                    item_flow::skipped_wip.eq(flow.skipped_wip),
+                    item_flow::progress_seconds.eq(flow.progress_seconds),
+                    item_flow::deleted_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            Ok(true)
+        }
+        FlowChange::Moved(Some(column)) => {
+            let mut stays = stays_stored(conn, item)?;
+            let Some(last) = stays.last() else {
+                return Ok(false);
+            };
+            // Only a move after the item's present stay, on its board, extends the history
+            // as it stands; a backdated one reorders it.
+            if last.stay.left_at.is_some() || event.at < last.stay.entered_at {
+                return Ok(false);
+            }
+            if last.stay.column_id == column {
+                // Not a move between columns: the stays are unchanged.
+                return Ok(true);
+            }
+            let Some((board, category)) = column_of(conn, column)? else {
+                return Ok(false);
+            };
+            if board != last.board_id {
+                return Ok(false);
+            }
+            let open_id = last.id;
+            diesel::update(item_intervals::table.find(open_id))
+                .set(item_intervals::left_at.eq(event.at))
+                .execute(conn)?;
+            let stay = Stay {
+                column_id: column,
+                category,
+                entered_at: event.at,
+                left_at: None,
+            };
+            insert_stay(conn, item, board, &stay)?;
+            if let Some(last) = stays.last_mut() {
+                last.stay.left_at = Some(event.at);
+            }
+            let mut path: Vec<Stay> = stays.into_iter().map(|s| s.stay).collect();
+            path.push(stay);
+            let flow = flow_of(&path);
+            let changed = diesel::update(item_flow::table.find(item))
+                .set((
+                    item_flow::started_at.eq(flow.started_at),
+                    item_flow::finished_at.eq(flow.finished_at),
+                    item_flow::reopen_count.eq(flow.reopen_count),
+                    item_flow::skipped_wip.eq(flow.skipped_wip),
+                    item_flow::progress_seconds.eq(flow.progress_seconds),
+                ))
+                .execute(conn)?;
+            if changed != 1 {
+                // No flow row to update: written above for nothing, so recomputed.
+                refresh(conn, &[item])?;
+            }
+            Ok(true)
+        }
+        FlowChange::Deleted => {
+            // The present stay ends with the item; start and finish stay as they were.
+            let flows = diesel::update(
+                item_flow::table
+                    .find(item)
+                    .filter(item_flow::deleted_at.is_null()),
+            )
+            .set(item_flow::deleted_at.eq(event.at))
+            .execute(conn)?;
+            if flows != 1 {
+                return Ok(false);
+            }
+            diesel::update(
+                item_intervals::table.filter(
+                    item_intervals::item_id
+                        .eq(item)
+                        .and(item_intervals::left_at.is_null()),
+                ),
+            )
+            .set(item_intervals::left_at.eq(event.at))
+            .execute(conn)?;
+            Ok(true)
+        }
+        FlowChange::Created(None) | FlowChange::Moved(None) | FlowChange::Rewritten => Ok(false),
+    }
+}
+
+/// The board and category of a column, if it exists and its category is known.
+fn column_of(
+    conn: &mut DbConnection,
+    column: i64,
+) -> Result<Option<(i64, ColumnCategory)>, ApiError> {
+    let row: Option<(i64, String)> = board_columns::table
+        .find(column)
+        .select((board_columns::board_id, board_columns::category))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(board, category)| Some((board, ColumnCategory::parse(&category)?))))
+}
+
+/// A stored stay with its row's id and board.
+struct StoredStay {
+    id: i64,
+    board_id: i64,
+    stay: Stay,
+}
+
+/// The item's stored stays, in order.
+fn stays_stored(conn: &mut DbConnection, item: i64) -> Result<Vec<StoredStay>, ApiError> {
+    let rows: Vec<(i64, i64, i64, String, NaiveDateTime, Option<NaiveDateTime>)> =
+        item_intervals::table
+            .filter(item_intervals::item_id.eq(item))
+            .order((item_intervals::entered_at, item_intervals::id))
+            .select((
+                item_intervals::id,
+                item_intervals::board_id,
+                item_intervals::column_id,
+                item_intervals::category,
+                item_intervals::entered_at,
+                item_intervals::left_at,
+            ))
+            .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, board_id, column_id, category, entered_at, left_at)| StoredStay {
+                id,
+                board_id,
+                stay: Stay {
+                    column_id,
+                    category: ColumnCategory::parse(&category).unwrap_or(ColumnCategory::Todo),
+                    entered_at,
+                    left_at,
+                },
+            },
+        )
+        .collect())
+}
+
+/// Inserts one stay of `item` (a prepared statement).
+fn insert_stay(
+    conn: &mut DbConnection,
+    item: i64,
+    board: i64,
+    stay: &Stay,
+) -> Result<(), ApiError> {
+    diesel::insert_into(item_intervals::table)
+        .values((
+            item_intervals::item_id.eq(item),
+            item_intervals::board_id.eq(board),
+            item_intervals::column_id.eq(stay.column_id),
+            item_intervals::category.eq(stay.category.as_str()),
+            item_intervals::entered_at.eq(stay.entered_at),
+            item_intervals::left_at.eq(stay.left_at),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
