@@ -583,7 +583,8 @@ pub async fn board_view(
         .await
         .map_err(|_| ApiError::internal("the view turns are closed"))?;
     // Serialized on the blocking thread into a buffer sized for the cards: a view of 5,000
-    // cards is megabytes, and growing a string by doubling copied it several times over.
+    // cards is megabytes, and growing a string by doubling copied it several times over
+    // (a card takes about 200 bytes).
     let answer = db
         .run(move |conn| {
             let etag = view_etag(conn, &scope)?;
@@ -592,8 +593,11 @@ pub async fn board_view(
             }
             let view = build(conn, &key, &filter, visibility, me, done_days)?;
             let cards: usize = view.columns.iter().map(|c| c.cards.len()).sum();
-            let mut body = Vec::with_capacity(1024 + cards * 640);
+            let mut body = Vec::with_capacity(1024 + cards * 256);
             serde_json::to_writer(&mut body, &view).map_err(|e| ApiError::internal_error(&e))?;
+            // The buffer lives until the client has read the answer: with many slow readers
+            // the spare capacity, not the bytes, was most of the server's memory.
+            body.shrink_to_fit();
             Ok((etag, Some(body)))
         })
         .await?;
