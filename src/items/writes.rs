@@ -344,22 +344,19 @@ impl Item {
             incidents::store(conn, id, fields, None)?;
         }
         let item = Item::find(conn, &key)?;
-        history::record(
+        let state = serde_json::to_value(&item)
+            .map_err(|e| ApiError::internal(format!("item {id} as JSON: {e}")))?;
+        history::record_item_in_state(
             conn,
-            Subject {
-                entity_type: "item",
-                entity_id: id,
-            },
+            id,
             "created",
             actor,
             json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
                    "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
                    "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
                    "override_wip": overridden}),
+            state,
         )?;
-        let state = serde_json::to_value(&item)
-            .map_err(|e| ApiError::internal(format!("item {id} as JSON: {e}")))?;
-        history::item_state_known(id, state);
         Ok(item)
     }
 

@@ -210,19 +210,26 @@ fn apply(conn: &mut DbConnection, event: &FlowEvent) -> Result<bool, ApiError> {
     let item = event.item_id;
     match event.change {
         FlowChange::Created(Some(column)) => {
-            // A new item: one stay, in its first column.
-            let Some((board, category)) = column_of(conn, column)? else {
-                return Ok(false);
-            };
-            let created: Option<(i64, NaiveDateTime)> = items::table
-                .find(item)
-                .select((items::board_id, items::created_at))
+            // A new item: one stay, in its first column (the item and the column in one
+            // statement).
+            let found: Option<(i64, NaiveDateTime, i64, String)> = items::table
+                .inner_join(board_columns::table.on(board_columns::id.eq(column)))
+                .filter(items::id.eq(item))
+                .select((
+                    items::board_id,
+                    items::created_at,
+                    board_columns::board_id,
+                    board_columns::category,
+                ))
                 .first(conn)
                 .optional()?;
-            let Some((item_board, created_at)) = created else {
+            let Some((board, created_at, column_board, category)) = found else {
                 return Ok(false);
             };
-            if item_board != board {
+            let Some(category) = ColumnCategory::parse(&category) else {
+                return Ok(false);
+            };
+            if column_board != board {
                 return Ok(false);
             }
             let stay = Stay {
