@@ -435,6 +435,9 @@ impl Webhook {
         expected: Precondition,
         actor: &Actor,
     ) -> Result<Webhook, ApiError> {
+        // Read under the row's lock: a concurrent write without `If-Match` waits for this one
+        // and then applies to what it left, rather than failing the versioned write with 412.
+        crate::common::db::lock(conn, crate::common::db::Lock::Webhook(id))?;
         let old = Webhook::find(conn, id)?;
         expected.check(old.version)?;
         let mut errors = Vec::new();
@@ -533,6 +536,9 @@ impl Webhook {
         expected: Precondition,
         actor: &Actor,
     ) -> Result<(), ApiError> {
+        // Read under the row's lock: a concurrent write without `If-Match` waits for this one
+        // and then applies to what it left, rather than failing the versioned write with 412.
+        crate::common::db::lock(conn, crate::common::db::Lock::Webhook(id))?;
         let old = Webhook::find(conn, id)?;
         expected.check(old.version)?;
         diesel::delete(
@@ -562,6 +568,9 @@ impl Webhook {
         expected: Precondition,
         actor: &Actor,
     ) -> Result<WebhookWithSecret, ApiError> {
+        // Read under the row's lock: a concurrent write without `If-Match` waits for this one
+        // and then applies to what it left, rather than failing the versioned write with 412.
+        crate::common::db::lock(conn, crate::common::db::Lock::Webhook(id))?;
         let old = Webhook::find(conn, id)?;
         expected.check(old.version)?;
         let current: String = webhook_subscriptions::table

@@ -19,6 +19,7 @@ both_engines!(
     a_requester_reads_only_their_own_administrations_row,
     the_import_of_the_states_administrations_is_idempotent,
     an_item_blocks_entries_seen_from_both_ends,
+    concurrent_writes_of_one_entry_create_it_once_and_lose_nothing,
 );
 
 /// Two districts, four administrations in the first (one with a name a spreadsheet would
@@ -991,4 +992,70 @@ async fn the_demo_matrix_shows_the_state_at_a_glance(app: TestApp) {
     let own = app.get("/api/v1/rollout/matrix", &claudia).await.json();
     assert_eq!(own["rows"].as_array().map(Vec::len), Some(1), "{own}");
     assert_eq!(own["rows"][0]["administration"], "HRO");
+}
+
+/// Parallel requests at the bound server: eight PUTs of one entry that does not exist yet are
+/// serialized by the service's lock (on PostgreSQL a row lock), so the entry is created once
+/// and changed seven times, nobody gets an error; eight PATCHes sent with the same `If-Match`
+/// change it once, the others get 412 and change nothing.
+async fn concurrent_writes_of_one_entry_create_it_once_and_lose_nothing(app: TestApp) {
+    setup(&app).await;
+    let path = "/api/v1/rollout/wohngeld/A-EINS";
+    let answers = futures_util::future::join_all((0..8).map(|n| {
+        let app = &app;
+        async move {
+            app.put(
+                path,
+                &app.admin_token,
+                &json!({"notes": format!("Notiz {n}")}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 200, 200, 201],
+        "{answers:?}"
+    );
+    let entry = app.get(path, &app.admin_token).await;
+    assert_eq!(entry.status, 200, "{}", entry.text);
+    let entry = entry.json();
+    assert_eq!(entry["version"], 8, "{entry}");
+    let events: Vec<Value> = rollout_events(&app)
+        .await
+        .into_iter()
+        .filter(|e| e["entity_key"] == "wohngeld/A-EINS")
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds.len(), 8, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "created").count(),
+        1,
+        "{kinds:?}"
+    );
+
+    let answers = futures_util::future::join_all((0..8).map(|n| {
+        let app = &app;
+        async move {
+            app.request(Method::PATCH, path)
+                .token(&app.admin_token)
+                .header("If-Match", "\"8\"")
+                .json(&json!({"status": "preparing", "notes": format!("Gleichzeitig {n}")}))
+                .send()
+                .await
+        }
+    }))
+    .await;
+    let won: Vec<&Response> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    for lost in answers.iter().filter(|a| a.status != 200) {
+        lost.problem(412);
+    }
+    let entry = app.get(path, &app.admin_token).await.json();
+    assert_eq!(entry["version"], 9, "{entry}");
+    assert_eq!(entry["notes"], won[0].json()["notes"], "{entry}");
+    assert_eq!(entry["status"], "preparing");
 }

@@ -30,6 +30,7 @@ both_engines!(
     a_restart_loses_and_duplicates_nothing => super::fast,
     a_dead_workers_claims_are_taken_over_after_the_lease => super::fast,
     two_instances_on_one_database_deliver_each_event_once => super::fast,
+    concurrent_rotations_without_if_match_all_apply => super::fast,
 );
 
 /// Short retries, a quick worker, receivers on 127.0.0.1 allowed.
@@ -1051,4 +1052,55 @@ async fn two_instances_on_one_database_deliver_each_event_once(app: TestApp) {
     }
     assert_eq!(received.len(), expected, "each (event, subscription) once");
     assert!(pairs.values().all(|n| *n == 1), "{pairs:?}");
+}
+
+/// Parallel requests at the bound server: eight rotations of one secret without `If-Match`
+/// take turns on the subscription's row (PostgreSQL would otherwise fail all but the first
+/// with 412, which a write without a precondition must never get), each hands out its own
+/// secret, and every one is a version and an event.
+async fn concurrent_rotations_without_if_match_all_apply(app: TestApp) {
+    let receiver = Receiver::start();
+    board(&app, "OPS").await;
+    let made = subscribe(&app, &receiver.url, json!({})).await;
+    let id = made["webhook"]["id"].clone();
+    let path = format!("/api/v1/webhooks/{id}/rotate-secret");
+    let answers = futures_util::future::join_all((0..8).map(|_| {
+        let (app, path) = (&app, &path);
+        async move {
+            app.request(actix_web::http::Method::POST, path)
+                .token(&app.admin_token)
+                .send()
+                .await
+        }
+    }))
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let mut secrets: Vec<String> = answers
+        .iter()
+        .filter_map(|a| a.json()["secret"].as_str().map(str::to_string))
+        .collect();
+    let mut versions: Vec<i64> = answers
+        .iter()
+        .filter_map(|a| a.json()["webhook"]["version"].as_i64())
+        .collect();
+    secrets.sort();
+    secrets.dedup();
+    versions.sort_unstable();
+    assert_eq!(secrets.len(), 8, "each rotation its own secret");
+    assert_eq!(versions, (2..=9).collect::<Vec<i64>>());
+    let shown = app
+        .get(&format!("/api/v1/webhooks/{id}"), &app.admin_token)
+        .await
+        .json();
+    assert_eq!(shown["version"], 9, "{shown}");
+    let events = app
+        .get("/api/v1/changes?entity_type=webhook", &app.admin_token)
+        .await
+        .json();
+    let rotations = events["items"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["kind"] == "secret_rotated").count());
+    assert_eq!(rotations, Some(8));
 }

@@ -417,6 +417,8 @@ pub enum Lock {
     Comment(i64),
     /// An SLA policy.
     SlaPolicy(i64),
+    /// A webhook subscription: its version and secrets.
+    Webhook(i64),
     /// The set of active admins, for the rule that one must remain.
     Admins,
     /// A reference into another system (`jira`, `10042`) that an upsert by reference looks up
@@ -479,6 +481,10 @@ pub fn lock(conn: &mut DbConnection, what: Lock) -> Result<bool, ApiError> {
         Lock::Organization(id) => ("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", id),
         Lock::Comment(id) => ("SELECT 1 FROM item_comments WHERE id = $1 FOR UPDATE", id),
         Lock::SlaPolicy(id) => ("SELECT 1 FROM sla_policies WHERE id = $1 FOR UPDATE", id),
+        Lock::Webhook(id) => (
+            "SELECT 1 FROM webhook_subscriptions WHERE id = $1 FOR UPDATE",
+            id,
+        ),
         Lock::Admins => ("SELECT pg_advisory_xact_lock($1)", ADMINS_LOCK_KEY),
         // Two keys: the class of lock and the reference's hash, so that no other advisory lock
         // (the admins', the feed's numbering) can collide with one.
