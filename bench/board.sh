@@ -20,9 +20,9 @@
 #   bash bench/board.sh                            # this tree's release binary, 10 s each
 #   FOR=20s ENGINES=sqlite bash bench/board.sh
 #   BIN=/path/to/other/opsboard bash bench/board.sh  # the same run for another build
-# The server runs as the Dockerfile deploys it, with MIMALLOC_ARENA_EAGER_COMMIT=0 (set
-# MIMALLOC_ARENA_EAGER_COMMIT=2 for the allocator's default, MIMALLOC_PURGE_DELAY=0 to have it
-# hand freed pages back at once).
+# The server runs as the Dockerfile deploys it, with MIMALLOC_PURGE_DELAY=0 and
+# MIMALLOC_ARENA_EAGER_COMMIT=0 (set MIMALLOC_PURGE_DELAY=10 MIMALLOC_ARENA_EAGER_COMMIT=2 for
+# the allocator's defaults).
 # PostgreSQL: BENCH_PG_URL (default the local server's database `test`); each engine run
 # gets a fresh schema that is dropped afterwards.
 set -euo pipefail
@@ -75,7 +75,8 @@ start_fresh() {
         DATABASE_URL="$(pg_url '')"
         export DATABASE_URL
     fi
-    MIMALLOC_ARENA_EAGER_COMMIT="${MIMALLOC_ARENA_EAGER_COMMIT-0}" bench_start "$BIN" serve --demo
+    MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY-0}" \
+        MIMALLOC_ARENA_EAGER_COMMIT="${MIMALLOC_ARENA_EAGER_COMMIT-0}" bench_start "$BIN" serve --demo
     TOKEN="$(bench_token bench@example.org bench-password-123)"
 }
 
