@@ -32,9 +32,11 @@ COPY --from=build /src/target/release/opsboard /usr/local/bin/opsboard
 USER opsboard
 WORKDIR /data
 VOLUME ["/data"]
-# MIMALLOC_PURGE_DELAY=0: the allocator hands freed pages back at once instead of after 10 ms;
-# measured with bench/board.sh's memory phase, 64 views of a 3,000-card board peak at 230
-# instead of 380 MB and the idle demo holds 54 instead of 68 MB, at no measurable cost.
+# MIMALLOC_PURGE_DELAY=0: the allocator hands freed pages back at once instead of 10 ms later
+# at its next free, which an idle server never makes; with the default, memory after a burst
+# stayed where the burst left it (idle demo 58-90 MB, 64 views of a 3,000-card board 164-248
+# MB, against a steady 56 and 140 MB). It costs busy board views about 20 % of their
+# throughput in page faults.
 # MIMALLOC_ARENA_EAGER_COMMIT=0: the allocator commits its arenas as it uses them; with eager
 # commit the idle demo held 77 instead of 55 MB (freed start-up memory, the argon2 buffers of
 # the first password hashes, stayed resident).
