@@ -121,7 +121,7 @@ pub async fn get_item(
     caller.require(Role::Requester)?;
     let visibility = caller.visibility();
     let item = db
-        .read(move |conn| Item::find_visible(conn, &key, visibility))
+        .lookup(move |conn| Item::find_visible(conn, &key, visibility))
         .await?;
     Ok(ok_with_etag(&item, item.version))
 }

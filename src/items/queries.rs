@@ -11,8 +11,8 @@ use crate::catalog::raci::PersonRef;
 use crate::common::actor::Visibility;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{
-    board_columns, boards, demand_details, item_external_refs, item_labels, item_raci, items,
-    services, users,
+    board_columns, boards, demand_details, incident_services, item_external_refs, item_labels,
+    item_raci, items, services, users,
 };
 use crate::common::error::ApiError;
 use crate::items::demand as demands;
@@ -42,22 +42,6 @@ pub fn today() -> chrono::NaiveDate {
 
 /// The RACI roles, for [`held_by`] "any role".
 pub const ANY_ROLE: [&str; 4] = ["accountable", "responsible", "consulted", "informed"];
-
-/// Labels of items by id (one query).
-pub(crate) fn labels_of(
-    conn: &mut DbConnection,
-    ids: &[i64],
-) -> Result<HashMap<i64, Vec<String>>, ApiError> {
-    let mut labels: HashMap<i64, Vec<String>> = HashMap::new();
-    let query = item_labels::table
-        .order((item_labels::item_id, item_labels::label))
-        .select((item_labels::item_id, item_labels::label));
-    let rows: Vec<(i64, String)> = crate::load_for_ids!(query, item_labels::item_id, ids, conn)?;
-    for (id, label) in rows {
-        labels.entry(id).or_default().push(label);
-    }
-    Ok(labels)
-}
 
 /// RACI roles of items by id (one query).
 pub(crate) fn raci_of(
@@ -90,43 +74,161 @@ pub(crate) fn raci_of(
             email,
             active,
         };
-        let entry = result.entry(item).or_default();
-        match role.as_str() {
-            "accountable" => entry.accountable = Some(person),
-            "responsible" => entry.responsible.push(person),
-            "consulted" => entry.consulted.push(person),
-            _ => entry.informed.push(person),
-        }
+        take_role(result.entry(item).or_default(), &role, person);
     }
     Ok(result)
 }
 
-/// External references of items by id (one query).
-fn refs_of(
-    conn: &mut DbConnection,
-    ids: &[i64],
-) -> Result<HashMap<i64, Vec<ExternalRef>>, ApiError> {
-    let mut refs: HashMap<i64, Vec<ExternalRef>> = HashMap::new();
-    let query = item_external_refs::table
-        .order((item_external_refs::item_id, item_external_refs::system))
-        .select((
-            item_external_refs::item_id,
-            item_external_refs::system,
-            item_external_refs::ext_key,
-            item_external_refs::url,
-            item_external_refs::alias,
-        ));
-    type RefRow = (i64, String, String, Option<String>, Option<String>);
-    let rows: Vec<RefRow> = crate::load_for_ids!(query, item_external_refs::item_id, ids, conn)?;
-    for (id, system, key, url, alias) in rows {
-        refs.entry(id).or_default().push(ExternalRef {
-            system,
-            key,
-            url,
-            alias,
-        });
+/// Puts `person` into the RACI role `role` of `raci`.
+fn take_role(raci: &mut ItemRaci, role: &str, person: PersonRef) {
+    match role {
+        "accountable" => raci.accountable = Some(person),
+        "responsible" => raci.responsible.push(person),
+        "consulted" => raci.consulted.push(person),
+        _ => raci.informed.push(person),
     }
-    Ok(refs)
+}
+
+/// What lives beside items in rows of their own, by item id: labels, RACI roles, external
+/// references and (of incidents) affected services.
+#[derive(Default)]
+pub(crate) struct Beside {
+    /// Labels, in byte order.
+    pub(crate) labels: HashMap<i64, Vec<String>>,
+    /// RACI roles, each role's people by display name.
+    pub(crate) raci: HashMap<i64, ItemRaci>,
+    /// External references, by system and key.
+    pub(crate) refs: HashMap<i64, Vec<ExternalRef>>,
+    /// Keys of the services an incident affects, in byte order.
+    pub(crate) affected: HashMap<i64, Vec<String>>,
+}
+
+/// One row of [`beside_of`]'s union: the item, the part (`label`, `raci`, `ref`, `service`),
+/// then the part's own columns: a label, a RACI role with the person's name, email, id and
+/// whether active, a reference's system, key, url and alias, or a service's key.
+type BesideRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<bool>,
+);
+
+/// The union of [`beside_of`], its item ids matched by the macro `$matches` (one id by `=`,
+/// several by `IN`, as [`crate::load_for_ids`] does).
+macro_rules! beside_union {
+    ($matches:ident) => {{
+        use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+        let none_text = || None::<String>.into_sql::<Nullable<Text>>();
+        item_labels::table
+            .filter($matches!(item_labels::item_id))
+            .select((
+                item_labels::item_id,
+                "label".into_sql::<Text>(),
+                item_labels::label,
+                none_text(),
+                none_text(),
+                none_text(),
+                None::<i64>.into_sql::<Nullable<BigInt>>(),
+                None::<bool>.into_sql::<Nullable<Bool>>(),
+            ))
+            .union_all(
+                item_raci::table
+                    .inner_join(users::table)
+                    .filter($matches!(item_raci::item_id))
+                    .select((
+                        item_raci::item_id,
+                        "raci".into_sql::<Text>(),
+                        item_raci::role,
+                        users::display_name.nullable(),
+                        users::email.nullable(),
+                        none_text(),
+                        users::id.nullable(),
+                        users::active.nullable(),
+                    )),
+            )
+            .union_all(
+                item_external_refs::table
+                    .filter($matches!(item_external_refs::item_id))
+                    .select((
+                        item_external_refs::item_id,
+                        "ref".into_sql::<Text>(),
+                        item_external_refs::system,
+                        item_external_refs::ext_key.nullable(),
+                        item_external_refs::url,
+                        item_external_refs::alias,
+                        None::<i64>.into_sql::<Nullable<BigInt>>(),
+                        None::<bool>.into_sql::<Nullable<Bool>>(),
+                    )),
+            )
+            .union_all(
+                incident_services::table
+                    .inner_join(services::table)
+                    .filter($matches!(incident_services::item_id))
+                    .select((
+                        incident_services::item_id,
+                        "service".into_sql::<Text>(),
+                        services::key,
+                        none_text(),
+                        none_text(),
+                        none_text(),
+                        None::<i64>.into_sql::<Nullable<BigInt>>(),
+                        None::<bool>.into_sql::<Nullable<Bool>>(),
+                    )),
+            )
+    }};
+}
+
+/// Labels, RACI roles, references and affected services of items by id, in one statement:
+/// a `UNION ALL` of the four tables, sorted here (a member of a union cannot be ordered on
+/// SQLite). A single item's GET costs one round trip for all four instead of four.
+pub(crate) fn beside_of(conn: &mut DbConnection, ids: &[i64]) -> Result<Beside, ApiError> {
+    let mut rows: Vec<BesideRow> = match ids {
+        [] => return Ok(Beside::default()),
+        [one] => {
+            macro_rules! matches {
+                ($column:expr) => {
+                    $column.eq(*one)
+                };
+            }
+            crate::common::db::load_on_engine(beside_union!(matches), conn)?
+        }
+        many => {
+            macro_rules! matches {
+                ($column:expr) => {
+                    $column.eq_any(many)
+                };
+            }
+            crate::common::db::load_on_engine(beside_union!(matches), conn)?
+        }
+    };
+    rows.sort_unstable_by(|a, b| (a.0, &a.1, &a.2, &a.3, a.6).cmp(&(b.0, &b.1, &b.2, &b.3, b.6)));
+    let mut beside = Beside::default();
+    for (item, part, first, second, third, fourth, id, active) in rows {
+        match part.as_str() {
+            "label" => beside.labels.entry(item).or_default().push(first),
+            "raci" => {
+                let person = PersonRef {
+                    id: id.unwrap_or_default(),
+                    display_name: second.unwrap_or_default(),
+                    email: third.unwrap_or_default(),
+                    active: active.unwrap_or_default(),
+                };
+                take_role(beside.raci.entry(item).or_default(), &first, person);
+            }
+            "ref" => beside.refs.entry(item).or_default().push(ExternalRef {
+                system: first,
+                key: second.unwrap_or_default(),
+                url: third,
+                alias: fourth,
+            }),
+            _ => beside.affected.entry(item).or_default().push(first),
+        }
+    }
+    Ok(beside)
 }
 
 /// Turns rows into API items in a fixed number of queries: labels, RACI, references, and
@@ -169,9 +271,12 @@ pub(super) fn assemble_placed(
     placed: Vec<(ItemRow, Place)>,
 ) -> Result<Vec<Item>, ApiError> {
     let ids: Vec<i64> = placed.iter().map(|(r, _)| r.id).collect();
-    let mut labels = labels_of(conn, &ids)?;
-    let mut racis = raci_of(conn, &ids)?;
-    let mut refs = refs_of(conn, &ids)?;
+    let Beside {
+        mut labels,
+        raci: mut racis,
+        mut refs,
+        affected,
+    } = beside_of(conn, &ids)?;
     let (rows, places): (Vec<ItemRow>, Vec<Place>) = placed.into_iter().unzip();
     let mut places: HashMap<i64, Place> = rows.iter().map(|r| r.id).zip(places).collect();
     let demand_ids: Vec<i64> = rows
@@ -189,7 +294,7 @@ pub(super) fn assemble_placed(
         .filter(|r| r.item_type == ItemType::Incident.as_str())
         .map(|r| (r.id, r.service_id))
         .collect();
-    let (mut incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
+    let (mut incident_fields, mut sla_states) = incidents::load(conn, &incident_items, affected)?;
     rows.into_iter()
         .map(|row| {
             let (column_name, category, board_key, service_key) =

@@ -176,7 +176,7 @@ impl FromRequest for CurrentUser {
                 Some(Cached::Login(principal)) => Ok(principal),
                 _ => {
                     let generation = cache.as_ref().map(|c| c.generation());
-                    let loaded = db.run(move |conn| Principal::load(conn, id)).await;
+                    let loaded = db.lookup(move |conn| Principal::load(conn, id)).await;
                     if let (Some(cache), Some(generation), Ok(principal)) =
                         (&cache, generation, &loaded)
                     {

@@ -429,7 +429,9 @@ pub fn build(
         .filter(|r| r.3 == ItemType::Incident.as_str())
         .map(|r| (r.0, r.6))
         .collect();
-    let (incident_fields, mut sla_states) = incidents::load(conn, &incident_items)?;
+    let incident_ids: Vec<i64> = incident_items.iter().map(|(id, _)| *id).collect();
+    let affected = incidents::affected_of(conn, &incident_ids)?;
+    let (incident_fields, mut sla_states) = incidents::load(conn, &incident_items, affected)?;
     let mut service_ids: Vec<i64> = rows.iter().filter_map(|r| r.6).collect();
     service_ids.sort_unstable();
     service_ids.dedup();

@@ -590,23 +590,36 @@ impl Db {
         .await?
     }
 
-    /// Like [`Db::run`] for work that only reads: on SQLite inside one deferred transaction, so
-    /// that its statements share one snapshot of the database and take the WAL's read lock
-    /// once instead of once each; on PostgreSQL as it is (a transaction there costs two round
-    /// trips and each statement already sees a consistent snapshot of its own).
-    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Like [`Db::run`] for a short read by key: one item, the caller's account. On SQLite,
+    /// when the pool has an idle connection, it runs right here on the async worker, inside
+    /// one deferred transaction: an embedded database answers such a read in microseconds,
+    /// less than the two thread switches of a trip to the blocking pool cost, and its
+    /// statements then share one snapshot and take the WAL's read lock once instead of once
+    /// each (a reader in WAL mode never waits for a writer). With no idle connection, and
+    /// always on PostgreSQL (a round trip over the network), it runs on the blocking pool as
+    /// [`Db::run`] does; a PostgreSQL transaction would cost two more round trips, and each
+    /// statement there already reads a consistent snapshot of its own.
+    ///
+    /// Only for work whose size does not grow with the data: lists, board views, history
+    /// and reports go through [`Db::run`], so that they never hold an async worker.
+    pub async fn lookup<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| match conn {
-            DbConnection::Sqlite(_) => {
-                use diesel::Connection;
-                conn.transaction(work)
-            }
-            _ => work(conn),
+        let calendar = self.calendar.clone();
+        let Some(mut conn) = self.pool.try_get() else {
+            return self.run(work).await;
+        };
+        if let DbConnection::Sqlite(_) = &mut *conn {
+            use diesel::Connection;
+            let conn: &mut DbConnection = &mut conn;
+            return crate::common::calendar::with_calendar(&calendar, || conn.transaction(work));
+        }
+        actix_web::web::block(move || {
+            crate::common::calendar::with_calendar(&calendar, || work(&mut conn))
         })
-        .await
+        .await?
     }
 
     /// Whether the database answers and is migrated, within `deadline` whatever the state of
@@ -679,6 +692,24 @@ diesel::define_sql_function!(
     /// SQL `lower()`, for case-insensitive comparisons on both engines (ASCII on SQLite).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
 );
+
+/// Loads `query` on whichever engine `conn` is, for the few queries that diesel's
+/// multi-engine connection cannot express although both engines can (`UNION ALL`: its derive
+/// implements no combination clause). The query is written once; each engine prepares it as
+/// its own.
+pub fn load_on_engine<'query, Q, U>(
+    query: Q,
+    conn: &mut DbConnection,
+) -> diesel::QueryResult<Vec<U>>
+where
+    Q: diesel::query_dsl::LoadQuery<'query, PgConnection, U>
+        + diesel::query_dsl::LoadQuery<'query, SqliteConnection, U>,
+{
+    match conn {
+        DbConnection::Postgresql(pg) => query.load(pg),
+        DbConnection::Sqlite(sqlite) => query.load(sqlite),
+    }
+}
 
 /// The current time, truncated to microseconds so that both engines store the same value.
 pub fn now() -> chrono::NaiveDateTime {
