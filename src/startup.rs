@@ -107,9 +107,10 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
         settings.auth.password_hash_concurrency,
         Duration::from_secs(settings.auth.password_hash_wait_secs),
     );
-    let view_turns = crate::workflows::board_view::ViewTurns(tokio::sync::Semaphore::new(
-        settings.boards.concurrent_views.max(1),
-    ));
+    let view_turns = crate::workflows::board_view::ViewTurns::new(
+        settings.boards.concurrent_views,
+        settings.boards.view_cache_mb,
+    );
     let principals = crate::web::principal_cache::PrincipalCache::new(
         Duration::from_millis(settings.auth.principal_cache_ms),
         db.commits(),

@@ -80,7 +80,9 @@ macro_rules! clock_union {
                 events::entity_type
                     .eq("item")
                     .and($matches!(events::entity_id))
-                    .and(events::kind.eq_any(["created", "moved"])),
+                    // Two comparisons rather than `IN (?, ?)`, which SQLite would parse
+                    // and plan again on every call (diesel caches no statement with `IN`).
+                    .and(events::kind.eq("created").or(events::kind.eq("moved"))),
             )
             .select((
                 events::entity_id,

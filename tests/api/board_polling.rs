@@ -10,6 +10,7 @@ use crate::helpers::TestApp;
 
 both_engines!(
     an_unchanged_view_is_a_304_and_any_change_a_new_etag,
+    a_view_sent_again_is_never_stale_nor_another_boards,
     large_views_are_compressed_when_the_client_accepts_it,
     done_columns_show_the_last_two_weeks_unless_asked_for_more,
 );
@@ -77,6 +78,86 @@ async fn an_unchanged_view_is_a_304_and_any_change_a_new_etag(app: TestApp) {
         view(&app, &app.admin_token, "", Some("*")).await.status,
         304
     );
+}
+
+/// The views last built are kept by their ETag and sent again: what a client gets must still
+/// be the board it asked for, as it is now.
+async fn a_view_sent_again_is_never_stale_nor_another_boards(app: TestApp) {
+    let (lead, _) = app.user("manager").create().await;
+    app.board("OPS").lead(&lead).create().await;
+    app.board("OPT").lead(&lead).create().await;
+    app.item("OPS")
+        .task()
+        .title("Eins")
+        .accountable(&lead)
+        .create()
+        .await;
+    app.item("OPT").task().title("Zwei").create().await;
+    let get = |board: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .request(Method::GET, &format!("/api/v1/boards/{board}/view"))
+                .token(&app.admin_token)
+                .send()
+                .await;
+            assert_eq!(response.status, 200, "{}", response.text);
+            let etag = response.header("etag").expect("an ETag");
+            (etag, response.json())
+        }
+    };
+    let titles = |view: &Value| -> Vec<String> {
+        view["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["cards"].as_array().cloned().unwrap_or_default())
+            .map(|card| card["title"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (ops_tag, ops) = get("OPS").await;
+    let (again_tag, again) = get("OPS").await;
+    assert_eq!(
+        (&again_tag, &again),
+        (&ops_tag, &ops),
+        "the same view, sent again"
+    );
+    assert_eq!(titles(&ops), ["Eins"]);
+    // Same caller, same query, same minute: only the board differs.
+    let (opt_tag, opt) = get("OPT").await;
+    assert_ne!(opt_tag, ops_tag, "another board is another view");
+    assert_eq!(opt["board"], "OPT");
+    assert_eq!(titles(&opt), ["Zwei"]);
+    // A change after the view was kept: the next GET shows it.
+    let renamed = app
+        .patch(
+            "/api/v1/items/OPS-1",
+            &app.admin_token,
+            &json!({"title": "Eins, neu"}),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let (changed_tag, changed) = get("OPS").await;
+    assert_ne!(changed_tag, ops_tag);
+    assert_eq!(titles(&changed), ["Eins, neu"]);
+    // A person's new name, kept nowhere on the item, shows too.
+    let name = app
+        .patch(
+            &format!("/api/v1/users/{}", lead["id"]),
+            &app.admin_token,
+            &json!({"display_name": "Neuer Name"}),
+        )
+        .await;
+    assert_eq!(name.status, 200, "{}", name.text);
+    let (_, after_name) = get("OPS").await;
+    let card = &after_name["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["cards"].as_array().cloned().unwrap_or_default())
+        .next()
+        .expect("a card");
+    assert_eq!(card["accountable"], "Neuer Name", "{card}");
 }
 
 async fn large_views_are_compressed_when_the_client_accepts_it(app: TestApp) {
