@@ -238,8 +238,7 @@ fn position(after: Option<&str>, installation: &str, head: i64) -> Result<i64, A
 
 /// The feed's current position, after numbering what has committed.
 pub fn head(conn: &mut DbConnection) -> Result<FeedHead, ApiError> {
-    feed::number_committed(conn)?;
-    let seq = feed::head(conn)?;
+    let seq = feed::numbered_head(conn)?;
     let installation = feed::installation_id(conn)?;
     Ok(FeedHead {
         cursor: encode(&installation, seq),
@@ -254,10 +253,9 @@ type ChangeRow = (history::EventRow, Option<i64>, String, i64, Option<String>);
 pub fn page(conn: &mut DbConnection, filter: &ChangeFilter) -> Result<ChangePage, ApiError> {
     let limit = filter.limit()?;
     filter.wait()?;
-    feed::number_committed(conn)?;
     // The head first: the page covers (after, head], so that events numbered while it is read
     // come on the next page, never behind its cursor.
-    let head = feed::head(conn)?;
+    let head = feed::numbered_head(conn)?;
     let installation = feed::installation_id(conn)?;
     let after = position(filter.after.as_deref(), &installation, head)?;
     let board_id = match filter.board.as_deref() {

@@ -14,7 +14,8 @@
 //!   previous one committed, so a reader who can see a position can see every smaller one; an
 //!   event committed while a numbering runs waits for the next, which gives it larger positions
 //!   than any already visible. Readers of the feed (and the webhook worker) number before they
-//!   read; writers pay nothing.
+//!   read, through [`numbered_head`], which looks first and so costs one statement while
+//!   nothing waits for a position; writers pay nothing.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
@@ -66,8 +67,29 @@ pub fn number_committed(conn: &mut DbConnection) -> Result<usize, ApiError> {
     })
 }
 
+/// The highest position, once every committed event has one: what a reader of the feed (or
+/// of anything whose tag is the feed's head) starts from. When every committed event has its
+/// position, which is always so on SQLite and usually so between writes on PostgreSQL, this
+/// is one statement; otherwise the numbering runs first ([`number_committed`]). Both are read
+/// in one snapshot, so a head returned without numbering covers every event committed before
+/// it, and any event committed later gets a larger position.
+pub fn numbered_head(conn: &mut DbConnection) -> Result<i64, ApiError> {
+    let (head, unnumbered): (Option<i64>, bool) = diesel::select((
+        events::table
+            .select(diesel::dsl::max(events::seq))
+            .single_value(),
+        diesel::dsl::exists(events::table.filter(events::seq.is_null())),
+    ))
+    .get_result(conn)?;
+    if !unnumbered {
+        return Ok(head.unwrap_or(0));
+    }
+    number_committed(conn)?;
+    self::head(conn)
+}
+
 /// The highest position given so far (0 before the first event).
-pub fn head(conn: &mut DbConnection) -> Result<i64, ApiError> {
+fn head(conn: &mut DbConnection) -> Result<i64, ApiError> {
     let head: Option<i64> = events::table
         .select(diesel::dsl::max(events::seq))
         .first(conn)?;

@@ -719,8 +719,7 @@ pub struct IfNoneMatchView {
 /// tags mean an equal view, not equal bytes.
 fn view_etag(conn: &mut DbConnection, scope: &str) -> Result<String, ApiError> {
     use sha2::{Digest, Sha256};
-    crate::common::feed::number_committed(conn)?;
-    let head = crate::common::feed::head(conn)?;
+    let head = crate::common::feed::numbered_head(conn)?;
     let digest = Sha256::digest(format!("{head}|{scope}").as_bytes());
     let short: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     Ok(format!("W/\"{short}\""))
