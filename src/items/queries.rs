@@ -372,12 +372,15 @@ impl Item {
     ) -> Result<Vec<(i64, serde_json::Value)>, ApiError> {
         Item::by_ids(conn, ids)?
             .into_iter()
-            .map(|item| {
-                let json = serde_json::to_value(&item)
-                    .map_err(|e| ApiError::internal(format!("item {} as JSON: {e}", item.id)))?;
-                Ok((item.id, json))
-            })
+            .map(|item| Ok((item.id, item.as_state()?)))
             .collect()
+    }
+
+    /// The item as the API shows it, as JSON: the state its history events carry (see
+    /// [`crate::common::history::record_item_in_state`]).
+    pub fn as_state(&self) -> Result<serde_json::Value, ApiError> {
+        serde_json::to_value(self)
+            .map_err(|e| ApiError::internal(format!("item {} as JSON: {e}", self.id)))
     }
 
     /// The live item by key or id.

@@ -100,30 +100,28 @@ impl Item {
         Item::touch(conn, &row)?;
         write_raci(conn, row.id, &rows)?;
         let item = Item::find(conn, &row.key)?;
-        history::record(
+        // The events carry the item as it now stands, so the history need not read it again.
+        let state = item.as_state()?;
+        history::record_item_in_state(
             conn,
-            Subject {
-                entity_type: "item",
-                entity_id: row.id,
-            },
+            row.id,
             "raci_changed",
             actor,
             json!({"old": raci_summary(&before), "new": raci_summary(&item.raci)}),
+            state.clone(),
         )?;
         let (old, new) = (
             before.accountable.map(|p| p.id),
             item.raci.accountable.as_ref().map(|p| p.id),
         );
         if old != new {
-            history::record(
+            history::record_item_in_state(
                 conn,
-                Subject {
-                    entity_type: "item",
-                    entity_id: row.id,
-                },
+                row.id,
                 "accountable_changed",
                 actor,
                 json!({"old": old, "new": new}),
+                state,
             )?;
         }
         Ok(item)

@@ -5,8 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::common::actor::Visibility;
+use crate::common::db::DbConnection;
 use crate::common::db::schema::{board_columns, boards, demand_details, items, services};
-use crate::common::db::{DbConnection, Lock};
 use crate::common::error::ApiError;
 use crate::items::types::{Item, ItemType};
 
@@ -47,34 +47,50 @@ impl ItemRow {
 impl Item {
     /// The stored row of a live item by key (any case) or numeric id, or 404.
     pub(crate) fn row(conn: &mut DbConnection, key_or_id: &str) -> Result<ItemRow, ApiError> {
-        // Two fixed queries rather than one boxed one: diesel keeps prepared statements only
-        // for queries whose SQL never varies, and PostgreSQL then skips planning.
-        let live = items::table
-            .select(ItemRow::as_select())
-            .filter(items::deleted_at.is_null());
-        let row = match key_or_id.parse::<i64>() {
-            Ok(id) => live.filter(items::id.eq(id)).first(conn).optional()?,
-            Err(_) => live
-                .filter(items::key.eq(key_or_id.to_uppercase()))
-                .first(conn)
-                .optional()?,
-        };
-        row.ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+        Item::live_row(conn, key_or_id, false)
     }
 
     /// The stored row of a live item, locked until the end of the transaction: the row every
     /// write of an item starts from, so that a concurrent writer waits and then reads the
-    /// version this one leaves (see [`crate::common::db::lock`]).
+    /// version this one leaves (see [`crate::first_locked`]).
     pub(crate) fn row_for_update(
         conn: &mut DbConnection,
         key_or_id: &str,
     ) -> Result<ItemRow, ApiError> {
-        let row = Item::row(conn, key_or_id)?;
-        if crate::common::db::lock(conn, Lock::Item(row.id))? {
-            // Locked only now: read again what the lock protects.
-            return Item::row(conn, &row.id.to_string());
-        }
-        Ok(row)
+        Item::live_row(conn, key_or_id, true)
+    }
+
+    fn live_row(conn: &mut DbConnection, key_or_id: &str, lock: bool) -> Result<ItemRow, ApiError> {
+        // Fixed queries rather than one boxed one: diesel keeps prepared statements only for
+        // queries whose SQL never varies, and PostgreSQL then skips planning.
+        let live = items::table
+            .select(ItemRow::as_select())
+            .filter(items::deleted_at.is_null());
+        let row = match (key_or_id.parse::<i64>(), lock) {
+            (Ok(id), false) => live.filter(items::id.eq(id)).first(conn).optional()?,
+            (Err(_), false) => live
+                .filter(items::key.eq(key_or_id.to_uppercase()))
+                .first(conn)
+                .optional()?,
+            // Written out again: the selection's type is the engine's, one per arm of the macro.
+            (Ok(id), true) => crate::first_locked!(
+                items::table
+                    .select(ItemRow::as_select())
+                    .filter(items::deleted_at.is_null().and(items::id.eq(id))),
+                conn
+            )
+            .optional()?,
+            (Err(_), true) => crate::first_locked!(
+                items::table.select(ItemRow::as_select()).filter(
+                    items::deleted_at
+                        .is_null()
+                        .and(items::key.eq(key_or_id.to_uppercase()))
+                ),
+                conn
+            )
+            .optional()?,
+        };
+        row.ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
     }
 
     /// Moves a locked item's version and `updated_at` on for a change stored beside it (its

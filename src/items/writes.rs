@@ -8,7 +8,7 @@ use crate::board::model::ColumnCategory;
 use crate::catalog::services::Service;
 use crate::common::actor::Actor;
 use crate::common::db::schema::{board_columns, boards, item_external_refs, item_labels, items};
-use crate::common::db::{DbConnection, Lock, now};
+use crate::common::db::{DbConnection, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
 use crate::common::text::{TagRule, check_text, http_url, optional_text, required_text, tag_list};
@@ -16,8 +16,9 @@ use crate::common::version::Precondition;
 use crate::items::demand::{self as demands, DemandInput};
 use crate::items::incident::{self as incidents, IncidentInput};
 use crate::items::moves::{bottom_rank, check_wip, column_order};
-use crate::items::queries::assemble;
+use crate::items::queries::{assemble, assemble_placed};
 use crate::items::raci::{insert_raci, new_item_raci, raci_summary};
+use crate::items::rows::{ItemRow, Place};
 use crate::items::types::{ExternalRef, Item, ItemChanges, ItemType, NewItem};
 
 /// Whether `system` names another system as references do: 1–31 lower-case letters, digits,
@@ -281,7 +282,8 @@ impl Item {
             .returning(boards::next_item_number)
             .get_result::<i64>(conn)?
             - 1;
-        let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) =
+        // The column's WIP limit and bottom rank are read and then written on: hold its lock.
+        let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) = crate::first_locked!(
             board_columns::table
                 .filter(board_columns::board_id.eq(board_id))
                 .order((board_columns::position, board_columns::id))
@@ -289,10 +291,9 @@ impl Item {
                     (board_columns::id, board_columns::category),
                     board_columns::name,
                     board_columns::wip_limit,
-                ))
-                .first(conn)?;
-        // The column's WIP limit and bottom rank are read and then written on: hold its lock.
-        crate::common::db::lock(conn, Lock::Column(first_column.0))?;
+                )),
+            conn
+        )?;
         let overridden = match wip_limit {
             // A column with a limit holds few items: load them for the count and the message.
             Some(_) => {
@@ -308,7 +309,7 @@ impl Item {
         let rank = bottom_rank(conn, first_column.0)?;
         let stamp = now();
         let category = ColumnCategory::parse(&first_column.1);
-        let id: i64 = diesel::insert_into(items::table)
+        let row: ItemRow = diesel::insert_into(items::table)
             .values((
                 items::board_id.eq(board_id),
                 items::number.eq(number),
@@ -329,8 +330,12 @@ impl Item {
                 items::done_at.eq((category == Some(ColumnCategory::Done)).then_some(stamp)),
                 items::version.eq(1_i64),
             ))
-            .returning(items::id)
+            // The row's columns as such: `as_returning()` would tie them to one backend, which
+            // the insert of the multi-engine connection cannot send (the columns are the same
+            // whichever backend the derive is asked for).
+            .returning(<ItemRow as Selectable<diesel::pg::Pg>>::construct_selection())
             .get_result(conn)?;
+        let id = row.id;
         // A new item has nothing beside it yet: nothing to delete or compare with.
         insert_labels(conn, id, &labels)?;
         insert_raci(conn, id, &raci_rows)?;
@@ -343,9 +348,18 @@ impl Item {
         if let Some(fields) = &incident {
             incidents::store(conn, id, fields, None)?;
         }
-        let item = Item::find(conn, &key)?;
-        let state = serde_json::to_value(&item)
-            .map_err(|e| ApiError::internal(format!("item {id} as JSON: {e}")))?;
+        // Where it stands is known here (the service by the key it was found by): only what
+        // lives beside it is read back.
+        let place: Place = (
+            column_name,
+            first_column.1,
+            board_key,
+            service_id.and(form.service.as_deref().map(|s| s.trim().to_string())),
+        );
+        let item = assemble_placed(conn, vec![(row, place)])?
+            .pop()
+            .ok_or_else(|| ApiError::internal(format!("item {key} vanished")))?;
+        let state = item.as_state()?;
         history::record_item_in_state(
             conn,
             id,
@@ -487,17 +501,18 @@ impl Item {
         if refs != current.external_refs {
             write_refs(conn, row.id, &refs)?;
         }
-        history::record(
+        // The item as it now stands goes into its event (the "updated" events are not part
+        // of what an item shows), so the history need not read it again before the commit.
+        let item = Item::find(conn, &row.key)?;
+        history::record_item_in_state(
             conn,
-            Subject {
-                entity_type: "item",
-                entity_id: row.id,
-            },
+            row.id,
             "updated",
             actor,
             changed.into_data(),
+            item.as_state()?,
         )?;
-        Item::find(conn, &row.key)
+        Ok(item)
     }
 
     /// Soft-deletes the item: it leaves lists and views, its tombstone stays for sync.

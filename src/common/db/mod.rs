@@ -717,6 +717,25 @@ pub fn now() -> chrono::NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// The first row of `$query` (a `QueryResult`), locked until the end of the transaction: on
+/// PostgreSQL `SELECT … FOR UPDATE`, the lock taken by the statement that reads the row, so
+/// that a rule which reads and then writes needs neither a statement of its own for the lock
+/// nor a second read after it (a concurrent writer of the row waits, and the row returned is
+/// the version it left, or none when that no longer matches the filter). On SQLite the query
+/// as it is: `BEGIN IMMEDIATE` already serializes writers (see [`lock`]). A macro because
+/// diesel has the locking clause only on PostgreSQL's query types.
+#[macro_export]
+macro_rules! first_locked {
+    ($query:expr, $conn:expr) => {{
+        use diesel::{QueryDsl as _, RunQueryDsl as _};
+        let conn: &mut $crate::common::db::DbConnection = $conn;
+        match conn {
+            $crate::common::db::DbConnection::Postgresql(pg) => $query.for_update().first(pg),
+            $crate::common::db::DbConnection::Sqlite(sqlite) => $query.first(sqlite),
+        }
+    }};
+}
+
 /// Loads `$query` filtered to rows whose `$column` is one of `$ids` (a slice). One id, the
 /// common case of a single item's GET, is sent as `column = ?`: a statement with a fixed text,
 /// which diesel prepares once per connection; `IN (?, ?, …)` varies with the count, so it is
