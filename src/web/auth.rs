@@ -16,7 +16,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::common::actor::{Actor, Principal, Role, Visibility};
-use crate::common::db::Db;
+use crate::common::db::{Db, DbConnection};
 use crate::common::error::ApiError;
 use crate::common::password::PasswordGate;
 use crate::common::token::{self, Scope};
@@ -135,124 +135,202 @@ fn origin_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-impl FromRequest for CurrentUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+/// A request's credential, checked as far as it can be without storage: the bearer's form,
+/// a JWT's signature, algorithm, expiry, issuer and audience, the `X-Opsboard-Origin` header.
+/// [`Credential::verify`] completes the check against storage and yields the caller. As an
+/// extractor it answers 401 at once for what needs no storage; a handler that takes it rather
+/// than [`CurrentUser`] checks the caller in the same trip to storage as its own work
+/// ([`Credential::lookup`]), which saves a request one trip to the blocking pool and, on
+/// PostgreSQL, one checkout.
+pub struct Credential {
+    bearer: Bearer,
+    origin: Option<String>,
+    needed: Scope,
+    cache: Option<web::Data<PrincipalCache>>,
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let db = req.app_data::<web::Data<Db>>().cloned();
-        let jwt = req.app_data::<web::Data<JwtKeys>>().cloned();
+/// What the bearer token is.
+enum Bearer {
+    /// A person's JWT, whose signature and claims are valid: the user and the `auth_epoch`
+    /// it was issued in.
+    Login { id: i64, epoch: i64 },
+    /// A script's API token (`opb_…`), checked against storage only.
+    ApiToken(String),
+}
+
+impl Credential {
+    /// The credential of `req`; 401 for a missing, malformed or invalid bearer, 400 for a bad
+    /// origin header.
+    fn of(req: &HttpRequest) -> Result<Credential, ApiError> {
         let cache = req.app_data::<web::Data<PrincipalCache>>().cloned();
-        let bearer = bearer_token(req);
-        let origin = origin_of(req);
+        let bearer = bearer_token(req)?;
+        let origin = origin_of(req)?;
         let needed = token::required_scope(req.method().as_str(), req.path());
-        Box::pin(async move {
-            let (Some(db), Some(jwt)) = (db, jwt) else {
-                return Err(ApiError::internal("Db and JwtKeys are not registered"));
+        let bearer = if bearer.starts_with(token::SECRET_PREFIX) {
+            Bearer::ApiToken(bearer)
+        } else {
+            let Some(jwt) = req.app_data::<web::Data<JwtKeys>>() else {
+                return Err(ApiError::internal("JwtKeys are not registered"));
             };
-            let bearer = bearer?;
-            let origin = origin?;
-            if bearer.starts_with(token::SECRET_PREFIX) {
-                return by_api_token(
-                    &db,
-                    cache.as_ref().map(|c| c.as_ref()),
-                    bearer,
-                    origin,
-                    needed,
-                )
-                .await;
-            }
             let claims = jwt.verify(&bearer)?;
             let id: i64 = claims.sub.parse().map_err(|_| {
                 ApiError::Unauthorized("The access token's subject is invalid.".into())
             })?;
-            let Some(token_epoch) = claims.auth_epoch else {
+            let Some(epoch) = claims.auth_epoch else {
                 return Err(ApiError::Unauthorized(
                     "The access token lacks the auth_epoch claim; log in again.".into(),
                 ));
             };
-            let key = CredentialKey::Login(id, token_epoch);
-            let principal = match cache.as_ref().and_then(|c| c.get(&key)) {
-                Some(Cached::Login(principal)) => Ok(principal),
-                _ => {
-                    let generation = cache.as_ref().map(|c| c.generation());
-                    let loaded = db.lookup(move |conn| Principal::load(conn, id)).await;
-                    if let (Some(cache), Some(generation), Ok(principal)) =
-                        (&cache, generation, &loaded)
-                    {
-                        cache.put(key, generation, Cached::Login(principal.clone()));
-                    }
-                    loaded
-                }
-            };
-            match principal {
-                Ok(principal) if !principal.active => Err(ApiError::Unauthorized(
-                    "This account is deactivated.".into(),
-                )),
-                Ok(principal) if principal.auth_epoch == token_epoch => Ok(CurrentUser {
-                    actor: principal.actor.with_origin(origin),
-                    email: principal.email,
-                    scopes: None,
-                    token_expires_at: None,
-                }),
-                Ok(_) => Err(ApiError::Unauthorized(
-                    "The access token was revoked by a change of password, role or account \
-                     status; log in again."
-                        .into(),
-                )),
-                Err(ApiError::NotFound(_)) => Err(ApiError::Unauthorized(
-                    "The token's user no longer exists.".into(),
-                )),
-                Err(other) => Err(other),
-            }
+            Bearer::Login { id, epoch }
+        };
+        Ok(Credential {
+            bearer,
+            origin,
+            needed,
+            cache,
         })
+    }
+
+    /// The caller, when the principal cache holds them (`auth.principal_cache_ms`).
+    fn cached(&self) -> Option<CurrentUser> {
+        let cache = self.cache.as_ref()?;
+        match &self.bearer {
+            Bearer::Login { id, epoch } => match cache.get(&CredentialKey::Login(*id, *epoch))? {
+                Cached::Login(principal) => login_caller(principal, *epoch, &self.origin).ok(),
+                Cached::Token(..) => None,
+            },
+            Bearer::ApiToken(secret) => match cache
+                .get(&CredentialKey::Token(token::hash(secret)))?
+            {
+                // Expiry is a matter of time, not of a write: checked on every hit.
+                Cached::Token(principal, grant) if grant.expires_at > crate::common::db::now() => {
+                    token_caller(principal, grant, self.needed, &self.origin).ok()
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// The caller, checked against storage on `conn`: the user exists and is active, a JWT is
+    /// of the user's present `auth_epoch`, an API token is live and holds the scope the
+    /// request needs (its last use is noted). 401 or 403 otherwise.
+    pub fn verify(&self, conn: &mut DbConnection) -> Result<CurrentUser, ApiError> {
+        if let Some(caller) = self.cached() {
+            return Ok(caller);
+        }
+        let generation = self.cache.as_ref().map(|c| c.generation());
+        let remember = |key: CredentialKey, value: Cached| {
+            if let (Some(cache), Some(generation)) = (&self.cache, generation) {
+                cache.put(key, generation, value);
+            }
+        };
+        match &self.bearer {
+            Bearer::Login { id, epoch } => {
+                let principal = match Principal::load(conn, *id) {
+                    Err(ApiError::NotFound(_)) => {
+                        return Err(ApiError::Unauthorized(
+                            "The token's user no longer exists.".into(),
+                        ));
+                    }
+                    other => other?,
+                };
+                remember(
+                    CredentialKey::Login(*id, *epoch),
+                    Cached::Login(principal.clone()),
+                );
+                login_caller(principal, *epoch, &self.origin)
+            }
+            Bearer::ApiToken(secret) => {
+                let (principal, grant) = token::authenticate(conn, secret)?;
+                if principal.active
+                    && let Err(error) = token::touch(conn, &grant)
+                {
+                    // Bookkeeping: a read is not refused because its last use could not be
+                    // noted (SQLite busy with a long write, say); the next request notes it.
+                    log::warn!("last use of API token {} not noted: {error}", grant.id);
+                }
+                remember(
+                    CredentialKey::Token(token::hash(secret)),
+                    Cached::Token(principal.clone(), grant.clone()),
+                );
+                token_caller(principal, grant, self.needed, &self.origin)
+            }
+        }
+    }
+
+    /// Runs `work` for the verified caller in one trip to storage, as [`Db::lookup`] runs a
+    /// short read by key: the caller's check and the work share the pooled connection (and,
+    /// on SQLite, its snapshot).
+    pub async fn lookup<T, F>(self, db: &Db, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.checked(db, work, true).await
+    }
+
+    /// Runs `work` for the verified caller in one trip to the blocking pool, as [`Db::run`]
+    /// does: for work that grows with the data (a board view, a list).
+    pub async fn run<T, F>(self, db: &Db, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.checked(db, work, false).await
+    }
+
+    async fn checked<T, F>(self, db: &Db, work: F, short: bool) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        // An API token notes its last use, a write: never on the async worker.
+        let short = short && matches!(self.bearer, Bearer::Login { .. });
+        let checked = move |conn: &mut DbConnection| {
+            let caller = self.verify(conn)?;
+            work(conn, &caller)
+        };
+        if short {
+            db.lookup(checked).await
+        } else {
+            db.run(checked).await
+        }
     }
 }
 
-/// The caller behind an API token: live, of an active user, holding the scope `needed`.
-async fn by_api_token(
-    db: &Db,
-    cache: Option<&PrincipalCache>,
-    secret: String,
-    header_origin: Option<String>,
-    needed: Scope,
+/// The caller behind a person's login of `epoch`, when their account still allows it.
+fn login_caller(
+    principal: Principal,
+    epoch: i64,
+    origin: &Option<String>,
 ) -> Result<CurrentUser, ApiError> {
-    let key = CredentialKey::Token(token::hash(&secret));
-    let cached = match cache.and_then(|c| c.get(&key)) {
-        // Expiry is a matter of time, not of a write: checked on every hit.
-        Some(Cached::Token(principal, grant)) if grant.expires_at > crate::common::db::now() => {
-            Some((principal, grant))
-        }
-        _ => None,
-    };
-    let (principal, grant) = match cached {
-        Some(hit) => hit,
-        None => {
-            let generation = cache.map(|c| c.generation());
-            let (principal, grant) = db
-                .run(move |conn| {
-                    let (principal, grant) = token::authenticate(conn, &secret)?;
-                    if principal.active
-                        && let Err(error) = token::touch(conn, &grant)
-                    {
-                        // Bookkeeping: a read is not refused because its last use could not
-                        // be noted (SQLite busy with a long write, say); the next request
-                        // notes it.
-                        log::warn!("last use of API token {} not noted: {error}", grant.id);
-                    }
-                    Ok((principal, grant))
-                })
-                .await?;
-            if let (Some(cache), Some(generation)) = (cache, generation) {
-                cache.put(
-                    key,
-                    generation,
-                    Cached::Token(principal.clone(), grant.clone()),
-                );
-            }
-            (principal, grant)
-        }
-    };
+    if !principal.active {
+        return Err(ApiError::Unauthorized(
+            "This account is deactivated.".into(),
+        ));
+    }
+    if principal.auth_epoch != epoch {
+        return Err(ApiError::Unauthorized(
+            "The access token was revoked by a change of password, role or account status; \
+             log in again."
+                .into(),
+        ));
+    }
+    Ok(CurrentUser {
+        actor: principal.actor.with_origin(origin.clone()),
+        email: principal.email,
+        scopes: None,
+        token_expires_at: None,
+    })
+}
+
+/// The caller behind an API token: of an active user, holding the scope `needed`.
+fn token_caller(
+    principal: Principal,
+    grant: token::TokenGrant,
+    needed: Scope,
+    header_origin: &Option<String>,
+) -> Result<CurrentUser, ApiError> {
     if !principal.active {
         return Err(ApiError::Unauthorized(
             "This API token's account is deactivated.".into(),
@@ -263,7 +341,7 @@ async fn by_api_token(
             scope: needed.as_str(),
         });
     }
-    let origin = grant.origin.clone().or(header_origin);
+    let origin = grant.origin.clone().or(header_origin.clone());
     let mut actor = principal.actor.with_origin(origin);
     actor.token_id = Some(grant.id);
     Ok(CurrentUser {
@@ -272,6 +350,35 @@ async fn by_api_token(
         scopes: Some(grant.scopes),
         token_expires_at: Some(grant.expires_at),
     })
+}
+
+impl FromRequest for Credential {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Credential::of(req))
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let db = req.app_data::<web::Data<Db>>().cloned();
+        let credential = Credential::of(req);
+        Box::pin(async move {
+            let Some(db) = db else {
+                return Err(ApiError::internal("Db is not registered"));
+            };
+            let credential = credential?;
+            if let Some(caller) = credential.cached() {
+                return Ok(caller);
+            }
+            credential.lookup(&db, |_, caller| Ok(caller.clone())).await
+        })
+    }
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {

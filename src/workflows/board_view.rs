@@ -21,7 +21,7 @@ use crate::items::incident as incidents;
 use crate::items::queries::{ANY_ROLE, demands_of, held_by, today};
 use crate::items::types::{ItemType, Priority};
 use crate::sla::severity::Severity;
-use crate::web::auth::CurrentUser;
+use crate::web::auth::Credential;
 use crate::web::extract::Query;
 use crate::web::params::BoardKeyPath;
 
@@ -642,19 +642,17 @@ pub async fn board_view(
     db: web::Data<Db>,
     settings: web::Data<BoardSettings>,
     turns: web::Data<ViewTurns>,
-    caller: CurrentUser,
+    credential: Credential,
     key: web::Path<String>,
     filter: Query<ViewFilter>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Requester)?;
     let filter = filter.0;
-    let (visibility, me) = (caller.visibility(), caller.id());
     let done_days = settings.done_days;
-    // Whose view of which board, filtered how, as of which minute: everything the ETag
-    // stands for but the data.
-    let scope = format!(
-        "{visibility:?}|{me}|{}|{}|{done_days}|{}",
+    // Which board, filtered how, as of which minute: with the caller's scope, everything the
+    // ETag stands for but the data.
+    let view_of = format!(
+        "{}|{}|{done_days}|{}",
         key.to_uppercase(),
         req.query_string(),
         chrono::Utc::now().format("%Y-%m-%dT%H:%M")
@@ -673,8 +671,12 @@ pub async fn board_view(
     // Serialized on the blocking thread into a buffer sized for the cards: a view of 5,000
     // cards is megabytes, and growing a string by doubling copied it several times over
     // (a card takes about 200 bytes).
-    let answer = db
-        .run(move |conn| {
+    // The caller is checked in the same trip to the blocking pool as the view.
+    let answer = credential
+        .run(&db, move |conn, caller| {
+            caller.require(Role::Requester)?;
+            let (visibility, me) = (caller.visibility(), caller.id());
+            let scope = format!("{visibility:?}|{me}|{view_of}");
             let etag = view_etag(conn, &scope)?;
             if sent.as_deref().is_some_and(|s| etag_matches(s, &etag)) {
                 return Ok((etag, None));

@@ -15,6 +15,7 @@ both_engines!(
     forged_and_stale_tokens_are_refused,
     deactivated_users_tokens_stop_working,
     role_changes_take_effect_at_once,
+    reads_that_check_their_caller_on_their_own_trip_refuse_the_same,
 );
 
 async fn login_returns_a_bearer_token_that_works(app: TestApp) {
@@ -214,4 +215,62 @@ async fn role_changes_take_effect_at_once(app: TestApp) {
     let email = member["email"].as_str().unwrap_or_default();
     let fresh = app.login(email, USER_PASSWORD).await;
     app.get("/api/v1/users", &fresh).await.problem(403);
+}
+
+/// The item GET and the board view check their caller in the same trip to storage as their
+/// read (not in the extractor); they must refuse exactly what every other request refuses.
+async fn reads_that_check_their_caller_on_their_own_trip_refuse_the_same(app: TestApp) {
+    let (member, jwt) = app.user("member").create().await;
+    app.board("OPS").lead(&member).create().await;
+    let item = app.item("OPS").create().await;
+    let item_path = format!("/api/v1/items/{}", item["key"].as_str().unwrap_or_default());
+    let view_path = "/api/v1/boards/OPS/view";
+    let made = app
+        .post(
+            "/api/v1/tokens",
+            &jwt,
+            &json!({"name": "reader", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let secret = made.json()["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for bearer in [&jwt, &secret] {
+        let read = app.get(&item_path, bearer).await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(read.json()["key"], item["key"]);
+        let view = app.get(view_path, bearer).await;
+        assert_eq!(view.status, 200, "{}", view.text);
+    }
+    // No bearer, a forged one: 401 before any work.
+    for path in [item_path.as_str(), view_path] {
+        app.request(Method::GET, path).send().await.problem(401);
+        app.get(path, "not-a-token").await.problem(401);
+        app.get(path, "opb_0000000000000000000000000000000000000")
+            .await
+            .problem(401);
+    }
+    // Deactivated: the login and the API token are refused at once, on both reads, as
+    // `/me` refuses them, and a missing item is not told apart from a present one.
+    let path = format!("/api/v1/users/{}/deactivate", member["id"]);
+    assert_eq!(
+        app.post(&path, &app.admin_token, &json!({})).await.status,
+        200
+    );
+    let login_refused = app.get("/api/v1/me", &jwt).await.problem(401);
+    assert!(
+        login_refused["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("deactivated"),
+        "{login_refused}"
+    );
+    for bearer in [&jwt, &secret] {
+        let refused = app.get("/api/v1/me", bearer).await.problem(401);
+        for path in [item_path.as_str(), view_path, "/api/v1/items/OPS-999"] {
+            assert_eq!(app.get(path, bearer).await.problem(401), refused, "{path}");
+        }
+    }
 }
