@@ -54,6 +54,7 @@ const ROOT_ITEMS: &[(&str, &str)] = &[
     ("versioned_write", "kernel"),
     ("versioned_delete", "kernel"),
     ("load_for_ids", "kernel"),
+    ("first_locked", "kernel"),
     ("db", "kernel"),
     ("error", "kernel"),
     ("AppState", "app"),
@@ -235,6 +236,7 @@ const ROOT_FILES: &[(&str, &str)] = &[
     ("versioned_write", "common/version.rs"),
     ("versioned_delete", "common/version.rs"),
     ("load_for_ids", "common/db/mod.rs"),
+    ("first_locked", "common/db/mod.rs"),
 ];
 
 /// The module path of a file: `src/items/model.rs` → `[items, model]`, `src/items/mod.rs` →
