@@ -137,11 +137,11 @@ fn origin_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// A request's credential, checked as far as it can be without storage: the bearer's form,
 /// a JWT's signature, algorithm, expiry, issuer and audience, the `X-Opsboard-Origin` header.
-/// [`Credential::verify`] completes the check against storage and yields the caller. As an
-/// extractor it answers 401 at once for what needs no storage; a handler that takes it rather
-/// than [`CurrentUser`] checks the caller in the same trip to storage as its own work
-/// ([`Credential::lookup`]), which saves a request one trip to the blocking pool and, on
-/// PostgreSQL, one checkout.
+/// As an extractor it answers 401 at once for what needs no storage. The rest is checked
+/// against storage: on the connection of the handler's own work when the handler takes a
+/// `Credential` ([`Credential::lookup`], [`Credential::run`]), which saves a request one trip
+/// to the blocking pool and, on PostgreSQL, one checkout; or in a trip of its own when it
+/// takes a [`CurrentUser`].
 pub struct Credential {
     bearer: Bearer,
     origin: Option<String>,
@@ -213,11 +213,9 @@ impl Credential {
 
     /// The caller, checked against storage on `conn`: the user exists and is active, a JWT is
     /// of the user's present `auth_epoch`, an API token is live and holds the scope the
-    /// request needs (its last use is noted). 401 or 403 otherwise.
-    pub fn verify(&self, conn: &mut DbConnection) -> Result<CurrentUser, ApiError> {
-        if let Some(caller) = self.cached() {
-            return Ok(caller);
-        }
+    /// request needs (its last use is noted). 401 or 403 otherwise. Remembered in the
+    /// principal cache when it is on; [`Credential::cached`] is asked first, by the callers.
+    fn load(&self, conn: &mut DbConnection) -> Result<CurrentUser, ApiError> {
         let generation = self.cache.as_ref().map(|c| c.generation());
         let remember = |key: CredentialKey, value: Cached| {
             if let (Some(cache), Some(generation)) = (&self.cache, generation) {
@@ -266,7 +264,8 @@ impl Credential {
         F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.checked(db, work, true).await
+        let cached = self.cached();
+        self.checked(cached, db, work, true).await
     }
 
     /// Runs `work` for the verified caller in one trip to the blocking pool, as [`Db::run`]
@@ -276,24 +275,48 @@ impl Credential {
         F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.checked(db, work, false).await
+        let cached = self.cached();
+        self.checked(cached, db, work, false).await
     }
 
-    async fn checked<T, F>(self, db: &Db, work: F, short: bool) -> Result<T, ApiError>
+    /// Runs `work` for the caller in one trip: `cached` when the principal cache held them
+    /// (looked up once, by the caller of this), else checked against storage first.
+    async fn checked<T, F>(
+        self,
+        cached: Option<CurrentUser>,
+        db: &Db,
+        work: F,
+        short: bool,
+    ) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        // An API token notes its last use, a write: never on the async worker.
-        let short = short && matches!(self.bearer, Bearer::Login { .. });
+        // An API token checked against storage notes its last use, a write: never on the
+        // async worker.
+        let short = short && (cached.is_some() || matches!(self.bearer, Bearer::Login { .. }));
         let checked = move |conn: &mut DbConnection| {
-            let caller = self.verify(conn)?;
+            let caller = match cached {
+                Some(caller) => caller,
+                None => self.load(conn)?,
+            };
             work(conn, &caller)
         };
         if short {
             db.lookup(checked).await
         } else {
             db.run(checked).await
+        }
+    }
+
+    /// The caller alone: from the principal cache without a trip, else in a trip of its own.
+    async fn caller(self, db: &Db) -> Result<CurrentUser, ApiError> {
+        match self.cached() {
+            Some(caller) => Ok(caller),
+            None => {
+                self.checked(None, db, |_, caller| Ok(caller.clone()), true)
+                    .await
+            }
         }
     }
 }
@@ -372,11 +395,7 @@ impl FromRequest for CurrentUser {
             let Some(db) = db else {
                 return Err(ApiError::internal("Db is not registered"));
             };
-            let credential = credential?;
-            if let Some(caller) = credential.cached() {
-                return Ok(caller);
-            }
-            credential.lookup(&db, |_, caller| Ok(caller.clone())).await
+            credential?.caller(&db).await
         })
     }
 }
