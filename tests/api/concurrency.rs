@@ -21,6 +21,7 @@ both_engines!(
     fifty_concurrent_moves_keep_ranks_unique_and_never_412,
     a_move_between_equal_ranks_re_ranks_the_column,
     a_wip_limit_holds_under_eight_concurrent_moves,
+    a_first_columns_wip_limit_holds_under_ten_concurrent_creations,
     creation_honours_the_wip_limit_of_the_first_column,
     acceptance_honours_the_wip_limit_of_the_next_column,
     only_the_accountable_person_and_managers_change_who_is_accountable,
@@ -300,6 +301,43 @@ async fn creation_honours_the_wip_limit_of_the_first_column(app: TestApp) {
 }
 
 /// Board INT: Intake (WIP limit 2), Next (WIP limit 1) and Done, led by a manager.
+/// A creation reads its first column's WIP limit and bottom rank and then writes on them,
+/// under the board's and the column's locks (taken with the read on PostgreSQL).
+async fn a_first_columns_wip_limit_holds_under_ten_concurrent_creations(app: TestApp) {
+    let (board, _) = intake_next_done(&app).await;
+    let intake = board.column_id("Intake");
+    let (_, member) = app.user("member").create().await;
+    let answers = join_all((0..10).map(|n| {
+        let (app, member) = (&app, &member);
+        async move {
+            app.post(
+                "/api/v1/items",
+                member,
+                &json!({"board": "INT", "type": "task", "title": format!("t{n}")}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut created: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status == 201)
+        .map(|a| a.json()["key"].as_str().unwrap_or_default().to_string())
+        .collect();
+    created.sort();
+    assert_eq!(created, ["INT-1", "INT-2"], "exactly two fit: {answers:?}");
+    for refused in answers.iter().filter(|a| a.status != 201) {
+        let problem = refused.problem(409);
+        assert_eq!(
+            problem["type"],
+            "https://opsboard.dev/problems/wip-limit-exceeded"
+        );
+    }
+    let ranks = stored_ranks(&app, intake);
+    let distinct: HashSet<&String> = ranks.iter().map(|(_, rank)| rank).collect();
+    assert_eq!((ranks.len(), distinct.len()), (2, 2), "{ranks:?}");
+}
+
 async fn intake_next_done(app: &TestApp) -> (Board, (Value, String)) {
     led_board(
         app,
