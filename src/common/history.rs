@@ -42,7 +42,7 @@ pub fn record_at(
     data: Value,
     at: chrono::NaiveDateTime,
 ) -> Result<(), ApiError> {
-    write_event(conn, subject, kind, actor, data, at, None)
+    write_event(conn, subject, kind, actor, data, at, Told::default())
 }
 
 /// Like [`record`], for an item event after which the writer holds the item's state as the
@@ -61,7 +61,42 @@ pub fn record_item_in_state(
         entity_type: ITEM,
         entity_id: item_id,
     };
-    write_event(conn, subject, kind, actor, data, now(), Some(state))
+    let told = Told {
+        state: Some(state),
+        arrival: None,
+    };
+    write_event(conn, subject, kind, actor, data, now(), told)
+}
+
+/// Like [`record_item_in_state`], for the `created` event of a new item whose creator knows
+/// where it stands: the data derived from the history takes the item's board, column and
+/// creation time from `arrival` rather than reading them back inside the transaction.
+pub fn record_item_created(
+    conn: &mut DbConnection,
+    item_id: i64,
+    actor: &Actor,
+    data: Value,
+    state: Value,
+    arrival: Arrival,
+) -> Result<(), ApiError> {
+    let subject = Subject {
+        entity_type: ITEM,
+        entity_id: item_id,
+    };
+    let told = Told {
+        state: Some(state),
+        arrival: Some(arrival),
+    };
+    write_event(conn, subject, "created", actor, data, now(), told)
+}
+
+/// What the writer of an item event holds of the item after it.
+#[derive(Default)]
+struct Told {
+    /// The item as the API shows it.
+    state: Option<Value>,
+    /// Where a new item stands.
+    arrival: Option<Arrival>,
 }
 
 fn write_event(
@@ -71,8 +106,9 @@ fn write_event(
     actor: &Actor,
     data: Value,
     at: chrono::NaiveDateTime,
-    state: Option<Value>,
+    told: Told,
 ) -> Result<(), ApiError> {
+    let Told { state, arrival } = told;
     let id: i64 = diesel::insert_into(events::table)
         .values((
             events::entity_type.eq(subject.entity_type),
@@ -112,7 +148,13 @@ fn write_event(
                 pending.known.push((subject.entity_id, state));
                 pending.stored.push((id, subject.entity_id));
             }
-            if FLOW_KINDS.contains(&kind) {
+            if let Some(arrival) = arrival {
+                pending.flow_events.push(FlowEvent {
+                    item_id: subject.entity_id,
+                    change: FlowChange::Arrived(arrival),
+                    at,
+                });
+            } else if FLOW_KINDS.contains(&kind) {
                 pending
                     .flow_events
                     .push(FlowEvent::of(subject.entity_id, kind, &data, at));
@@ -174,11 +216,26 @@ pub struct FlowEvent {
     pub at: chrono::NaiveDateTime,
 }
 
+/// Where a new item stands and since when, as its creator knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// Its board.
+    pub board_id: i64,
+    /// Its first column.
+    pub column_id: i64,
+    /// The column's category, as stored (`todo`, `in_progress`, `done`).
+    pub category: &'static str,
+    /// The item's `created_at`.
+    pub created_at: chrono::NaiveDateTime,
+}
+
 /// The change of a [`FlowEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowChange {
     /// Created, in this column (`None`: the event does not say).
     Created(Option<i64>),
+    /// Created where its creator knew it to stand ([`record_item_created`]).
+    Arrived(Arrival),
     /// Moved to this column.
     Moved(Option<i64>),
     /// Deleted.

@@ -79,6 +79,39 @@ pub(crate) fn raci_of(
     Ok(result)
 }
 
+/// The RACI of `rows` (people by id, with their roles) as an item shows it, from the people
+/// read in one query: what a new item's roles are before they are stored, so that it need not
+/// be read back.
+pub(crate) fn raci_of_people(
+    conn: &mut DbConnection,
+    rows: &[(i64, &str)],
+) -> Result<ItemRaci, ApiError> {
+    let mut ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let query = users::table.select((users::id, users::display_name, users::email, users::active));
+    let mut people: Vec<(i64, String, String, bool)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        crate::load_for_ids!(query, users::id, &ids, conn)?
+    };
+    // Each role's people by display name, as [`raci_of`] and [`beside_of`] order them.
+    people.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+    let mut raci = ItemRaci::default();
+    for (id, display_name, email, active) in people {
+        for (_, role) in rows.iter().filter(|(user, _)| *user == id) {
+            let person = PersonRef {
+                id,
+                display_name: display_name.clone(),
+                email: email.clone(),
+                active,
+            };
+            take_role(&mut raci, role, person);
+        }
+    }
+    Ok(raci)
+}
+
 /// Puts `person` into the RACI role `role` of `raci`.
 fn take_role(raci: &mut ItemRaci, role: &str, person: PersonRef) {
     match role {
@@ -271,12 +304,23 @@ pub(super) fn assemble_placed(
     placed: Vec<(ItemRow, Place)>,
 ) -> Result<Vec<Item>, ApiError> {
     let ids: Vec<i64> = placed.iter().map(|(r, _)| r.id).collect();
+    let beside = beside_of(conn, &ids)?;
+    assemble_beside(conn, placed, beside)
+}
+
+/// [`assemble_placed`] for rows whose [`Beside`] is known already (a new item's, as its
+/// creator wrote it).
+pub(super) fn assemble_beside(
+    conn: &mut DbConnection,
+    placed: Vec<(ItemRow, Place)>,
+    beside: Beside,
+) -> Result<Vec<Item>, ApiError> {
     let Beside {
         mut labels,
         raci: mut racis,
         mut refs,
         affected,
-    } = beside_of(conn, &ids)?;
+    } = beside;
     let (rows, places): (Vec<ItemRow>, Vec<Place>) = placed.into_iter().unzip();
     let mut places: HashMap<i64, Place> = rows.iter().map(|r| r.id).zip(places).collect();
     let demand_ids: Vec<i64> = rows

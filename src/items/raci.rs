@@ -30,14 +30,29 @@ pub(super) fn insert_raci(
     id: i64,
     rows: &[(i64, RaciRole)],
 ) -> Result<(), ApiError> {
-    for (user_id, role) in rows {
-        diesel::insert_into(item_raci::table)
-            .values((
-                item_raci::item_id.eq(id),
-                item_raci::user_id.eq(user_id),
-                item_raci::role.eq(role.as_str()),
-            ))
-            .execute(conn)?;
+    // One statement: one person's is prepared once per connection, several go as one
+    // multi-row insert.
+    let row = |(user_id, role): &(i64, RaciRole)| {
+        (
+            item_raci::item_id.eq(id),
+            item_raci::user_id.eq(*user_id),
+            item_raci::role.eq(role.as_str()),
+        )
+    };
+    match rows {
+        [] => {}
+        [one] => {
+            diesel::insert_into(item_raci::table)
+                .values(row(one))
+                .execute(conn)?;
+        }
+        many => {
+            let rows: Vec<_> = many.iter().map(row).collect();
+            crate::common::db::execute_on_engine(
+                diesel::insert_into(item_raci::table).values(&rows),
+                conn,
+            )?;
+        }
     }
     Ok(())
 }

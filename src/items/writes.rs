@@ -8,7 +8,7 @@ use crate::board::model::ColumnCategory;
 use crate::catalog::services::Service;
 use crate::common::actor::Actor;
 use crate::common::db::schema::{board_columns, boards, item_external_refs, item_labels, items};
-use crate::common::db::{DbConnection, now};
+use crate::common::db::{DbConnection, execute_on_engine, now};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Diff, Subject};
 use crate::common::text::{TagRule, check_text, http_url, optional_text, required_text, tag_list};
@@ -16,7 +16,7 @@ use crate::common::version::Precondition;
 use crate::items::demand::{self as demands, DemandInput};
 use crate::items::incident::{self as incidents, IncidentInput};
 use crate::items::moves::{bottom_rank, check_wip, column_order};
-use crate::items::queries::{assemble, assemble_placed};
+use crate::items::queries::{Beside, assemble, assemble_beside, assemble_placed, raci_of_people};
 use crate::items::raci::{insert_raci, new_item_raci, raci_summary};
 use crate::items::rows::{ItemRow, Place};
 use crate::items::types::{ExternalRef, Item, ItemChanges, ItemType, NewItem};
@@ -171,12 +171,23 @@ fn write_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(
     insert_labels(conn, id, labels)
 }
 
-/// The labels of an item that has none yet (a new one).
+/// The labels of an item that has none yet (a new one), in one statement: one label's is
+/// prepared once per connection, several go as one multi-row insert.
 fn insert_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<(), ApiError> {
-    for label in labels {
-        diesel::insert_into(item_labels::table)
-            .values((item_labels::item_id.eq(id), item_labels::label.eq(label)))
-            .execute(conn)?;
+    match labels {
+        [] => {}
+        [label] => {
+            diesel::insert_into(item_labels::table)
+                .values((item_labels::item_id.eq(id), item_labels::label.eq(label)))
+                .execute(conn)?;
+        }
+        many => {
+            let rows: Vec<_> = many
+                .iter()
+                .map(|label| (item_labels::item_id.eq(id), item_labels::label.eq(label)))
+                .collect();
+            execute_on_engine(diesel::insert_into(item_labels::table).values(&rows), conn)?;
+        }
     }
     Ok(())
 }
@@ -274,6 +285,19 @@ impl Item {
                 "Only managers and admins may override a WIP limit.".into(),
             ));
         }
+        // What a new task's or demand's roles show of their people is read before the board's
+        // lock below, so that the item need not be read back under it (an incident's affected
+        // services are read back with the rest).
+        let known_raci = match form.item_type {
+            ItemType::Incident => None,
+            _ => {
+                let roles: Vec<(i64, &str)> = raci_rows
+                    .iter()
+                    .map(|(user, role)| (*user, role.as_str()))
+                    .collect();
+                Some(raci_of_people(conn, &roles)?)
+            }
+        };
         // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
         // concurrent creations, so numbers are never handed out twice. The board is locked
         // before its column, as every change of a board's columns does.
@@ -348,29 +372,39 @@ impl Item {
         if let Some(fields) = &incident {
             incidents::store(conn, id, fields, None)?;
         }
-        // Where it stands is known here (the service by the key it was found by): only what
-        // lives beside it is read back.
+        // Where it stands is known here (the service by the key it was found by), and so is
+        // what lives beside it, but an incident's affected services.
         let place: Place = (
             column_name,
             first_column.1,
             board_key,
             service_id.and(form.service.as_deref().map(|s| s.trim().to_string())),
         );
-        let item = assemble_placed(conn, vec![(row, place)])?
-            .pop()
-            .ok_or_else(|| ApiError::internal(format!("item {key} vanished")))?;
+        let item = match known_raci {
+            Some(raci) => {
+                let mut beside = Beside::default();
+                // Already sorted, as the check of the list leaves it.
+                beside.labels.insert(id, labels.clone());
+                beside.raci.insert(id, raci);
+                beside.refs.insert(id, refs);
+                assemble_beside(conn, vec![(row, place)], beside)?
+            }
+            None => assemble_placed(conn, vec![(row, place)])?,
+        }
+        .pop()
+        .ok_or_else(|| ApiError::internal(format!("item {key} vanished")))?;
         let state = item.as_state()?;
-        history::record_item_in_state(
-            conn,
-            id,
-            "created",
-            actor,
-            json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
-                   "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
-                   "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
-                   "override_wip": overridden}),
-            state,
-        )?;
+        let data = json!({"key": key, "type": form.item_type.as_str(), "title": title, "service": item.service,
+               "column": item.column.id, "priority": form.priority.as_str(), "labels": labels,
+               "raci": raci_summary(&item.raci), "demand": item.demand, "incident": item.incident,
+               "override_wip": overridden});
+        let arrival = history::Arrival {
+            board_id,
+            column_id: item.column.id,
+            category: item.column.category.as_str(),
+            created_at: stamp,
+        };
+        history::record_item_created(conn, id, actor, data, state, arrival)?;
         Ok(item)
     }
 

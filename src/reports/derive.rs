@@ -209,6 +209,19 @@ pub fn update(conn: &mut DbConnection, written: &[FlowEvent]) -> Result<(), ApiE
 fn apply(conn: &mut DbConnection, event: &FlowEvent) -> Result<bool, ApiError> {
     let item = event.item_id;
     match event.change {
+        FlowChange::Arrived(arrival) => {
+            let Some(category) = ColumnCategory::parse(arrival.category) else {
+                return Ok(false);
+            };
+            let stay = Stay {
+                column_id: arrival.column_id,
+                category,
+                entered_at: event.at,
+                left_at: None,
+            };
+            insert_first_stay(conn, item, arrival.board_id, arrival.created_at, &stay)?;
+            Ok(true)
+        }
         FlowChange::Created(Some(column)) => {
             // A new item: one stay, in its first column (the item and the column in one
             // statement).
@@ -238,21 +251,7 @@ fn apply(conn: &mut DbConnection, event: &FlowEvent) -> Result<bool, ApiError> {
                 entered_at: event.at,
                 left_at: None,
             };
-            insert_stay(conn, item, board, &stay)?;
-            let flow = flow_of(std::slice::from_ref(&stay));
-            diesel::insert_into(item_flow::table)
-                .values((
-                    item_flow::item_id.eq(item),
-                    item_flow::board_id.eq(board),
-                    item_flow::created_at.eq(created_at),
-                    item_flow::started_at.eq(flow.started_at),
-                    item_flow::finished_at.eq(flow.finished_at),
-                    item_flow::reopen_count.eq(flow.reopen_count),
-                    item_flow::skipped_wip.eq(flow.skipped_wip),
-                    item_flow::progress_seconds.eq(flow.progress_seconds),
-                    item_flow::deleted_at.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
+            insert_first_stay(conn, item, board, created_at, &stay)?;
             Ok(true)
         }
         FlowChange::Moved(Some(column)) => {
@@ -401,6 +400,32 @@ fn insert_stay(
             item_intervals::category.eq(stay.category.as_str()),
             item_intervals::entered_at.eq(stay.entered_at),
             item_intervals::left_at.eq(stay.left_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts a new item's only stay and its flow.
+fn insert_first_stay(
+    conn: &mut DbConnection,
+    item: i64,
+    board: i64,
+    created_at: NaiveDateTime,
+    stay: &Stay,
+) -> Result<(), ApiError> {
+    insert_stay(conn, item, board, stay)?;
+    let flow = flow_of(std::slice::from_ref(stay));
+    diesel::insert_into(item_flow::table)
+        .values((
+            item_flow::item_id.eq(item),
+            item_flow::board_id.eq(board),
+            item_flow::created_at.eq(created_at),
+            item_flow::started_at.eq(flow.started_at),
+            item_flow::finished_at.eq(flow.finished_at),
+            item_flow::reopen_count.eq(flow.reopen_count),
+            item_flow::skipped_wip.eq(flow.skipped_wip),
+            item_flow::progress_seconds.eq(flow.progress_seconds),
+            item_flow::deleted_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
     Ok(())

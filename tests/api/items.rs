@@ -27,6 +27,7 @@ both_engines!(
     a_column_with_a_live_item_cannot_be_deleted,
     deleted_items_leave_a_tombstone_and_their_key_is_never_reused,
     concurrent_creations_never_share_a_key,
+    a_new_item_is_answered_as_it_reads_back,
 );
 
 /// Board OPS with the default workflow and the service wohngeld, whose RACI template makes a
@@ -1199,4 +1200,90 @@ async fn a_cursor_carries_its_sort_even_where_its_value_fits_another(app: TestAp
         )
         .await;
     assert_eq!(default.status, 200, "{}", default.text);
+}
+
+/// A creation answers with the item it assembled from what it wrote (labels, people,
+/// references), not read back: the answer, a GET and the `created` event's snapshot in the
+/// changes feed are the same item, with labels in byte order and each RACI role's people by
+/// display name, whatever the order of the request and of the people's ids.
+async fn a_new_item_is_answered_as_it_reads_back(app: TestApp) {
+    let (_, lead, worker) = ops_and_wohngeld(&app).await;
+    let (zora, _) = app.user("member").create().await;
+    let (anna, _) = app.user("member").create().await;
+    for (person, name) in [
+        (&zora, "Zora Zeh"),
+        (&anna, "Anna Abel"),
+        (&worker, "Mia Mitte"),
+    ] {
+        let path = format!("/api/v1/users/{}", person["id"]);
+        let changed = app
+            .patch(&path, &app.admin_token, &json!({"display_name": name}))
+            .await;
+        assert_eq!(changed.status, 200, "{}", changed.text);
+    }
+    let task = app
+        .item("OPS")
+        .task()
+        .title("Viele Beteiligte")
+        .labels(&["zeta", "alpha", "Mitte"])
+        .with(json!({
+            "raci": {"accountable": lead["id"], "responsible": [zora["id"], anna["id"], worker["id"]],
+                     "consulted": [anna["id"]], "informed": [zora["id"], worker["id"]]},
+            "external_refs": [{"system": "jira", "key": "OPS-9"},
+                              {"system": "github", "key": "org/repo#1", "url": "https://example.org/1"}]
+        }))
+        .create()
+        .await;
+    assert_eq!(task["labels"], json!(["alpha", "mitte", "zeta"]));
+    let names = |role: &str| -> Vec<String> {
+        task["raci"][role]
+            .as_array()
+            .map(|people| {
+                people
+                    .iter()
+                    .filter_map(|p| p["display_name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names("responsible"), ["Anna Abel", "Mia Mitte", "Zora Zeh"]);
+    assert_eq!(names("informed"), ["Mia Mitte", "Zora Zeh"]);
+    assert_eq!(task["raci"]["consulted"][0]["email"], anna["email"]);
+    assert_eq!(task["external_refs"][0]["system"], "github");
+    // A demand from the service's template, with the board's lead first: the template's
+    // accountable becomes responsible.
+    let demand = app
+        .item("OPS")
+        .demand()
+        .title("Neues Formular")
+        .service("wohngeld")
+        .labels(&["b", "a"])
+        .create()
+        .await;
+    let feed = app.get("/api/v1/changes?limit=100", &app.admin_token).await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let feed = feed.json();
+    for created in [&task, &demand] {
+        let key = created["key"].as_str().unwrap_or_default();
+        let read = app
+            .get(&format!("/api/v1/items/{key}"), &app.admin_token)
+            .await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(
+            read.json(),
+            *created,
+            "the answer to the creation of {key} is what a GET reads"
+        );
+        let snapshot = feed["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["entity_key"] == key && e["kind"] == "created")
+            .map(|e| e["item"].clone());
+        assert_eq!(
+            snapshot.as_ref(),
+            Some(created),
+            "the feed's snapshot of {key}"
+        );
+    }
 }

@@ -711,6 +711,25 @@ where
     }
 }
 
+/// Executes `statement` on whichever engine `conn` is, for the statements that diesel's
+/// multi-engine connection cannot send although both engines can: a multi-row `INSERT` (its
+/// derive implements no batch insert), one statement for rows that would otherwise each take
+/// a round trip.
+pub fn execute_on_engine<Q>(statement: Q, conn: &mut DbConnection) -> diesel::QueryResult<usize>
+where
+    Q: diesel::query_dsl::methods::ExecuteDsl<PgConnection>
+        + diesel::query_dsl::methods::ExecuteDsl<SqliteConnection>,
+{
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::query_dsl::methods::ExecuteDsl::execute(statement, pg)
+        }
+        DbConnection::Sqlite(sqlite) => {
+            diesel::query_dsl::methods::ExecuteDsl::execute(statement, sqlite)
+        }
+    }
+}
+
 /// The current time, truncated to microseconds so that both engines store the same value.
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::{SubsecRound, Utc};
