@@ -113,7 +113,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// changes feed. Idempotent; everything that opens the database or builds the app calls it.
 pub fn register_hooks() {
     common::history::register_item_snapshots(items::types::Item::snapshots);
-    common::history::register_event_observer(webhooks::outbox::write_deliveries);
+    common::history::register_event_observer(webhooks::outbox::OBSERVER);
     common::history::register_item_derived(reports::derive::update);
 }
 

@@ -123,8 +123,8 @@ fn write_event(
         ))
         .returning(events::id)
         .get_result(conn)?;
-    if let Some(observe) = EVENT_OBSERVER.get() {
-        observe(
+    if let Some(observer) = observer_wants(conn)? {
+        (observer.observe)(
             conn,
             &WrittenEvent {
                 id,
@@ -180,14 +180,44 @@ pub struct WrittenEvent<'a> {
 /// What runs beside every event as it is written, inside its transaction: the webhooks'
 /// outbox (one delivery per matching subscription, committed with the event or not at all).
 /// A feature provides it (see [`register_event_observer`]).
-pub type EventObserver = fn(&mut DbConnection, &WrittenEvent<'_>) -> Result<(), ApiError>;
+#[derive(Debug, Clone, Copy)]
+pub struct EventObserver {
+    /// Whether the observer has anything to do with the events written now (one cheap read;
+    /// the outbox asks whether any subscription is active). Asked once per transaction, at
+    /// its first event or earlier through [`look_ahead`].
+    pub wants: fn(&mut DbConnection) -> Result<bool, ApiError>,
+    /// Its work for one event, when it [`wants`](Self::wants) events.
+    pub observe: fn(&mut DbConnection, &WrittenEvent<'_>) -> Result<(), ApiError>,
+}
 
 static EVENT_OBSERVER: std::sync::OnceLock<EventObserver> = std::sync::OnceLock::new();
 
 /// Registers the observer of written events; the app does it once, before the first write.
-pub fn register_event_observer(observe: EventObserver) {
-    // The same function every time: a second registration changes nothing.
-    let _ = EVENT_OBSERVER.set(observe);
+pub fn register_event_observer(observer: EventObserver) {
+    // The same functions every time: a second registration changes nothing.
+    let _ = EVENT_OBSERVER.set(observer);
+}
+
+/// Asks the event observer now whether it wants this transaction's events, rather than at
+/// the first event: for a writer about to take a lock that other writers queue behind, so
+/// that the question is not one more round trip while they wait (an item's creation asks
+/// before it claims its board's next number). The answer holds for the rest of the
+/// transaction, as it would from its first event.
+pub fn look_ahead(conn: &mut DbConnection) -> Result<(), ApiError> {
+    observer_wants(conn).map(|_| ())
+}
+
+/// The observer's answer for this transaction, asked once ([`EventObserver::wants`]).
+fn observer_wants(conn: &mut DbConnection) -> Result<Option<EventObserver>, ApiError> {
+    let Some(observer) = EVENT_OBSERVER.get() else {
+        return Ok(None);
+    };
+    if let Some(wants) = PENDING.with(|pending| pending.borrow().observer_wants) {
+        return Ok(wants.then_some(*observer));
+    }
+    let wants = (observer.wants)(conn)?;
+    PENDING.with(|pending| pending.borrow_mut().observer_wants = Some(wants));
+    Ok(wants.then_some(*observer))
 }
 
 /// The entity type of items' events.
@@ -308,6 +338,8 @@ struct Pending {
     /// The item events of [`FLOW_KINDS`], in the order written: the derived data is to be
     /// brought up to date after them.
     flow_events: Vec<FlowEvent>,
+    /// Whether the event observer wants this transaction's events, once asked.
+    observer_wants: Option<bool>,
 }
 
 thread_local! {

@@ -298,6 +298,9 @@ impl Item {
                 Some(raci_of_people(conn, &roles)?)
             }
         };
+        // Whether the webhooks want the event, asked before the locks that other creations
+        // on this board queue behind.
+        history::look_ahead(conn)?;
         // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
         // concurrent creations, so numbers are never handed out twice. The board is locked
         // before its column, as every change of a board's columns does.

@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use crate::common::db::{DbConnection, now};
 use crate::common::error::ApiError;
-use crate::common::history::WrittenEvent;
+use crate::common::history::{EventObserver, WrittenEvent};
 
 /// The status of a delivery still to be sent.
 pub const PENDING: &str = "pending";
@@ -40,18 +40,25 @@ const INSERT: &str = "INSERT INTO webhook_deliveries \
            OR ($4 = 'board' AND s.board_id = $5) \
            OR ($4 = 'item' AND s.board_id = (SELECT i.board_id FROM items i WHERE i.id = $5)))";
 
-/// The history's event observer: writes the event's deliveries.
-pub fn write_deliveries(conn: &mut DbConnection, event: &WrittenEvent<'_>) -> Result<(), ApiError> {
-    // Looked up per event, not cached in the process: another instance on the same database
-    // may have added a subscription a moment ago, and a missed delivery cannot be recovered.
-    let any_active: bool = diesel::select(diesel::dsl::exists(
+/// The history's event observer: the outbox.
+pub const OBSERVER: EventObserver = EventObserver {
+    wants: any_active,
+    observe: write_deliveries,
+};
+
+/// Whether any subscription is active. Looked up in each write transaction, not cached in
+/// the process: another instance on the same database may have added a subscription a moment
+/// ago, and a missed delivery cannot be recovered.
+fn any_active(conn: &mut DbConnection) -> Result<bool, ApiError> {
+    Ok(diesel::select(diesel::dsl::exists(
         crate::common::db::schema::webhook_subscriptions::table
             .filter(crate::common::db::schema::webhook_subscriptions::active.eq(true)),
     ))
-    .get_result(conn)?;
-    if !any_active {
-        return Ok(());
-    }
+    .get_result(conn)?)
+}
+
+/// Writes the event's deliveries, one per matching subscription.
+fn write_deliveries(conn: &mut DbConnection, event: &WrittenEvent<'_>) -> Result<(), ApiError> {
     let at = now();
     let pattern = format!("%,{},%", event.kind);
     let message = message_id(event.id);
