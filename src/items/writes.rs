@@ -192,6 +192,39 @@ fn insert_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<
     Ok(())
 }
 
+/// Takes a board's next item number (`UPDATE boards SET next_item_number = next_item_number + 1
+/// WHERE id = … RETURNING next_item_number`). Written out because diesel never prepares an
+/// UPDATE it builds (a changeset's columns may vary), and this one runs under the board's lock
+/// on every creation: parsed and planned each time, it cost about 0.1 ms of the time that
+/// other creations waited.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct ClaimNumber {
+    board_id: i64,
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for ClaimNumber
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    DB: diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("UPDATE boards SET next_item_number = next_item_number + 1 WHERE id = ");
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.board_id)?;
+        out.push_sql(" RETURNING next_item_number");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for ClaimNumber {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<Conn> RunQueryDsl<Conn> for ClaimNumber {}
+
 /// Why an item of this type needs a service.
 fn service_required(item_type: ItemType) -> String {
     match item_type {
@@ -304,11 +337,7 @@ impl Item {
         // Claim the next number; the row lock (PostgreSQL) or write lock (SQLite) serializes
         // concurrent creations, so numbers are never handed out twice. The board is locked
         // before its column, as every change of a board's columns does.
-        let number: i64 = diesel::update(boards::table.find(board_id))
-            .set(boards::next_item_number.eq(boards::next_item_number + 1))
-            .returning(boards::next_item_number)
-            .get_result::<i64>(conn)?
-            - 1;
+        let number: i64 = ClaimNumber { board_id }.get_result::<i64>(conn)? - 1;
         // The column's WIP limit and bottom rank are read and then written on: hold its lock.
         let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) = crate::first_locked!(
             board_columns::table
