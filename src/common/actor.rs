@@ -184,16 +184,16 @@ impl Principal {
             Option<i64>,
             bool,
             i64,
-        ) = users::table
-            .find(id)
-            .select((
+        ) = crate::common::db::first_on_engine(
+            users::table.find(id).select((
                 users::email,
                 users::role,
                 users::organization_id,
                 users::active,
                 users::auth_epoch,
-            ))
-            .first(conn)?;
+            )),
+            conn,
+        )?;
         let role = Role::parse(&role)
             .ok_or_else(|| ApiError::internal(format!("user {id} has unknown role {role}")))?;
         Ok(Principal {

@@ -144,7 +144,7 @@ pub(crate) fn rows_of(
     let query = incident_details::table
         .left_join(organizations::table)
         .select((
-            IncidentRow::as_select(),
+            <IncidentRow as Selectable<diesel::pg::Pg>>::construct_selection(),
             organizations::short_name.nullable(),
         ));
     Ok(crate::load_for_ids!(

@@ -5,8 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::common::actor::Visibility;
-use crate::common::db::DbConnection;
 use crate::common::db::schema::{board_columns, boards, demand_details, items, services};
+use crate::common::db::{DbConnection, first_on_engine};
 use crate::common::error::ApiError;
 use crate::items::types::{Item, ItemType};
 
@@ -144,12 +144,14 @@ impl Item {
         conn: &mut DbConnection,
         key_or_id: &str,
     ) -> Result<(ItemRow, Place), ApiError> {
+        // The row's columns as such: `as_select()` would tie them to one engine, and the read
+        // goes to the engine's own connection (see `first_on_engine`).
         let live = items::table
             .inner_join(board_columns::table)
             .inner_join(boards::table)
             .left_join(services::table)
             .select((
-                ItemRow::as_select(),
+                <ItemRow as Selectable<diesel::pg::Pg>>::construct_selection(),
                 (
                     board_columns::name,
                     board_columns::category,
@@ -159,10 +161,8 @@ impl Item {
             ))
             .filter(items::deleted_at.is_null());
         let row = match key_or_id.parse::<i64>() {
-            Ok(id) => live.filter(items::id.eq(id)).first(conn).optional()?,
-            Err(_) => live
-                .filter(items::key.eq(key_or_id.to_uppercase()))
-                .first(conn)
+            Ok(id) => first_on_engine(live.filter(items::id.eq(id)), conn).optional()?,
+            Err(_) => first_on_engine(live.filter(items::key.eq(key_or_id.to_uppercase())), conn)
                 .optional()?,
         };
         row.ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))

@@ -195,7 +195,16 @@ pub fn policy_for<'a>(
 /// Every policy, ordered by severity, then service key (the policies for every service first);
 /// load them once and pick with [`policy_for`].
 pub fn all(conn: &mut DbConnection) -> Result<Vec<SlaPolicy>, ApiError> {
-    load(conn, &SlaPolicyFilter::default())
+    // Every incident's read asks for them: a fixed query, prepared once per connection, on
+    // the engine's own connection (the filtered list below is boxed, built anew each time).
+    let rows: Vec<(SlaPolicyRow, Option<String>)> = crate::common::db::load_on_engine(
+        sla_policies::table.left_join(services::table).select((
+            <SlaPolicyRow as Selectable<diesel::pg::Pg>>::construct_selection(),
+            services::key.nullable(),
+        )),
+        conn,
+    )?;
+    in_list_order(rows)
 }
 
 /// The policies matching the filter's severity and service, in list order.
@@ -217,6 +226,11 @@ fn load(conn: &mut DbConnection, filter: &SlaPolicyFilter) -> Result<Vec<SlaPoli
         query = query.filter(services::key.eq(key.to_string()));
     }
     let rows: Vec<(SlaPolicyRow, Option<String>)> = query.load(conn)?;
+    in_list_order(rows)
+}
+
+/// Policies from their rows, in list order.
+fn in_list_order(rows: Vec<(SlaPolicyRow, Option<String>)>) -> Result<Vec<SlaPolicy>, ApiError> {
     let mut policies = rows
         .into_iter()
         .map(|(row, key)| row.into_api(key))

@@ -711,6 +711,28 @@ where
     }
 }
 
+/// The first row of `query` on whichever engine `conn` is, for the reads on every request's
+/// path (the caller, an item with its place). The multi-engine connection writes out a
+/// query's SQL text each time it sends it, even one it has prepared before (its derive
+/// serializes the query for the engine on every walk); the engine's own connection finds its
+/// prepared statement by the query's type. For an item with its place that text was more
+/// than half of the read's time on SQLite.
+pub fn first_on_engine<'query, Q, U>(query: Q, conn: &mut DbConnection) -> diesel::QueryResult<U>
+where
+    Q: diesel::query_dsl::methods::LimitDsl,
+    diesel::dsl::Limit<Q>: diesel::RunQueryDsl<PgConnection>
+        + diesel::RunQueryDsl<SqliteConnection>
+        + diesel::query_dsl::LoadQuery<'query, PgConnection, U>
+        + diesel::query_dsl::LoadQuery<'query, SqliteConnection, U>,
+{
+    use diesel::RunQueryDsl;
+    let query = query.limit(1);
+    match conn {
+        DbConnection::Postgresql(pg) => RunQueryDsl::<PgConnection>::get_result(query, pg),
+        DbConnection::Sqlite(sqlite) => RunQueryDsl::<SqliteConnection>::get_result(query, sqlite),
+    }
+}
+
 /// Executes `statement` on whichever engine `conn` is, for the statements that diesel's
 /// multi-engine connection cannot send although both engines can: a multi-row `INSERT` (its
 /// derive implements no batch insert), one statement for rows that would otherwise each take
@@ -758,14 +780,16 @@ macro_rules! first_locked {
 /// Loads `$query` filtered to rows whose `$column` is one of `$ids` (a slice). One id, the
 /// common case of a single item's GET, is sent as `column = ?`: a statement with a fixed text,
 /// which diesel prepares once per connection; `IN (?, ?, …)` varies with the count, so it is
-/// parsed and planned again on every call (a sixth of an item GET's CPU on SQLite).
+/// parsed and planned again on every call (a sixth of an item GET's CPU on SQLite). Either
+/// goes to the engine's own connection ([`load_on_engine`]; see [`first_on_engine`] for why),
+/// so `$query` selects columns as such rather than with `as_select()`.
 #[macro_export]
 macro_rules! load_for_ids {
     ($query:expr, $column:expr, $ids:expr, $conn:expr) => {{
         let ids: &[i64] = $ids;
         match ids {
-            [one] => $query.filter($column.eq(*one)).load($conn),
-            many => $query.filter($column.eq_any(many)).load($conn),
+            [one] => $crate::common::db::load_on_engine($query.filter($column.eq(*one)), $conn),
+            many => $crate::common::db::load_on_engine($query.filter($column.eq_any(many)), $conn),
         }
     }};
 }
