@@ -57,15 +57,11 @@ pub fn record_item_in_state(
     data: Value,
     state: Value,
 ) -> Result<(), ApiError> {
-    let subject = Subject {
-        entity_type: ITEM,
-        entity_id: item_id,
-    };
     let told = Told {
         state: Some(state),
         arrival: None,
     };
-    write_event(conn, subject, kind, actor, data, now(), told)
+    write_item_event(conn, item_id, kind, actor, data, told)
 }
 
 /// Like [`record_item_in_state`], for the `created` event of a new item whose creator knows
@@ -79,15 +75,27 @@ pub fn record_item_created(
     state: Value,
     arrival: Arrival,
 ) -> Result<(), ApiError> {
-    let subject = Subject {
-        entity_type: ITEM,
-        entity_id: item_id,
-    };
     let told = Told {
         state: Some(state),
         arrival: Some(arrival),
     };
-    write_event(conn, subject, "created", actor, data, now(), told)
+    write_item_event(conn, item_id, "created", actor, data, told)
+}
+
+/// An event of item `item_id`, now, with what its writer told of the item.
+fn write_item_event(
+    conn: &mut DbConnection,
+    item_id: i64,
+    kind: &str,
+    actor: &Actor,
+    data: Value,
+    told: Told,
+) -> Result<(), ApiError> {
+    let subject = Subject {
+        entity_type: ITEM,
+        entity_id: item_id,
+    };
+    write_event(conn, subject, kind, actor, data, now(), told)
 }
 
 /// What the writer of an item event holds of the item after it.
