@@ -324,6 +324,18 @@ impl Settings {
         if self.database.pool_size == 0 {
             return fail("database.pool_size must be at least 1".into());
         }
+        if self.database.watch_ms > 1000 {
+            return fail(format!(
+                "database.watch_ms must be between 0 and 1000, not {}",
+                self.database.watch_ms
+            ));
+        }
+        if self.database.item_cache_mb > 1024 {
+            return fail(format!(
+                "database.item_cache_mb must be between 0 and 1024, not {}",
+                self.database.item_cache_mb
+            ));
+        }
         if self.database.connect_timeout_secs == 0 || self.database.pool_timeout_ms == 0 {
             return fail(
                 "database.connect_timeout_secs and database.pool_timeout_ms must be at least 1"

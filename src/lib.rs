@@ -84,6 +84,8 @@ pub struct AppState {
     pub view_turns: Arc<workflows::board_view::ViewTurns>,
     /// Who the recent credentials belong to, so that a read makes one trip to the database.
     pub principals: Arc<web::principal_cache::PrincipalCache>,
+    /// The tasks and demands recently answered, kept until any process commits a change.
+    pub items: Arc<items::cache::ItemCache>,
 }
 
 /// Registers every documented route: the probes at the root, the API under `/api/v1`.
@@ -192,6 +194,7 @@ pub fn build_app(
         .app_data(Data::new(state.settings.rollout.clone()))
         .app_data(Data::from(state.view_turns.clone()))
         .app_data(Data::from(state.principals.clone()))
+        .app_data(Data::from(state.items.clone()))
         .app_data(Data::from(document.routes.clone()))
         .app_data(BodyLimit(body_limit))
         .app_data(actix_web::web::PayloadConfig::new(body_limit))

@@ -107,16 +107,23 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
         settings.auth.password_hash_concurrency,
         Duration::from_secs(settings.auth.password_hash_wait_secs),
     );
+    let db = db.with_watch(crate::common::db::watch::CommitWatch::start(
+        &settings.database,
+    ));
     let view_turns = crate::workflows::board_view::ViewTurns::new(
         settings.boards.concurrent_views,
         settings.boards.view_cache_mb,
+        db.freshness(),
     );
-    let principals = crate::web::principal_cache::PrincipalCache::new(
+    let principals = crate::web::principal_cache::principal_cache(
         Duration::from_millis(settings.auth.principal_cache_ms),
-        db.commits(),
+        db.freshness(),
     );
+    let items =
+        crate::items::cache::ItemCache::new(settings.database.item_cache_mb, db.freshness());
     Ok(AppState {
         principals: Arc::new(principals),
+        items: Arc::new(items),
         db,
         view_turns: Arc::new(view_turns),
         jwt: Arc::new(jwt),

@@ -70,7 +70,7 @@ impl Role {
 
 /// Which items a caller may read. Everything is visible to everyone, except to requesters:
 /// a stakeholder sees only the demands of their own organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Visibility {
     /// The team: every item.
     All,

@@ -12,6 +12,7 @@ pub mod csv_out;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod fresh_cache;
 pub mod history;
 pub mod idempotency;
 pub mod pagination;

@@ -14,6 +14,7 @@
 pub mod activity;
 pub mod by_ref;
 pub mod by_ref_handlers;
+pub mod cache;
 pub mod comments;
 pub mod demand;
 pub mod export;

@@ -216,10 +216,10 @@ impl Credential {
     /// request needs (its last use is noted). 401 or 403 otherwise. Remembered in the
     /// principal cache when it is on; [`Credential::cached`] is asked first, by the callers.
     fn load(&self, conn: &mut DbConnection) -> Result<CurrentUser, ApiError> {
-        let generation = self.cache.as_ref().map(|c| c.generation());
+        let generation = self.cache.as_ref().and_then(|c| c.generation());
         let remember = |key: CredentialKey, value: Cached| {
-            if let (Some(cache), Some(generation)) = (&self.cache, generation) {
-                cache.put(key, generation, value);
+            if let Some(cache) = &self.cache {
+                cache.put(key, generation, value, 1);
             }
         };
         match &self.bearer {
@@ -268,6 +268,27 @@ impl Credential {
         self.checked(cached, db, work, true).await
     }
 
+    /// The caller, when the principal cache holds them: without a trip to storage, for a
+    /// handler that may answer from a cache of its own. On a miss, hand it back to
+    /// [`Credential::lookup_known`], so that the principal cache is asked once.
+    pub fn known(&self) -> Option<CurrentUser> {
+        self.cached()
+    }
+
+    /// [`Credential::lookup`] for a caller already asked for with [`Credential::known`].
+    pub async fn lookup_known<T, F>(
+        self,
+        known: Option<CurrentUser>,
+        db: &Db,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.checked(known, db, work, true).await
+    }
+
     /// Runs `work` for the verified caller in one trip to the blocking pool, as [`Db::run`]
     /// does: for work that grows with the data (a board view, a list).
     pub async fn run<T, F>(self, db: &Db, work: F) -> Result<T, ApiError>
@@ -277,6 +298,20 @@ impl Credential {
     {
         let cached = self.cached();
         self.checked(cached, db, work, false).await
+    }
+
+    /// [`Credential::run`] for a caller already asked for with [`Credential::known`].
+    pub async fn run_known<T, F>(
+        self,
+        known: Option<CurrentUser>,
+        db: &Db,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.checked(known, db, work, false).await
     }
 
     /// Runs `work` for the caller in one trip: `cached` when the principal cache held them

@@ -1,22 +1,22 @@
 //! A short-lived cache of who a credential belongs to, so that a read costs one trip to the
-//! database (the handler's) rather than two (the caller's lookup, then the handler's).
+//! database (the handler's) rather than two (the caller's lookup, then the handler's), or
+//! none when the handler's answer is kept too.
 //!
-//! Off unless `auth.principal_cache_ms` is set. Revocation through this server stays
-//! immediate: an entry is good only while no write with history events has committed since it
-//! was read (deactivation, a role or password change and a token's revocation all write one),
-//! so the first request after such a write reads the caller afresh. A revocation by another
-//! process (the command line, a second instance) takes effect within `principal_cache_ms`,
-//! which is why it is off by default. Expiry is checked on every hit.
+//! An entry is good only while no process has committed a write with history events since
+//! it was read (deactivation, a role or password change and a token's revocation all write
+//! one): one through this server is seen at once, one by another process (the command line,
+//! a second instance) within `database.watch_ms` (see [`crate::common::db::watch`]); with the
+//! watch off nothing is kept. `auth.principal_cache_ms` bounds an entry's life besides. An
+//! API token's expiry is checked on every hit, a JWT's before the cache is asked.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::actor::Principal;
+use crate::common::db::watch::Freshness;
+use crate::common::fresh_cache::FreshCache;
 use crate::common::token::TokenGrant;
 
-/// Entries kept at most; a full cache is emptied rather than managed (it refills in one
-/// request per caller).
+/// Entries kept at most.
 const MAX_ENTRIES: usize = 10_000;
 
 /// What a credential resolved to.
@@ -37,66 +37,12 @@ pub enum CredentialKey {
     Token(String),
 }
 
-struct Entry {
-    read_at: Instant,
-    generation: u64,
-    value: Cached,
-}
+/// The cache; one per app, shared by its workers. A full cache is emptied rather than
+/// managed (it refills in one request per caller).
+pub type PrincipalCache = FreshCache<CredentialKey, Cached>;
 
-/// The cache; one per app, shared by its workers.
-pub struct PrincipalCache {
-    ttl: Duration,
-    commits: tokio::sync::watch::Receiver<u64>,
-    entries: Mutex<HashMap<CredentialKey, Entry>>,
-}
-
-impl PrincipalCache {
-    /// A cache whose entries live `ttl` at most and die with any commit counted by `commits`
-    /// (see [`crate::common::db::Db::commits`]).
-    pub fn new(ttl: Duration, commits: tokio::sync::watch::Receiver<u64>) -> PrincipalCache {
-        PrincipalCache {
-            ttl,
-            commits,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The commit count now: read it before looking a credential up in the database, and
-    /// store the result under it, so that a write committing meanwhile outdates the entry.
-    pub fn generation(&self) -> u64 {
-        *self.commits.borrow()
-    }
-
-    /// The cached value of `key`, if it is fresh.
-    pub fn get(&self, key: &CredentialKey) -> Option<Cached> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let generation = self.generation();
-        let entries = self.entries.lock().ok()?;
-        let entry = entries.get(key)?;
-        (entry.generation == generation && entry.read_at.elapsed() < self.ttl)
-            .then(|| entry.value.clone())
-    }
-
-    /// Remembers `value` for `key`, read at commit count `generation`.
-    pub fn put(&self, key: CredentialKey, generation: u64, value: Cached) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(
-            key,
-            Entry {
-                read_at: Instant::now(),
-                generation,
-                value,
-            },
-        );
-    }
+/// The cache for `ttl` (`auth.principal_cache_ms`) over `freshness` (see
+/// [`crate::common::db::Db::freshness`]).
+pub fn principal_cache(ttl: Duration, freshness: Freshness) -> PrincipalCache {
+    FreshCache::new(ttl, MAX_ENTRIES, freshness)
 }

@@ -44,6 +44,15 @@ pub fn ok_with_etag<T: Serialize>(body: &T, version: i64) -> HttpResponse {
         .json(body)
 }
 
+/// A 200 response of JSON already written out, with the resource's `ETag`: what
+/// [`ok_with_etag`] sends, from a cache.
+pub fn ok_json_with_etag(body: actix_web::web::Bytes, version: i64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
+}
+
 /// A 201 JSON response with `Location` and `ETag`.
 pub fn created<T: Serialize>(body: &T, location: &str, version: i64) -> HttpResponse {
     HttpResponse::Created()

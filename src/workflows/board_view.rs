@@ -3,6 +3,7 @@
 //! labels, people, services, and for incident cards their fields, policies and pauses.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use chrono::NaiveDate;
@@ -15,13 +16,15 @@ use crate::common::actor::{Role, Visibility};
 use crate::common::db::Db;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{item_labels, item_raci, items, services, users};
+use crate::common::db::watch::Freshness;
 use crate::common::error::ApiError;
+use crate::common::fresh_cache::FreshCache;
 use crate::common::query::PersonParam;
 use crate::items::incident as incidents;
 use crate::items::queries::{ANY_ROLE, demands_of, held_by, today};
 use crate::items::types::{ItemType, Priority};
 use crate::sla::severity::Severity;
-use crate::web::auth::Credential;
+use crate::web::auth::{Credential, CurrentUser};
 use crate::web::extract::Query;
 use crate::web::params::BoardKeyPath;
 
@@ -108,7 +111,13 @@ impl Default for BoardSettings {
 pub struct ViewTurns {
     permits: tokio::sync::Semaphore,
     built: std::sync::Mutex<BuiltViews>,
+    /// The `ETag` of each view asked for (by its scope) since the last commit, so that a
+    /// poller whose view has not changed is answered without a turn or a trip to storage.
+    tags: FreshCache<String, String>,
 }
+
+/// Scopes whose `ETag` is kept at most.
+const KEPT_TAGS: usize = 10_000;
 
 /// Serialized views by their `ETag`, newest first, at most `limit` bytes in all. The `ETag`
 /// stands for everything a view shows (the history's head, the board, the caller's scope, the
@@ -123,9 +132,10 @@ struct BuiltViews {
 
 impl ViewTurns {
     /// `concurrent` builds at once (at least one), keeping up to `cache_mb` megabytes of
-    /// built views.
-    pub fn new(concurrent: usize, cache_mb: usize) -> Self {
+    /// built views, and their tags while `freshness` says nothing committed.
+    pub fn new(concurrent: usize, cache_mb: usize, freshness: Freshness) -> Self {
         ViewTurns {
+            tags: FreshCache::new(Duration::from_secs(60), KEPT_TAGS, freshness),
             permits: tokio::sync::Semaphore::new(concurrent.max(1)),
             built: std::sync::Mutex::new(BuiltViews {
                 views: std::collections::VecDeque::new(),
@@ -662,6 +672,20 @@ pub async fn board_view(
         .get(actix_web::http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // A caller and a tag both known since the last commit: a poller's 304, or a view kept,
+    // without a turn or a trip to storage.
+    let known = credential.known();
+    if let Some(caller) = &known {
+        caller.require(Role::Requester)?;
+        if let Some(etag) = turns.tags.get(&scope_of(caller, &view_of)) {
+            if sent.as_deref().is_some_and(|s| etag_matches(s, &etag)) {
+                return Ok(answer(etag, None));
+            }
+            if let Some(body) = turns.built(&etag) {
+                return Ok(answer(etag, Some(body)));
+            }
+        }
+    }
     let _turn = turns
         .permits
         .acquire()
@@ -672,12 +696,15 @@ pub async fn board_view(
     // cards is megabytes, and growing a string by doubling copied it several times over
     // (a card takes about 200 bytes).
     // The caller is checked in the same trip to the blocking pool as the view.
-    let answer = credential
-        .run(&db, move |conn, caller| {
+    let (etag, body) = credential
+        .run_known(known, &db, move |conn, caller| {
             caller.require(Role::Requester)?;
             let (visibility, me) = (caller.visibility(), caller.id());
-            let scope = format!("{visibility:?}|{me}|{view_of}");
+            let scope = scope_of(caller, &view_of);
+            // Read before the head: a commit meanwhile outdates the tag kept.
+            let generation = views.tags.generation();
             let etag = view_etag(conn, &scope)?;
+            views.tags.put(scope, generation, etag.clone(), 1);
             if sent.as_deref().is_some_and(|s| etag_matches(s, &etag)) {
                 return Ok((etag, None));
             }
@@ -696,15 +723,26 @@ pub async fn board_view(
             Ok((etag, Some(body)))
         })
         .await?;
-    Ok(match answer {
-        (etag, None) => HttpResponse::NotModified()
+    Ok(answer(etag, body))
+}
+
+/// Everything a view's `ETag` stands for but the data: the caller's scope, and the board,
+/// query and minute of `view_of`.
+fn scope_of(caller: &CurrentUser, view_of: &str) -> String {
+    format!("{:?}|{}|{view_of}", caller.visibility(), caller.id())
+}
+
+/// The view's answer: 304 without a body, else 200 with it.
+fn answer(etag: String, body: Option<actix_web::web::Bytes>) -> HttpResponse {
+    match body {
+        None => HttpResponse::NotModified()
             .insert_header((actix_web::http::header::ETAG, etag))
             .finish(),
-        (etag, Some(body)) => HttpResponse::Ok()
+        Some(body) => HttpResponse::Ok()
             .insert_header((actix_web::http::header::ETAG, etag))
             .content_type(actix_web::http::header::ContentType::json())
             .body(body),
-    })
+    }
 }
 
 /// `If-None-Match` of the board view.

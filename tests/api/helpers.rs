@@ -41,6 +41,8 @@ enum DbGuard {
         base_url: String,
         schema: String,
     },
+    /// A second instance on another app's database, which owns it.
+    Borrowed,
 }
 
 impl Drop for DbGuard {
@@ -144,6 +146,26 @@ impl TestApp {
         };
         app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         Some(app)
+    }
+
+    /// A second instance of the service on this app's database, as a second process on one
+    /// PostgreSQL database (or on one SQLite file) would be: its own pool, caches and watch.
+    /// The database stays this app's: it lives as long as this app.
+    pub async fn beside(&self) -> TestApp {
+        let settings = (*self.state.settings).clone();
+        let state = actix_web::web::block(move || startup::prepare(settings))
+            .await
+            .expect("blocking pool")
+            .expect("the second instance starts");
+        let (address, handle) = serve(state.clone());
+        TestApp {
+            address,
+            state,
+            admin_token: self.admin_token.clone(),
+            client: self.client.clone(),
+            handle,
+            _guard: DbGuard::Borrowed,
+        }
     }
 
     /// A request builder for `method` on `path`.

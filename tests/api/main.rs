@@ -23,6 +23,7 @@ mod import;
 mod incidents;
 mod items;
 mod jira_import;
+mod read_cache;
 mod readme;
 mod reports;
 mod rollout;

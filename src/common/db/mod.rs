@@ -8,6 +8,7 @@
 
 pub mod lost;
 pub mod schema;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -41,6 +42,14 @@ pub struct DatabaseSettings {
     /// Tests only (refused in production): each write transaction sleeps a random 0..N ms
     /// before its commit, so that concurrent transactions commit out of the order they wrote.
     pub test_commit_delay_max_ms: u64,
+    /// Milliseconds between two looks of the commit watch for other processes' commits
+    /// ([`watch`]); the caches that spare requests a database read serve only while it
+    /// runs. 0 turns the watch, and with it those caches, off.
+    pub watch_ms: u64,
+    /// Megabytes of items (tasks and demands, as their JSON) kept ready for
+    /// `GET /items/{key}`, served while no process has committed a change since they were
+    /// read; 0 reads every item afresh.
+    pub item_cache_mb: usize,
 }
 
 /// The forms `DATABASE_URL` accepts, for messages.
@@ -509,6 +518,7 @@ pub struct Db {
     commit_delay_max_ms: u64,
     calendar: std::sync::Arc<crate::common::calendar::Calendar>,
     commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    watch: watch::CommitWatch,
 }
 
 impl Db {
@@ -522,7 +532,20 @@ impl Db {
             commit_delay_max_ms: 0,
             calendar: crate::common::calendar::current(),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            watch: watch::CommitWatch::off(),
         }
+    }
+
+    /// The same handle, with a watch of other processes' commits (see [`watch`]) for its
+    /// [`Db::freshness`]: for the server, whose caches rely on it.
+    pub fn with_watch(self, watch: watch::CommitWatch) -> Self {
+        Db { watch, ..self }
+    }
+
+    /// Whether what was read from this database may still be served from memory: for the
+    /// caches of the callers and of the items.
+    pub fn freshness(&self) -> watch::Freshness {
+        watch::Freshness::new(self.commits(), self.watch.clone())
     }
 
     /// The same handle, counting SLA time in `calendar` in all the work it runs.
