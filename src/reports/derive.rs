@@ -405,7 +405,9 @@ fn insert_stay(
     Ok(())
 }
 
-/// Inserts a new item's only stay and its flow.
+/// Inserts a new item's only stay and its flow: on PostgreSQL in one statement, as this runs
+/// under the board's lock that other creations queue behind; SQLite has no `INSERT` inside
+/// `WITH`, and no round trip to save.
 fn insert_first_stay(
     conn: &mut DbConnection,
     item: i64,
@@ -413,8 +415,26 @@ fn insert_first_stay(
     created_at: NaiveDateTime,
     stay: &Stay,
 ) -> Result<(), ApiError> {
-    insert_stay(conn, item, board, stay)?;
     let flow = flow_of(std::slice::from_ref(stay));
+    if let DbConnection::Postgresql(pg) = conn {
+        FirstStay {
+            item,
+            board,
+            column: stay.column_id,
+            category: stay.category.as_str(),
+            entered_at: stay.entered_at,
+            left_at: stay.left_at,
+            created_at,
+            started_at: flow.started_at,
+            finished_at: flow.finished_at,
+            reopen_count: flow.reopen_count,
+            skipped_wip: flow.skipped_wip,
+            progress_seconds: flow.progress_seconds,
+        }
+        .execute(pg)?;
+        return Ok(());
+    }
+    insert_stay(conn, item, board, stay)?;
     diesel::insert_into(item_flow::table)
         .values((
             item_flow::item_id.eq(item),
@@ -430,6 +450,71 @@ fn insert_first_stay(
         .execute(conn)?;
     Ok(())
 }
+
+/// A new item's stay and flow as one PostgreSQL statement (a data-modifying `WITH`), written
+/// out with a static query id so that it is prepared once per connection.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct FirstStay {
+    item: i64,
+    board: i64,
+    column: i64,
+    category: &'static str,
+    entered_at: NaiveDateTime,
+    left_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    finished_at: Option<NaiveDateTime>,
+    reopen_count: i32,
+    skipped_wip: bool,
+    progress_seconds: i64,
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStay {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+        out.push_sql(
+            "WITH stay AS (INSERT INTO item_intervals \
+             (item_id, board_id, column_id, category, entered_at, left_at) VALUES (",
+        );
+        out.push_bind_param::<BigInt, _>(&self.item)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.board)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.column)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.category)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.entered_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.left_at)?;
+        out.push_sql(
+            ")) INSERT INTO item_flow (item_id, board_id, created_at, started_at, finished_at, \
+             reopen_count, skipped_wip, progress_seconds, deleted_at) VALUES (",
+        );
+        out.push_bind_param::<BigInt, _>(&self.item)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.board)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.started_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.finished_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&self.reopen_count)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.skipped_wip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.progress_seconds)?;
+        out.push_sql(", NULL)");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::pg::PgConnection> for FirstStay {}
 
 /// Writes the derived data of the items whose events are `rows` (grouped by item).
 fn write(
