@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::board::model::ColumnCategory;
-use crate::catalog::raci::RaciRole;
 use crate::catalog::services::Service;
 use crate::common::actor::Actor;
 use crate::common::db::schema::{board_columns, boards, item_external_refs, item_labels, items};
@@ -193,61 +192,51 @@ fn insert_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<
     Ok(())
 }
 
-/// A new item's labels and RACI people as one PostgreSQL statement, whatever their number
-/// (arrays, unnested): under the board's lock, one round trip rather than two. Written out
-/// with a static query id, so that it is prepared once per connection.
+/// A new item's `INSERT … RETURNING` (`insert`) with its labels and RACI people, as one
+/// PostgreSQL statement whatever their number (a data-modifying `WITH`, the people and labels
+/// as unnested arrays): under the board's lock, one round trip rather than three. Prepared
+/// once per connection, as diesel's insert is (its query id stays static).
 #[derive(Debug, Clone, diesel::query_builder::QueryId)]
-struct NewLabelsAndRaci {
-    item: i64,
+struct WithLabelsAndRaci<I> {
+    insert: I,
     labels: Vec<String>,
     people: Vec<i64>,
     roles: Vec<&'static str>,
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NewLabelsAndRaci {
+impl<I> diesel::query_builder::QueryFragment<diesel::pg::Pg> for WithLabelsAndRaci<I>
+where
+    I: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+{
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Text};
-        out.push_sql("WITH labels AS (INSERT INTO item_labels (item_id, label) SELECT ");
-        out.push_bind_param::<BigInt, _>(&self.item)?;
-        out.push_sql(", unnest(");
+        out.push_sql("WITH item AS (");
+        self.insert.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), labels AS (INSERT INTO item_labels (item_id, label) \
+             SELECT item.id, unnest(",
+        );
         out.push_bind_param::<Array<Text>, _>(&self.labels)?;
-        out.push_sql(")) INSERT INTO item_raci (item_id, user_id, role) SELECT ");
-        out.push_bind_param::<BigInt, _>(&self.item)?;
-        out.push_sql(", person.user_id, person.role FROM unnest(");
+        out.push_sql(
+            ") FROM item), raci AS (INSERT INTO item_raci (item_id, user_id, role) \
+             SELECT item.id, person.user_id, person.role FROM item, unnest(",
+        );
         out.push_bind_param::<Array<BigInt>, _>(&self.people)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.roles)?;
-        out.push_sql(") AS person (user_id, role)");
+        out.push_sql(") AS person (user_id, role)) SELECT * FROM item");
         Ok(())
     }
 }
 
-impl RunQueryDsl<diesel::pg::PgConnection> for NewLabelsAndRaci {}
-
-/// Writes a new item's labels and RACI people: on PostgreSQL in one statement, on SQLite
-/// (no `INSERT` inside `WITH`, and no round trip to save) in one each.
-fn insert_new_labels_and_raci(
-    conn: &mut DbConnection,
-    id: i64,
-    labels: &[String],
-    raci: &[(i64, RaciRole)],
-) -> Result<(), ApiError> {
-    if let DbConnection::Postgresql(pg) = conn {
-        NewLabelsAndRaci {
-            item: id,
-            labels: labels.to_vec(),
-            people: raci.iter().map(|(user, _)| *user).collect(),
-            roles: raci.iter().map(|(_, role)| role.as_str()).collect(),
-        }
-        .execute(pg)?;
-        return Ok(());
-    }
-    insert_labels(conn, id, labels)?;
-    insert_raci(conn, id, raci)
+impl<I: diesel::query_builder::Query> diesel::query_builder::Query for WithLabelsAndRaci<I> {
+    type SqlType = I::SqlType;
 }
+
+impl<I> RunQueryDsl<diesel::pg::PgConnection> for WithLabelsAndRaci<I> {}
 
 /// Takes a board's next item number (`UPDATE boards SET next_item_number = next_item_number + 1
 /// WHERE id = … RETURNING next_item_number`). Written out because diesel never prepares an
@@ -422,7 +411,7 @@ impl Item {
         let rank = bottom_rank(conn, first_column.0)?;
         let stamp = now();
         let category = ColumnCategory::parse(&first_column.1);
-        let row: ItemRow = diesel::insert_into(items::table)
+        let insert = diesel::insert_into(items::table)
             .values((
                 items::board_id.eq(board_id),
                 items::number.eq(number),
@@ -446,11 +435,25 @@ impl Item {
             // The row's columns as such: `as_returning()` would tie them to one backend, which
             // the insert of the multi-engine connection cannot send (the columns are the same
             // whichever backend the derive is asked for).
-            .returning(<ItemRow as Selectable<diesel::pg::Pg>>::construct_selection())
-            .get_result(conn)?;
-        let id = row.id;
+            .returning(<ItemRow as Selectable<diesel::pg::Pg>>::construct_selection());
         // A new item has nothing beside it yet: nothing to delete or compare with.
-        insert_new_labels_and_raci(conn, id, &labels, &raci_rows)?;
+        let row: ItemRow = match conn {
+            DbConnection::Postgresql(pg) => WithLabelsAndRaci {
+                insert,
+                labels: labels.clone(),
+                people: raci_rows.iter().map(|(user, _)| *user).collect(),
+                roles: raci_rows.iter().map(|(_, role)| role.as_str()).collect(),
+            }
+            .get_result(pg)?,
+            // SQLite has no INSERT inside WITH, and one writer with no round trips to save.
+            DbConnection::Sqlite(_) => {
+                let row: ItemRow = insert.get_result(conn)?;
+                insert_labels(conn, row.id, &labels)?;
+                insert_raci(conn, row.id, &raci_rows)?;
+                row
+            }
+        };
+        let id = row.id;
         if !refs.is_empty() {
             write_refs(conn, id, &refs)?;
         }
