@@ -375,6 +375,14 @@ fn settings_that_cannot_work_are_refused_in_one_clear_line_before_anything_is_cr
             &["demands.board", "no-pe"],
         ),
         (
+            &[("OPSBOARD__DATABASE__WATCH_MS", "5000")],
+            &["database.watch_ms", "between 0 and 1000", "5000"],
+        ),
+        (
+            &[("OPSBOARD__DATABASE__ITEM_CACHE_MB", "4096")],
+            &["database.item_cache_mb", "between 0 and 1024", "4096"],
+        ),
+        (
             &[
                 ("OPSBOARD_ENV", "production"),
                 ("OPSBOARD_JWT_SECRET", PRODUCTION_SECRET),

@@ -14,12 +14,12 @@
 //! - SQLite: `PRAGMA data_version`, which changes whenever another connection (of any
 //!   process) has committed, read from shared memory every `database.watch_ms`.
 //!
-//! A cache may serve only while the watch is *live*: it has looked within
-//! [`LIVE_WITHIN`]. A lost connection, a starved thread or a watch turned off make every
-//! cached answer a miss, read from the database as if there were no cache. So another
-//! process's commit reaches this process's caches within about `watch_ms` (plus, on
-//! PostgreSQL, the notification's way over the socket), and never later than
-//! [`LIVE_WITHIN`].
+//! A cache may serve only while the watch is *live*: it has looked within [`LIVE_WITHIN`]
+//! (or four looks' time, for a `watch_ms` above 6). A lost connection, a starved thread or a
+//! watch turned off make every cached answer a miss, read from the database as if there were
+//! no cache. So another process's commit reaches this process's caches within about
+//! `watch_ms` (plus, on PostgreSQL, the notification's way over the socket), and never later
+//! than that bound.
 //!
 //! An idle watch (nobody asked for [`Freshness::generation`] for a second) looks ten times
 //! a second only and is not live; the first request after a pause is therefore a miss, and
@@ -36,7 +36,8 @@ use diesel::sql_types::BigInt;
 
 use super::{Backend, ConnectionManager, DatabaseSettings, DbConnection};
 
-/// How long after its last look the watch is still trusted.
+/// How long after its last look the watch is still trusted, at least (with a `watch_ms`
+/// above a sixth of it, four looks' time).
 pub const LIVE_WITHIN: Duration = Duration::from_millis(25);
 /// A watch nobody asked for this long turns idle.
 const IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -59,6 +60,8 @@ struct State {
     looked_ms: AtomicU64,
     /// Milliseconds since `origin` of the last question to [`CommitWatch::seen`].
     wanted_ms: AtomicU64,
+    /// How long after a look the watch is trusted, in milliseconds.
+    live_ms: u64,
 }
 
 impl State {
@@ -94,6 +97,7 @@ impl CommitWatch {
             seen: AtomicU64::new(0),
             looked_ms: AtomicU64::new(0),
             wanted_ms: AtomicU64::new(0),
+            live_ms: (LIVE_WITHIN.as_millis() as u64).max(4 * settings.watch_ms),
         });
         let manager = ConnectionManager::new(settings);
         let pace = Duration::from_millis(settings.watch_ms);
@@ -116,7 +120,7 @@ impl CommitWatch {
         let now = state.now_ms();
         state.wanted_ms.store(now, Ordering::Relaxed);
         let looked = state.looked_ms.load(Ordering::Acquire);
-        let live = looked > 0 && now.saturating_sub(looked) < LIVE_WITHIN.as_millis() as u64;
+        let live = looked > 0 && now.saturating_sub(looked) < state.live_ms;
         live.then(|| state.seen.load(Ordering::Acquire))
     }
 }
