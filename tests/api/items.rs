@@ -32,7 +32,7 @@ both_engines!(
 
 /// Board OPS with the default workflow and the service wohngeld, whose RACI template makes a
 /// manager accountable and a member responsible: `(board, lead, worker)`.
-async fn ops_and_wohngeld(app: &TestApp) -> (Board, Value, Value) {
+pub(crate) async fn ops_and_wohngeld(app: &TestApp) -> (Board, Value, Value) {
     let board = app.board("OPS").name("Operations").create().await;
     let (lead, _) = app.user("manager").create().await;
     let (worker, _) = app.user("member").create().await;

@@ -40,16 +40,9 @@ async fn kept_after_reads(app: &TestApp, key: &str) -> bool {
     false
 }
 
+/// The OPS board, the wohngeld service and its accountable lead and responsible worker.
 async fn ops_board_and_people(app: &TestApp) -> (Value, Value) {
-    app.board("OPS").name("Operations").create().await;
-    let (lead, _) = app.user("manager").create().await;
-    let (worker, _) = app.user("member").create().await;
-    app.service("wohngeld")
-        .name("Wohngeld")
-        .accountable(&lead)
-        .responsible(&[&worker])
-        .create()
-        .await;
+    let (_, lead, worker) = crate::items::ops_and_wohngeld(app).await;
     (lead, worker)
 }
 
