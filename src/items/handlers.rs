@@ -21,7 +21,7 @@ use crate::web::extract::{Json, Query};
 use crate::web::params::{CommentIdPath, ItemKeyPath};
 use crate::web::precondition::IfMatchHeader;
 use crate::web::respond::PageResponse;
-use crate::web::respond::{created, ok_json_with_etag, ok_with_etag};
+use crate::web::respond::{created, etag, ok_json_with_etag, ok_with_etag};
 
 /// List items.
 ///
@@ -127,7 +127,7 @@ pub async fn get_item(
     if let Some(caller) = &known {
         caller.require(Role::Requester)?;
         if let Some(kept) = cache.get(&key, caller.visibility()) {
-            return Ok(ok_json_with_etag(kept.body, kept.version));
+            return Ok(ok_json_with_etag(kept.body, etag(kept.version)));
         }
     }
     let generation = cache.generation();
@@ -142,7 +142,7 @@ pub async fn get_item(
     let kept = cache
         .keep(&key, visibility, generation, &item)
         .map_err(|e| ApiError::internal(format!("item {key} not written out: {e}")))?;
-    Ok(ok_json_with_etag(kept.body, kept.version))
+    Ok(ok_json_with_etag(kept.body, etag(kept.version)))
 }
 
 /// Change an item.

@@ -44,11 +44,11 @@ pub fn ok_with_etag<T: Serialize>(body: &T, version: i64) -> HttpResponse {
         .json(body)
 }
 
-/// A 200 response of JSON already written out, with the resource's `ETag`: what
-/// [`ok_with_etag`] sends, from a cache.
-pub fn ok_json_with_etag(body: actix_web::web::Bytes, version: i64) -> HttpResponse {
+/// A 200 response of JSON already written out, with its entity tag (`etag(version)` for a
+/// versioned resource, as [`ok_with_etag`] sends it): for answers kept in memory.
+pub fn ok_json_with_etag(body: actix_web::web::Bytes, tag: String) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(version)))
+        .insert_header((header::ETAG, tag))
         .content_type(actix_web::http::header::ContentType::json())
         .body(body)
 }

@@ -738,10 +738,7 @@ fn answer(etag: String, body: Option<actix_web::web::Bytes>) -> HttpResponse {
         None => HttpResponse::NotModified()
             .insert_header((actix_web::http::header::ETAG, etag))
             .finish(),
-        Some(body) => HttpResponse::Ok()
-            .insert_header((actix_web::http::header::ETAG, etag))
-            .content_type(actix_web::http::header::ContentType::json())
-            .body(body),
+        Some(body) => crate::web::respond::ok_json_with_etag(body, etag),
     }
 }
 
