@@ -228,8 +228,8 @@ for engine in $ENGINES; do
     incident="$(key_of 'type=incident')"
     share=3
     [ "$engine" = postgres ] && share=6
-    # A task is answered from the item cache while nothing commits (a poller of one item); an
-    # incident, whose SLA clocks run, is read every time. Both read afresh: further down.
+    # Both are answered from the item cache while nothing commits (a poller of one item); the
+    # incident's SLA clocks are computed at each answer. Both read afresh: further down.
     get_items "" "$task" "$incident"
 
     curl -fs "$BASE/api/v1/boards" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

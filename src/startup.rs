@@ -119,8 +119,11 @@ pub fn state_over(settings: Settings, db: Db) -> Result<AppState, String> {
         Duration::from_millis(settings.auth.principal_cache_ms),
         db.freshness(),
     );
-    let items =
-        crate::items::cache::ItemCache::new(settings.database.item_cache_mb, db.freshness());
+    let items = crate::items::cache::ItemCache::new(
+        settings.database.item_cache_mb,
+        db.freshness(),
+        db.calendar(),
+    );
     Ok(AppState {
         principals: Arc::new(principals),
         items: Arc::new(items),

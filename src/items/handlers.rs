@@ -132,15 +132,16 @@ pub async fn get_item(
     }
     let generation = cache.generation();
     let wanted = key.clone();
-    let (item, visibility) = credential
+    let (item, clocks, visibility) = credential
         .lookup_known(known, &db, move |conn, caller| {
             caller.require(Role::Requester)?;
             let visibility = caller.visibility();
-            Ok((Item::find_visible(conn, &wanted, visibility)?, visibility))
+            let (item, clocks) = Item::find_visible_clocked(conn, &wanted, visibility)?;
+            Ok((item, clocks, visibility))
         })
         .await?;
     let kept = cache
-        .keep(&key, visibility, generation, &item)
+        .keep(&key, visibility, generation, item, &clocks)
         .map_err(|e| ApiError::internal(format!("item {key} not written out: {e}")))?;
     Ok(ok_json_with_etag(kept.body, etag(kept.version)))
 }

@@ -18,7 +18,7 @@ use crate::common::db::schema::{incident_details, incident_services, organizatio
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::Diff;
 use crate::common::text::{check_text, trimmed};
-use crate::sla::clock::{self, ClockInput, SlaState};
+use crate::sla::clock::{ClockBasis, ClockInput, SlaState};
 use crate::sla::severity::Severity;
 
 /// The incident fields of an incident item.
@@ -368,31 +368,23 @@ pub(crate) fn clocks(
     inputs: &[ClockInput],
     now: DateTime<Utc>,
 ) -> Result<HashMap<i64, SlaState>, ApiError> {
-    if inputs.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let policies = crate::sla::policies::all(conn)?;
-    if policies.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<i64> = inputs.iter().map(|i| i.item_id).collect();
-    let pauses = clock::pauses_of(conn, &ids)?;
-    Ok(clock::states(inputs, &policies, &pauses, now))
+    Ok(ClockBasis::read(conn, inputs.to_vec())?.states(now))
 }
 
-/// Incident fields and SLA states, by item id.
-pub(crate) type IncidentsAndClocks = (HashMap<i64, IncidentFields>, HashMap<i64, SlaState>);
+/// Incident fields by item id, and what their SLA clocks are computed from.
+pub(crate) type IncidentsAndClocks = (HashMap<i64, IncidentFields>, ClockBasis);
 
-/// Incident fields and SLA states of items (id and own service), given the services each
-/// affects ([`affected_of`], or read with the item's other rows), in at most four queries
-/// whatever their number: fields, policies, pausing columns, moves.
+/// Incident fields of items (id and own service), and what their SLA clocks are computed
+/// from, given the services each affects ([`affected_of`], or read with the item's other
+/// rows), in at most four queries whatever their number: fields, policies, pausing columns,
+/// moves.
 pub(crate) fn load(
     conn: &mut DbConnection,
     items: &[(i64, Option<i64>)],
     mut affected: HashMap<i64, Vec<String>>,
 ) -> Result<IncidentsAndClocks, ApiError> {
     if items.is_empty() {
-        return Ok((HashMap::new(), HashMap::new()));
+        return Ok((HashMap::new(), ClockBasis::default()));
     }
     let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
     let service_of: HashMap<i64, Option<i64>> = items.iter().copied().collect();
@@ -407,7 +399,7 @@ pub(crate) fn load(
             )
         })
         .collect();
-    let states = clocks(conn, &inputs, Utc::now())?;
+    let clocks = ClockBasis::read(conn, inputs)?;
     let mut fields = HashMap::new();
     for (row, org) in rows {
         let id = row.item_id;
@@ -416,7 +408,7 @@ pub(crate) fn load(
             fields_of(row, org, affected.remove(&id).unwrap_or_default())?,
         );
     }
-    Ok((fields, states))
+    Ok((fields, clocks))
 }
 
 /// What a move does to an incident: entering a `done` column needs a resolution (from the

@@ -19,6 +19,7 @@ use crate::items::demand as demands;
 use crate::items::incident as incidents;
 use crate::items::rows::{ItemRow, Place};
 use crate::items::types::{ColumnRef, ExternalRef, Item, ItemRaci, ItemType, Priority};
+use crate::sla::clock::ClockBasis;
 
 /// The ids of the items where `user` holds one of `roles`, as a subquery for
 /// `items::id.eq_any(…)`: the person filters of every item list.
@@ -303,9 +304,7 @@ pub(super) fn assemble_placed(
     conn: &mut DbConnection,
     placed: Vec<(ItemRow, Place)>,
 ) -> Result<Vec<Item>, ApiError> {
-    let ids: Vec<i64> = placed.iter().map(|(r, _)| r.id).collect();
-    let beside = beside_of(conn, &ids)?;
-    assemble_beside(conn, placed, beside)
+    Ok(assemble_clocked(conn, placed, None)?.0)
 }
 
 /// [`assemble_placed`] for rows whose [`Beside`] is known already (a new item's, as its
@@ -315,6 +314,23 @@ pub(super) fn assemble_beside(
     placed: Vec<(ItemRow, Place)>,
     beside: Beside,
 ) -> Result<Vec<Item>, ApiError> {
+    Ok(assemble_clocked(conn, placed, Some(beside))?.0)
+}
+
+/// [`assemble_placed`] (reading the [`Beside`] unless it is given), handing back with the
+/// items what their SLA clocks were computed from.
+fn assemble_clocked(
+    conn: &mut DbConnection,
+    placed: Vec<(ItemRow, Place)>,
+    beside: Option<Beside>,
+) -> Result<(Vec<Item>, ClockBasis), ApiError> {
+    let beside = match beside {
+        Some(beside) => beside,
+        None => {
+            let ids: Vec<i64> = placed.iter().map(|(r, _)| r.id).collect();
+            beside_of(conn, &ids)?
+        }
+    };
     let Beside {
         mut labels,
         raci: mut racis,
@@ -338,8 +354,10 @@ pub(super) fn assemble_beside(
         .filter(|r| r.item_type == ItemType::Incident.as_str())
         .map(|r| (r.id, r.service_id))
         .collect();
-    let (mut incident_fields, mut sla_states) = incidents::load(conn, &incident_items, affected)?;
-    rows.into_iter()
+    let (mut incident_fields, clocks) = incidents::load(conn, &incident_items, affected)?;
+    let mut sla_states = clocks.states(chrono::Utc::now());
+    let items = rows
+        .into_iter()
         .map(|row| {
             let (column_name, category, board_key, service_key) =
                 places.remove(&row.id).unwrap_or_default();
@@ -380,7 +398,8 @@ pub(super) fn assemble_beside(
                 version: row.version,
             })
         })
-        .collect()
+        .collect::<Result<Vec<Item>, ApiError>>()?;
+    Ok((items, clocks))
 }
 
 impl Item {
@@ -390,11 +409,24 @@ impl Item {
         key_or_id: &str,
         visibility: Visibility,
     ) -> Result<Item, ApiError> {
+        Ok(Item::find_visible_clocked(conn, key_or_id, visibility)?.0)
+    }
+
+    /// [`Item::find_visible`], with what its SLA clocks were computed from (nothing for a
+    /// task or demand): so that the clocks of an incident kept in memory can be computed
+    /// afresh without a read.
+    pub(crate) fn find_visible_clocked(
+        conn: &mut DbConnection,
+        key_or_id: &str,
+        visibility: Visibility,
+    ) -> Result<(Item, ClockBasis), ApiError> {
         let placed = Item::placed_row(conn, key_or_id)?;
         Item::check_visible(conn, &placed.0, key_or_id, visibility)?;
-        assemble_placed(conn, vec![placed])?
+        let (mut items, clocks) = assemble_clocked(conn, vec![placed], None)?;
+        let item = items
             .pop()
-            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))
+            .ok_or_else(|| ApiError::NotFound(format!("There is no item `{key_or_id}`.")))?;
+        Ok((item, clocks))
     }
 
     /// Items by id, in id order (deleted ones included), in a fixed number of queries.

@@ -265,6 +265,77 @@ pub fn states(
         .collect()
 }
 
+/// What the SLA clocks of some incidents are computed from: their inputs, the policies and
+/// their pauses. Each of these changes only by a commit, so the clocks of an incident kept in
+/// memory are computed afresh from it at any later time, exactly as a new read would, without
+/// one.
+#[derive(Debug, Clone, Default)]
+pub struct ClockBasis {
+    inputs: Vec<ClockInput>,
+    policies: Vec<SlaPolicy>,
+    pauses: Pauses,
+}
+
+impl ClockBasis {
+    /// Reads the policies, and the pauses of `inputs` when any policy applies (at most three
+    /// queries, none for no inputs).
+    pub fn read(conn: &mut DbConnection, inputs: Vec<ClockInput>) -> Result<Self, ApiError> {
+        if inputs.is_empty() {
+            return Ok(ClockBasis::default());
+        }
+        let policies = crate::sla::policies::all(conn)?;
+        let pauses = if policies.is_empty() {
+            Pauses::new()
+        } else {
+            let ids: Vec<i64> = inputs.iter().map(|i| i.item_id).collect();
+            pauses_of(conn, &ids)?
+        };
+        Ok(ClockBasis {
+            inputs,
+            policies,
+            pauses,
+        })
+    }
+
+    /// The SLA state of each incident that has a policy, at `now`, counted in the calendar
+    /// current on this thread (see [`crate::common::calendar::with_calendar`]).
+    pub fn states(&self, now: DateTime<Utc>) -> HashMap<i64, SlaState> {
+        states(&self.inputs, &self.policies, &self.pauses, now)
+    }
+
+    /// Just what the clocks of `item_id` need: its input, the policy that applies to it and
+    /// its pauses.
+    pub fn of(&self, item_id: i64) -> ClockBasis {
+        let inputs: Vec<ClockInput> = self
+            .inputs
+            .iter()
+            .filter(|i| i.item_id == item_id)
+            .cloned()
+            .collect();
+        let policies = inputs
+            .iter()
+            .filter_map(|i| policy_for(&self.policies, &i.severity, i.service_id))
+            .cloned()
+            .collect();
+        let pauses = self
+            .pauses
+            .get(&item_id)
+            .map(|p| Pauses::from([(item_id, p.clone())]))
+            .unwrap_or_default();
+        ClockBasis {
+            inputs,
+            policies,
+            pauses,
+        }
+    }
+
+    /// About how many bytes it holds, for a cache's bound.
+    pub fn weight(&self) -> usize {
+        let pauses: usize = self.pauses.values().map(Vec::len).sum();
+        self.inputs.len() * 96 + self.policies.len() * 160 + pauses * 32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -519,7 +519,8 @@ pub fn build(
         .collect();
     let incident_ids: Vec<i64> = incident_items.iter().map(|(id, _)| *id).collect();
     let affected = incidents::affected_of(conn, &incident_ids)?;
-    let (incident_fields, mut sla_states) = incidents::load(conn, &incident_items, affected)?;
+    let (incident_fields, clocks) = incidents::load(conn, &incident_items, affected)?;
+    let mut sla_states = clocks.states(chrono::Utc::now());
     let mut service_ids: Vec<i64> = rows.iter().filter_map(|r| r.6).collect();
     service_ids.sort_unstable();
     service_ids.dedup();

@@ -25,7 +25,7 @@ both_engines!(
 
 /// A board OPS with a waiting column that pauses the SLA, and the services wohngeld and bafoeg
 /// with an accountable member. Returns the board.
-async fn ops_with_a_waiting_column(app: &TestApp) -> Board {
+pub(crate) async fn ops_with_a_waiting_column(app: &TestApp) -> Board {
     let board = app
         .board("OPS")
         .name("Betrieb")
@@ -46,7 +46,7 @@ async fn ops_with_a_waiting_column(app: &TestApp) -> Board {
 
 /// The business-hours policy for s3 (60 and 480 minutes) and the calendar one for s1 (30 and
 /// 240).
-async fn s3_business_and_s1_calendar(app: &TestApp) {
+pub(crate) async fn s3_business_and_s1_calendar(app: &TestApp) {
     app.sla_policy("s3")
         .minutes(60, 480)
         .clock("business")
@@ -60,7 +60,7 @@ async fn s3_business_and_s1_calendar(app: &TestApp) {
 }
 
 /// An incident "Upload bricht ab" on OPS for wohngeld, of `severity`, reported at `reported_at`.
-fn incident<'a>(app: &'a TestApp, severity: &str, reported_at: &str) -> ItemBuilder<'a> {
+pub(crate) fn incident<'a>(app: &'a TestApp, severity: &str, reported_at: &str) -> ItemBuilder<'a> {
     app.item("OPS")
         .incident()
         .title("Upload bricht ab")

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use actix_web::http::Method;
+use chrono::{DateTime, SubsecRound, Utc};
 use opsboard::common::actor::Visibility;
 use serde_json::{Value, json};
 
@@ -14,7 +15,7 @@ use crate::helpers::{TestApp, USER_PASSWORD};
 both_engines!(
     a_kept_item_is_read_afresh_after_every_kind_of_change,
     a_requester_is_never_answered_what_the_team_was,
-    incidents_are_read_afresh_every_time,
+    a_kept_incidents_clocks_run_with_the_time,
     a_deactivation_by_another_instance_ends_a_kept_login,
     a_board_views_tag_follows_another_instances_change,
 );
@@ -145,34 +146,112 @@ async fn a_requester_is_never_answered_what_the_team_was(app: TestApp) {
     }
 }
 
-/// An incident's SLA clocks run with the time: it is never kept, and every read is its own.
-async fn incidents_are_read_afresh_every_time(app: TestApp) {
-    let (lead, _) = ops_board_and_people(&app).await;
-    let incident = app
-        .item("OPS")
-        .incident()
-        .title("Upload bricht ab")
-        .service("wohngeld")
+/// The team's kept answer for `key`, as JSON (none when it is not kept).
+fn kept_answer(app: &TestApp, key: &str) -> Option<Value> {
+    let kept = app.state.items.get(key, Visibility::All)?;
+    serde_json::from_slice(&kept.body).ok()
+}
+
+/// A field of the SLA state as an instant.
+fn sla_instant(item: &Value, field: &str) -> DateTime<Utc> {
+    item["sla"][field]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("no sla.{field} in {item}"))
+}
+
+/// An incident is kept, but its SLA clocks run on: while it waits in a pausing column, the
+/// resolution's due time moves with every answer, as a read would compute it. A move here, and
+/// a changed policy by another instance, are in the next answer.
+async fn a_kept_incidents_clocks_run_with_the_time(app: TestApp) {
+    let board = crate::incidents::ops_with_a_waiting_column(&app).await;
+    crate::incidents::s3_business_and_s1_calendar(&app).await;
+    // Reported two hours ago on a calendar clock of 30 and 240 minutes, waiting from now on:
+    // the response was due long ago, the resolution is due 120 minutes after the wait ends.
+    let reported = Utc::now().trunc_subsecs(0) - chrono::Duration::minutes(120);
+    let created = crate::incidents::incident(&app, "s1", &reported.to_rfc3339())
         .create()
         .await;
-    let key = incident["key"].as_str().unwrap_or_default().to_string();
-    let task = app
-        .item("OPS")
-        .task()
-        .title("Nebenbei")
-        .accountable(&lead)
-        .create()
+    let key = created["key"].as_str().unwrap_or_default().to_string();
+    let path = format!("/api/v1/items/{key}");
+    let moved = app
+        .move_item(
+            &key,
+            &app.admin_token,
+            &json!({"column": board.column_id("Wartet auf Meldende")}),
+        )
         .await;
-    let task_key = task["key"].as_str().unwrap_or_default().to_string();
-    // The task shows that the cache keeps items here; the incident is never among them.
-    assert!(kept_after_reads(&app, &task_key).await);
-    for _ in 0..5 {
-        let read = app
-            .get(&format!("/api/v1/items/{key}"), &app.admin_token)
-            .await;
-        assert_eq!(read.status, 200, "{}", read.text);
-        assert!(app.state.items.get(&key, Visibility::All).is_none());
-    }
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert!(
+        kept_after_reads(&app, &key).await,
+        "a read incident is kept"
+    );
+    let first = kept_answer(&app, &key).expect("kept");
+    assert_eq!(first["sla"]["paused"], true, "{first}");
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let read = app.get(&path, &app.admin_token).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let second = kept_answer(&app, &key).expect("still kept: nothing committed");
+    let waited =
+        sla_instant(&second, "resolution_due_at") - sla_instant(&first, "resolution_due_at");
+    assert!(
+        waited >= chrono::Duration::milliseconds(200),
+        "the paused clock's due time moves on with the time: {waited}"
+    );
+    let fixed = |item: &Value| {
+        let mut item = item.clone();
+        item["sla"]["resolution_due_at"] = Value::Null;
+        item
+    };
+    let answered = read.json();
+    assert_eq!(fixed(&first), fixed(&second), "nothing else moves");
+    assert_eq!(
+        fixed(&answered),
+        fixed(&second),
+        "the answer is what is kept"
+    );
+    assert_eq!(first["sla"]["remaining_business_minutes"], 120, "{first}");
+    assert_eq!(
+        sla_instant(&first, "response_due_at"),
+        reported + chrono::Duration::minutes(30)
+    );
+
+    // A move out of the waiting column is a commit: the clock runs again.
+    let resumed = app
+        .move_item(
+            &key,
+            &app.admin_token,
+            &json!({"column": board.column_id("In Arbeit")}),
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    assert!(kept_after_reads(&app, &key).await);
+    let running = kept_answer(&app, &key).expect("kept");
+    assert_eq!(running["sla"]["paused"], false, "{running}");
+    assert_eq!(running, app.get(&path, &app.admin_token).await.json());
+
+    // Another instance lengthens the s1 policy: the kept clock follows within the watch's time.
+    let policies = app
+        .get("/api/v1/sla-policies?severity=s1", &app.admin_token)
+        .await;
+    let policy = policies.json()["items"][0]["id"].clone();
+    let other = app.beside().await;
+    let changed = other
+        .patch(
+            &format!("/api/v1/sla-policies/{policy}"),
+            &app.admin_token,
+            &json!({"resolution_minutes": 480}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    actix_web::rt::time::sleep(ANOTHER_PROCESS).await;
+    let lengthened = app.get(&path, &app.admin_token).await.json();
+    assert_eq!(
+        sla_instant(&lengthened, "resolution_due_at") - sla_instant(&running, "resolution_due_at"),
+        chrono::Duration::minutes(240),
+        "{lengthened}"
+    );
 }
 
 /// A login kept by the principal cache stops working when another instance deactivates the

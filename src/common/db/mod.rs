@@ -556,6 +556,12 @@ impl Db {
         }
     }
 
+    /// The calendar SLA time counts in for this app: for clocks computed outside a piece of
+    /// database work (an incident kept in memory).
+    pub fn calendar(&self) -> std::sync::Arc<crate::common::calendar::Calendar> {
+        self.calendar.clone()
+    }
+
     /// Runs `work` on a pooled connection here, on the calling thread, with this app's
     /// calendar: for start-up, the command line and background tasks that already run off
     /// the async workers.
