@@ -147,6 +147,9 @@ pub struct Credential {
     origin: Option<String>,
     needed: Scope,
     cache: Option<web::Data<PrincipalCache>>,
+    /// What the principal cache answered, once asked: a handler that looks at the caller
+    /// before its work (to answer from a cache of its own) asks it once per request.
+    asked: std::cell::OnceCell<Option<CurrentUser>>,
 }
 
 /// What the bearer token is.
@@ -188,11 +191,17 @@ impl Credential {
             origin,
             needed,
             cache,
+            asked: std::cell::OnceCell::new(),
         })
     }
 
     /// The caller, when the principal cache holds them (`auth.principal_cache_ms`).
     fn cached(&self) -> Option<CurrentUser> {
+        self.asked.get_or_init(|| self.ask_cache()).clone()
+    }
+
+    /// [`Credential::cached`], asking the principal cache.
+    fn ask_cache(&self) -> Option<CurrentUser> {
         let cache = self.cache.as_ref()?;
         match &self.bearer {
             Bearer::Login { id, epoch } => match cache.get(&CredentialKey::Login(*id, *epoch))? {
@@ -269,24 +278,10 @@ impl Credential {
     }
 
     /// The caller, when the principal cache holds them: without a trip to storage, for a
-    /// handler that may answer from a cache of its own. On a miss, hand it back to
-    /// [`Credential::lookup_known`], so that the principal cache is asked once.
+    /// handler that may answer from a cache of its own. The answer is remembered, so that a
+    /// later [`Credential::lookup`] or [`Credential::run`] does not ask the cache again.
     pub fn known(&self) -> Option<CurrentUser> {
         self.cached()
-    }
-
-    /// [`Credential::lookup`] for a caller already asked for with [`Credential::known`].
-    pub async fn lookup_known<T, F>(
-        self,
-        known: Option<CurrentUser>,
-        db: &Db,
-        work: F,
-    ) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.checked(known, db, work, true).await
     }
 
     /// Runs `work` for the verified caller in one trip to the blocking pool, as [`Db::run`]
@@ -298,20 +293,6 @@ impl Credential {
     {
         let cached = self.cached();
         self.checked(cached, db, work, false).await
-    }
-
-    /// [`Credential::run`] for a caller already asked for with [`Credential::known`].
-    pub async fn run_known<T, F>(
-        self,
-        known: Option<CurrentUser>,
-        db: &Db,
-        work: F,
-    ) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &CurrentUser) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.checked(known, db, work, false).await
     }
 
     /// Runs `work` for the caller in one trip: `cached` when the principal cache held them

@@ -698,7 +698,7 @@ pub async fn board_view(
     // (a card takes about 200 bytes).
     // The caller is checked in the same trip to the blocking pool as the view.
     let (etag, body) = credential
-        .run_known(known, &db, move |conn, caller| {
+        .run(&db, move |conn, caller| {
             caller.require(Role::Requester)?;
             let (visibility, me) = (caller.visibility(), caller.id());
             let scope = scope_of(caller, &view_of);
