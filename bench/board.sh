@@ -25,7 +25,10 @@
 # MIMALLOC_ARENA_EAGER_COMMIT=0 (set MIMALLOC_PURGE_DELAY=10 MIMALLOC_ARENA_EAGER_COMMIT=2 for
 # the allocator's defaults).
 # PostgreSQL: BENCH_PG_URL (default the local server's database `test`); each engine run
-# gets a fresh schema that is dropped afterwards.
+# gets a fresh schema that is dropped afterwards. The run says whether the connections are
+# encrypted: libpq's default `sslmode=prefer` uses TLS even on loopback when the server offers
+# it (Debian's does), which costs every statement a little; add `?sslmode=disable`, or reach
+# the server over its Unix socket, to measure without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -190,7 +193,12 @@ LUA
 echo "machine: $(nproc) cores; $(date -u +%FT%TZ); binary $BIN ($(git rev-parse --short HEAD) tree)"
 for engine in $ENGINES; do
     echo
-    echo "== $engine"
+    if [ "$engine" = postgres ]; then
+        tls="$(psql -Atq "$BENCH_PG_URL" -c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' 2>/dev/null || true)"
+        echo "== $engine (connections $([ "$tls" = t ] && echo 'over TLS' || echo 'unencrypted'))"
+    else
+        echo "== $engine"
+    fi
     start_fresh "$engine"
     sleep 2
     idle="$(kib "$(bench_rss)")"
