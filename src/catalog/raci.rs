@@ -13,6 +13,7 @@ use crate::common::db::schema::{service_raci, services, users};
 use crate::common::db::{self, DbConnection, Lock};
 use crate::common::error::{ApiError, FieldError};
 use crate::common::history::{self, Subject};
+use crate::common::person::PERSON_COLUMNS;
 pub use crate::common::person::{PersonId, PersonRef};
 use crate::common::version::Precondition;
 
@@ -175,17 +176,11 @@ pub struct ServiceRef {
 /// Loads the template of a service (two queries).
 pub fn template(conn: &mut DbConnection, key: &str) -> Result<RaciTemplate, ApiError> {
     let row = Service::row(conn, key)?;
-    let entries: Vec<(String, i64, String, String, bool)> = service_raci::table
+    let entries: Vec<(String, PersonRef)> = service_raci::table
         .inner_join(users::table)
         .filter(service_raci::service_id.eq(row.id))
         .order((service_raci::role, users::display_name, users::id))
-        .select((
-            service_raci::role,
-            users::id,
-            users::display_name,
-            users::email,
-            users::active,
-        ))
+        .select((service_raci::role, PERSON_COLUMNS))
         .load(conn)?;
     let mut template = RaciTemplate {
         service: key.to_string(),
@@ -195,13 +190,7 @@ pub fn template(conn: &mut DbConnection, key: &str) -> Result<RaciTemplate, ApiE
         informed: Vec::new(),
         version: row.raci_version,
     };
-    for (role, id, display_name, email, active) in entries {
-        let person = PersonRef {
-            id,
-            display_name,
-            email,
-            active,
-        };
+    for (role, person) in entries {
         match role.as_str() {
             "accountable" => template.accountable = Some(person),
             "responsible" => template.responsible.push(person),

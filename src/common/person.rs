@@ -4,8 +4,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::common::db::schema::users;
+
 /// A person as shown in RACI lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// Loaded from [`PERSON_COLUMNS`] (a plain comment: the doc comment is the spec's description).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, diesel::Queryable)]
 pub struct PersonRef {
     /// The user's id.
     pub id: i64,
@@ -16,6 +19,12 @@ pub struct PersonRef {
     /// Whether they may log in.
     pub active: bool,
 }
+
+/// The columns of `users` a [`PersonRef`] is loaded from, in the order of its fields: select
+/// them where a query shows people (joined to `users`), and load that part of each row as a
+/// `PersonRef`.
+pub const PERSON_COLUMNS: (users::id, users::display_name, users::email, users::active) =
+    (users::id, users::display_name, users::email, users::active);
 
 /// A person named in a request body: a user id, or an e-mail address (any case), so that a
 /// sync script can map the people of another system by e-mail.

@@ -15,6 +15,7 @@ use crate::common::db::schema::{
     item_raci, items, services, users,
 };
 use crate::common::error::ApiError;
+use crate::common::person::PERSON_COLUMNS;
 use crate::items::demand as demands;
 use crate::items::incident as incidents;
 use crate::items::rows::{ItemRow, Place};
@@ -58,23 +59,10 @@ pub(crate) fn raci_of(
             users::display_name,
             users::id,
         ))
-        .select((
-            item_raci::item_id,
-            item_raci::role,
-            users::id,
-            users::display_name,
-            users::email,
-            users::active,
-        ));
-    let rows: Vec<(i64, String, i64, String, String, bool)> =
+        .select((item_raci::item_id, item_raci::role, PERSON_COLUMNS));
+    let rows: Vec<(i64, String, PersonRef)> =
         crate::load_for_ids!(query, item_raci::item_id, ids, conn)?;
-    for (item, role, id, display_name, email, active) in rows {
-        let person = PersonRef {
-            id,
-            display_name,
-            email,
-            active,
-        };
+    for (item, role, person) in rows {
         take_role(result.entry(item).or_default(), &role, person);
     }
     Ok(result)
@@ -90,24 +78,18 @@ pub(crate) fn raci_of_people(
     let mut ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let query = users::table.select((users::id, users::display_name, users::email, users::active));
-    let mut people: Vec<(i64, String, String, bool)> = if ids.is_empty() {
+    let query = users::table.select(PERSON_COLUMNS);
+    let mut people: Vec<PersonRef> = if ids.is_empty() {
         Vec::new()
     } else {
         crate::load_for_ids!(query, users::id, &ids, conn)?
     };
     // Each role's people by display name, as [`raci_of`] and [`beside_of`] order them.
-    people.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+    people.sort_unstable_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
     let mut raci = ItemRaci::default();
-    for (id, display_name, email, active) in people {
-        for (_, role) in rows.iter().filter(|(user, _)| *user == id) {
-            let person = PersonRef {
-                id,
-                display_name: display_name.clone(),
-                email: email.clone(),
-                active,
-            };
-            take_role(&mut raci, role, person);
+    for person in people {
+        for (_, role) in rows.iter().filter(|(user, _)| *user == person.id) {
+            take_role(&mut raci, role, person.clone());
         }
     }
     Ok(raci)

@@ -15,7 +15,7 @@ use crate::common::error::{ApiError, FieldError};
 use crate::common::pagination::{
     Page, PageParams, SortCursor, encode_cursor, format_cursor_time, parse_cursor_time,
 };
-use crate::common::person::PersonRef;
+use crate::common::person::{PERSON_COLUMNS, PersonRef};
 
 /// The API shape of stored rows, with their lists, accountable people and organizations
 /// loaded in four queries.
@@ -57,26 +57,9 @@ pub(super) fn loaded_rows_to_api(
                 .eq_any(&ids)
                 .and(service_raci::role.eq("accountable")),
         )
-        .select((
-            service_raci::service_id,
-            users::id,
-            users::display_name,
-            users::email,
-            users::active,
-        ))
-        .load::<(i64, i64, String, String, bool)>(conn)?
+        .select((service_raci::service_id, PERSON_COLUMNS))
+        .load::<(i64, PersonRef)>(conn)?
         .into_iter()
-        .map(|(service, id, display_name, email, active)| {
-            (
-                service,
-                PersonRef {
-                    id,
-                    display_name,
-                    email,
-                    active,
-                },
-            )
-        })
         .collect();
     let orgs: HashMap<i64, String> = organizations::table
         .filter(organizations::id.eq_any(&org_ids))
