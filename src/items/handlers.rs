@@ -123,8 +123,7 @@ pub async fn get_item(
     let key = key.into_inner();
     // The hottest GET. A caller and an item both kept since the last commit cost no trip to
     // storage; otherwise the caller is checked in the same trip as the read.
-    let known = credential.known();
-    if let Some(caller) = &known {
+    if let Some(caller) = credential.known() {
         caller.require(Role::Requester)?;
         if let Some(kept) = cache.get(&key, caller.visibility()) {
             return Ok(ok_json_with_etag(kept.body, etag(kept.version)));

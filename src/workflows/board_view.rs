@@ -675,10 +675,9 @@ pub async fn board_view(
         .map(str::to_string);
     // A caller and a tag both known since the last commit: a poller's 304, or a view kept,
     // without a turn or a trip to storage.
-    let known = credential.known();
-    if let Some(caller) = &known {
+    if let Some(caller) = credential.known() {
         caller.require(Role::Requester)?;
-        if let Some(etag) = turns.tags.get(&scope_of(caller, &view_of)) {
+        if let Some(etag) = turns.tags.get(&scope_of(&caller, &view_of)) {
             if sent.as_deref().is_some_and(|s| etag_matches(s, &etag)) {
                 return Ok(answer(etag, None));
             }
