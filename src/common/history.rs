@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::actor::Actor;
 use crate::common::db::schema::events;
-use crate::common::db::{DbConnection, now};
+use crate::common::db::{DbConnection, Wrote, now};
 use crate::common::error::ApiError;
 
 /// What an event is about.
@@ -389,21 +389,26 @@ pub fn begin_transaction() {
 
 /// Completes the events of the transaction about to commit: stores, for each item event, the
 /// item as it now stands (the same state for every event of one item in one transaction: no
-/// reader can see anything in between). Returns how many events the transaction wrote. Call
+/// reader can see anything in between). Tells how many events the transaction wrote, and
+/// whether the event observer took them. Call
 /// it last inside the transaction; [`crate::common::db::Db::transaction`] does (through
 /// [`TRANSACTION_HOOKS`]).
-pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
+pub fn finish_transaction(conn: &mut DbConnection) -> Result<Wrote, ApiError> {
     let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    let wrote = Wrote {
+        events: pending.written,
+        observed: pending.written > 0 && pending.observer_wants == Some(true),
+    };
     if let Some(update) = ITEM_DERIVED.get()
         && !pending.flow_events.is_empty()
     {
         update(conn, &pending.flow_events)?;
     }
     let Some(build) = ITEM_SNAPSHOTS.get() else {
-        return Ok(pending.written);
+        return Ok(wrote);
     };
     if pending.items.is_empty() {
-        return Ok(pending.written);
+        return Ok(wrote);
     }
     let mut item_ids: Vec<i64> = pending
         .items
@@ -440,7 +445,7 @@ pub fn finish_transaction(conn: &mut DbConnection) -> Result<usize, ApiError> {
             .set(events::item_snapshot.eq(snapshot.to_string()))
             .execute(conn)?;
     }
-    Ok(pending.written)
+    Ok(wrote)
 }
 
 /// What a change did to an entity's fields, as the `data` of an `updated` event:

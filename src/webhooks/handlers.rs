@@ -231,7 +231,7 @@ pub async fn test_webhook(
     caller.require(Role::Admin)?;
     let id = id.into_inner();
     let delivery = db.transaction(move |conn| Delivery::ping(conn, id)).await?;
-    db.note_commit();
+    db.note_observed_commit();
     Ok(HttpResponse::Accepted().json(delivery))
 }
 
@@ -282,6 +282,6 @@ pub async fn redeliver(
     let delivery = db
         .transaction(move |conn| Delivery::redeliver(conn, id, delivery_id))
         .await?;
-    db.note_commit();
+    db.note_observed_commit();
     Ok(HttpResponse::Accepted().json(delivery))
 }

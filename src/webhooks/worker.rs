@@ -618,7 +618,8 @@ pub fn spawn(db: Db, settings: WebhookSettings) -> WorkerHandle {
     let settings = Arc::new(settings);
     actix_web::rt::spawn(async move {
         let client = client(&settings);
-        let mut commits = db.commits();
+        // Woken by the commits that wrote deliveries, not by every write.
+        let mut commits = db.observed_commits();
         let poll = Duration::from_millis(settings.poll_interval_ms);
         let mut next_clean_up = std::time::Instant::now();
         let in_flight = InFlight::default();
@@ -644,8 +645,9 @@ pub fn spawn(db: Db, settings: WebhookSettings) -> WorkerHandle {
             if started > 0 {
                 continue;
             }
-            // Idle or every slot taken: until a commit of this process, a delivery finishing,
-            // or the poll interval (another instance's commits, retries falling due).
+            // Idle or every slot taken: until a commit of this process that wrote deliveries,
+            // a delivery finishing, or the poll interval (another instance's commits, retries
+            // falling due).
             let commit = std::pin::pin!(commits.changed());
             let finished = std::pin::pin!(in_flight.done.notified());
             let _ =

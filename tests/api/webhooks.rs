@@ -25,6 +25,7 @@ both_engines!(
     a_receivers_answer_is_kept_to_a_kib_whatever_it_holds => super::fast,
     a_slow_receiver_does_not_hold_up_the_others => super::patient,
     redelivery_and_the_test_ping_reach_the_receiver => super::fast,
+    each_delivery_wakes_a_worker_that_polls_once_a_minute => super::slow_poll,
     private_targets_are_refused_when_not_allowed => super::private_refused,
     only_admins_and_webhook_tokens_manage_webhooks => super::fast,
     a_restart_loses_and_duplicates_nothing => super::fast,
@@ -43,6 +44,12 @@ fn fast(settings: &mut Settings) {
     hooks.lease_secs = 3.0;
     hooks.worker = false;
     settings.database.pool_size = 8;
+}
+
+/// A worker that looks on its own once a minute: within a test, only a wake reaches it.
+fn slow_poll(settings: &mut Settings) {
+    fast(settings);
+    settings.webhooks.poll_interval_ms = 60_000;
 }
 
 fn give_up_soon(settings: &mut Settings) {
@@ -694,6 +701,14 @@ async fn a_slow_receiver_does_not_hold_up_the_others(app: TestApp) {
     );
     slow.wait_for("both items, in the end", |r| r.len() == 2)
         .await;
+}
+
+/// The worker sleeps between its looks until a commit that wrote deliveries wakes it (not
+/// every commit: the others would each cost it a look at the database). The test ping, the
+/// event's delivery and the redelivery each reach the receiver well within the minute the
+/// worker would otherwise sleep.
+async fn each_delivery_wakes_a_worker_that_polls_once_a_minute(app: TestApp) {
+    redelivery_and_the_test_ping_reach_the_receiver(app).await;
 }
 
 async fn redelivery_and_the_test_ping_reach_the_receiver(app: TestApp) {

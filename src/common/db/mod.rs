@@ -346,23 +346,23 @@ pub fn check_ready(conn: &mut DbConnection) -> Result<(), String> {
 /// lock is taken up front, so concurrent writers queue on the busy timeout instead of failing
 /// when one of them read before another committed (SQLITE_BUSY_SNAPSHOT). The hooks run
 /// around `work` inside it (the history's bookkeeping). Returns the value and what the
-/// `before_commit` hook counted (the events the transaction wrote).
+/// `before_commit` hook told of what the transaction wrote.
 fn write_transaction<T>(
     conn: &mut DbConnection,
     work: &dyn Fn(&mut DbConnection) -> Result<T, ApiError>,
     hooks: TransactionHooks,
     commit_delay_max_ms: u64,
-) -> Result<(T, usize), ApiError> {
+) -> Result<(T, Wrote), ApiError> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let work_and_finish = |conn: &mut DbConnection| -> Result<(T, usize), ApiError> {
+    let work_and_finish = |conn: &mut DbConnection| -> Result<(T, Wrote), ApiError> {
         (hooks.begin)();
         let value = work(conn)?;
-        let events = (hooks.before_commit)(conn)?;
+        let wrote = (hooks.before_commit)(conn)?;
         if commit_delay_max_ms > 0 {
             let delay = rand::random_range(0..=commit_delay_max_ms);
             std::thread::sleep(Duration::from_millis(delay));
         }
-        Ok((value, events))
+        Ok((value, wrote))
     };
     let DbConnection::Sqlite(sqlite) = conn else {
         return conn.transaction(|tx| work_and_finish(tx));
@@ -388,22 +388,31 @@ fn write_transaction<T>(
 }
 
 /// What runs around the work of every write transaction of a [`Db`]: `begin` before it,
-/// `before_commit` after it, inside the transaction, returning how many history events the
-/// transaction wrote. The history provides them (`history::TRANSACTION_HOOKS`); the app hands
+/// `before_commit` after it, inside the transaction, telling what the transaction wrote. The history provides them (`history::TRANSACTION_HOOKS`); the app hands
 /// them to the [`Db`] it builds, so that storage does not depend on the history above it.
 #[derive(Debug, Clone, Copy)]
 pub struct TransactionHooks {
     /// Before the work.
     pub begin: fn(),
     /// After the work, before the commit.
-    pub before_commit: fn(&mut DbConnection) -> Result<usize, ApiError>,
+    pub before_commit: fn(&mut DbConnection) -> Result<Wrote, ApiError>,
+}
+
+/// What a write transaction wrote, as its `before_commit` hook tells it: what its commit is
+/// announced to (see [`Db::commits`] and [`Db::observed_commits`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wrote {
+    /// How many history events.
+    pub events: usize,
+    /// Whether the history's event observer (the webhooks' outbox) took its events.
+    pub observed: bool,
 }
 
 impl TransactionHooks {
     /// Hooks that do nothing.
     pub const NONE: TransactionHooks = TransactionHooks {
         begin: || {},
-        before_commit: |_| Ok(0),
+        before_commit: |_| Ok(Wrote::default()),
     };
 }
 
@@ -518,6 +527,7 @@ pub struct Db {
     commit_delay_max_ms: u64,
     calendar: std::sync::Arc<crate::common::calendar::Calendar>,
     commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    observed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     watch: watch::CommitWatch,
 }
 
@@ -532,6 +542,7 @@ impl Db {
             commit_delay_max_ms: 0,
             calendar: crate::common::calendar::current(),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            observed: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             watch: watch::CommitWatch::off(),
         }
     }
@@ -597,6 +608,20 @@ impl Db {
     /// Notes a commit that wrote history events, waking the long polls of the changes feed.
     pub fn note_commit(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Counts this process's commits whose events the history's event observer took (the
+    /// webhooks' outbox wrote deliveries for them), and the commits noted by
+    /// [`Db::note_observed_commit`]: the webhook worker waits on it, so that the other writes
+    /// do not each cost it a look at the database.
+    pub fn observed_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.observed.subscribe()
+    }
+
+    /// Notes a commit the event observer's reader should look at (a delivery written outside
+    /// the history, such as a test ping).
+    pub fn note_observed_commit(&self) {
+        self.observed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The pool itself, for start-up tasks and tests.
@@ -684,7 +709,7 @@ impl Db {
         let budget = self.retry_budget;
         let delay = self.commit_delay_max_ms;
         let hooks = self.hooks;
-        let (value, events) = self
+        let (value, wrote) = self
             .run(move |conn| {
                 let started = std::time::Instant::now();
                 let mut attempt: u64 = 0;
@@ -700,8 +725,11 @@ impl Db {
                 }
             })
             .await?;
-        if events > 0 {
+        if wrote.events > 0 {
             self.note_commit();
+        }
+        if wrote.observed {
+            self.note_observed_commit();
         }
         Ok(value)
     }
