@@ -117,6 +117,7 @@ pub fn register_hooks() {
     common::history::register_item_snapshots(items::types::Item::snapshots);
     common::history::register_event_observer(webhooks::outbox::OBSERVER);
     common::history::register_item_derived(reports::derive::update);
+    common::history::register_arrival_writer(reports::derive::write_arrival);
 }
 
 /// The OpenAPI document of the app, exactly as served at `/api-docs/openapi.json`.

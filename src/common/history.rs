@@ -117,20 +117,29 @@ fn write_event(
     told: Told,
 ) -> Result<(), ApiError> {
     let Told { state, arrival } = told;
-    let id: i64 = diesel::insert_into(events::table)
-        .values((
-            events::entity_type.eq(subject.entity_type),
-            events::entity_id.eq(subject.entity_id),
-            events::kind.eq(kind),
-            events::actor_id.eq(actor.user_id),
-            events::data.eq(data.to_string()),
-            events::created_at.eq(at),
-            events::origin.eq(actor.origin.as_deref()),
-            events::token_id.eq(actor.token_id),
-            events::item_snapshot.eq(state.as_ref().map(Value::to_string)),
-        ))
-        .returning(events::id)
-        .get_result(conn)?;
+    let event = NewEvent {
+        entity_type: subject.entity_type,
+        entity_id: subject.entity_id,
+        kind,
+        actor_id: actor.user_id,
+        data: data.to_string(),
+        created_at: at,
+        origin: actor.origin.as_deref(),
+        token_id: actor.token_id,
+        item_snapshot: state.as_ref().map(Value::to_string),
+    };
+    // A new item's first stay and flow are written in the event's statement where the
+    // reports' writer can (one round trip fewer under the board's lock); else at commit.
+    let written_with = match (arrival, ARRIVAL_WRITER.get(), &mut *conn) {
+        (Some(arrival), Some(writer), DbConnection::Postgresql(pg)) => {
+            Some(writer(pg, &event, &arrival)?)
+        }
+        _ => None,
+    };
+    let id: i64 = match written_with {
+        Some(id) => id,
+        None => event.get_result(conn)?,
+    };
     if let Some(observer) = observer_wants(conn)? {
         (observer.observe)(
             conn,
@@ -156,7 +165,9 @@ fn write_event(
                 pending.known.push((subject.entity_id, state));
                 pending.stored.push((id, subject.entity_id));
             }
-            if let Some(arrival) = arrival {
+            if written_with.is_some() {
+                // Its derived data is written.
+            } else if let Some(arrival) = arrival {
                 pending.flow_events.push(FlowEvent {
                     item_id: subject.entity_id,
                     change: FlowChange::Arrived(arrival),
@@ -170,6 +181,103 @@ fn write_event(
         }
     });
     Ok(())
+}
+
+/// A history event as it is inserted, `RETURNING` its id: the statement every event is
+/// written with, and the part of the reports' statement that writes a new item's first stay
+/// and flow beside its `created` event ([`ArrivalWriter`]). Written out with a static query
+/// id, so that it is prepared once per connection.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    entity_type: &'a str,
+    entity_id: i64,
+    kind: &'a str,
+    actor_id: Option<i64>,
+    data: String,
+    created_at: chrono::NaiveDateTime,
+    origin: Option<&'a str>,
+    token_id: Option<i64>,
+    item_snapshot: Option<String>,
+}
+
+impl NewEvent<'_> {
+    /// The id of the entity it is about (an item event's item).
+    pub fn entity_id(&self) -> i64 {
+        self.entity_id
+    }
+
+    /// When the event happened.
+    pub fn at(&self) -> chrono::NaiveDateTime {
+        self.created_at
+    }
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for NewEvent<'_>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Timestamp>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    chrono::NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+        out.push_sql(
+            "INSERT INTO events (entity_type, entity_id, kind, actor_id, data, created_at, \
+             origin, token_id, item_snapshot) VALUES (",
+        );
+        out.push_bind_param::<Text, _>(self.entity_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.entity_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.actor_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.data)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.origin)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.token_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.item_snapshot)?;
+        out.push_sql(") RETURNING id");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for NewEvent<'_> {
+    type QueryId = NewEvent<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for NewEvent<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<Conn> RunQueryDsl<Conn> for NewEvent<'_> {}
+
+/// Writes a new item's `created` event together with the data its arrival derives, in one
+/// PostgreSQL statement (the event's insert inside a data-modifying `WITH`), and returns the
+/// event's id. The reports feature provides it (see [`register_arrival_writer`]): the kernel
+/// cannot know the derived tables, and they are written at commit otherwise.
+pub type ArrivalWriter =
+    fn(&mut diesel::pg::PgConnection, &NewEvent<'_>, &Arrival) -> Result<i64, ApiError>;
+
+static ARRIVAL_WRITER: std::sync::OnceLock<ArrivalWriter> = std::sync::OnceLock::new();
+
+/// Registers the writer of a new item's derived data beside its event; the app does it once,
+/// before the first write.
+pub fn register_arrival_writer(write: ArrivalWriter) {
+    let _ = ARRIVAL_WRITER.set(write);
 }
 
 /// An event just written, as its observer sees it.

@@ -13,7 +13,7 @@ use crate::board::model::ColumnCategory;
 use crate::common::db::DbConnection;
 use crate::common::db::schema::{board_columns, events, item_flow, item_intervals, items};
 use crate::common::error::ApiError;
-use crate::common::history::{FlowChange, FlowEvent};
+use crate::common::history::{Arrival, FlowChange, FlowEvent, NewEvent};
 
 /// One stay of an item in a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -415,25 +415,11 @@ fn insert_first_stay(
     created_at: NaiveDateTime,
     stay: &Stay,
 ) -> Result<(), ApiError> {
-    let flow = flow_of(std::slice::from_ref(stay));
     if let DbConnection::Postgresql(pg) = conn {
-        FirstStay {
-            item,
-            board,
-            column: stay.column_id,
-            category: stay.category.as_str(),
-            entered_at: stay.entered_at,
-            left_at: stay.left_at,
-            created_at,
-            started_at: flow.started_at,
-            finished_at: flow.finished_at,
-            reopen_count: flow.reopen_count,
-            skipped_wip: flow.skipped_wip,
-            progress_seconds: flow.progress_seconds,
-        }
-        .execute(pg)?;
+        FirstStay::new(item, board, created_at, stay).execute(pg)?;
         return Ok(());
     }
+    let flow = flow_of(std::slice::from_ref(stay));
     insert_stay(conn, item, board, stay)?;
     diesel::insert_into(item_flow::table)
         .values((
@@ -469,14 +455,33 @@ struct FirstStay {
     progress_seconds: i64,
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStay {
-    fn walk_ast<'b>(
+impl FirstStay {
+    fn new(item: i64, board: i64, created_at: NaiveDateTime, stay: &Stay) -> FirstStay {
+        let flow = flow_of(std::slice::from_ref(stay));
+        FirstStay {
+            item,
+            board,
+            column: stay.column_id,
+            category: stay.category.as_str(),
+            entered_at: stay.entered_at,
+            left_at: stay.left_at,
+            created_at,
+            started_at: flow.started_at,
+            finished_at: flow.finished_at,
+            reopen_count: flow.reopen_count,
+            skipped_wip: flow.skipped_wip,
+            progress_seconds: flow.progress_seconds,
+        }
+    }
+
+    /// `stay AS (INSERT INTO item_intervals …)`, a `WITH` query of the statement.
+    fn push_stay<'b>(
         &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+        out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
-        use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
         out.push_sql(
-            "WITH stay AS (INSERT INTO item_intervals \
+            "stay AS (INSERT INTO item_intervals \
              (item_id, board_id, column_id, category, entered_at, left_at) VALUES (",
         );
         out.push_bind_param::<BigInt, _>(&self.item)?;
@@ -490,8 +495,18 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStay {
         out.push_bind_param::<Timestamp, _>(&self.entered_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Timestamp>, _>(&self.left_at)?;
+        out.push_sql("))");
+        Ok(())
+    }
+
+    /// `INSERT INTO item_flow …`.
+    fn push_flow<'b>(
+        &'b self,
+        out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Timestamp};
         out.push_sql(
-            ")) INSERT INTO item_flow (item_id, board_id, created_at, started_at, finished_at, \
+            "INSERT INTO item_flow (item_id, board_id, created_at, started_at, finished_at, \
              reopen_count, skipped_wip, progress_seconds, deleted_at) VALUES (",
         );
         out.push_bind_param::<BigInt, _>(&self.item)?;
@@ -514,7 +529,84 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStay {
     }
 }
 
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStay {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("WITH ");
+        self.push_stay(&mut out)?;
+        out.push_sql(" ");
+        self.push_flow(&mut out)
+    }
+}
+
 impl RunQueryDsl<diesel::pg::PgConnection> for FirstStay {}
+
+/// A new item's `created` event, its first stay and its flow as one statement, `RETURNING`
+/// the event's id: what the history asks of this feature for an item whose creator told
+/// where it stands ([`write_arrival`]).
+struct FirstStayWithEvent<'a> {
+    event: &'a NewEvent<'a>,
+    stay: FirstStay,
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStayWithEvent<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("WITH event AS (");
+        diesel::query_builder::QueryFragment::<diesel::pg::Pg>::walk_ast(
+            self.event,
+            out.reborrow(),
+        )?;
+        out.push_sql("), ");
+        self.stay.push_stay(&mut out)?;
+        out.push_sql(", flow AS (");
+        self.stay.push_flow(&mut out)?;
+        out.push_sql(") SELECT id FROM event");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for FirstStayWithEvent<'_> {
+    type QueryId = FirstStayWithEvent<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for FirstStayWithEvent<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl RunQueryDsl<diesel::pg::PgConnection> for FirstStayWithEvent<'_> {}
+
+/// Writes a new item's `created` event with its first stay and flow in one statement, on
+/// PostgreSQL, where a creation holds its board's lock: registered with the history
+/// ([`crate::common::history::register_arrival_writer`]). The rows are those [`apply`]
+/// writes for the arrival at commit.
+pub fn write_arrival(
+    conn: &mut diesel::pg::PgConnection,
+    event: &NewEvent<'_>,
+    arrival: &Arrival,
+) -> Result<i64, ApiError> {
+    let category = ColumnCategory::parse(arrival.category).ok_or_else(|| {
+        ApiError::internal(format!("unknown column category {}", arrival.category))
+    })?;
+    let stay = Stay {
+        column_id: arrival.column_id,
+        category,
+        entered_at: event.at(),
+        left_at: None,
+    };
+    let stay = FirstStay::new(
+        event.entity_id(),
+        arrival.board_id,
+        arrival.created_at,
+        &stay,
+    );
+    Ok(FirstStayWithEvent { event, stay }.get_result(conn)?)
+}
 
 /// Writes the derived data of the items whose events are `rows` (grouped by item).
 fn write(
