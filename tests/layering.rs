@@ -55,6 +55,7 @@ const ROOT_ITEMS: &[(&str, &str)] = &[
     ("versioned_delete", "kernel"),
     ("load_for_ids", "kernel"),
     ("first_locked", "kernel"),
+    ("prepared_statement", "kernel"),
     ("db", "kernel"),
     ("error", "kernel"),
     ("AppState", "app"),
@@ -237,6 +238,7 @@ const ROOT_FILES: &[(&str, &str)] = &[
     ("versioned_delete", "common/version.rs"),
     ("load_for_ids", "common/db/mod.rs"),
     ("first_locked", "common/db/mod.rs"),
+    ("prepared_statement", "common/db/mod.rs"),
 ];
 
 /// The module path of a file: `src/items/model.rs` → `[items, model]`, `src/items/mod.rs` →

@@ -165,18 +165,18 @@ fn write_event(
                 pending.known.push((subject.entity_id, state));
                 pending.stored.push((id, subject.entity_id));
             }
-            if written_with.is_some() {
-                // Its derived data is written.
-            } else if let Some(arrival) = arrival {
-                pending.flow_events.push(FlowEvent {
+            match (written_with, arrival) {
+                // Its derived data went with the event.
+                (Some(_), _) => {}
+                (None, Some(arrival)) => pending.flow_events.push(FlowEvent {
                     item_id: subject.entity_id,
                     change: FlowChange::Arrived(arrival),
                     at,
-                });
-            } else if FLOW_KINDS.contains(&kind) {
-                pending
+                }),
+                (None, None) if FLOW_KINDS.contains(&kind) => pending
                     .flow_events
-                    .push(FlowEvent::of(subject.entity_id, kind, &data, at));
+                    .push(FlowEvent::of(subject.entity_id, kind, &data, at)),
+                (None, None) => {}
             }
         }
     });
@@ -185,8 +185,8 @@ fn write_event(
 
 /// A history event as it is inserted, `RETURNING` its id: the statement every event is
 /// written with, and the part of the reports' statement that writes a new item's first stay
-/// and flow beside its `created` event ([`ArrivalWriter`]). Written out with a static query
-/// id, so that it is prepared once per connection.
+/// and flow beside its `created` event ([`ArrivalWriter`]). Prepared once per connection
+/// ([`crate::prepared_statement`]).
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
     entity_type: &'a str,
@@ -254,16 +254,7 @@ where
     }
 }
 
-impl diesel::query_builder::QueryId for NewEvent<'_> {
-    type QueryId = NewEvent<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for NewEvent<'_> {
-    type SqlType = diesel::sql_types::BigInt;
-}
-
-impl<Conn> RunQueryDsl<Conn> for NewEvent<'_> {}
+crate::prepared_statement!(NewEvent<'_>, returns diesel::sql_types::BigInt);
 
 /// Writes a new item's `created` event together with the data its arrival derives, in one
 /// PostgreSQL statement (the event's insert inside a data-modifying `WITH`), and returns the

@@ -243,7 +243,7 @@ impl<I> RunQueryDsl<diesel::pg::PgConnection> for WithLabelsAndRaci<I> {}
 /// UPDATE it builds (a changeset's columns may vary), and this one runs under the board's lock
 /// on every creation: parsed and planned each time, it cost about 0.1 ms of the time that
 /// other creations waited.
-#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+#[derive(Debug, Clone, Copy)]
 struct ClaimNumber {
     board_id: i64,
 }
@@ -265,11 +265,7 @@ where
     }
 }
 
-impl diesel::query_builder::Query for ClaimNumber {
-    type SqlType = diesel::sql_types::BigInt;
-}
-
-impl<Conn> RunQueryDsl<Conn> for ClaimNumber {}
+crate::prepared_statement!(ClaimNumber, returns diesel::sql_types::BigInt);
 
 /// On PostgreSQL, [`ClaimNumber`] and the lock of the board's first column in one statement:
 /// the board's row is locked first (the claim's `UPDATE` runs before the join can hand a
@@ -282,7 +278,7 @@ impl<Conn> RunQueryDsl<Conn> for ClaimNumber {}
 /// reorder or a new first column committed while this creation waited is not seen, and the
 /// item goes where the first column stood when it asked: as if it had been created just
 /// before that change. The column's items are read by later statements, after the lock.
-#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+#[derive(Debug, Clone, Copy)]
 struct ClaimNumberAndColumn {
     board_id: i64,
 }
@@ -307,17 +303,17 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimNumberAndColu
     }
 }
 
-impl diesel::query_builder::Query for ClaimNumberAndColumn {
-    type SqlType = (
-        diesel::sql_types::BigInt,
-        diesel::sql_types::BigInt,
-        diesel::sql_types::Text,
-        diesel::sql_types::Text,
-        diesel::sql_types::Nullable<diesel::sql_types::Integer>,
-    );
-}
+/// The SQL types of [`ClaimNumberAndColumn`]'s row: the number, the column's id, category,
+/// name and WIP limit.
+type ClaimedRow = (
+    diesel::sql_types::BigInt,
+    diesel::sql_types::BigInt,
+    diesel::sql_types::Text,
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+);
 
-impl RunQueryDsl<diesel::pg::PgConnection> for ClaimNumberAndColumn {}
+crate::prepared_statement!(ClaimNumberAndColumn, returns ClaimedRow);
 
 /// A board's next item number and its first column, `(id, category)`, name and WIP limit,
 /// with the board's and the column's locks held (see [`ClaimNumberAndColumn`]).
@@ -333,7 +329,8 @@ fn claim_number_and_column(conn: &mut DbConnection, board_id: i64) -> Result<Cla
         return Ok((next - 1, (id, category), name, wip_limit));
     }
     let number: i64 = ClaimNumber { board_id }.get_result::<i64>(conn)? - 1;
-    let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) = crate::first_locked!(
+    // SQLite: `BEGIN IMMEDIATE` holds the one write lock, so a plain read is a locked one.
+    let (first_column, column_name, wip_limit): ((i64, String), String, Option<i32>) =
         board_columns::table
             .filter(board_columns::board_id.eq(board_id))
             .order((board_columns::position, board_columns::id))
@@ -341,9 +338,8 @@ fn claim_number_and_column(conn: &mut DbConnection, board_id: i64) -> Result<Cla
                 (board_columns::id, board_columns::category),
                 board_columns::name,
                 board_columns::wip_limit,
-            )),
-        conn
-    )?;
+            ))
+            .first(conn)?;
     Ok((number, first_column, column_name, wip_limit))
 }
 

@@ -437,9 +437,9 @@ fn insert_first_stay(
     Ok(())
 }
 
-/// A new item's stay and flow as one PostgreSQL statement (a data-modifying `WITH`), written
-/// out with a static query id so that it is prepared once per connection.
-#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+/// A new item's stay and flow as one PostgreSQL statement (a data-modifying `WITH`), prepared
+/// once per connection ([`crate::prepared_statement`]).
+#[derive(Debug, Clone, Copy)]
 struct FirstStay {
     item: i64,
     board: i64,
@@ -541,7 +541,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStay {
     }
 }
 
-impl RunQueryDsl<diesel::pg::PgConnection> for FirstStay {}
+crate::prepared_statement!(FirstStay);
 
 /// A new item's `created` event, its first stay and its flow as one statement, `RETURNING`
 /// the event's id: what the history asks of this feature for an item whose creator told
@@ -570,16 +570,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstStayWithEvent
     }
 }
 
-impl diesel::query_builder::QueryId for FirstStayWithEvent<'_> {
-    type QueryId = FirstStayWithEvent<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for FirstStayWithEvent<'_> {
-    type SqlType = diesel::sql_types::BigInt;
-}
-
-impl RunQueryDsl<diesel::pg::PgConnection> for FirstStayWithEvent<'_> {}
+crate::prepared_statement!(FirstStayWithEvent<'_>, returns diesel::sql_types::BigInt);
 
 /// Writes a new item's `created` event with its first stay and flow in one statement, on
 /// PostgreSQL, where a creation holds its board's lock: registered with the history

@@ -834,6 +834,38 @@ macro_rules! first_locked {
     }};
 }
 
+/// Makes `$statement`, a type that writes its own SQL (`QueryFragment::walk_ast`), a
+/// statement that diesel prepares once per connection and runs with `RunQueryDsl`: its query
+/// id is the type itself (with any lifetime `'static`), so that the prepared statement is
+/// found again by type; `returns` names the SQL type of its rows, for `get_result` and
+/// `load` (a statement that is only executed leaves it out). Written out by hand are the
+/// statements that diesel's builder cannot send as one prepared statement: a data-modifying
+/// `WITH`, or an `UPDATE … RETURNING` (diesel never prepares an `UPDATE` it builds, since a
+/// changeset's columns may vary).
+#[macro_export]
+macro_rules! prepared_statement {
+    (@run $statement:ty $(, $sql_type:ty)?) => {
+        $(impl diesel::query_builder::Query for $statement {
+            type SqlType = $sql_type;
+        })?
+        impl<Conn> diesel::RunQueryDsl<Conn> for $statement {}
+    };
+    ($statement:ident<'_> $(, returns $sql_type:ty)?) => {
+        impl diesel::query_builder::QueryId for $statement<'_> {
+            type QueryId = $statement<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+        $crate::prepared_statement!(@run $statement<'_> $(, $sql_type)?);
+    };
+    ($statement:ident $(, returns $sql_type:ty)?) => {
+        impl diesel::query_builder::QueryId for $statement {
+            type QueryId = $statement;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+        $crate::prepared_statement!(@run $statement $(, $sql_type)?);
+    };
+}
+
 /// Loads `$query` filtered to rows whose `$column` is one of `$ids` (a slice). One id, the
 /// common case of a single item's GET, is sent as `column = ?`: a statement with a fixed text,
 /// which diesel prepares once per connection; `IN (?, ?, …)` varies with the count, so it is
