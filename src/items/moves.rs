@@ -55,6 +55,42 @@ pub(super) fn bottom_rank(conn: &mut DbConnection, column_id: i64) -> Result<Str
     }
 }
 
+/// The rank for a new item at the bottom of a column whose bottom rank `hint` gives (see
+/// [`super::writes`]'s creation on PostgreSQL): the rank after it, with no read of the
+/// column's items; else, with no hint or none usable, [`bottom_rank`].
+pub(super) fn bottom_rank_after(
+    conn: &mut DbConnection,
+    column_id: i64,
+    hint: Option<&str>,
+) -> Result<String, ApiError> {
+    match hint
+        .and_then(|hint| rank::after(Some(hint)))
+        .filter(|r| r.len() <= rank::MAX_RANK_LEN)
+    {
+        Some(rank) => Ok(rank),
+        None => bottom_rank(conn, column_id),
+    }
+}
+
+/// Places item `id`, already in column `column_id`, after every other item of the column,
+/// and notes its rank as the column's bottom rank hint; returns the rank. For a creation
+/// whose rank after the hint met an item moved to the bottom since the hint was noted.
+pub(super) fn place_at_bottom(
+    conn: &mut DbConnection,
+    column_id: i64,
+    id: i64,
+) -> Result<String, ApiError> {
+    let others = column_order(conn, column_id, Some(id))?;
+    let rank = rank_at(conn, &others, others.len())?;
+    diesel::update(items::table.find(id))
+        .set(items::rank.eq(&rank))
+        .execute(conn)?;
+    diesel::update(board_columns::table.find(column_id))
+        .set(board_columns::bottom_rank_hint.eq(&rank))
+        .execute(conn)?;
+    Ok(rank)
+}
+
 /// The rank for a place at index `at` among `others` (a column's items in board order,
 /// without the one being placed). When the neighbours leave no room (equal or malformed ranks,
 /// or ranks grown past [`rank::MAX_RANK_LEN`]) the whole column is re-ranked here, in the

@@ -15,7 +15,7 @@ use crate::common::text::{TagRule, check_text, http_url, optional_text, required
 use crate::common::version::Precondition;
 use crate::items::demand::{self as demands, DemandInput};
 use crate::items::incident::{self as incidents, IncidentInput};
-use crate::items::moves::{bottom_rank, check_wip, column_order};
+use crate::items::moves::{bottom_rank_after, check_wip, column_order, place_at_bottom};
 use crate::items::queries::{Beside, assemble, assemble_beside, assemble_placed, raci_of_people};
 use crate::items::raci::{insert_raci, new_item_raci, raci_summary};
 use crate::items::rows::{ItemRow, Place};
@@ -196,12 +196,21 @@ fn insert_labels(conn: &mut DbConnection, id: i64, labels: &[String]) -> Result<
 /// PostgreSQL statement whatever their number (a data-modifying `WITH`, the people and labels
 /// as unnested arrays): under the board's lock, one round trip rather than three. Prepared
 /// once per connection, as diesel's insert is (its query id stays static).
+///
+/// The item is appended at the bottom of its column, `rank` (its rank) after the column's
+/// hint ([`Claimed::bottom_hint`]): the statement stores that rank as the column's new hint,
+/// and returns beside the row whether an item of the column already ranks at or after it
+/// (read in the statement's snapshot, taken after the column's lock; the new row is not in
+/// it). Only a move to the bottom since the last creation leaves such an item; the caller
+/// then places the new one after it ([`super::moves::place_at_bottom`]).
 #[derive(Debug, Clone, diesel::query_builder::QueryId)]
 struct WithLabelsAndRaci<I> {
     insert: I,
     labels: Vec<String>,
     people: Vec<i64>,
     roles: Vec<&'static str>,
+    column_id: i64,
+    rank: String,
 }
 
 impl<I> diesel::query_builder::QueryFragment<diesel::pg::Pg> for WithLabelsAndRaci<I>
@@ -227,13 +236,25 @@ where
         out.push_bind_param::<Array<BigInt>, _>(&self.people)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.roles)?;
-        out.push_sql(") AS person (user_id, role)) SELECT * FROM item");
+        out.push_sql(
+            ") AS person (user_id, role)), hint AS (UPDATE board_columns \
+             SET bottom_rank_hint = ",
+        );
+        out.push_bind_param::<Text, _>(&self.rank)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.column_id)?;
+        out.push_sql(") SELECT item.*, EXISTS (SELECT 1 FROM items below WHERE below.column_id = ");
+        out.push_bind_param::<BigInt, _>(&self.column_id)?;
+        out.push_sql(" AND below.deleted_at IS NULL AND below.rank >= ");
+        out.push_bind_param::<Text, _>(&self.rank)?;
+        out.push_sql(") FROM item");
         Ok(())
     }
 }
 
 impl<I: diesel::query_builder::Query> diesel::query_builder::Query for WithLabelsAndRaci<I> {
-    type SqlType = I::SqlType;
+    /// The new row, and whether an item of its column ranked at or after it.
+    type SqlType = (I::SqlType, diesel::sql_types::Bool);
 }
 
 impl<I> RunQueryDsl<diesel::pg::PgConnection> for WithLabelsAndRaci<I> {}
@@ -295,7 +316,8 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimNumberAndColu
         out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.board_id)?;
         out.push_sql(
             " RETURNING id, next_item_number) \
-             SELECT claim.next_item_number, c.id, c.category, c.name, c.wip_limit \
+             SELECT claim.next_item_number, c.id, c.category, c.name, c.wip_limit, \
+             c.bottom_rank_hint \
              FROM claim JOIN board_columns c ON c.board_id = claim.id \
              ORDER BY c.position, c.id LIMIT 1 FOR UPDATE OF c",
         );
@@ -304,29 +326,53 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimNumberAndColu
 }
 
 /// The SQL types of [`ClaimNumberAndColumn`]'s row: the number, the column's id, category,
-/// name and WIP limit.
+/// name, WIP limit and bottom rank hint.
 type ClaimedRow = (
     diesel::sql_types::BigInt,
     diesel::sql_types::BigInt,
     diesel::sql_types::Text,
     diesel::sql_types::Text,
     diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
 );
 
 crate::prepared_statement!(ClaimNumberAndColumn, returns ClaimedRow);
 
-/// A board's next item number and its first column, `(id, category)`, name and WIP limit,
-/// with the board's and the column's locks held (see [`ClaimNumberAndColumn`]).
-type Claimed = (i64, (i64, String), String, Option<i32>);
+/// A board's next item number and its first column, with the board's and the column's locks
+/// held (see [`ClaimNumberAndColumn`]).
+struct Claimed {
+    number: i64,
+    /// The first column's `(id, category)`.
+    column: (i64, String),
+    column_name: String,
+    wip_limit: Option<i32>,
+    /// On PostgreSQL, the rank the last creation into the column gave its item (the column's
+    /// `bottom_rank_hint`, read from the locked row, so current): the new item goes after it
+    /// without a read of the column's items. `None` on SQLite, whose creations read the bottom
+    /// rank itself, and before the column's first creation on PostgreSQL.
+    bottom_hint: Option<String>,
+}
 
 /// Claims the board's next number and locks its first column: the row locks (PostgreSQL) or
 /// the write lock (SQLite) serialize concurrent creations, so numbers are never handed out
 /// twice. The board is locked before its column, as every change of a board's columns does.
 fn claim_number_and_column(conn: &mut DbConnection, board_id: i64) -> Result<Claimed, ApiError> {
     if let DbConnection::Postgresql(pg) = conn {
-        let (next, id, category, name, wip_limit): (i64, i64, String, String, Option<i32>) =
-            ClaimNumberAndColumn { board_id }.get_result(pg)?;
-        return Ok((next - 1, (id, category), name, wip_limit));
+        let (next, id, category, column_name, wip_limit, bottom_hint): (
+            i64,
+            i64,
+            String,
+            String,
+            Option<i32>,
+            Option<String>,
+        ) = ClaimNumberAndColumn { board_id }.get_result(pg)?;
+        return Ok(Claimed {
+            number: next - 1,
+            column: (id, category),
+            column_name,
+            wip_limit,
+            bottom_hint,
+        });
     }
     let number: i64 = ClaimNumber { board_id }.get_result::<i64>(conn)? - 1;
     // SQLite: `BEGIN IMMEDIATE` holds the one write lock, so a plain read is a locked one.
@@ -340,7 +386,13 @@ fn claim_number_and_column(conn: &mut DbConnection, board_id: i64) -> Result<Cla
                 board_columns::wip_limit,
             ))
             .first(conn)?;
-    Ok((number, first_column, column_name, wip_limit))
+    Ok(Claimed {
+        number,
+        column: first_column,
+        column_name,
+        wip_limit,
+        bottom_hint: None,
+    })
 }
 
 /// Why an item of this type needs a service.
@@ -454,8 +506,13 @@ impl Item {
         history::look_ahead(conn)?;
         // The next number, and the first column whose WIP limit and bottom rank are read and
         // then written on, each under its lock.
-        let (number, first_column, column_name, wip_limit) =
-            claim_number_and_column(conn, board_id)?;
+        let Claimed {
+            number,
+            column: first_column,
+            column_name,
+            wip_limit,
+            bottom_hint,
+        } = claim_number_and_column(conn, board_id)?;
         let overridden = match wip_limit {
             // A column with a limit holds few items: load them for the count and the message.
             Some(_) => {
@@ -468,7 +525,7 @@ impl Item {
             None => false,
         };
         let key = format!("{board_key}-{number}");
-        let rank = bottom_rank(conn, first_column.0)?;
+        let rank = bottom_rank_after(conn, first_column.0, bottom_hint.as_deref())?;
         let stamp = now();
         let category = ColumnCategory::parse(&first_column.1);
         let insert = diesel::insert_into(items::table)
@@ -498,13 +555,21 @@ impl Item {
             .returning(<ItemRow as Selectable<diesel::pg::Pg>>::construct_selection());
         // A new item has nothing beside it yet: nothing to delete or compare with.
         let row: ItemRow = match conn {
-            DbConnection::Postgresql(pg) => WithLabelsAndRaci {
-                insert,
-                labels: labels.clone(),
-                people: raci_rows.iter().map(|(user, _)| *user).collect(),
-                roles: raci_rows.iter().map(|(_, role)| role.as_str()).collect(),
+            DbConnection::Postgresql(pg) => {
+                let (mut row, overtaken): (ItemRow, bool) = WithLabelsAndRaci {
+                    insert,
+                    labels: labels.clone(),
+                    people: raci_rows.iter().map(|(user, _)| *user).collect(),
+                    roles: raci_rows.iter().map(|(_, role)| role.as_str()).collect(),
+                    column_id: first_column.0,
+                    rank: rank.clone(),
+                }
+                .get_result(pg)?;
+                if overtaken {
+                    row.rank = place_at_bottom(conn, first_column.0, row.id)?;
+                }
+                row
             }
-            .get_result(pg)?,
             // SQLite has no INSERT inside WITH, and one writer with no round trips to save.
             DbConnection::Sqlite(_) => {
                 let row: ItemRow = insert.get_result(conn)?;

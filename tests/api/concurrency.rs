@@ -22,6 +22,7 @@ both_engines!(
     a_move_between_equal_ranks_re_ranks_the_column,
     a_wip_limit_holds_under_eight_concurrent_moves,
     a_first_columns_wip_limit_holds_under_ten_concurrent_creations,
+    creations_stay_below_items_moved_to_the_bottom_of_the_first_column,
     creation_honours_the_wip_limit_of_the_first_column,
     acceptance_honours_the_wip_limit_of_the_next_column,
     only_the_accountable_person_and_managers_change_who_is_accountable,
@@ -336,6 +337,121 @@ async fn a_first_columns_wip_limit_holds_under_ten_concurrent_creations(app: Tes
     let ranks = stored_ranks(&app, intake);
     let distinct: HashSet<&String> = ranks.iter().map(|(_, rank)| rank).collect();
     assert_eq!((ranks.len(), distinct.len()), (2, 2), "{ranks:?}");
+}
+
+/// A creation on PostgreSQL appends after the rank the last creation gave (the column's
+/// hint, read with its lock) rather than reading the column; a move to the bottom in between
+/// takes that very rank. The creation must see it and go below it, alone and with creations
+/// and moves racing, and every rank stays unique.
+async fn creations_stay_below_items_moved_to_the_bottom_of_the_first_column(app: TestApp) {
+    let (board, _) = led_board(
+        &app,
+        "HINT",
+        json!([{"name": "Backlog", "category": "todo"}, {"name": "Ready", "category": "todo"}]),
+    )
+    .await;
+    let (backlog, ready) = (board.column_id("Backlog"), board.column_id("Ready"));
+    let key = |item: &Value| item["key"].as_str().unwrap_or_default().to_string();
+    let moved = key(&app.item("HINT").title("moved").create().await);
+    let mut expected = Vec::new();
+    for n in 0..3 {
+        let item = app.item("HINT").title(&format!("a{n}")).create().await;
+        expected.push(key(&item));
+    }
+    // Out to Ready and back to the bottom of the backlog: the rank after the last creation's,
+    // the one the next creation would take from the hint.
+    for column in [ready, backlog] {
+        let answer = app
+            .move_item(&moved, &app.admin_token, &json!({"column": column}))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    expected.push(moved);
+    let last = key(&app.item("HINT").title("after the move").create().await);
+    expected.push(last);
+    let ranks = stored_ranks(&app, backlog);
+    let distinct: HashSet<&String> = ranks.iter().map(|(_, rank)| rank).collect();
+    assert_eq!(
+        distinct.len(),
+        ranks.len(),
+        "every rank is unique: {ranks:?}"
+    );
+    let (in_view, in_list) = orders(&app, "HINT", backlog).await;
+    assert_eq!(
+        in_view, expected,
+        "the new item is below the moved one: {ranks:?}"
+    );
+    assert_eq!(in_list, expected);
+
+    // Ten items wait in Ready; they go to the bottom of the backlog while twenty creations
+    // run, all at once.
+    let mut waiting = Vec::new();
+    for n in 0..10 {
+        let item = key(&app.item("HINT").title(&format!("r{n}")).create().await);
+        let answer = app
+            .move_item(&item, &app.admin_token, &json!({"column": ready}))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        waiting.push(item);
+    }
+    let (_, member) = app.user("member").create().await;
+    let creations = (0..20).map(|n| {
+        let (app, member) = (&app, &member);
+        async move {
+            app.post(
+                "/api/v1/items",
+                member,
+                &json!({"board": "HINT", "type": "task", "title": format!("c{n}")}),
+            )
+            .await
+        }
+    });
+    let moves = waiting.iter().map(|item| {
+        let app = &app;
+        async move {
+            app.move_item(item, &app.admin_token, &json!({"column": backlog}))
+                .await
+        }
+    });
+    let (created, moved) = futures_util::join!(join_all(creations), join_all(moves));
+    for answer in created.iter().chain(&moved) {
+        assert!(
+            answer.status == 200 || answer.status == 201,
+            "{}",
+            answer.text
+        );
+    }
+    let ranks = stored_ranks(&app, backlog);
+    assert_eq!(ranks.len(), 5 + 20 + 10, "{ranks:?}");
+    let distinct: HashSet<&String> = ranks.iter().map(|(_, rank)| rank).collect();
+    assert_eq!(
+        distinct.len(),
+        ranks.len(),
+        "every rank is unique: {ranks:?}"
+    );
+    // Each creation went to the bottom as it stood: the created items keep the order of
+    // their numbers, below the five from before.
+    let numbers: Vec<i64> = ranks
+        .iter()
+        .filter_map(|(key, _)| key.strip_prefix("HINT-")?.parse().ok())
+        .filter(|number| *number > 15)
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    assert_eq!((numbers.len(), &numbers), (20, &sorted), "{ranks:?}");
+    assert_eq!(
+        ranks[..5]
+            .iter()
+            .map(|(key, _)| key.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let (in_view, in_list) = orders(&app, "HINT", backlog).await;
+    assert_eq!(in_view, in_list, "the board view and the list agree");
+    assert_eq!(
+        in_view,
+        ranks.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+    );
 }
 
 async fn intake_next_done(app: &TestApp) -> (Board, (Value, String)) {

@@ -184,6 +184,7 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> BigInt,
         pauses_sla -> Bool,
+        bottom_rank_hint -> Nullable<Text>,
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE board_columns DROP COLUMN bottom_rank_hint;
