@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::fixtures::Board;
-use crate::helpers::{Engine, TestApp, test_settings};
+use crate::helpers::{Engine, Response, TestApp, test_settings};
 
 both_engines!(
     fifty_concurrent_moves_keep_ranks_unique_and_never_412,
@@ -301,6 +301,23 @@ async fn creation_honours_the_wip_limit_of_the_first_column(app: TestApp) {
     assert_eq!(stored_ranks(&app, intake).len(), 3);
 }
 
+/// `count` creations of tasks on `board` by the holder of `token`, to be sent at once.
+fn creations<'a>(
+    app: &'a TestApp,
+    token: &'a str,
+    board: &'a str,
+    count: usize,
+) -> impl Iterator<Item = impl std::future::Future<Output = Response> + 'a> + 'a {
+    (0..count).map(move |n| async move {
+        app.post(
+            "/api/v1/items",
+            token,
+            &json!({"board": board, "type": "task", "title": format!("t{n}")}),
+        )
+        .await
+    })
+}
+
 /// Board INT: Intake (WIP limit 2), Next (WIP limit 1) and Done, led by a manager.
 /// A creation reads its first column's WIP limit and bottom rank and then writes on them,
 /// under the board's and the column's locks (taken with the read on PostgreSQL).
@@ -308,18 +325,7 @@ async fn a_first_columns_wip_limit_holds_under_ten_concurrent_creations(app: Tes
     let (board, _) = intake_next_done(&app).await;
     let intake = board.column_id("Intake");
     let (_, member) = app.user("member").create().await;
-    let answers = join_all((0..10).map(|n| {
-        let (app, member) = (&app, &member);
-        async move {
-            app.post(
-                "/api/v1/items",
-                member,
-                &json!({"board": "INT", "type": "task", "title": format!("t{n}")}),
-            )
-            .await
-        }
-    }))
-    .await;
+    let answers = join_all(creations(&app, &member, "INT", 10)).await;
     let mut created: Vec<String> = answers
         .iter()
         .filter(|a| a.status == 201)
@@ -395,17 +401,7 @@ async fn creations_stay_below_items_moved_to_the_bottom_of_the_first_column(app:
         waiting.push(item);
     }
     let (_, member) = app.user("member").create().await;
-    let creations = (0..20).map(|n| {
-        let (app, member) = (&app, &member);
-        async move {
-            app.post(
-                "/api/v1/items",
-                member,
-                &json!({"board": "HINT", "type": "task", "title": format!("c{n}")}),
-            )
-            .await
-        }
-    });
+    let creating = creations(&app, &member, "HINT", 20);
     let moves = waiting.iter().map(|item| {
         let app = &app;
         async move {
@@ -413,7 +409,7 @@ async fn creations_stay_below_items_moved_to_the_bottom_of_the_first_column(app:
                 .await
         }
     });
-    let (created, moved) = futures_util::join!(join_all(creations), join_all(moves));
+    let (created, moved) = futures_util::join!(join_all(creating), join_all(moves));
     for answer in created.iter().chain(&moved) {
         assert!(
             answer.status == 200 || answer.status == 201,
