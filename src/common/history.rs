@@ -489,9 +489,8 @@ pub fn begin_transaction() {
 /// Completes the events of the transaction about to commit: stores, for each item event, the
 /// item as it now stands (the same state for every event of one item in one transaction: no
 /// reader can see anything in between). Tells how many events the transaction wrote, and
-/// whether the event observer took them. Call
-/// it last inside the transaction; [`crate::common::db::Db::transaction`] does (through
-/// [`TRANSACTION_HOOKS`]).
+/// whether the event observer took them. Call it last inside the transaction;
+/// [`crate::common::db::Db::transaction`] does (through [`TRANSACTION_HOOKS`]).
 pub fn finish_transaction(conn: &mut DbConnection) -> Result<Wrote, ApiError> {
     let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
     let wrote = Wrote {

@@ -388,8 +388,9 @@ fn write_transaction<T>(
 }
 
 /// What runs around the work of every write transaction of a [`Db`]: `begin` before it,
-/// `before_commit` after it, inside the transaction, telling what the transaction wrote. The history provides them (`history::TRANSACTION_HOOKS`); the app hands
-/// them to the [`Db`] it builds, so that storage does not depend on the history above it.
+/// `before_commit` after it, inside the transaction, telling what the transaction wrote. The
+/// history provides them (`history::TRANSACTION_HOOKS`); the app hands them to the [`Db`] it
+/// builds, so that storage does not depend on the history above it.
 #[derive(Debug, Clone, Copy)]
 pub struct TransactionHooks {
     /// Before the work.
